@@ -1,0 +1,82 @@
+/* admin.h - write side of the event log: create/upgrade, publish, prune,
+ * statistics. Used by the `sselite` command-line tool and by tests.
+ * SPDX-License-Identifier: MIT
+ *
+ * The schema is applied from the files in schema/ (embedded at build time):
+ * step N brings a database from user_version N-1 to N, each step in its own
+ * transaction, so an older database is upgraded in place and a failed step
+ * leaves the previous version intact. A database newer than this build is
+ * refused (SSE_ESCHEMA), never downgraded.
+ *
+ * Thread-safety: one struct sse_admin per thread.
+ */
+#ifndef SSE_ADMIN_H
+#define SSE_ADMIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SSE_SCHEMA_VERSION 2
+
+struct sse_admin;
+
+/* Opens (creating the file if create is non-zero) path read-write with the
+ * busy timeout. Does not apply the schema. *out owned by caller.
+ * Errors: SSE_ENOENT (missing and !create), SSE_ECORRUPT, SSE_EBUSY, SSE_EDB,
+ * SSE_ENOMEM. */
+int sse_admin_open(const char *path, int create, int busy_timeout_ms,
+                   struct sse_admin **out);
+
+/* Closes; NULL-safe. */
+void sse_admin_close(struct sse_admin *a);
+
+/* Sets journal_mode=WAL and applies every schema step above the database's
+ * user_version. *from and *to (may be NULL) receive the versions before and
+ * after. Idempotent. Errors: SSE_ESCHEMA (newer than SSE_SCHEMA_VERSION, or
+ * a user_version of 0 on a database that already has an incompatible
+ * "events" table), SSE_EBUSY, SSE_EDB. */
+int sse_admin_init(struct sse_admin *a, int *from, int *to);
+
+/* Inserts one event and stores its id in *id (may be NULL). channel NULL
+ * means "default"; type NULL means none (message). data[0..len) is copied.
+ * Errors: SSE_EINVAL when the schema's CHECK refuses the row (bad channel,
+ * bad type, not text), SSE_EBUSY, SSE_EDB. */
+int sse_admin_publish(struct sse_admin *a, const char *channel,
+                      const char *type, const char *data, size_t len,
+                      int64_t *id);
+
+/* Deletes old events: with keep >= 0, all but the newest keep rows; with
+ * older_than_ms >= 0, rows created more than that many milliseconds before
+ * now; both may be given (a row goes if either rule says so). channel
+ * (NULL = all) restricts both rules to one channel. Ids are never reused.
+ * *deleted (may be NULL) gets the count. Errors: SSE_EINVAL (neither rule
+ * given), SSE_EBUSY, SSE_EDB. */
+int sse_admin_prune(struct sse_admin *a, int64_t keep, int64_t older_than_ms,
+                    const char *channel, int64_t *deleted);
+
+struct sse_admin_stats {
+    int schema_version;
+    char journal_mode[16];
+    int64_t rows;
+    int64_t head_id;     /* highest id ever assigned (0 if none) */
+    int64_t oldest_id;   /* lowest stored id (head_id + 1 if empty) */
+    int64_t oldest_ms;   /* created_at of oldest row, 0 if empty */
+    int64_t newest_ms;   /* created_at of newest row, 0 if empty */
+    int64_t db_bytes;    /* size of the database file */
+    int64_t wal_bytes;   /* size of the -wal file, 0 if none */
+};
+
+/* Called per channel by sse_admin_stats, in channel order. Return 0 to go
+ * on. name is borrowed for the call. */
+typedef int (*sse_admin_channel_fn)(const char *name, int64_t rows,
+                                    int64_t last_id, void *ctx);
+
+/* Fills st; calls fn (may be NULL) once per channel. Errors as publish. */
+int sse_admin_stats(struct sse_admin *a, struct sse_admin_stats *st,
+                    sse_admin_channel_fn fn, void *ctx);
+
+/* Runs PRAGMA wal_checkpoint(TRUNCATE) so the WAL file shrinks; *busy (may
+ * be NULL) is set to 1 when a reader kept it from completing. */
+int sse_admin_checkpoint(struct sse_admin *a, int *busy);
+
+#endif

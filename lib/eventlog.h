@@ -1,0 +1,87 @@
+/* eventlog.h - read side of the SQLite event log.
+ * SPDX-License-Identifier: MIT
+ *
+ * A struct sse_eventlog is one read-only SQLite connection with its range
+ * queries prepared once at open. Every read is one statement, so it sees one
+ * consistent snapshot, and the statement is reset before the call returns:
+ * the connection never holds a read transaction while its owner waits,
+ * which would keep WAL checkpoints from completing.
+ *
+ * Ids are committed in increasing order (SQLite has one writer at a time and
+ * AUTOINCREMENT never reuses an id), so "id > N" read at any moment never
+ * skips a row that commits later; that is what makes resume exact.
+ *
+ * Thread-safety: a connection may move between threads but must be used by
+ * one thread at a time.
+ */
+#ifndef SSE_EVENTLOG_H
+#define SSE_EVENTLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "channel.h"
+
+struct sse_eventlog;
+
+/* One row. Every pointer borrows from SQLite and is valid only during the
+ * callback that receives the row. type is NULL (or type_len 0) for the
+ * default "message" type. */
+struct sse_event_row {
+    int64_t id;
+    const char *channel;
+    size_t channel_len;
+    const char *type;
+    size_t type_len;
+    const char *data;
+    size_t data_len;
+    int64_t created_ms;
+};
+
+/* Called once per row in id order; return 0 to go on, anything else to stop
+ * the read (that value is then returned by the read). */
+typedef int (*sse_eventlog_row_fn)(const struct sse_event_row *row, void *ctx);
+
+/* Opens path read-only with the given busy timeout and checks that it holds
+ * an sselite event log. On success *out is owned by the caller (free with
+ * sse_eventlog_close). Errors: SSE_ENOENT (no such file), SSE_ESCHEMA (a
+ * database without the events table: not initialised), SSE_ECORRUPT (not a
+ * database, or damaged), SSE_EBUSY, SSE_EDB, SSE_ENOMEM. */
+int sse_eventlog_open(const char *path, int busy_timeout_ms,
+                      struct sse_eventlog **out);
+
+/* Closes the connection. NULL-safe. */
+void sse_eventlog_close(struct sse_eventlog *log);
+
+/* Reads rows with after_id < id <= upto_id (INT64_MAX for no upper bound)
+ * in id order, at most limit of them, calling fn for each. channels is an
+ * array of nchannels names (as in struct sse_request), or NULL for every
+ * channel. *nrows (may be NULL) receives the number of rows passed to fn.
+ * Returns 0 when the range was read up to the limit, the callback's
+ * non-zero value if it stopped early, or SSE_EBUSY/SSE_ECORRUPT/SSE_EDB. */
+int sse_eventlog_read(struct sse_eventlog *log, int64_t after_id,
+                      int64_t upto_id,
+                      const char (*channels)[SSE_CHANNEL_MAX + 1],
+                      size_t nchannels, size_t limit, sse_eventlog_row_fn fn,
+                      void *ctx, size_t *nrows);
+
+/* Reports, from one snapshot, the highest id ever assigned (*head, 0 for a
+ * new log; pruning does not lower it) and the lowest id still stored
+ * (*oldest, head + 1 when the table is empty). A resume id r is complete iff
+ * oldest - 1 <= r <= head. Errors as sse_eventlog_read. */
+int sse_eventlog_bounds(struct sse_eventlog *log, int64_t *oldest,
+                        int64_t *head);
+
+/* Sets *changed to 1 if another connection committed since the previous
+ * call (PRAGMA data_version), else 0. The first call reports 1. Cheap: no
+ * table is read. Errors: SSE_EDB, SSE_ECORRUPT. */
+int sse_eventlog_changed(struct sse_eventlog *log, int *changed);
+
+/* Returns 1 if the path this log was opened from now names another file
+ * (replaced, e.g. restored from a backup) or no file, 0 otherwise. */
+int sse_eventlog_replaced(const struct sse_eventlog *log);
+
+/* The path given at open; borrowed until close. */
+const char *sse_eventlog_path(const struct sse_eventlog *log);
+
+#endif
