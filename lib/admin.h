@@ -30,6 +30,12 @@ int sse_admin_open(const char *path, int create, int busy_timeout_ms,
 /* Closes; NULL-safe. */
 void sse_admin_close(struct sse_admin *a);
 
+/* A one-line description of why the last failed call on a failed (SQLite's
+ * message, e.g. "attempt to write a readonly database", or sselite's own),
+ * "" before any failure; for messages that name the cause. Borrowed until
+ * the next call on a. */
+const char *sse_admin_errmsg(const struct sse_admin *a);
+
 /* Sets journal_mode=WAL and applies every schema step above the database's
  * user_version. *from and *to (may be NULL) receive the versions before and
  * after. Idempotent. Errors: SSE_ESCHEMA (newer than SSE_SCHEMA_VERSION, or
@@ -40,7 +46,8 @@ int sse_admin_init(struct sse_admin *a, int *from, int *to);
 /* Inserts one event and stores its id in *id (may be NULL). channel NULL
  * means "default"; type NULL means none (message). data[0..len) is copied.
  * Errors: SSE_EINVAL when the schema's CHECK refuses the row (bad channel,
- * bad type, not text), SSE_EBUSY, SSE_EDB. */
+ * bad type, not text), SSE_ESCHEMA (no events table: not initialised),
+ * SSE_EBUSY, SSE_EDB. */
 int sse_admin_publish(struct sse_admin *a, const char *channel,
                       const char *type, const char *data, size_t len,
                       int64_t *id);
@@ -50,7 +57,7 @@ int sse_admin_publish(struct sse_admin *a, const char *channel,
  * now; both may be given (a row goes if either rule says so). channel
  * (NULL = all) restricts both rules to one channel. Ids are never reused.
  * *deleted (may be NULL) gets the count. Errors: SSE_EINVAL (neither rule
- * given), SSE_EBUSY, SSE_EDB. */
+ * given), SSE_ESCHEMA, SSE_EBUSY, SSE_EDB. */
 int sse_admin_prune(struct sse_admin *a, int64_t keep, int64_t older_than_ms,
                     const char *channel, int64_t *deleted);
 
@@ -67,11 +74,14 @@ struct sse_admin_stats {
 };
 
 /* Called per channel by sse_admin_stats, in channel order. Return 0 to go
- * on. name is borrowed for the call. */
+ * on; any other value stops the scan and is returned by sse_admin_stats.
+ * name is borrowed for the call. */
 typedef int (*sse_admin_channel_fn)(const char *name, int64_t rows,
                                     int64_t last_id, void *ctx);
 
-/* Fills st; calls fn (may be NULL) once per channel. Errors as publish. */
+/* Fills st from one snapshot; calls fn (may be NULL) once per channel.
+ * Errors as publish, and SSE_EIO when the file sizes cannot be read; st is
+ * untouched on failure. */
 int sse_admin_stats(struct sse_admin *a, struct sse_admin_stats *st,
                     sse_admin_channel_fn fn, void *ctx);
 

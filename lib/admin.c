@@ -1,0 +1,532 @@
+/* admin.c - write side of the event log: create/upgrade, publish, prune,
+ * statistics.
+ * SPDX-License-Identifier: MIT
+ *
+ * Everything here runs from the `sselite` tool or from tests, never on a
+ * worker's per-event path, so statements are prepared per call and the code
+ * favours plain, obviously atomic SQL over speed. The schema text comes from
+ * the files in schema/ through the generated lib/schema_sql.h: the files are
+ * the one source of truth, and step N (schema_step_00N) takes a database
+ * from user_version N-1 to N.
+ *
+ * Concurrency: several `sselite init` runs, publishers in other languages
+ * and workers may all use the file at once. Each schema step therefore
+ * re-reads user_version inside its own BEGIN IMMEDIATE transaction, so two
+ * concurrent upgrades apply each step once, and a failed step rolls back to
+ * the previous version. Every other write is a single statement in
+ * autocommit mode, i.e. one short transaction.
+ */
+#include "admin.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#include "channel.h"
+#include "schema_sql.h"
+#include "sse_error.h"
+
+static const char *const schema_steps[] = {
+    schema_step_001,
+    schema_step_002,
+};
+
+_Static_assert(sizeof schema_steps / sizeof schema_steps[0] ==
+                   SSE_SCHEMA_VERSION,
+               "one schema/*.sql step per schema version");
+
+/* Invariant: db is open; path is the name given at open; err is always a
+ * NUL-terminated string (empty until a call fails). */
+struct sse_admin {
+    sqlite3 *db;
+    char *path;
+    char err[256];
+};
+
+/* Translates an SQLite result code (primary or extended) into an SSE_E*. */
+static int map_rc(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE:
+        return 0;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return SSE_EBUSY;
+    case SQLITE_CONSTRAINT:
+        return SSE_EINVAL;
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT:
+        return SSE_ECORRUPT;
+    case SQLITE_NOMEM:
+        return SSE_ENOMEM;
+    case SQLITE_TOOBIG:
+        return SSE_ETOOBIG;
+    default:
+        return SSE_EDB;
+    }
+}
+
+/* Records SQLite's message for the failure rc and returns its SSE_E* code. */
+static int db_fail(struct sse_admin *a, int rc)
+{
+    snprintf(a->err, sizeof a->err, "%s", sqlite3_errmsg(a->db));
+    return map_rc(rc);
+}
+
+/* Records a message of our own and returns err. */
+static int own_fail(struct sse_admin *a, int err, const char *msg)
+{
+    snprintf(a->err, sizeof a->err, "%s", msg);
+    return err;
+}
+
+/* Runs SQL text without parameters (schema steps, transaction control). */
+static int exec_sql(struct sse_admin *a, const char *sql)
+{
+    int rc = sqlite3_exec(a->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : db_fail(a, rc);
+}
+
+/* Prepares sql into *st; on failure *st is NULL and a->err is set. */
+static int prepare(struct sse_admin *a, const char *sql, sqlite3_stmt **st)
+{
+    int rc = sqlite3_prepare_v2(a->db, sql, -1, st, NULL);
+    return rc == SQLITE_OK ? 0 : db_fail(a, rc);
+}
+
+/* Runs a query whose first row's first column is an integer (NULL reads
+ * as 0; no row is SSE_EDB). */
+static int query_i64(struct sse_admin *a, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int err = prepare(a, sql, &st);
+    if (err)
+        goto out;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+    } else if (rc == SQLITE_DONE) {
+        err = own_fail(a, SSE_EDB, "query returned no row");
+    } else {
+        err = db_fail(a, rc);
+    }
+out:
+    sqlite3_finalize(st);
+    return err;
+}
+
+/* Sets *exists to 1 if the database has a table named "events". */
+static int events_table_exists(struct sse_admin *a, int *exists)
+{
+    int64_t n = 0;
+    int err = query_i64(a,
+                        "SELECT count(*) FROM sqlite_master"
+                        " WHERE type = 'table' AND name = 'events'",
+                        &n);
+    if (!err)
+        *exists = n > 0;
+    return err;
+}
+
+/* Called after a statement on "events" failed to prepare: turns "no such
+ * table" into SSE_ESCHEMA (not initialised) and keeps err otherwise. */
+static int schema_missing_or(struct sse_admin *a, int err)
+{
+    int exists = 1;
+    if (err != SSE_EDB || events_table_exists(a, &exists) != 0 || exists)
+        return err;
+    return own_fail(a, SSE_ESCHEMA,
+                    "no events table: not initialised (run sselite init)");
+}
+
+int sse_admin_open(const char *path, int create, int busy_timeout_ms,
+                   struct sse_admin **out)
+{
+    struct sse_admin *a = NULL;
+    struct stat sb;
+    int err = 0;
+
+    /* SQLite reports a missing file only as a generic "unable to open", so
+     * ask the file system first. */
+    if (!create && stat(path, &sb) != 0 && errno == ENOENT)
+        return SSE_ENOENT;
+
+    a = calloc(1, sizeof *a);
+    if (a == NULL)
+        return SSE_ENOMEM;
+    size_t n = strlen(path) + 1;
+    a->path = malloc(n);
+    if (a->path == NULL) {
+        err = SSE_ENOMEM;
+        goto out;
+    }
+    memcpy(a->path, path, n);
+
+    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+    int rc = sqlite3_open_v2(path, &a->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        err = a->db == NULL ? SSE_ENOMEM : map_rc(rc);
+        goto out;
+    }
+    sqlite3_extended_result_codes(a->db, 1);
+    sqlite3_busy_timeout(a->db, busy_timeout_ms);
+
+    /* Opening is lazy: read the schema once so that a file that is not a
+     * database fails here, with SSE_ECORRUPT, rather than at first use. */
+    int64_t unused;
+    err = query_i64(a, "SELECT count(*) FROM sqlite_master", &unused);
+
+out:
+    if (err) {
+        sse_admin_close(a);
+        return err;
+    }
+    *out = a;
+    return 0;
+}
+
+void sse_admin_close(struct sse_admin *a)
+{
+    if (a == NULL)
+        return;
+    /* Every statement is finalized before its call returns, so close
+     * cannot fail with SQLITE_BUSY. */
+    sqlite3_close(a->db);
+    free(a->path);
+    free(a);
+}
+
+const char *sse_admin_errmsg(const struct sse_admin *a)
+{
+    return a->err;
+}
+
+/* Applies schema step n (1-based) inside its own write transaction, unless
+ * a concurrent init got there first. */
+static int apply_step(struct sse_admin *a, int n)
+{
+    char sql[64];
+    int64_t v = 0;
+    int err = exec_sql(a, "BEGIN IMMEDIATE");
+    if (err)
+        return err;
+    err = query_i64(a, "PRAGMA user_version", &v);
+    if (err || v >= n)
+        goto out;
+    if (v != n - 1) {
+        err = own_fail(a, SSE_ESCHEMA, "schema version changed during init");
+        goto out;
+    }
+    if (n == 1) {
+        int exists = 0;
+        err = events_table_exists(a, &exists);
+        if (!err && exists)
+            err = own_fail(a, SSE_ESCHEMA,
+                           "schema version 0 but an events table exists:"
+                           " not an sselite event log");
+        if (err)
+            goto out;
+    }
+    err = exec_sql(a, schema_steps[n - 1]);
+    if (err)
+        goto out;
+    /* PRAGMA takes no bound parameters; n is our own small integer. */
+    int len = snprintf(sql, sizeof sql, "PRAGMA user_version = %d", n);
+    assert(len > 0 && (size_t)len < sizeof sql);
+    (void)len;
+    err = exec_sql(a, sql);
+out:
+    if (err) {
+        sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+        return err;
+    }
+    return exec_sql(a, "COMMIT");
+}
+
+int sse_admin_init(struct sse_admin *a, int *from, int *to)
+{
+    int64_t v = 0;
+    int err = query_i64(a, "PRAGMA user_version", &v);
+    if (err)
+        return err;
+    if (v < 0 || v > SSE_SCHEMA_VERSION) {
+        snprintf(a->err, sizeof a->err,
+                 "schema version %" PRId64 " is %s (this build knows up to"
+                 " %d); refusing to change it",
+                 v, v < 0 ? "invalid" : "newer than this build",
+                 SSE_SCHEMA_VERSION);
+        return SSE_ESCHEMA;
+    }
+
+    /* WAL cannot be switched on inside a transaction, and it is persistent:
+     * publishers in other languages need not set it. An in-memory database
+     * stays "memory", which is fine for tests. */
+    sqlite3_stmt *st = NULL;
+    err = prepare(a, "PRAGMA journal_mode = WAL", &st);
+    if (err)
+        return err;
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        err = db_fail(a, rc);
+    } else {
+        const char *mode = (const char *)sqlite3_column_text(st, 0);
+        if (mode == NULL ||
+            (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0)) {
+            snprintf(a->err, sizeof a->err,
+                     "could not switch to WAL mode (journal_mode is %s)",
+                     mode ? mode : "unknown");
+            err = SSE_EDB;
+        }
+    }
+    sqlite3_finalize(st);
+    if (err)
+        return err;
+
+    for (int n = (int)v + 1; n <= SSE_SCHEMA_VERSION; n++) {
+        err = apply_step(a, n);
+        if (err)
+            return err;
+    }
+    if (from != NULL)
+        *from = (int)v;
+    if (to != NULL)
+        *to = SSE_SCHEMA_VERSION;
+    return 0;
+}
+
+int sse_admin_publish(struct sse_admin *a, const char *channel,
+                      const char *type, const char *data, size_t len,
+                      int64_t *id)
+{
+    sqlite3_stmt *st = NULL;
+    int err = prepare(a,
+                      "INSERT INTO events (channel, event, data)"
+                      " VALUES (?1, ?2, ?3)",
+                      &st);
+    if (err) {
+        err = schema_missing_or(a, err);
+        goto out;
+    }
+    int rc = sqlite3_bind_text(st, 1, channel ? channel : SSE_CHANNEL_DEFAULT,
+                               -1, SQLITE_STATIC);
+    /* An empty type means "message" just as NULL does; store one form. */
+    if (rc == SQLITE_OK && type != NULL && type[0] != '\0')
+        rc = sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
+    /* The statement runs before we return, so data need not be copied
+     * here; SQLite copies it into the database. NULL data would bind SQL
+     * NULL, so an empty payload is bound as "". */
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text64(st, 3, len ? data : "", len, SQLITE_STATIC,
+                                 SQLITE_UTF8);
+    if (rc != SQLITE_OK) {
+        err = db_fail(a, rc);
+        goto out;
+    }
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) {
+        err = db_fail(a, rc);
+        goto out;
+    }
+    if (id != NULL)
+        *id = sqlite3_last_insert_rowid(a->db);
+out:
+    sqlite3_finalize(st);
+    return err;
+}
+
+int sse_admin_prune(struct sse_admin *a, int64_t keep, int64_t older_than_ms,
+                    const char *channel, int64_t *deleted)
+{
+    if (keep < 0 && older_than_ms < 0)
+        return own_fail(a, SSE_EINVAL, "neither keep nor older-than given");
+
+    /* One statement, hence one transaction. "keep": every row at or below
+     * the id of the (keep+1)-th newest row (found through the primary key
+     * or the (channel, id) index) goes. "older than": created_at before
+     * now minus the age, with "now" computed as the column default does. */
+    sqlite3_stmt *st = NULL;
+    int err = prepare(
+        a,
+        "DELETE FROM events"
+        " WHERE (?1 IS NULL OR channel = ?1)"
+        "   AND ((?2 >= 0 AND id <= (SELECT id FROM events"
+        "                            WHERE ?1 IS NULL OR channel = ?1"
+        "                            ORDER BY id DESC"
+        "                            LIMIT 1 OFFSET max(?2, 0)))"
+        "     OR (?3 >= 0 AND created_at <"
+        "         CAST((julianday('now') - 2440587.5) * 86400000.0"
+        "              AS INTEGER) - ?3))",
+        &st);
+    if (err) {
+        err = schema_missing_or(a, err);
+        goto out;
+    }
+    int rc = channel ? sqlite3_bind_text(st, 1, channel, -1, SQLITE_STATIC)
+                     : SQLITE_OK;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, keep);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 3, older_than_ms);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) {
+        err = db_fail(a, rc);
+        goto out;
+    }
+    if (deleted != NULL) {
+#if SQLITE_VERSION_NUMBER >= 3037000
+        *deleted = sqlite3_changes64(a->db);
+#else
+        *deleted = sqlite3_changes(a->db);
+#endif
+    }
+out:
+    sqlite3_finalize(st);
+    return err;
+}
+
+/* Size of path + suffix in bytes; 0 when it does not exist. */
+static int file_size(struct sse_admin *a, const char *suffix, int64_t *size)
+{
+    char name[4096];
+    struct stat sb;
+    int n = snprintf(name, sizeof name, "%s%s", a->path, suffix);
+    if (n < 0 || (size_t)n >= sizeof name)
+        return own_fail(a, SSE_ETOOBIG, "database path too long");
+    if (stat(name, &sb) != 0) {
+        if (errno != ENOENT) {
+            /* glibc's strerror is thread-safe since 2.32 (Debian 12: 2.36). */
+            snprintf(a->err, sizeof a->err,
+                     "cannot read the size of the database%s file: %s",
+                     suffix, strerror(errno));
+            return SSE_EIO;
+        }
+        *size = 0;
+        return 0;
+    }
+    *size = (int64_t)sb.st_size;
+    return 0;
+}
+
+/* Fills the row numbers of st and calls fn per channel; runs inside the
+ * caller's read transaction so that all numbers agree. */
+static int read_stats(struct sse_admin *a, struct sse_admin_stats *st,
+                      sse_admin_channel_fn fn, void *ctx)
+{
+    int64_t v = 0;
+    sqlite3_stmt *q = NULL;
+    int err = query_i64(a, "PRAGMA user_version", &v);
+    if (err)
+        goto out;
+    st->schema_version = (int)v;
+
+    err = prepare(a, "PRAGMA journal_mode", &q);
+    if (err)
+        goto out;
+    int rc = sqlite3_step(q);
+    if (rc != SQLITE_ROW) {
+        err = db_fail(a, rc);
+        goto out;
+    }
+    const unsigned char *mode = sqlite3_column_text(q, 0);
+    snprintf(st->journal_mode, sizeof st->journal_mode, "%s",
+             mode ? (const char *)mode : "");
+    sqlite3_finalize(q);
+    q = NULL;
+
+    /* head: AUTOINCREMENT's high-water mark, which pruning never lowers
+     * (max(id) as well, in case sqlite_sequence was edited by hand). */
+    err = prepare(
+        a,
+        "SELECT (SELECT count(*) FROM events),"
+        "       max(coalesce((SELECT seq FROM sqlite_sequence"
+        "                     WHERE name = 'events'), 0),"
+        "           coalesce((SELECT max(id) FROM events), 0)),"
+        "       (SELECT min(id) FROM events),"
+        "       (SELECT created_at FROM events ORDER BY id LIMIT 1),"
+        "       (SELECT created_at FROM events ORDER BY id DESC LIMIT 1)",
+        &q);
+    if (err) {
+        err = schema_missing_or(a, err);
+        goto out;
+    }
+    rc = sqlite3_step(q);
+    if (rc != SQLITE_ROW) {
+        err = db_fail(a, rc);
+        goto out;
+    }
+    st->rows = sqlite3_column_int64(q, 0);
+    st->head_id = sqlite3_column_int64(q, 1);
+    st->oldest_id = sqlite3_column_type(q, 2) == SQLITE_NULL
+                        ? st->head_id + 1
+                        : sqlite3_column_int64(q, 2);
+    st->oldest_ms = sqlite3_column_int64(q, 3);
+    st->newest_ms = sqlite3_column_int64(q, 4);
+    sqlite3_finalize(q);
+    q = NULL;
+
+    if (fn == NULL)
+        goto out;
+    err = prepare(a,
+                  "SELECT channel, count(*), max(id) FROM events"
+                  " GROUP BY channel ORDER BY channel",
+                  &q);
+    if (err)
+        goto out;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(q, 0);
+        err = fn(name ? name : "", sqlite3_column_int64(q, 1),
+                 sqlite3_column_int64(q, 2), ctx);
+        if (err)
+            goto out;
+    }
+    if (rc != SQLITE_DONE)
+        err = db_fail(a, rc);
+out:
+    sqlite3_finalize(q);
+    return err;
+}
+
+int sse_admin_stats(struct sse_admin *a, struct sse_admin_stats *st,
+                    sse_admin_channel_fn fn, void *ctx)
+{
+    struct sse_admin_stats s;
+    memset(&s, 0, sizeof s);
+
+    /* One read transaction: one snapshot for every number. It ends before
+     * we return, so it never holds back a checkpoint. */
+    int err = exec_sql(a, "BEGIN");
+    if (err)
+        return err;
+    err = read_stats(a, &s, fn, ctx);
+    sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL);
+    if (!err)
+        err = file_size(a, "", &s.db_bytes);
+    if (!err)
+        err = file_size(a, "-wal", &s.wal_bytes);
+    if (!err)
+        *st = s;
+    return err;
+}
+
+int sse_admin_checkpoint(struct sse_admin *a, int *busy)
+{
+    int rc = sqlite3_wal_checkpoint_v2(a->db, NULL,
+                                       SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    /* SQLITE_BUSY here means the busy timeout ran out while a reader held
+     * the WAL: the checkpoint did what it could, which is not an error. */
+    if (rc == SQLITE_OK || (rc & 0xff) == SQLITE_BUSY) {
+        if (busy != NULL)
+            *busy = rc != SQLITE_OK;
+        return 0;
+    }
+    return db_fail(a, rc);
+}
