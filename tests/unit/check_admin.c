@@ -1,0 +1,810 @@
+/* check_admin.c - Check suite for lib/admin.c (create/upgrade, publish,
+ * prune, stats, checkpoint) against real SQLite files.
+ * SPDX-License-Identifier: MIT
+ *
+ * Each test gets a fresh directory from mkdtemp (through testutil) and
+ * checks what admin.c wrote with a separate raw sqlite3 connection, so a
+ * test never trusts the module to report on itself.
+ */
+#include <check.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin.h"
+#include "channel.h"
+#include "schema_sql.h"
+#include "sse_error.h"
+#include "testutil.h"
+
+/* The fixture's directory and database path; set by setup for each test
+ * (Check runs every test in its own process). */
+static char *dir;
+static char *db;
+
+static void setup(void)
+{
+    dir = tu_tmpdir_new();
+    db = tu_path(dir, "events.db");
+}
+
+static void teardown(void)
+{
+    free(db);
+    db = NULL;
+    tu_tmpdir_remove(dir);
+    dir = NULL;
+}
+
+/* --- helpers that look at the file with a raw connection --- */
+
+static sqlite3 *raw_open(const char *path)
+{
+    sqlite3 *h = NULL;
+    int rc = sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE, NULL);
+    ck_assert_msg(rc == SQLITE_OK, "open %s: %s", path, sqlite3_errstr(rc));
+    sqlite3_busy_timeout(h, 5000);
+    return h;
+}
+
+/* Runs sql on path and returns the integer in the first column of the
+ * first row (0 for NULL or no row). */
+static int64_t raw_i64(const char *path, const char *sql)
+{
+    sqlite3 *h = raw_open(path);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(h, sql, -1, &st, NULL);
+    ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(h));
+    rc = sqlite3_step(st);
+    ck_assert_msg(rc == SQLITE_ROW || rc == SQLITE_DONE, "%s: %s", sql,
+                  sqlite3_errmsg(h));
+    int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return v;
+}
+
+/* Like raw_i64 for a text result; returns a malloc'd copy ("" for NULL). */
+static char *raw_text(const char *path, const char *sql)
+{
+    sqlite3 *h = raw_open(path);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(h, sql, -1, &st, NULL);
+    ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(h));
+    rc = sqlite3_step(st);
+    ck_assert_msg(rc == SQLITE_ROW, "%s: no row", sql);
+    const char *t = (const char *)sqlite3_column_text(st, 0);
+    char *copy = strdup(t ? t : "");
+    ck_assert_ptr_nonnull(copy);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return copy;
+}
+
+/* Runs sql on a raw connection and returns SQLite's primary result code. */
+static int raw_exec_rc(const char *path, const char *sql)
+{
+    sqlite3 *h = raw_open(path);
+    int rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
+    sqlite3_close(h);
+    return rc & 0xff;
+}
+
+/* Creates path (if needed) and runs sql on it with a raw connection. */
+static void raw_create(const char *path, const char *sql)
+{
+    sqlite3 *h = NULL;
+    int rc = sqlite3_open_v2(path, &h,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    ck_assert_int_eq(rc, SQLITE_OK);
+    rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
+    ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(h));
+    sqlite3_close(h);
+}
+
+/* Creates path as a schema version 1 database, as a 0.x sselite would
+ * have left it: only schema/001 applied, user_version 1, rollback journal. */
+static void make_v1(const char *path)
+{
+    raw_create(path, schema_step_001);
+    raw_create(path, "PRAGMA user_version = 1");
+}
+
+/* Opens db read-write (creating it) and applies the schema. */
+static struct sse_admin *open_init(void)
+{
+    struct sse_admin *a = NULL;
+    ck_assert_int_eq(sse_admin_open(db, 1, 5000, &a), 0);
+    ck_assert_int_eq(sse_admin_init(a, NULL, NULL), 0);
+    return a;
+}
+
+/* Publishes n events with data "e<i>" to channel and returns the last id. */
+static int64_t publish_n(struct sse_admin *a, const char *channel, int n)
+{
+    int64_t id = 0;
+    for (int i = 0; i < n; i++) {
+        char data[32];
+        int len = snprintf(data, sizeof data, "e%d", i);
+        ck_assert(len > 0 && (size_t)len < sizeof data);
+        ck_assert_int_eq(
+            sse_admin_publish(a, channel, NULL, data, (size_t)len, &id), 0);
+    }
+    return id;
+}
+
+/* --- open --- */
+
+START_TEST(test_admin_open_missing_file_enoent)
+{
+    struct sse_admin *a = (struct sse_admin *)&a; /* must stay untouched */
+    struct sse_admin *before = a;
+    ck_assert_int_eq(sse_admin_open(db, 0, 100, &a), SSE_ENOENT);
+    ck_assert_ptr_eq(a, before);
+    /* ... and nothing was created. */
+    ck_assert_int_eq(sse_admin_open(db, 0, 100, &a), SSE_ENOENT);
+}
+END_TEST
+
+START_TEST(test_admin_open_not_a_database_ecorrupt)
+{
+    static const char junk[] = "this is not an SQLite database, just text "
+                               "long enough to fill a header page .........";
+    tu_write_file(db, junk, sizeof junk - 1);
+    struct sse_admin *a = NULL;
+    ck_assert_int_eq(sse_admin_open(db, 0, 100, &a), SSE_ECORRUPT);
+    ck_assert_ptr_null(a);
+}
+END_TEST
+
+START_TEST(test_admin_close_null_is_noop)
+{
+    sse_admin_close(NULL);
+}
+END_TEST
+
+/* --- init --- */
+
+START_TEST(test_admin_init_new_file_version2_wal)
+{
+    struct sse_admin *a = NULL;
+    int from = -1, to = -1;
+    ck_assert_int_eq(sse_admin_open(db, 1, 5000, &a), 0);
+    ck_assert_int_eq(sse_admin_init(a, &from, &to), 0);
+    ck_assert_int_eq(from, 0);
+    ck_assert_int_eq(to, SSE_SCHEMA_VERSION);
+    sse_admin_close(a);
+
+    ck_assert_int_eq(raw_i64(db, "PRAGMA user_version"), 2);
+    char *mode = raw_text(db, "PRAGMA journal_mode");
+    ck_assert_str_eq(mode, "wal");
+    free(mode);
+    ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM sqlite_master"
+                                 " WHERE name IN ('events', 'events_id_guard',"
+                                 " 'events_channel_id', 'events_created_at')"),
+                     4);
+}
+END_TEST
+
+START_TEST(test_admin_init_twice_idempotent)
+{
+    struct sse_admin *a = open_init();
+    int64_t id = publish_n(a, "news", 3);
+    int from = -1, to = -1;
+    ck_assert_int_eq(sse_admin_init(a, &from, &to), 0);
+    ck_assert_int_eq(from, 2);
+    ck_assert_int_eq(to, 2);
+    sse_admin_close(a);
+
+    /* A second process (new connection) sees the same: nothing to do. */
+    ck_assert_int_eq(sse_admin_open(db, 0, 5000, &a), 0);
+    ck_assert_int_eq(sse_admin_init(a, &from, &to), 0);
+    ck_assert_int_eq(from, 2);
+    sse_admin_close(a);
+    ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM events"), 3);
+    ck_assert_int_eq(raw_i64(db, "SELECT max(id) FROM events"), id);
+}
+END_TEST
+
+START_TEST(test_admin_init_v1_upgrades_to_v2)
+{
+    make_v1(db);
+    tu_sql(db, "INSERT INTO events(channel, event, data)"
+               " VALUES ('news', 'up', 'kept'), ('news', NULL, 'also')");
+    ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM sqlite_master"
+                                 " WHERE name = 'events_id_guard'"),
+                     0);
+
+    struct sse_admin *a = NULL;
+    int from = -1, to = -1;
+    ck_assert_int_eq(sse_admin_open(db, 0, 5000, &a), 0);
+    ck_assert_int_eq(sse_admin_init(a, &from, &to), 0);
+    ck_assert_int_eq(from, 1);
+    ck_assert_int_eq(to, 2);
+    sse_admin_close(a);
+
+    ck_assert_int_eq(raw_i64(db, "PRAGMA user_version"), 2);
+    ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM sqlite_master"
+                                 " WHERE type = 'trigger'"
+                                 " AND name = 'events_id_guard'"),
+                     1);
+    ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM events"), 2);
+    char *mode = raw_text(db, "PRAGMA journal_mode");
+    ck_assert_str_eq(mode, "wal");
+    free(mode);
+}
+END_TEST
+
+START_TEST(test_admin_init_newer_version_refused)
+{
+    make_v1(db);
+    tu_sql(db, "PRAGMA user_version = 99");
+    struct sse_admin *a = NULL;
+    int from = -1, to = -1;
+    ck_assert_int_eq(sse_admin_open(db, 0, 5000, &a), 0);
+    ck_assert_int_eq(sse_admin_init(a, &from, &to), SSE_ESCHEMA);
+    ck_assert_int_eq(from, -1);
+    ck_assert_int_eq(to, -1);
+    ck_assert_ptr_nonnull(strstr(sse_admin_errmsg(a), "99"));
+    sse_admin_close(a);
+
+    /* Refused means untouched: no downgrade, no journal mode change. */
+    ck_assert_int_eq(raw_i64(db, "PRAGMA user_version"), 99);
+    char *mode = raw_text(db, "PRAGMA journal_mode");
+    ck_assert_str_eq(mode, "delete");
+    free(mode);
+}
+END_TEST
+
+START_TEST(test_admin_init_foreign_events_table_refused)
+{
+    raw_create(db, "CREATE TABLE events (x INTEGER)");
+    struct sse_admin *a = NULL;
+    ck_assert_int_eq(sse_admin_open(db, 0, 5000, &a), 0);
+    ck_assert_int_eq(sse_admin_init(a, NULL, NULL), SSE_ESCHEMA);
+    ck_assert_str_ne(sse_admin_errmsg(a), "");
+    sse_admin_close(a);
+    ck_assert_int_eq(raw_i64(db, "PRAGMA user_version"), 0);
+}
+END_TEST
+
+START_TEST(test_admin_init_other_tables_kept)
+{
+    /* sselite may live in the application's own database (outbox). */
+    raw_create(db, "CREATE TABLE orders (id INTEGER PRIMARY KEY, total INT);"
+                   "INSERT INTO orders(total) VALUES (42)");
+    struct sse_admin *a = NULL;
+    int from = -1;
+    ck_assert_int_eq(sse_admin_open(db, 0, 5000, &a), 0);
+    ck_assert_int_eq(sse_admin_init(a, &from, NULL), 0);
+    ck_assert_int_eq(from, 0);
+    sse_admin_close(a);
+    ck_assert_int_eq(raw_i64(db, "SELECT total FROM orders"), 42);
+    ck_assert_int_eq(raw_i64(db, "PRAGMA user_version"), 2);
+}
+END_TEST
+
+START_TEST(test_admin_open_locked_ebusy)
+{
+    struct sse_admin *a = NULL;
+    make_v1(db);
+    sqlite3 *h = raw_open(db);
+    ck_assert_int_eq(sqlite3_exec(h, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sse_admin_open(db, 0, 50, &a), SSE_EBUSY);
+    ck_assert_int_eq(sqlite3_exec(h, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    ck_assert_int_eq(raw_i64(db, "PRAGMA user_version"), 1);
+}
+END_TEST
+
+/* --- publish --- */
+
+START_TEST(test_admin_publish_ids_increase)
+{
+    struct sse_admin *a = open_init();
+    int64_t prev = 0;
+    for (int i = 0; i < 50; i++) {
+        int64_t id = -1;
+        ck_assert_int_eq(sse_admin_publish(a, "c", NULL, "x", 1, &id), 0);
+        ck_assert_int_gt(id, prev);
+        prev = id;
+    }
+    ck_assert_int_eq(prev, 50);
+    /* id may be NULL. */
+    ck_assert_int_eq(sse_admin_publish(a, "c", NULL, "x", 1, NULL), 0);
+    sse_admin_close(a);
+    ck_assert_int_eq(raw_i64(db, "SELECT max(id) FROM events"), 51);
+}
+END_TEST
+
+START_TEST(test_admin_publish_stores_fields)
+{
+    struct sse_admin *a = open_init();
+    int64_t id = 0;
+    ck_assert_int_eq(sse_admin_publish(a, NULL, NULL, "a", 1, &id), 0);
+    ck_assert_int_eq(sse_admin_publish(a, "x.y:z/w@v-1_2", "", "", 0, &id), 0);
+    ck_assert_int_eq(sse_admin_publish(a, "n", "update", NULL, 0, &id), 0);
+    sse_admin_close(a);
+
+    char *s = raw_text(db, "SELECT channel FROM events WHERE id = 1");
+    ck_assert_str_eq(s, SSE_CHANNEL_DEFAULT);
+    free(s);
+    ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM events"
+                                 " WHERE event IS NULL"),
+                     2);
+    s = raw_text(db, "SELECT channel || '|' || data FROM events WHERE id = 2");
+    ck_assert_str_eq(s, "x.y:z/w@v-1_2|");
+    free(s);
+    s = raw_text(db, "SELECT event || '|' || typeof(data) FROM events"
+                     " WHERE id = 3");
+    ck_assert_str_eq(s, "update|text");
+    free(s);
+    /* created_at is milliseconds since the epoch: after 2020, and now. */
+    ck_assert_int_gt(raw_i64(db, "SELECT min(created_at) FROM events"),
+                     INT64_C(1577836800000));
+}
+END_TEST
+
+START_TEST(test_admin_publish_data_byte_exact)
+{
+    static const char data[] = "a\r\nb\rc\n\n  lead\0nul \xF0\x9F\x98\x80\n";
+    struct sse_admin *a = open_init();
+    int64_t id = 0;
+    ck_assert_int_eq(
+        sse_admin_publish(a, "c", "t", data, sizeof data - 1, &id), 0);
+    sse_admin_close(a);
+
+    char *hex = raw_text(db, "SELECT hex(CAST(data AS BLOB)) FROM events");
+    char want[2 * sizeof data + 1];
+    for (size_t i = 0; i + 1 < sizeof data; i++)
+        snprintf(want + 2 * i, 3, "%02X", (unsigned char)data[i]);
+    ck_assert_str_eq(hex, want);
+    free(hex);
+    ck_assert_int_eq(raw_i64(db, "SELECT typeof(data) = 'text' FROM events"),
+                     1);
+}
+END_TEST
+
+START_TEST(test_admin_publish_bad_channel_einval)
+{
+    char longname[130];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0'; /* 129 bytes: one too many */
+    const char *bad[] = {"a b", "", "é", "a\nb", "x#y", "a?b", longname};
+    struct sse_admin *a = open_init();
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int64_t id = -7;
+        ck_assert_msg(sse_admin_publish(a, bad[i], NULL, "d", 1, &id) ==
+                          SSE_EINVAL,
+                      "channel '%s' accepted", bad[i]);
+        ck_assert_int_eq(id, -7);
+    }
+    longname[128] = '\0'; /* 128 bytes is the limit */
+    ck_assert_int_eq(sse_admin_publish(a, longname, NULL, "d", 1, NULL), 0);
+    ck_assert_str_ne(sse_admin_errmsg(a), "");
+    sse_admin_close(a);
+    ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM events"), 1);
+}
+END_TEST
+
+START_TEST(test_admin_publish_bad_type_einval)
+{
+    char longtype[130];
+    memset(longtype, 't', sizeof longtype - 1);
+    longtype[sizeof longtype - 1] = '\0';
+    const char *bad[] = {"a\nb", "a\rb", "\n", longtype};
+    struct sse_admin *a = open_init();
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(sse_admin_publish(a, "c", bad[i], "d", 1, NULL) ==
+                          SSE_EINVAL,
+                      "type %zu accepted", i);
+    longtype[128] = '\0';
+    ck_assert_int_eq(sse_admin_publish(a, "c", longtype, "d", 1, NULL), 0);
+    ck_assert_int_eq(sse_admin_publish(a, "c", "with space: ok", "d", 1, NULL),
+                     0);
+    sse_admin_close(a);
+}
+END_TEST
+
+START_TEST(test_admin_publish_uninitialised_eschema)
+{
+    struct sse_admin *a = NULL;
+    ck_assert_int_eq(sse_admin_open(db, 1, 5000, &a), 0);
+    ck_assert_int_eq(sse_admin_publish(a, "c", NULL, "d", 1, NULL),
+                     SSE_ESCHEMA);
+    ck_assert_int_eq(sse_admin_prune(a, 0, -1, NULL, NULL), SSE_ESCHEMA);
+    struct sse_admin_stats st;
+    ck_assert_int_eq(sse_admin_stats(a, &st, NULL, NULL), SSE_ESCHEMA);
+    sse_admin_close(a);
+}
+END_TEST
+
+START_TEST(test_admin_publish_locked_ebusy)
+{
+    struct sse_admin *a = NULL;
+    sse_admin_close(open_init());
+    ck_assert_int_eq(sse_admin_open(db, 0, 50, &a), 0);
+    sqlite3 *h = raw_open(db);
+    ck_assert_int_eq(sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+                     SQLITE_OK);
+    int64_t id = -7;
+    ck_assert_int_eq(sse_admin_publish(a, "c", NULL, "d", 1, &id), SSE_EBUSY);
+    ck_assert_int_eq(id, -7);
+    ck_assert_int_eq(sqlite3_exec(h, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    ck_assert_int_eq(sse_admin_publish(a, "c", NULL, "d", 1, &id), 0);
+    ck_assert_int_eq(id, 1);
+    sse_admin_close(a);
+}
+END_TEST
+
+/* --- the schema version 2 id guard (raw SQL, as other publishers) --- */
+
+START_TEST(test_admin_init_guard_refuses_id_at_or_below_head)
+{
+    struct sse_admin *a = open_init();
+    publish_n(a, "c", 5);
+    ck_assert_int_eq(sse_admin_prune(a, 1, -1, NULL, NULL), 0);
+    sse_admin_close(a);
+
+    /* Ids 1..4 are free rows now, but a client may be past them. */
+    ck_assert_int_eq(raw_exec_rc(db, "INSERT INTO events(id, data)"
+                                     " VALUES (3, 'late')"),
+                     SQLITE_CONSTRAINT);
+    ck_assert_int_eq(raw_exec_rc(db, "INSERT INTO events(id, data)"
+                                     " VALUES (5, 'dup')"),
+                     SQLITE_CONSTRAINT);
+    ck_assert_int_eq(raw_exec_rc(db, "INSERT INTO events(id, data)"
+                                     " VALUES (0, 'zero')"),
+                     SQLITE_CONSTRAINT);
+    /* Above the head is harmless and allowed; SQLite-assigned ids go on. */
+    ck_assert_int_eq(raw_exec_rc(db, "INSERT INTO events(id, data)"
+                                     " VALUES (10, 'ahead')"),
+                     SQLITE_OK);
+    ck_assert_int_eq(raw_exec_rc(db, "INSERT INTO events(data)"
+                                     " VALUES ('next')"),
+                     SQLITE_OK);
+    ck_assert_int_eq(raw_i64(db, "SELECT max(id) FROM events"), 11);
+    ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM events"), 3);
+}
+END_TEST
+
+/* --- prune --- */
+
+START_TEST(test_admin_prune_keep_newest)
+{
+    struct sse_admin *a = open_init();
+    publish_n(a, "c", 10);
+    int64_t deleted = -1;
+    ck_assert_int_eq(sse_admin_prune(a, 3, -1, NULL, &deleted), 0);
+    ck_assert_int_eq(deleted, 7);
+    ck_assert_int_eq(sse_admin_prune(a, 3, -1, NULL, &deleted), 0);
+    ck_assert_int_eq(deleted, 0);
+    ck_assert_int_eq(sse_admin_prune(a, 100, -1, NULL, &deleted), 0);
+    ck_assert_int_eq(deleted, 0);
+    sse_admin_close(a);
+    ck_assert_int_eq(raw_i64(db, "SELECT min(id) FROM events"), 8);
+    ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM events"), 3);
+}
+END_TEST
+
+START_TEST(test_admin_prune_keep_zero_empties)
+{
+    struct sse_admin *a = open_init();
+    publish_n(a, "c", 4);
+    int64_t deleted = -1;
+    ck_assert_int_eq(sse_admin_prune(a, 0, -1, NULL, &deleted), 0);
+    ck_assert_int_eq(deleted, 4);
+    ck_assert_int_eq(sse_admin_prune(a, 0, -1, NULL, &deleted), 0);
+    ck_assert_int_eq(deleted, 0);
+    sse_admin_close(a);
+}
+END_TEST
+
+START_TEST(test_admin_prune_older_than)
+{
+    struct sse_admin *a = open_init();
+    publish_n(a, "c", 6);
+    /* Back-date ids 1..4 by two hours (and id 1 by two days). */
+    tu_sql(db, "UPDATE events SET created_at = created_at - 7200000"
+               " WHERE id <= 4;"
+               "UPDATE events SET created_at = created_at - 172800000"
+               " WHERE id = 1");
+    int64_t deleted = -1;
+    ck_assert_int_eq(sse_admin_prune(a, -1, 86400000, NULL, &deleted), 0);
+    ck_assert_int_eq(deleted, 1);
+    ck_assert_int_eq(sse_admin_prune(a, -1, 3600000, NULL, &deleted), 0);
+    ck_assert_int_eq(deleted, 3);
+    ck_assert_int_eq(sse_admin_prune(a, -1, INT64_MAX, NULL, &deleted), 0);
+    ck_assert_int_eq(deleted, 0);
+    sse_admin_close(a);
+    ck_assert_int_eq(raw_i64(db, "SELECT min(id) FROM events"), 5);
+}
+END_TEST
+
+START_TEST(test_admin_prune_either_rule)
+{
+    struct sse_admin *a = open_init();
+    publish_n(a, "c", 10);
+    tu_sql(db, "UPDATE events SET created_at = created_at - 7200000"
+               " WHERE id <= 2");
+    int64_t deleted = -1;
+    /* keep 5 removes 1..5; the age rule alone would remove 1..2. */
+    ck_assert_int_eq(sse_admin_prune(a, 5, 3600000, NULL, &deleted), 0);
+    ck_assert_int_eq(deleted, 5);
+    tu_sql(db, "UPDATE events SET created_at = created_at - 7200000"
+               " WHERE id <= 8");
+    /* keep 4 removes nothing more than age does (6..8). */
+    ck_assert_int_eq(sse_admin_prune(a, 4, 3600000, NULL, &deleted), 0);
+    ck_assert_int_eq(deleted, 3);
+    sse_admin_close(a);
+    ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM events"), 2);
+}
+END_TEST
+
+START_TEST(test_admin_prune_channel_only)
+{
+    struct sse_admin *a = open_init();
+    publish_n(a, "a", 5);  /* ids 1..5 */
+    publish_n(a, "b", 5);  /* ids 6..10 */
+    publish_n(a, "a", 2);  /* ids 11..12 */
+    int64_t deleted = -1;
+    ck_assert_int_eq(sse_admin_prune(a, 2, -1, "a", &deleted), 0);
+    ck_assert_int_eq(deleted, 5);
+    ck_assert_int_eq(sse_admin_prune(a, -1, 0, "none", &deleted), 0);
+    ck_assert_int_eq(deleted, 0);
+    sse_admin_close(a);
+    ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM events"
+                                 " WHERE channel = 'b'"),
+                     5);
+    ck_assert_int_eq(raw_i64(db, "SELECT min(id) FROM events"
+                                 " WHERE channel = 'a'"),
+                     11);
+}
+END_TEST
+
+START_TEST(test_admin_prune_no_rule_einval)
+{
+    struct sse_admin *a = open_init();
+    publish_n(a, "c", 2);
+    int64_t deleted = -7;
+    ck_assert_int_eq(sse_admin_prune(a, -1, -1, NULL, &deleted), SSE_EINVAL);
+    ck_assert_int_eq(deleted, -7);
+    sse_admin_close(a);
+    ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM events"), 2);
+}
+END_TEST
+
+START_TEST(test_admin_prune_newest_ids_not_reused)
+{
+    struct sse_admin *a = open_init();
+    publish_n(a, "c", 5);
+    ck_assert_int_eq(sse_admin_prune(a, 0, -1, NULL, NULL), 0);
+    int64_t id = 0;
+    ck_assert_int_eq(sse_admin_publish(a, "c", NULL, "d", 1, &id), 0);
+    ck_assert_int_eq(id, 6);
+    sse_admin_close(a);
+
+    /* Also across connections and after deleting the newest row by hand. */
+    tu_sql(db, "DELETE FROM events WHERE id = 6");
+    ck_assert_int_eq(sse_admin_open(db, 0, 5000, &a), 0);
+    ck_assert_int_eq(sse_admin_publish(a, "c", NULL, "d", 1, &id), 0);
+    ck_assert_int_eq(id, 7);
+    sse_admin_close(a);
+}
+END_TEST
+
+/* --- stats --- */
+
+struct channel_seen {
+    int n;
+    char names[4][16];
+    int64_t rows[4];
+    int64_t last[4];
+    int stop_after; /* return 1 after this many calls (0 = never) */
+};
+
+static int record_channel(const char *name, int64_t rows, int64_t last_id,
+                          void *ctx)
+{
+    struct channel_seen *s = ctx;
+    ck_assert_int_lt(s->n, 4);
+    snprintf(s->names[s->n], sizeof s->names[s->n], "%s", name);
+    s->rows[s->n] = rows;
+    s->last[s->n] = last_id;
+    s->n++;
+    return s->stop_after && s->n >= s->stop_after ? 1 : 0;
+}
+
+START_TEST(test_admin_stats_numbers)
+{
+    struct sse_admin *a = open_init();
+    publish_n(a, "b", 3);  /* 1..3 */
+    publish_n(a, "a", 4);  /* 4..7 */
+    ck_assert_int_eq(sse_admin_prune(a, 5, -1, NULL, NULL), 0); /* 3..7 */
+    tu_sql(db, "UPDATE events SET created_at = 1000 WHERE id = 3;"
+               "UPDATE events SET created_at = 2000 WHERE id = 7");
+
+    struct sse_admin_stats st;
+    struct channel_seen seen = {0};
+    ck_assert_int_eq(sse_admin_stats(a, &st, record_channel, &seen), 0);
+    ck_assert_int_eq(st.schema_version, 2);
+    ck_assert_str_eq(st.journal_mode, "wal");
+    ck_assert_int_eq(st.rows, 5);
+    ck_assert_int_eq(st.head_id, 7);
+    ck_assert_int_eq(st.oldest_id, 3);
+    ck_assert_int_eq(st.oldest_ms, 1000);
+    ck_assert_int_eq(st.newest_ms, 2000);
+    ck_assert_int_gt(st.db_bytes, 0);
+    ck_assert_int_gt(st.wal_bytes, 0);
+
+    ck_assert_int_eq(seen.n, 2);
+    ck_assert_str_eq(seen.names[0], "a");
+    ck_assert_int_eq(seen.rows[0], 4);
+    ck_assert_int_eq(seen.last[0], 7);
+    ck_assert_str_eq(seen.names[1], "b");
+    ck_assert_int_eq(seen.rows[1], 1);
+    ck_assert_int_eq(seen.last[1], 3);
+    sse_admin_close(a);
+}
+END_TEST
+
+START_TEST(test_admin_stats_empty_log)
+{
+    struct sse_admin *a = open_init();
+    struct sse_admin_stats st;
+    ck_assert_int_eq(sse_admin_stats(a, &st, NULL, NULL), 0);
+    ck_assert_int_eq(st.rows, 0);
+    ck_assert_int_eq(st.head_id, 0);
+    ck_assert_int_eq(st.oldest_id, 1);
+    ck_assert_int_eq(st.oldest_ms, 0);
+    ck_assert_int_eq(st.newest_ms, 0);
+
+    /* Emptied by pruning: head stays, oldest is head + 1. */
+    publish_n(a, "c", 3);
+    ck_assert_int_eq(sse_admin_prune(a, 0, -1, NULL, NULL), 0);
+    ck_assert_int_eq(sse_admin_stats(a, &st, NULL, NULL), 0);
+    ck_assert_int_eq(st.rows, 0);
+    ck_assert_int_eq(st.head_id, 3);
+    ck_assert_int_eq(st.oldest_id, 4);
+    sse_admin_close(a);
+}
+END_TEST
+
+START_TEST(test_admin_stats_callback_stops)
+{
+    struct sse_admin *a = open_init();
+    publish_n(a, "a", 1);
+    publish_n(a, "b", 1);
+    publish_n(a, "c", 1);
+    struct sse_admin_stats st;
+    memset(&st, 0x5a, sizeof st);
+    struct sse_admin_stats before = st;
+    struct channel_seen seen = {.stop_after = 2};
+    ck_assert_int_eq(sse_admin_stats(a, &st, record_channel, &seen), 1);
+    ck_assert_int_eq(seen.n, 2);
+    ck_assert_mem_eq(&st, &before, sizeof st);
+    /* The read transaction was ended: a write goes through at once. */
+    ck_assert_int_eq(sse_admin_publish(a, "d", NULL, "x", 1, NULL), 0);
+    sse_admin_close(a);
+}
+END_TEST
+
+START_TEST(test_admin_stats_v1_database)
+{
+    make_v1(db);
+    tu_sql(db, "INSERT INTO events(data) VALUES ('x')");
+    struct sse_admin *a = NULL;
+    ck_assert_int_eq(sse_admin_open(db, 0, 5000, &a), 0);
+    struct sse_admin_stats st;
+    ck_assert_int_eq(sse_admin_stats(a, &st, NULL, NULL), 0);
+    ck_assert_int_eq(st.schema_version, 1);
+    ck_assert_str_eq(st.journal_mode, "delete");
+    ck_assert_int_eq(st.rows, 1);
+    ck_assert_int_eq(st.wal_bytes, 0);
+    sse_admin_close(a);
+}
+END_TEST
+
+/* --- checkpoint --- */
+
+START_TEST(test_admin_checkpoint_truncates_wal)
+{
+    struct sse_admin *a = open_init();
+    publish_n(a, "c", 100);
+    struct sse_admin_stats st;
+    ck_assert_int_eq(sse_admin_stats(a, &st, NULL, NULL), 0);
+    ck_assert_int_gt(st.wal_bytes, 0);
+    int busy = -1;
+    ck_assert_int_eq(sse_admin_checkpoint(a, &busy), 0);
+    ck_assert_int_eq(busy, 0);
+    ck_assert_int_eq(sse_admin_stats(a, &st, NULL, NULL), 0);
+    ck_assert_int_eq(st.wal_bytes, 0);
+    ck_assert_int_eq(st.rows, 100);
+    ck_assert_int_eq(sse_admin_checkpoint(a, NULL), 0);
+    sse_admin_close(a);
+    ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM events"), 100);
+}
+END_TEST
+
+START_TEST(test_admin_checkpoint_reader_reports_busy)
+{
+    struct sse_admin *a = open_init();
+    sse_admin_close(a);
+    ck_assert_int_eq(sse_admin_open(db, 0, 50, &a), 0);
+    publish_n(a, "c", 10);
+
+    /* A reader inside a read transaction pins the WAL. */
+    sqlite3 *h = raw_open(db);
+    sqlite3_stmt *st = NULL;
+    ck_assert_int_eq(sqlite3_exec(h, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(h, "SELECT count(*) FROM events", -1,
+                                        &st, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    publish_n(a, "c", 10);
+
+    int busy = -1;
+    ck_assert_int_eq(sse_admin_checkpoint(a, &busy), 0);
+    ck_assert_int_eq(busy, 1);
+
+    sqlite3_finalize(st);
+    ck_assert_int_eq(sqlite3_exec(h, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    ck_assert_int_eq(sse_admin_checkpoint(a, &busy), 0);
+    ck_assert_int_eq(busy, 0);
+    sse_admin_close(a);
+}
+END_TEST
+
+static Suite *admin_suite(void)
+{
+    Suite *s = suite_create("admin");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_admin_open_missing_file_enoent);
+    tcase_add_test(tc, test_admin_open_not_a_database_ecorrupt);
+    tcase_add_test(tc, test_admin_close_null_is_noop);
+    tcase_add_test(tc, test_admin_init_new_file_version2_wal);
+    tcase_add_test(tc, test_admin_init_twice_idempotent);
+    tcase_add_test(tc, test_admin_init_v1_upgrades_to_v2);
+    tcase_add_test(tc, test_admin_init_newer_version_refused);
+    tcase_add_test(tc, test_admin_init_foreign_events_table_refused);
+    tcase_add_test(tc, test_admin_init_other_tables_kept);
+    tcase_add_test(tc, test_admin_open_locked_ebusy);
+    tcase_add_test(tc, test_admin_init_guard_refuses_id_at_or_below_head);
+    tcase_add_test(tc, test_admin_publish_ids_increase);
+    tcase_add_test(tc, test_admin_publish_stores_fields);
+    tcase_add_test(tc, test_admin_publish_data_byte_exact);
+    tcase_add_test(tc, test_admin_publish_bad_channel_einval);
+    tcase_add_test(tc, test_admin_publish_bad_type_einval);
+    tcase_add_test(tc, test_admin_publish_uninitialised_eschema);
+    tcase_add_test(tc, test_admin_publish_locked_ebusy);
+    tcase_add_test(tc, test_admin_prune_keep_newest);
+    tcase_add_test(tc, test_admin_prune_keep_zero_empties);
+    tcase_add_test(tc, test_admin_prune_older_than);
+    tcase_add_test(tc, test_admin_prune_either_rule);
+    tcase_add_test(tc, test_admin_prune_channel_only);
+    tcase_add_test(tc, test_admin_prune_no_rule_einval);
+    tcase_add_test(tc, test_admin_prune_newest_ids_not_reused);
+    tcase_add_test(tc, test_admin_stats_numbers);
+    tcase_add_test(tc, test_admin_stats_empty_log);
+    tcase_add_test(tc, test_admin_stats_callback_stops);
+    tcase_add_test(tc, test_admin_stats_v1_database);
+    tcase_add_test(tc, test_admin_checkpoint_truncates_wal);
+    tcase_add_test(tc, test_admin_checkpoint_reader_reports_busy);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(admin_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
