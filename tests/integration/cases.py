@@ -1,0 +1,535 @@
+# cases.py - the integration cases: sselite-fcgi behind a real lighttpd.
+# SPDX-License-Identifier: MIT
+#
+# Each case gets a fresh Env (temp dir, database) and checks one behaviour of
+# the worker spec (/work/notes/context.md, "Worker behaviour") end to end:
+# lighttpd 1.4 with stream-response-body = 2, either spawning the worker
+# (bin-path, max-procs 1) or connecting to one started with --listen.
+
+import json
+import os
+import re
+import signal
+import time
+
+from harness import (Client, Publisher, TestFailure, check, connect_until_ok,
+                     prune_keep, publish_cli, publish_many, publish_py,
+                     publish_sqlite3, request)
+
+CASES = []
+
+
+def case(name):
+    def deco(fn):
+        CASES.append((name, fn))
+        return fn
+    return deco
+
+
+# ----------------------------------------------------------------- helpers
+
+def spawned(env, **settings):
+    """Initialises env.db and starts lighttpd spawning the worker with
+    SSELITE_DB plus SSELITE_<SETTING> for each keyword argument."""
+    env.init_db()
+    se = {"SSELITE_DB": env.db}
+    for k, v in settings.items():
+        se["SSELITE_" + k.upper()] = str(v)
+    return env.start_lighttpd(spawn_env=se)
+
+
+def standalone(env, **opts):
+    """Initialises env.db, starts the worker with --listen, and lighttpd."""
+    env.init_db()
+    w = env.start_worker(**opts)
+    return w, env.start_lighttpd(socket_path=w.sock)
+
+
+def open_stream(port, query="", headers=None, timeout=3.0):
+    """Opens a stream and waits for its status, retry line and opening
+    comment, i.e. until the worker has started the response."""
+    c = Client(port, "/events" + ("?" + query if query else ""), headers)
+    c.wait_headers(timeout)
+    check(c.status == 200, "GET /events?%s: status %s, body %r" % (query, c.status, bytes(c.body[:200])))
+    c.wait(lambda c: c.retries and c.comments, timeout, "no retry line and opening comment")
+    return c
+
+
+def ids_of(c):
+    return c.ids()
+
+
+def expect_ids(c, want, what):
+    got = c.ids()
+    check(got == want, "%s: got ids %s, expected %s" % (what, got, want))
+
+
+def final_is_comment(c):
+    """True if the stream ended on a whole block and its last block was a
+    comment (the worker's closing comment)."""
+    return not c.pending() and c.items and c.items[-1][0] == "comment" \
+        and bytes(c.body).endswith(b"\n\n")
+
+
+# ------------------------------------------------------------------- cases
+
+@case("headers and retry arrive at once, before any event")
+def t_headers(env):
+    lt = spawned(env, retry_ms=2500)
+    c = Client(lt.port, "/events")
+    c.wait_headers(2.0)
+    check(c.status == 200, "status %s" % c.status)
+    ct = (c.header("content-type") or "").replace(" ", "").lower()
+    check(ct == "text/event-stream;charset=utf-8", "Content-Type %r" % c.header("content-type"))
+    check(c.header("cache-control") == "no-cache", "Cache-Control %r" % c.header("cache-control"))
+    check(c.header("x-accel-buffering") == "no", "X-Accel-Buffering %r" % c.header("x-accel-buffering"))
+    check(c.t_headers < 1.0, "headers took %.2f s" % c.t_headers)
+    c.wait(lambda c: re.match(rb"retry: 2500\n\n:[^\r\n]*\n\n", bytes(c.body)), 1.0,
+           "body did not start with 'retry: 2500' and a comment within 1 s")
+    check(c.t_first_body < 1.0, "first body bytes after %.2f s" % c.t_first_body)
+    check(c.retries == [2500] and not c.events and not c.done,
+          "retries %s, events %s, ended %s" % (c.retries, c.events, c.done))
+    c.close()
+
+
+@case("HEAD gets the stream headers and no body")
+def t_head(env):
+    lt = spawned(env)
+    c = request(lt.port, method="HEAD", timeout=3.0)
+    check(c.status == 200, "status %s" % c.status)
+    ct = (c.header("content-type") or "").replace(" ", "").lower()
+    check(ct == "text/event-stream;charset=utf-8", "Content-Type %r" % c.header("content-type"))
+    check(not c.body, "HEAD response had a body %r" % bytes(c.body[:100]))
+
+
+@case("live delivery from sselite publish, the sqlite3 shell and python sqlite3")
+def t_live(env):
+    lt = spawned(env)
+    c = open_stream(lt.port)
+    pubs = [("sselite publish", lambda d: publish_cli(env.db, d)),
+            ("sqlite3 shell", lambda d: publish_sqlite3(env.db, d)),
+            ("python sqlite3", lambda d: publish_py(env.db, d))]
+    want = []
+    for name, pub in pubs:
+        for i in range(3):
+            data = "%s #%d" % (name, i)
+            t = c.now()
+            id = pub(data)
+            want.append((str(id), data))
+            # Await this event before publishing the next: each one must
+            # arrive on its own, not flushed out by a later one.
+            c.wait(lambda c: len(c.events) >= len(want), 3.0,
+                   "event %s from %s did not arrive within 3 s" % (id, name))
+            ev = c.events[len(want) - 1]
+            check((ev.id, ev.data) == want[-1], "got %r, expected id %s data %r" % (ev, id, data))
+            check(ev.t - t < 1.0, "event %s from %s took %.2f s" % (id, name, ev.t - t))
+    got = [(e.id, e.data) for e in c.events]
+    check(got == want, "stream %s != published %s" % (got, want))
+    check(all(e.type == "message" for e in c.events), "unexpected event types")
+    c.close()
+
+
+@case("event type and multi-line data are framed per spec")
+def t_framing(env):
+    lt = spawned(env)
+    c = open_stream(lt.port)
+    samples = [(None, "plain"), ("update", '{"n":1}'), ("", "empty type"),
+               (None, "a\nb"), (None, "a\r\nb\rc\n\nd"), (None, ""), (None, "x\n"),
+               (None, "  two spaces"), (None, ": not a comment"), (None, "caf\u00e9 \u2603")]
+    ids = []
+    for ev, data in samples:
+        ids.append(publish_py(env.db, data, event=ev))
+        c.wait_id(ids[-1], 3.0)
+    for (ev, data), id, got in zip(samples, ids, c.events):
+        want = (str(id), ev or "message", re.sub(r"\r\n|\r", "\n", data))
+        check((got.id, got.type, got.data) == want, "got %r, expected %r" % (got, want))
+    body = bytes(c.body)
+    for frag in (b"id: %d\nevent: update\ndata: {\"n\":1}\n\n" % ids[1],
+                 b"id: %d\ndata: empty type\n\n" % ids[2],
+                 b"id: %d\ndata: a\ndata: b\ndata: c\ndata: \ndata: d\n\n" % ids[4],
+                 b"id: %d\ndata: \n\n" % ids[5],
+                 b"id: %d\ndata: x\ndata: \n\n" % ids[6]):
+        check(frag in body, "raw frame %r not in the stream" % frag)
+    c.close()
+
+
+@case("channels: one, several, default")
+def t_channels(env):
+    lt = spawned(env)
+    subs = {"channel=a": {"a"}, "channel=a&channel=b": {"a", "b"}, "": {"default"},
+            "channel=default": {"default"}, "channel=room%2F1": {"room/1"},
+            "channel=b&channel=x.y:z@w-_": {"b", "x.y:z@w-_"}}
+    streams = {q: open_stream(lt.port, q) for q in subs}
+    seq = ["a", "b", "default", "c", "room/1", "x.y:z@w-_", "a", "b", "default", "c",
+           "room/1", "a", "x.y:z@w-_", "default", "b"]
+    ids = publish_many(env.db, [(ch, None, "%s %d" % (ch, i)) for i, ch in enumerate(seq)])
+    ids.append(publish_py(env.db, "no channel given"))  # column default
+    seq.append("default")
+    for q, chans in subs.items():
+        want = [id for id, ch in zip(ids, seq) if ch in chans]
+        c = streams[q]
+        c.wait_id(want[-1], 3.0)
+        expect_ids(c, want, "stream ?%s" % q)
+        c.close()
+
+
+@case("resume from Last-Event-ID, last_event_id, lastEventId; header wins")
+def t_resume(env):
+    lt = spawned(env)
+    ids = publish_many(env.db, [("default", None, "e%d" % i) for i in range(5)])
+    r = ids[1]  # resume after the second event
+    variants = {
+        "header": ("", {"Last-Event-ID": str(r)}, ids[2:]),
+        "last_event_id": ("last_event_id=%d" % r, None, ids[2:]),
+        "lastEventId": ("lastEventId=%d" % r, None, ids[2:]),
+        "header beats query": ("last_event_id=%d&lastEventId=%d" % (ids[3], ids[3]),
+                               {"Last-Event-ID": str(r)}, ids[2:]),
+        "header beats query (2)": ("last_event_id=%d" % r, {"Last-Event-ID": str(ids[3])}, ids[4:]),
+        "at head": ("", {"Last-Event-ID": str(ids[-1])}, []),
+        "empty header": ("", {"Last-Event-ID": ""}, []),
+        "none": ("", None, []),
+    }
+    streams = {}
+    for name, (q, h, backlog) in variants.items():
+        streams[name] = open_stream(lt.port, q, h)
+        if backlog:
+            streams[name].wait_id(backlog[-1], 3.0)
+    new = publish_py(env.db, "after")
+    for name, (q, h, backlog) in variants.items():
+        c = streams[name]
+        c.wait_id(new, 3.0)
+        expect_ids(c, backlog + [new], name)
+        c.close()
+
+
+@case("kill -9 of the worker and restart of lighttpd lose nothing on resume")
+def t_crash_resume(env):
+    w, lt = standalone(env)
+    pub = Publisher(env.db, interval=0.02)
+    got = []
+    c = open_stream(lt.port)
+    pub.start()
+    try:
+        c.wait_events(15, 5.0)
+        w.signal(signal.SIGKILL)
+        check(w.wait(5.0) is not None, "the worker survived SIGKILL")
+        c.wait_end(5.0, "the stream did not end when the worker was killed")
+        got += c.ids()
+        w2 = env.start_worker()  # same socket path, left behind by the dead worker
+        c = connect_until_ok(lt.port, headers={"Last-Event-ID": str(got[-1])})
+        c.wait(lambda c: len(c.events) >= 15, 5.0, "no events after the worker restart")
+        lt.signal(signal.SIGKILL)
+        check(lt.wait(5.0) is not None, "lighttpd survived SIGKILL")
+        c.wait_end(5.0, "the stream did not end when lighttpd was killed")
+        got += c.ids()
+        lt2 = env.start_lighttpd(socket_path=w2.sock, port=lt.port)
+        c = connect_until_ok(lt2.port, headers={"Last-Event-ID": str(got[-1])})
+        c.wait(lambda c: len(c.events) >= 15, 5.0, "no events after the lighttpd restart")
+    finally:
+        published = pub.stop()
+    c.wait_id(published[-1], 5.0)
+    got += c.ids()
+    c.close()
+    dups = sorted({i for i in got if got.count(i) > 1})
+    check(not dups, "duplicated ids across reconnects: %s" % dups)
+    missing = sorted(set(published) - set(got))
+    check(not missing, "lost ids: %s" % missing)
+    check(got == sorted(got) and set(got) == set(published),
+          "ids out of order or unexpected: %s" % got)
+    check(w2.alive(), "the restarted worker died: %s" % w2.returncode)
+
+
+@case("a disconnected client frees the only thread within one heartbeat")
+def t_thread_freed(env):
+    w, lt = standalone(env, threads=1, heartbeat=2)
+    a = open_stream(lt.port)
+    b = Client(lt.port, "/events")
+    check(not b.wait(lambda c: c.status is not None, 0.7),
+          "B got headers (%s) while A held the only thread" % b.status)
+    t = time.monotonic()
+    a.abort()  # TCP reset, like a killed tab
+    b.wait(lambda c: c.retries, 6.0, "B was not served after A reset its connection")
+    dt = time.monotonic() - t
+    check(b.status == 200 and dt < 4.0, "B served after %.2f s (status %s)" % (dt, b.status))
+    c = Client(lt.port, "/events")
+    check(not c.wait(lambda c: c.status is not None, 0.5), "C got headers while B held the thread")
+    t = time.monotonic()
+    b.close()  # orderly close (FIN)
+    c.wait(lambda c: c.retries, 6.0, "C was not served after B closed its connection")
+    dt = time.monotonic() - t
+    check(c.status == 200 and dt < 4.0, "C served after %.2f s (status %s)" % (dt, c.status))
+    id = publish_py(env.db, "still live")
+    c.wait_id(id, 3.0)
+    c.close()
+    check(w.alive(), "the worker died (status %s)" % w.returncode)
+
+
+@case("gap event for a pruned or future resume point")
+def t_gap(env):
+    lt = spawned(env)
+    ids = publish_many(env.db, [("default", None, "e%d" % i) for i in range(10)])
+    prune_keep(env.db, 3)
+    head, oldest = ids[-1], ids[-3]
+    pruned = open_stream(lt.port, headers={"Last-Event-ID": str(ids[1])})
+    edge = open_stream(lt.port, headers={"Last-Event-ID": str(oldest - 1)})
+    future = open_stream(lt.port, headers={"Last-Event-ID": "1000"})
+    athead = open_stream(lt.port, headers={"Last-Event-ID": str(head)})
+    pruned.wait_id(head, 3.0)
+    edge.wait_id(head, 3.0)
+    future.wait_events(1, 3.0)
+    new = publish_py(env.db, "new")
+    for c in (pruned, edge, future, athead):
+        c.wait_id(new, 3.0)
+        c.close()
+
+    def gap(c, a, want):
+        g = c.events[0]
+        check(g.type == "sselite-gap" and g.id == str(a),
+              "first event %r, expected sselite-gap with id %d" % (g, a))
+        try:
+            got = json.loads(g.data)
+        except ValueError:
+            raise TestFailure("gap data is not JSON: %r" % g.data)
+        check(got == want, "gap data %s, expected %s" % (got, want))
+
+    gap(pruned, oldest - 1, {"reason": "pruned", "requested": ids[1], "resumed_after": oldest - 1,
+                             "oldest": oldest, "head": head})
+    expect_ids(pruned, [oldest - 1] + ids[-3:] + [new], "pruned resume")
+    expect_ids(edge, ids[-3:] + [new], "resume at oldest-1 (no gap)")
+    check(all(e.type == "message" for e in edge.events), "gap event at oldest-1")
+    gap(future, head, {"reason": "future", "requested": 1000, "resumed_after": head,
+                       "oldest": oldest, "head": head})
+    expect_ids(future, [head, new], "future resume")
+    expect_ids(athead, [new], "resume at head (no gap)")
+
+
+def bad_requests(port):
+    q = "/events?"
+    return [
+        ("Last-Event-ID abc", q, {"Last-Event-ID": "abc"}, "GET", 400),
+        ("Last-Event-ID -1", q, {"Last-Event-ID": "-1"}, "GET", 400),
+        ("Last-Event-ID '1 2'", q, {"Last-Event-ID": "1 2"}, "GET", 400),
+        ("Last-Event-ID 19 digits", q, {"Last-Event-ID": "1234567890123456789"}, "GET", 400),
+        ("Last-Event-ID 10 KB", q, {"Last-Event-ID": "1" * 10240}, "GET", 400),
+        ("Last-Event-ID +5", q, {"Last-Event-ID": "+5"}, "GET", 400),
+        ("last_event_id=abc", q + "last_event_id=abc", None, "GET", 400),
+        ("lastEventId=1x", q + "lastEventId=1x", None, "GET", 400),
+        ("channel 'a b'", q + "channel=a%20b", None, "GET", 400),
+        ("channel %zz", q + "channel=%zz", None, "GET", 400),
+        ("channel empty", q + "channel=", None, "GET", 400),
+        ("channel 129 chars", q + "channel=" + "c" * 129, None, "GET", 400),
+        ("33 channels", q + "&".join("channel=c%d" % i for i in range(33)), None, "GET", 400),
+        ("replay=x", q + "replay=x", None, "GET", 400),
+        ("POST", "/events", None, "POST", 405),
+        ("PUT", "/events", None, "PUT", 405),
+        ("DELETE", "/events", None, "DELETE", 405),
+        ("query > 8 KiB", q + "channel=a&pad=" + "y" * 9000, None, "GET", 414),
+    ]
+
+
+@case("malformed requests get 400/405/414 with a one-line text/plain body")
+def t_malformed(env):
+    w, lt = standalone(env)
+    problems = []
+    for name, path, headers, method, want in bad_requests(lt.port):
+        body = b"x=1" if method in ("POST", "PUT") else b""
+        try:
+            r = request(lt.port, path, method, headers, body, timeout=2.0)
+        except TestFailure as e:
+            problems.append("%s: %s" % (name, e))
+            continue
+        text = bytes(r.body).decode("utf-8", "replace")
+        ct = (r.header("content-type") or "").lower()
+        if r.status != want:
+            problems.append("%s: status %s (expected %d), body %r" % (name, r.status, want, text[:120]))
+        elif not ct.startswith("text/plain"):
+            problems.append("%s: Content-Type %r" % (name, ct))
+        elif not text.strip() or "\n" in text.rstrip("\n") or "\r" in text:
+            problems.append("%s: body is not one line: %r" % (name, text[:200]))
+        if not w.alive():
+            problems.append("%s: the worker died (status %s)" % (name, w.returncode))
+            break
+    check(not problems, "; ".join(problems))
+    c = open_stream(lt.port, "channel=a")
+    id = publish_py(env.db, "after the bad requests", channel="a")
+    c.wait_id(id, 3.0)
+    c.close()
+
+
+def expect_fault(port, w, what, error_retry):
+    c = Client(port, "/events")
+    c.wait_headers(3.0)
+    c.wait_end(5.0, "%s: the stream did not end" % what)
+    check(c.status == 200, "%s: status %s" % (what, c.status))
+    check(c.retries == [error_retry], "%s: retry %s, expected [%d]" % (what, c.retries, error_retry))
+    errs = [t for t, _ in c.comments if t.startswith(" error:")]
+    check(errs, "%s: no ': error:' comment in %r" % (what, bytes(c.body[:300])))
+    check(not c.events, "%s: events %s" % (what, c.events))
+    check(w.alive(), "%s: the worker died (status %s)" % (what, w.returncode))
+    return errs[0]
+
+
+@case("server-side faults: missing, corrupt, uninitialised database")
+def t_faults(env):
+    for what in ("missing", "corrupt", "empty"):
+        db = env.path(what + ".db")
+        if what == "corrupt":
+            with open(db, "wb") as f:
+                f.write(os.urandom(16384))
+        elif what == "empty":
+            open(db, "wb").close()
+        w = env.start_worker(db=db, sock=env.path(what + ".sock"), error_retry_ms=7000)
+        lt = env.start_lighttpd(socket_path=w.sock)
+        expect_fault(lt.port, w, what, 7000)
+        expect_fault(lt.port, w, what + " (again)", 7000)
+        check(os.path.getsize(w.log) > 0, "%s: nothing logged on stderr" % what)
+        if what == "corrupt":
+            os.unlink(db)
+        env.init_db(db)  # the fault is gone
+        c = open_stream(lt.port)
+        check(c.retries == [3000], "%s, then fixed: retry %s" % (what, c.retries))
+        id = publish_py(db, "served again")
+        c.wait_id(id, 3.0)
+        c.close()
+        lt.stop()
+        w.stop()
+
+
+@case("max-lifetime ends streams on whole events; resume loses nothing")
+def t_max_lifetime(env):
+    lt = spawned(env, max_lifetime=2)
+    pub = Publisher(env.db, interval=0.03)
+    got = []
+    last = None
+    c = open_stream(lt.port)
+    pub.start()
+    try:
+        for n in range(3):
+            c.wait_end(4.5, "stream %d did not end after max-lifetime 2 s" % n)
+            dur = c.now()
+            check(1.5 <= dur <= 4.0, "stream %d lasted %.2f s" % (n, dur))
+            check(c.clean_end, "stream %d was cut, not ended" % n)
+            check(final_is_comment(c), "stream %d did not end on a whole event and a comment: %r"
+                  % (n, bytes(c.body[-200:])))
+            got += c.ids()
+            last = c.last_id or last
+            check(last, "stream %d carried no event" % n)
+            c = connect_until_ok(lt.port, headers={"Last-Event-ID": last}, timeout=3.0)
+    finally:
+        published = pub.stop()
+    c.wait_id(published[-1], 3.0)
+    got += c.ids()
+    c.close()
+    dups = sorted({i for i in got if got.count(i) > 1})
+    check(not dups, "duplicated ids across reconnects: %s" % dups)
+    check(got == published, "lost ids: %s" % sorted(set(published) - set(got)))
+
+
+@case("heartbeat comments every second when idle")
+def t_heartbeat(env):
+    lt = spawned(env, heartbeat=1)
+    c = open_stream(lt.port)
+    c.wait(lambda c: len(c.comments) >= 5, 6.0, "fewer than 4 heartbeats in 6 s")
+    times = [t for _, t in c.comments]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    check(all(0.5 <= g <= 1.8 for g in gaps), "comment intervals %s" % ["%.2f" % g for g in gaps])
+    check(not c.events and not c.done, "events %s, ended %s" % (c.events, c.done))
+    c.close()
+
+
+@case("replay=N on a first connect; not with a resume point")
+def t_replay(env):
+    lt = spawned(env)
+    ids = publish_many(env.db, [("default", None, "e%d" % i) for i in range(10)])
+    variants = {"replay=3": ("replay=3", None, ids[-3:]),
+                "no replay": ("", None, []),
+                "replay=0": ("replay=0", None, []),
+                "replay=100": ("replay=100", None, ids),
+                "resume wins": ("replay=2", {"Last-Event-ID": str(ids[4])}, ids[5:])}
+    streams = {}
+    for name, (q, h, backlog) in variants.items():
+        streams[name] = open_stream(lt.port, q, h)
+        if backlog:
+            streams[name].wait_id(backlog[-1], 3.0)
+    new = publish_py(env.db, "new")
+    for name, (q, h, backlog) in variants.items():
+        c = streams[name]
+        c.wait_id(new, 3.0)
+        expect_ids(c, backlog + [new], name)
+        c.close()
+
+
+@case("SIGTERM ends open streams and the worker exits 0")
+def t_sigterm(env):
+    w, lt = standalone(env)
+    streams = [open_stream(lt.port), open_stream(lt.port, "channel=other")]
+    id = publish_py(env.db, "before SIGTERM")
+    streams[0].wait_id(id, 3.0)
+    t = time.monotonic()
+    w.signal(signal.SIGTERM)
+    for i, c in enumerate(streams):
+        c.wait_end(5.0, "stream %d did not end after SIGTERM" % i)
+        check(c.clean_end, "stream %d was cut, not ended" % i)
+        check(final_is_comment(c), "stream %d did not end with a final comment: %r"
+              % (i, bytes(c.body[-200:])))
+        c.close()
+    rc = w.wait(5.0)
+    check(rc is not None, "the worker still runs %.1f s after SIGTERM" % (time.monotonic() - t))
+    check(rc == 0, "the worker exited with status %s" % rc)
+
+
+@case("stopping lighttpd stops the worker it spawned")
+def t_lighttpd_stop(env):
+    lt = spawned(env)
+    c = open_stream(lt.port)
+    lt.signal(signal.SIGTERM)
+    check(lt.wait(5.0) is not None, "lighttpd did not stop")
+    c.wait_end(3.0)
+    c.close()
+    for w in lt.workers:
+        check(w.wait(5.0) is not None, "the spawned worker %d outlived lighttpd" % w.pid)
+
+
+@case("long poll: backlog at once, else the first new events")
+def t_longpoll(env):
+    lt = spawned(env, longpoll_timeout=1)
+    ids = publish_many(env.db, [("default", None, "e%d" % i) for i in range(3)])
+    r = request(lt.port, "/events?longpoll=1&last_event_id=%d" % ids[0], timeout=3.0)
+    check(r.status == 200, "status %s" % r.status)
+    ct = (r.header("content-type") or "").replace(" ", "").lower()
+    check(ct == "text/plain;charset=utf-8", "Content-Type %r" % r.header("content-type"))
+    expect_ids(r, ids[1:], "long poll with a backlog")
+    c = Client(lt.port, "/events", {"X-Requestor": "XHR", "Last-Event-ID": str(ids[-1]),
+                                    "Connection": "close"})
+    new = publish_py(env.db, "new")
+    c.wait_end(3.0, "the XHR long poll did not end")
+    c.close()
+    check(c.status == 200, "status %s" % c.status)
+    expect_ids(c, [new], "X-Requestor long poll")
+    r = request(lt.port, "/events?longpoll=1&last_event_id=%d" % new, timeout=4.0)
+    check(r.status == 200 and not r.events, "empty long poll: status %s, events %s" % (r.status, r.events))
+    check(r.now() < 3.0, "empty long poll took %.1f s with longpoll-timeout 1" % r.now())
+
+
+@case("CORS: allowed origin, refused origin, preflight")
+def t_cors(env):
+    origin = "https://app.example"
+    lt = spawned(env, cors_origins=origin)
+    c = open_stream(lt.port, headers={"Origin": origin})
+    check(c.header("access-control-allow-origin") == origin,
+          "Access-Control-Allow-Origin %r" % c.header("access-control-allow-origin"))
+    vary = ",".join(c.headers.get("vary", [])).lower()
+    check("origin" in vary, "Vary %r" % vary)
+    c.close()
+    r = request(lt.port, headers={"Origin": "https://evil.example"}, timeout=3.0)
+    check(r.status == 403, "foreign origin: status %s" % r.status)
+    own = open_stream(lt.port, headers={"Origin": "http://127.0.0.1:%d" % lt.port})
+    own.close()
+    r = request(lt.port, method="OPTIONS", timeout=3.0,
+                headers={"Origin": origin, "Access-Control-Request-Method": "GET",
+                         "Access-Control-Request-Headers": "last-event-id"})
+    check(r.status == 204, "preflight status %s" % r.status)
+    methods = (r.header("access-control-allow-methods") or "").upper()
+    allowed = (r.header("access-control-allow-headers") or "").lower()
+    check("GET" in methods, "Allow-Methods %r" % methods)
+    check("last-event-id" in allowed, "Allow-Headers %r" % allowed)
