@@ -65,6 +65,14 @@ int sse_eventlog_read(struct sse_eventlog *log, int64_t after_id,
                       size_t nchannels, size_t limit, sse_eventlog_row_fn fn,
                       void *ctx, size_t *nrows);
 
+/* Finds where a replay of the newest n rows of channels (NULL = all) with
+ * id <= upto_id starts: *after is the id of the n-th newest such row minus
+ * one, or 0 when there are fewer than n. Errors as sse_eventlog_read. */
+int sse_eventlog_replay_start(struct sse_eventlog *log,
+                              const char (*channels)[SSE_CHANNEL_MAX + 1],
+                              size_t nchannels, int64_t n, int64_t upto_id,
+                              int64_t *after);
+
 /* Reports, from one snapshot, the highest id ever assigned (*head, 0 for a
  * new log; pruning does not lower it) and the lowest id still stored
  * (*oldest, head + 1 when the table is empty). A resume id r is complete iff

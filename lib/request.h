@@ -45,6 +45,8 @@ struct sse_request_vars {
     const char *https;          /* HTTPS ("on" behind TLS) */
     const char *requestor;      /* HTTP_X_REQUESTOR */
     const char *acrh;           /* HTTP_ACCESS_CONTROL_REQUEST_HEADERS */
+    const char *uri;            /* REQUEST_URI (path and query), for routing */
+    const char *remote_addr;    /* REMOTE_ADDR, for the access log */
 };
 
 enum sse_method { SSE_METHOD_GET, SSE_METHOD_HEAD, SSE_METHOD_OPTIONS };

@@ -1,0 +1,341 @@
+/* config.c - worker settings from environment variables and options.
+ * SPDX-License-Identifier: MIT
+ *
+ * One table describes every setting: its name, type, bounds, default and
+ * help text. Options, environment variables and --help are all driven by
+ * it, so a new setting cannot be half-added.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "sse_error.h"
+
+enum kind { K_STR, K_INT, K_I64, K_BOOL, K_MODE, K_LEVEL, K_ORIGINS };
+
+struct setting {
+    const char *name;
+    enum kind kind;
+    size_t offset;
+    int64_t min, max;
+    const char *def;   /* default as shown in --help */
+    const char *help;
+};
+
+#define OFF(f) offsetof(struct sse_config, f)
+
+static const struct setting SETTINGS[] = {
+    {"db", K_STR, OFF(db), 0, 0, "(required)", "path of the SQLite event log"},
+    {"listen", K_STR, OFF(listen), 0, 0, "(inherited)",
+     "unix socket path or HOST:PORT to listen on; default: the socket passed "
+     "by systemd (LISTEN_FDS) or the web server (fd 0)"},
+    {"socket-mode", K_MODE, OFF(socket_mode), 0, 0777, "0660",
+     "permissions of a unix socket created by --listen"},
+    {"backlog", K_INT, OFF(backlog), 1, 65535, "1024",
+     "listen backlog of a socket created by --listen"},
+    {"threads", K_INT, OFF(threads), 1, 65536, "32",
+     "streams held at once by this process (one thread each); with 2 or more, "
+     "one is kept free to answer 'busy' quickly"},
+    {"heartbeat", K_INT, OFF(heartbeat_s), 1, 3600, "15",
+     "seconds between heartbeat comments on an idle stream"},
+    {"retry-ms", K_I64, OFF(retry_ms), 0, 86400000, "3000",
+     "reconnection delay sent to browsers as 'retry:'"},
+    {"error-retry-ms", K_I64, OFF(error_retry_ms), 0, 86400000, "15000",
+     "'retry:' sent with a server-side fault (database missing, locked, ...)"},
+    {"busy-retry-ms", K_I64, OFF(busy_retry_ms), 0, 86400000, "5000",
+     "'retry:' sent when every thread already holds a stream"},
+    {"max-lifetime", K_INT, OFF(max_lifetime_s), 0, 604800, "0",
+     "end a stream after this many seconds (0: never); clients resume exactly"},
+    {"replay", K_I64, OFF(replay), 0, 100000, "0",
+     "events replayed to a client that connects without a resume point"},
+    {"poll-ms", K_INT, OFF(poll_ms), 1, 60000, "100",
+     "fallback interval for noticing new rows when inotify cannot"},
+    {"busy-timeout-ms", K_INT, OFF(busy_timeout_ms), 0, 600000, "5000",
+     "how long a read waits for a locked database"},
+    {"batch", K_INT, OFF(batch), 1, 100000, "256", "rows per database read"},
+    {"write-timeout", K_INT, OFF(write_timeout_s), 1, 3600, "30",
+     "drop a client that accepts no data for this many seconds"},
+    {"longpoll-timeout", K_INT, OFF(longpoll_timeout_s), 1, 3600, "25",
+     "how long a long-poll request waits for an event"},
+    {"ring-events", K_INT, OFF(ring_events), 16, 1048576, "4096",
+     "recent events kept encoded in memory, shared by all streams"},
+    {"access-log", K_BOOL, OFF(access_log), 0, 1, "1",
+     "log one line per ended stream"},
+    {"log-level", K_LEVEL, OFF(log_level), 0, 3, "info",
+     "error, warn, info or debug"},
+    {"cors-origins", K_ORIGINS, 0, 0, 0, "(none)",
+     "comma-separated origins allowed to read streams cross-origin, or *"},
+    {"cors-credentials", K_BOOL, OFF(cors_credentials), 0, 1, "0",
+     "allow cookies cross-origin (Access-Control-Allow-Credentials)"},
+    {"status-path", K_STR, OFF(status_path), 0, 0, "(off)",
+     "URL path answered with counters (text, ?json, ?prometheus)"},
+    {"ping-path", K_STR, OFF(ping_path), 0, 0, "(off)",
+     "URL path answered with 'pong' when the database can be read"},
+};
+
+#define NSETTINGS (sizeof SETTINGS / sizeof SETTINGS[0])
+
+static const char *LEVELS[] = {"error", "warn", "info", "debug"};
+
+void sse_config_init(struct sse_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->socket_mode = 0660;
+    c->backlog = 1024;
+    c->threads = 32;
+    c->heartbeat_s = 15;
+    c->retry_ms = 3000;
+    c->error_retry_ms = 15000;
+    c->busy_retry_ms = 5000;
+    c->poll_ms = 100;
+    c->busy_timeout_ms = 5000;
+    c->batch = 256;
+    c->write_timeout_s = 30;
+    c->longpoll_timeout_s = 25;
+    c->ring_events = 4096;
+    c->access_log = 1;
+    c->log_level = 2;
+}
+
+static void clear_origins(struct sse_config *c)
+{
+    for (size_t i = 0; i < c->norigins; i++)
+        free(c->origins[i]);
+    c->norigins = 0;
+}
+
+void sse_config_cleanup(struct sse_config *c)
+{
+    if (!c)
+        return;
+    free(c->db);
+    free(c->listen);
+    free(c->status_path);
+    free(c->ping_path);
+    clear_origins(c);
+    sse_config_init(c);
+}
+
+static const struct setting *find_setting(const char *name)
+{
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (strcmp(SETTINGS[i].name, name) == 0)
+            return &SETTINGS[i];
+    return NULL;
+}
+
+int sse_config_is_flag(const char *name)
+{
+    const struct setting *s = find_setting(name);
+    return s && s->kind == K_BOOL;
+}
+
+static int parse_i64(const char *v, int base, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, base);
+    if (errno || end == v || *end != '\0' || v[0] == ' ' || v[0] == '+')
+        return -1;
+    *out = n;
+    return 0;
+}
+
+static int bad(char *err, size_t errlen, const struct setting *s,
+               const char *value, const char *why)
+{
+    snprintf(err, errlen, "%s: '%s' %s", s->name, value, why);
+    return SSE_EINVAL;
+}
+
+static int set_origins(struct sse_config *c, const struct setting *s,
+                       const char *value, char *err, size_t errlen)
+{
+    char *tmp[SSE_CONFIG_MAX_ORIGINS];
+    size_t n = 0;
+    const char *p = value;
+    int rc = 0;
+    while (*p && !rc) {
+        size_t skip = strspn(p, ", \t");
+        p += skip;
+        size_t len = strcspn(p, ", \t");
+        if (len == 0)
+            break;
+        if (n == SSE_CONFIG_MAX_ORIGINS) {
+            rc = bad(err, errlen, s, value, "lists too many origins (at most 32)");
+            break;
+        }
+        int star = len == 1 && p[0] == '*';
+        if (!star && !(strncmp(p, "http://", 7) == 0 || strncmp(p, "https://", 8) == 0)) {
+            rc = bad(err, errlen, s, value,
+                     "is not a list of origins like https://app.example.com");
+            break;
+        }
+        /* An origin has no path: a trailing slash would never match. */
+        if (!star && p[len - 1] == '/') {
+            rc = bad(err, errlen, s, value, "has an origin ending in '/'");
+            break;
+        }
+        tmp[n] = strndup(p, len);
+        if (!tmp[n]) {
+            rc = SSE_ENOMEM;
+            break;
+        }
+        n++;
+        p += len;
+    }
+    if (rc) {
+        for (size_t i = 0; i < n; i++)
+            free(tmp[i]);
+        return rc;
+    }
+    clear_origins(c);
+    memcpy(c->origins, tmp, n * sizeof tmp[0]);
+    c->norigins = n;
+    return 0;
+}
+
+int sse_config_set(struct sse_config *c, const char *name, const char *value,
+                   char *err, size_t errlen)
+{
+    const struct setting *s = find_setting(name);
+    if (!s) {
+        snprintf(err, errlen, "unknown setting '%s'", name);
+        return SSE_EINVAL;
+    }
+    char *field = (char *)c + s->offset;
+    int64_t n;
+    switch (s->kind) {
+    case K_STR: {
+        if (value[0] == '\0')
+            return bad(err, errlen, s, value, "must not be empty");
+        if (strcmp(name, "status-path") == 0 || strcmp(name, "ping-path") == 0) {
+            if (value[0] != '/')
+                return bad(err, errlen, s, value, "must start with '/'");
+        }
+        char *dup = strdup(value);
+        if (!dup)
+            return SSE_ENOMEM;
+        char **slot = (char **)(void *)field;
+        free(*slot);
+        *slot = dup;
+        return 0;
+    }
+    case K_INT:
+    case K_I64:
+    case K_MODE:
+    case K_BOOL:
+        if (s->kind == K_BOOL && (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 ||
+                                  strcmp(value, "on") == 0))
+            n = 1;
+        else if (s->kind == K_BOOL && (strcmp(value, "no") == 0 ||
+                                       strcmp(value, "false") == 0 ||
+                                       strcmp(value, "off") == 0))
+            n = 0;
+        else if (parse_i64(value, s->kind == K_MODE ? 8 : 10, &n) || n < s->min ||
+                 n > s->max) {
+            char why[96];
+            if (s->kind == K_BOOL)
+                snprintf(why, sizeof why, "is not 0/1, yes/no, true/false or on/off");
+            else if (s->kind == K_MODE)
+                snprintf(why, sizeof why, "is not an octal mode from 0 to 0777");
+            else
+                snprintf(why, sizeof why, "is not a whole number from %lld to %lld",
+                         (long long)s->min, (long long)s->max);
+            return bad(err, errlen, s, value, why);
+        }
+        if (s->kind == K_I64)
+            *(int64_t *)(void *)field = n;
+        else
+            *(int *)(void *)field = (int)n;
+        return 0;
+    case K_LEVEL:
+        for (int i = 0; i < 4; i++)
+            if (strcmp(value, LEVELS[i]) == 0) {
+                *(int *)(void *)field = i;
+                return 0;
+            }
+        return bad(err, errlen, s, value, "is not one of error, warn, info, debug");
+    case K_ORIGINS:
+        return set_origins(c, s, value, err, errlen);
+    }
+    return SSE_EINVAL;
+}
+
+/* "cors-origins" -> "SSELITE_CORS_ORIGINS" */
+static void env_name(const char *name, char *out, size_t cap)
+{
+    size_t o = (size_t)snprintf(out, cap, "SSELITE_");
+    for (const char *p = name; *p && o + 1 < cap; p++)
+        out[o++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+    out[o] = '\0';
+}
+
+int sse_config_from_env(struct sse_config *c,
+                        const char *(*lookup)(const char *name, void *ctx),
+                        void *ctx, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        char var[64];
+        env_name(SETTINGS[i].name, var, sizeof var);
+        const char *v = lookup(var, ctx);
+        if (!v)
+            continue;
+        char inner[200];
+        int rc = sse_config_set(c, SETTINGS[i].name, v, inner, sizeof inner);
+        if (rc) {
+            snprintf(err, errlen, "%s (from %s)", inner, var);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int sse_config_validate(const struct sse_config *c, char *err, size_t errlen)
+{
+    if (!c->db) {
+        snprintf(err, errlen, "db: not set (use --db PATH or SSELITE_DB)");
+        return SSE_EINVAL;
+    }
+    for (size_t i = 0; i < c->norigins; i++) {
+        if (strcmp(c->origins[i], "*") != 0)
+            continue;
+        if (c->norigins > 1) {
+            snprintf(err, errlen, "cors-origins: '*' cannot be combined with other origins");
+            return SSE_EINVAL;
+        }
+        if (c->cors_credentials) {
+            snprintf(err, errlen,
+                     "cors-origins: '*' cannot be used with cors-credentials "
+                     "(browsers refuse it); list the exact origins");
+            return SSE_EINVAL;
+        }
+    }
+    return 0;
+}
+
+int sse_config_usage(struct sse_buf *out)
+{
+    int rc = 0;
+    for (size_t i = 0; i < NSETTINGS && !rc; i++) {
+        const struct setting *s = &SETTINGS[i];
+        char var[64];
+        env_name(s->name, var, sizeof var);
+        rc = sse_buf_appendf(out, "  --%s%s\n      %s (env %s, default %s)\n", s->name,
+                             s->kind == K_BOOL ? "" : " VALUE", s->help, var, s->def);
+    }
+    return rc;
+}
+
+int sse_config_origin_allowed(const struct sse_config *c, const char *origin)
+{
+    if (!origin)
+        return 0;
+    for (size_t i = 0; i < c->norigins; i++)
+        if (strcmp(c->origins[i], "*") == 0 || strcmp(c->origins[i], origin) == 0)
+            return 1;
+    return 0;
+}

@@ -1,0 +1,167 @@
+/* handler.c - serve one FastCGI request: route, validate, answer.
+ * SPDX-License-Identifier: MIT
+ */
+#include <string.h>
+
+#include "buf.h"
+#include "handler.h"
+#include "logging.h"
+#include "response.h"
+#include "sse_error.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "dev"
+#endif
+
+/* Returns 1 if the path part of uri (before '?') equals path. */
+static int path_is(const char *uri, const char *path)
+{
+    if (!uri || !path)
+        return 0;
+    size_t n = strcspn(uri, "?");
+    return n == strlen(path) && memcmp(uri, path, n) == 0;
+}
+
+static void send_buf(struct sse_sink *sink, struct sse_buf *b)
+{
+    if (!sink->write(sink->ctx, b->data, b->len))
+        sink->flush(sink->ctx);
+}
+
+static void serve_status(struct sse_metrics *m, const struct sse_request_vars *vars,
+                         struct sse_sink *sink)
+{
+    const char *q = vars->query ? vars->query : "";
+    int format = SSE_METRICS_TEXT;
+    const char *type = "text/plain; charset=utf-8";
+    if (strstr(q, "json")) {
+        format = SSE_METRICS_JSON;
+        type = "application/json";
+    } else if (strstr(q, "prometheus") || strstr(q, "openmetrics")) {
+        format = SSE_METRICS_PROMETHEUS;
+        type = "text/plain; version=0.0.4; charset=utf-8";
+    }
+    struct sse_buf body, out;
+    sse_buf_init(&body, 0);
+    sse_buf_init(&out, 0);
+    if (!sse_metrics_render(m, format, PACKAGE_VERSION, &body) &&
+        !sse_response_body(&out, type, body.data, body.len, 0))
+        send_buf(sink, &out);
+    sse_buf_cleanup(&body);
+    sse_buf_cleanup(&out);
+}
+
+static void serve_ping(struct sse_hub *hub, const struct sse_config *cfg,
+                       const struct sse_request_vars *vars, struct sse_sink *sink)
+{
+    struct sse_buf out;
+    sse_buf_init(&out, 0);
+    int fault = sse_hub_head(hub) < 0 ? sse_hub_fault(hub) : 0;
+    if (!fault)
+        sse_response_body(&out, "text/plain; charset=utf-8", "pong\n", 5, 0);
+    else
+        sse_response_error(&out, cfg, vars, SSE_CORS_NONE, 503, sse_strerror(fault), 0);
+    send_buf(sink, &out);
+    sse_buf_cleanup(&out);
+}
+
+static void refuse(const struct sse_config *cfg, struct sse_metrics *m,
+                   const struct sse_request_vars *vars, int cors, int status,
+                   const char *reason, struct sse_sink *sink)
+{
+    struct sse_buf out;
+    sse_buf_init(&out, 0);
+    int head = vars->method && strcmp(vars->method, "HEAD") == 0;
+    if (!sse_response_error(&out, cfg, vars, cors, status, reason, head))
+        send_buf(sink, &out);
+    sse_buf_cleanup(&out);
+    if (m)
+        sse_metrics_add(&m->requests_refused, 1);
+    sse_log(SSE_LOG_INFO, "refused status=%d reason=\"%s\" client=%s", status, reason,
+            vars->remote_addr ? vars->remote_addr : "-");
+}
+
+static void access_line(const struct sse_request *req, const struct sse_request_vars *vars,
+                        const struct sse_stream_result *res, int64_t start_ns)
+{
+    char channels[256];
+    size_t o = 0;
+    channels[0] = '\0';
+    for (size_t i = 0; i < req->nchannels && o + 2 < sizeof channels; i++) {
+        size_t len = strlen(req->channels[i]);
+        if (o + len + 2 >= sizeof channels)
+            break;
+        if (i)
+            channels[o++] = ',';
+        memcpy(channels + o, req->channels[i], len + 1);
+        o += len;
+    }
+    double dur = (double)(sse_hub_now_ns() - start_ns) / 1e9;
+    static const char *const SOURCES[] = {"none", "header", "query"};
+    sse_log(SSE_LOG_INFO,
+            "stream end channels=%s resume=%s from=%lld to=%lld events=%lld bytes=%lld "
+            "dur=%.3fs reason=%s gap=%d client=%s",
+            channels, SOURCES[req->resume_source], (long long)res->start_after,
+            (long long)res->end_cursor, (long long)res->events, (long long)res->bytes, dur,
+            sse_metrics_reason_name(res->reason), res->gap,
+            vars->remote_addr ? vars->remote_addr : "-");
+}
+
+void sse_handler_serve(struct sse_hub *hub, const struct sse_config *cfg,
+                       struct sse_metrics *m, const struct sse_request_vars *vars,
+                       struct sse_sink *sink, int busy)
+{
+    if (cfg->status_path && path_is(vars->uri, cfg->status_path)) {
+        serve_status(m, vars, sink);
+        return;
+    }
+    if (cfg->ping_path && path_is(vars->uri, cfg->ping_path)) {
+        serve_ping(hub, cfg, vars, sink);
+        return;
+    }
+    int cors = sse_response_cors(cfg, vars);
+    struct sse_request req;
+    struct sse_request_error err;
+    if (sse_request_parse(vars, &req, &err)) {
+        refuse(cfg, m, vars, cors == SSE_CORS_DENY ? SSE_CORS_NONE : cors, err.status,
+               err.reason, sink);
+        return;
+    }
+    if (req.method == SSE_METHOD_OPTIONS) {
+        struct sse_buf out;
+        sse_buf_init(&out, 0);
+        if (!sse_response_preflight(&out, cfg, vars, cors))
+            send_buf(sink, &out);
+        sse_buf_cleanup(&out);
+        return;
+    }
+    if (cors == SSE_CORS_DENY) {
+        refuse(cfg, m, vars, SSE_CORS_NONE, 403,
+               "origin not allowed: add it to cors-origins", sink);
+        return;
+    }
+    if (busy) {
+        if (m)
+            sse_metrics_add(&m->busy_rejects, 1);
+        sse_stream_busy(cfg, vars, cors, sink);
+        return;
+    }
+    if (m) {
+        sse_metrics_add(&m->streams_active, 1);
+        sse_metrics_add(&m->streams_opened, 1);
+        if (req.resume_source == SSE_RESUME_HEADER)
+            sse_metrics_add(&m->resumes_header, 1);
+        else if (req.resume_source == SSE_RESUME_QUERY)
+            sse_metrics_add(&m->resumes_query, 1);
+    }
+    int64_t start = sse_hub_now_ns();
+    struct sse_stream_result res;
+    sse_stream_run(hub, cfg, m, &req, vars, cors, sink, &res);
+    if (m) {
+        sse_metrics_add(&m->streams_active, -1);
+        sse_metrics_add(&m->streams_closed[res.reason], 1);
+        sse_metrics_add(&m->bytes_written, res.bytes);
+    }
+    if (cfg->access_log)
+        access_line(&req, vars, &res, start);
+}

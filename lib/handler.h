@@ -1,0 +1,28 @@
+/* handler.h - serve one FastCGI request: route, validate, answer.
+ * SPDX-License-Identifier: MIT
+ *
+ * Routes the status and ping paths, answers CORS preflights, refuses
+ * malformed requests with a 4xx and a one-line reason, turns requests away
+ * politely when every thread is streaming, and otherwise runs a stream
+ * session. Writes one access-log line per ended stream when enabled.
+ *
+ * Thread-safety: called concurrently by every worker thread; hub and
+ * metrics are shared, vars and sink belong to the caller's request.
+ */
+#ifndef SSE_HANDLER_H
+#define SSE_HANDLER_H
+
+#include "config.h"
+#include "hub.h"
+#include "metrics.h"
+#include "request.h"
+#include "stream.h"
+
+/* Serves the request described by vars through sink. busy is non-zero when
+ * this request must not hold a thread (the others are all streaming). */
+void sse_handler_serve(struct sse_hub *hub, const struct sse_config *cfg,
+                       struct sse_metrics *metrics,
+                       const struct sse_request_vars *vars,
+                       struct sse_sink *sink, int busy);
+
+#endif

@@ -1,0 +1,738 @@
+/* hub.c - one change detector and one event cache per worker process.
+ * SPDX-License-Identifier: MIT
+ *
+ * The detector thread sleeps in epoll_wait on three kinds of sources: an
+ * inotify watch on the database's directory (a publisher's write to the
+ * -wal file wakes it within microseconds), the FastCGI sockets of waiting
+ * streams (EPOLLRDHUP: the web server closed one), and an eventfd used to
+ * stop it. On every wake-up and at least every poll-ms it asks SQLite
+ * whether another connection committed (PRAGMA data_version, no table
+ * read); only then does it read the new rows, once for the whole process.
+ *
+ * A commit writes the WAL before it publishes the new wal-index header, so
+ * the inotify wake-up can come a moment before data_version changes. After
+ * such a wake-up with no change the thread re-checks at 1 ms intervals a few
+ * times before falling back to the poll interval.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "encode.h"
+#include "hub.h"
+#include "logging.h"
+#include "metrics.h"
+#include "sse_error.h"
+
+#define POOL_MAX 16
+#define QUICK_RECHECKS 8
+#define REOPEN_INTERVAL_NS 1000000000LL
+#define REPLACED_CHECK_NS 1000000000LL
+#define TAG_WAKE UINT64_MAX
+#define TAG_INOTIFY (UINT64_MAX - 1)
+
+struct sse_hub {
+    const struct sse_config *cfg;
+    struct sse_metrics *metrics;
+    pthread_mutex_t mu;
+
+    /* Guarded by mu. */
+    struct sse_hub_event **ring;  /* circular, cap entries */
+    size_t ring_cap, ring_start, ring_count;
+    int64_t covered_after;
+    int64_t head;                 /* -1 until the log is open */
+    uint64_t epoch;
+    int fault;                    /* 0, or why the log cannot be read */
+    int stopping;
+    struct sse_hub_waiter **slots;
+    size_t nslots, slots_cap;
+    uint32_t next_gen;
+    struct sse_eventlog *pool[POOL_MAX];
+    size_t npool;
+
+    /* Owned by the detector thread. */
+    struct sse_eventlog *log;
+    int64_t next_open_ns, next_replaced_ns;
+    int fault_logged;
+
+    int epfd, wakefd, inofd;
+    char *dir, *base, *wal_base;
+    pthread_t thread;
+    int thread_started;
+};
+
+int64_t sse_hub_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+uint32_t sse_hub_channel_hash(const char *name, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)name[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+void sse_hub_event_release(struct sse_hub_event *ev)
+{
+    if (ev && atomic_fetch_sub_explicit(&ev->refs, 1, memory_order_acq_rel) == 1)
+        free(ev);
+}
+
+static int split_path(struct sse_hub *hub, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    hub->dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
+    hub->base = strdup(slash ? slash + 1 : path);
+    if (!hub->dir || !hub->base)
+        return SSE_ENOMEM;
+    size_t n = strlen(hub->base) + 5;
+    hub->wal_base = malloc(n);
+    if (!hub->wal_base)
+        return SSE_ENOMEM;
+    memcpy(hub->wal_base, hub->base, n - 5);
+    memcpy(hub->wal_base + n - 5, "-wal", 5);
+    return 0;
+}
+
+static void watch_directory(struct sse_hub *hub)
+{
+    hub->inofd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (hub->inofd < 0 ||
+        inotify_add_watch(hub->inofd, hub->dir,
+                          IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_DELETE |
+                              IN_CLOSE_WRITE) < 0) {
+        sse_log(SSE_LOG_WARN,
+                "inotify on '%s' failed (%s); new events are noticed by polling "
+                "every %d ms",
+                hub->dir, strerror(errno), hub->cfg->poll_ms);
+        if (hub->inofd >= 0)
+            close(hub->inofd);
+        hub->inofd = -1;
+        return;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_INOTIFY};
+    epoll_ctl(hub->epfd, EPOLL_CTL_ADD, hub->inofd, &ev);
+}
+
+int sse_hub_new(const struct sse_config *cfg, struct sse_metrics *metrics,
+                struct sse_hub **out)
+{
+    struct sse_hub *hub = calloc(1, sizeof *hub);
+    if (!hub)
+        return SSE_ENOMEM;
+    hub->cfg = cfg;
+    hub->metrics = metrics;
+    hub->head = -1;
+    hub->epfd = hub->wakefd = hub->inofd = -1;
+    pthread_mutex_init(&hub->mu, NULL);
+    int rc = SSE_ENOMEM;
+    hub->ring_cap = (size_t)cfg->ring_events;
+    hub->ring = calloc(hub->ring_cap, sizeof *hub->ring);
+    if (!hub->ring || split_path(hub, cfg->db))
+        goto out;
+    rc = SSE_EIO;
+    hub->epfd = epoll_create1(EPOLL_CLOEXEC);
+    hub->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (hub->epfd < 0 || hub->wakefd < 0)
+        goto out;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_WAKE};
+    if (epoll_ctl(hub->epfd, EPOLL_CTL_ADD, hub->wakefd, &ev) < 0)
+        goto out;
+    watch_directory(hub);
+    rc = 0;
+out:
+    if (rc) {
+        sse_hub_free(hub);
+        return rc;
+    }
+    *out = hub;
+    return 0;
+}
+
+static void ring_clear(struct sse_hub *hub)
+{
+    for (size_t i = 0; i < hub->ring_count; i++)
+        sse_hub_event_release(hub->ring[(hub->ring_start + i) % hub->ring_cap]);
+    hub->ring_start = 0;
+    hub->ring_count = 0;
+}
+
+static void pool_clear(struct sse_hub *hub)
+{
+    for (size_t i = 0; i < hub->npool; i++)
+        sse_eventlog_close(hub->pool[i]);
+    hub->npool = 0;
+}
+
+void sse_hub_free(struct sse_hub *hub)
+{
+    if (!hub)
+        return;
+    if (hub->ring)
+        ring_clear(hub);
+    free(hub->ring);
+    pool_clear(hub);
+    sse_eventlog_close(hub->log);
+    free(hub->slots);
+    if (hub->epfd >= 0)
+        close(hub->epfd);
+    if (hub->wakefd >= 0)
+        close(hub->wakefd);
+    if (hub->inofd >= 0)
+        close(hub->inofd);
+    free(hub->dir);
+    free(hub->base);
+    free(hub->wal_base);
+    pthread_mutex_destroy(&hub->mu);
+    free(hub);
+}
+
+static int waiter_wants(const struct sse_hub_waiter *w, const struct sse_hub_event *ev)
+{
+    const struct sse_request *req = w->req;
+    for (size_t i = 0; i < req->nchannels; i++)
+        if (w->hashes[i] == ev->channel_hash && strcmp(req->channels[i], ev->channel) == 0)
+            return 1;
+    return 0;
+}
+
+/* Wakes every waiter (shutdown, reset, fault). Called with mu held. */
+static void wake_all(struct sse_hub *hub)
+{
+    for (size_t i = 0; i < hub->nslots; i++)
+        if (hub->slots[i])
+            pthread_cond_signal(&hub->slots[i]->cond);
+}
+
+/* Appends events (ids increasing, all above head) and wakes the waiters
+ * that want any of them. Called with mu held. */
+static void ring_append(struct sse_hub *hub, struct sse_hub_event **evs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (hub->ring_count == hub->ring_cap) {
+            struct sse_hub_event *old = hub->ring[hub->ring_start];
+            hub->covered_after = old->id;
+            sse_hub_event_release(old);
+            hub->ring_start = (hub->ring_start + 1) % hub->ring_cap;
+            hub->ring_count--;
+        }
+        hub->ring[(hub->ring_start + hub->ring_count) % hub->ring_cap] = evs[i];
+        hub->ring_count++;
+        hub->head = evs[i]->id;
+    }
+    for (size_t s = 0; s < hub->nslots; s++) {
+        struct sse_hub_waiter *w = hub->slots[s];
+        if (!w)
+            continue;
+        for (size_t i = 0; i < n; i++)
+            if (waiter_wants(w, evs[i])) {
+                pthread_cond_signal(&w->cond);
+                break;
+            }
+    }
+}
+
+struct read_batch {
+    struct sse_hub_event **evs;
+    size_t n;
+    struct sse_buf enc;
+};
+
+static int on_row(const struct sse_event_row *row, void *ctx)
+{
+    struct read_batch *b = ctx;
+    sse_buf_reset(&b->enc);
+    int rc = sse_encode_event(&b->enc, row->id, row->type, row->type_len, row->data,
+                              row->data_len);
+    if (rc == SSE_EINVAL) {
+        /* The schema's CHECK refuses such types; a row from an older or
+         * hand-edited table is sent without its type rather than lost. */
+        sse_log(SSE_LOG_WARN, "event id=%lld has an invalid type; sent as 'message'",
+                (long long)row->id);
+        rc = sse_encode_event(&b->enc, row->id, NULL, 0, row->data, row->data_len);
+    }
+    if (rc)
+        return rc;
+    struct sse_hub_event *ev = malloc(sizeof *ev + row->channel_len + 1 + b->enc.len);
+    if (!ev)
+        return SSE_ENOMEM;
+    atomic_init(&ev->refs, 1);
+    ev->id = row->id;
+    ev->created_ms = row->created_ms;
+    ev->channel_hash = sse_hub_channel_hash(row->channel, row->channel_len);
+    memcpy(ev->channel, row->channel, row->channel_len);
+    ev->channel[row->channel_len] = '\0';
+    ev->bytes = ev->channel + row->channel_len + 1;
+    memcpy(ev->bytes, b->enc.data, b->enc.len);
+    ev->len = b->enc.len;
+    b->evs[b->n++] = ev;
+    return 0;
+}
+
+static void set_fault(struct sse_hub *hub, int fault)
+{
+    pthread_mutex_lock(&hub->mu);
+    int changed = hub->fault != fault;
+    hub->fault = fault;
+    if (fault) {
+        hub->head = -1;
+        ring_clear(hub);
+        hub->epoch++;
+        pool_clear(hub);
+        wake_all(hub);
+    }
+    pthread_mutex_unlock(&hub->mu);
+    if (changed && fault)
+        sse_log(SSE_LOG_ERROR, "database '%s' cannot be read: %s; retrying every second",
+                hub->cfg->db, sse_strerror(fault));
+    else if (changed)
+        sse_log(SSE_LOG_INFO, "database '%s' is readable again", hub->cfg->db);
+}
+
+static void close_log(struct sse_hub *hub, int fault)
+{
+    sse_eventlog_close(hub->log);
+    hub->log = NULL;
+    set_fault(hub, fault);
+    hub->next_open_ns = sse_hub_now_ns() + REOPEN_INTERVAL_NS;
+}
+
+static void try_open(struct sse_hub *hub)
+{
+    int64_t now = sse_hub_now_ns();
+    if (now < hub->next_open_ns)
+        return;
+    struct sse_eventlog *log;
+    int64_t oldest, head;
+    int rc = sse_eventlog_open(hub->cfg->db, hub->cfg->busy_timeout_ms, &log);
+    if (!rc) {
+        rc = sse_eventlog_bounds(log, &oldest, &head);
+        if (rc)
+            sse_eventlog_close(log);
+    }
+    if (rc) {
+        set_fault(hub, rc);
+        hub->next_open_ns = now + REOPEN_INTERVAL_NS;
+        return;
+    }
+    int changed;
+    sse_eventlog_changed(log, &changed);
+    hub->log = log;
+    hub->next_replaced_ns = now + REPLACED_CHECK_NS;
+    pthread_mutex_lock(&hub->mu);
+    int was_fault = hub->fault;
+    hub->fault = 0;
+    hub->head = head;
+    hub->covered_after = head;
+    pthread_mutex_unlock(&hub->mu);
+    if (hub->metrics)
+        atomic_store_explicit(&hub->metrics->head_id, head, memory_order_relaxed);
+    if (was_fault)
+        sse_log(SSE_LOG_INFO, "database '%s' is readable again (head id %lld)",
+                hub->cfg->db, (long long)head);
+}
+
+/* Reads every row above head, in batches. Returns 1 if rows were added. */
+static int read_new_rows(struct sse_hub *hub)
+{
+    size_t batch = (size_t)hub->cfg->batch;
+    struct read_batch b = {.evs = calloc(batch, sizeof *b.evs), .n = 0};
+    sse_buf_init(&b.enc, 0);
+    if (!b.evs)
+        return 0;
+    int added = 0;
+    for (int round = 0; round < 1000; round++) {
+        pthread_mutex_lock(&hub->mu);
+        int64_t after = hub->head;
+        pthread_mutex_unlock(&hub->mu);
+        size_t nrows = 0;
+        b.n = 0;
+        int rc = sse_eventlog_read(hub->log, after, INT64_MAX, NULL, 0, batch, on_row,
+                                   &b, &nrows);
+        if (hub->metrics)
+            sse_metrics_add(&hub->metrics->db_reads, 1);
+        if (b.n) {
+            pthread_mutex_lock(&hub->mu);
+            ring_append(hub, b.evs, b.n);
+            int64_t head = hub->head;
+            pthread_mutex_unlock(&hub->mu);
+            if (hub->metrics)
+                atomic_store_explicit(&hub->metrics->head_id, head, memory_order_relaxed);
+            added = 1;
+        }
+        if (rc) {
+            if (hub->metrics)
+                sse_metrics_add(&hub->metrics->db_faults, 1);
+            if (rc == SSE_EBUSY)
+                sse_log(SSE_LOG_WARN, "database '%s' locked for more than %d ms; retrying",
+                        hub->cfg->db, hub->cfg->busy_timeout_ms);
+            else
+                close_log(hub, rc);
+            break;
+        }
+        if (nrows < batch)
+            break;
+    }
+    sse_buf_cleanup(&b.enc);
+    free(b.evs);
+    return added;
+}
+
+/* The database file was replaced or its ids went backwards: every stream's
+ * cursor is meaningless, so end them all; clients reconnect and get a
+ * "future" gap event. */
+static void reset_log(struct sse_hub *hub, const char *why)
+{
+    sse_log(SSE_LOG_WARN, "database '%s' %s; ending streams so clients resync",
+            hub->cfg->db, why);
+    sse_eventlog_close(hub->log);
+    hub->log = NULL;
+    pthread_mutex_lock(&hub->mu);
+    hub->head = -1;
+    ring_clear(hub);
+    pool_clear(hub);
+    hub->epoch++;
+    wake_all(hub);
+    pthread_mutex_unlock(&hub->mu);
+    hub->next_open_ns = 0;
+}
+
+static void check_replaced(struct sse_hub *hub)
+{
+    int64_t now = sse_hub_now_ns();
+    if (now < hub->next_replaced_ns)
+        return;
+    hub->next_replaced_ns = now + REPLACED_CHECK_NS;
+    if (sse_eventlog_replaced(hub->log)) {
+        reset_log(hub, "was replaced or removed");
+        return;
+    }
+    int64_t oldest, head;
+    if (sse_eventlog_bounds(hub->log, &oldest, &head) == 0) {
+        pthread_mutex_lock(&hub->mu);
+        int backwards = head < hub->head;
+        pthread_mutex_unlock(&hub->mu);
+        if (backwards)
+            reset_log(hub, "has a lower highest id than before");
+    }
+}
+
+static void on_hangup(struct sse_hub *hub, uint64_t tag)
+{
+    size_t slot = (size_t)(tag & 0xffffffffu);
+    uint32_t gen = (uint32_t)(tag >> 32);
+    pthread_mutex_lock(&hub->mu);
+    if (slot < hub->nslots && hub->slots[slot] && hub->slots[slot]->gen == gen) {
+        hub->slots[slot]->hangup = 1;
+        pthread_cond_signal(&hub->slots[slot]->cond);
+    }
+    pthread_mutex_unlock(&hub->mu);
+}
+
+/* Returns 1 if an inotify event concerns the database or its WAL. */
+static int drain_inotify(struct sse_hub *hub)
+{
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    int relevant = 0;
+    for (int i = 0; i < 64; i++) {
+        ssize_t n = read(hub->inofd, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        for (char *p = buf; p < buf + n;) {
+            struct inotify_event *ie = (struct inotify_event *)(void *)p;
+            if (ie->len && (strcmp(ie->name, hub->wal_base) == 0 ||
+                            strcmp(ie->name, hub->base) == 0)) {
+                relevant = 1;
+                if (ie->mask & (IN_CREATE | IN_MOVED_TO | IN_DELETE))
+                    hub->next_replaced_ns = 0;
+            }
+            p += sizeof *ie + ie->len;
+        }
+    }
+    return relevant;
+}
+
+static void *hub_main(void *arg)
+{
+    struct sse_hub *hub = arg;
+    int quick = 0;
+    for (;;) {
+        pthread_mutex_lock(&hub->mu);
+        int stop = hub->stopping;
+        pthread_mutex_unlock(&hub->mu);
+        if (stop)
+            break;
+        int timeout = quick > 0 ? 1 : hub->cfg->poll_ms;
+        if (!hub->log && timeout > 1000)
+            timeout = 1000;
+        struct epoll_event evs[64];
+        int n = epoll_wait(hub->epfd, evs, 64, timeout);
+        int poke = 0;
+        for (int i = 0; i < n; i++) {
+            uint64_t tag = evs[i].data.u64;
+            if (tag == TAG_WAKE) {
+                uint64_t v;
+                ssize_t r = read(hub->wakefd, &v, sizeof v);
+                (void)r;
+            } else if (tag == TAG_INOTIFY) {
+                poke |= drain_inotify(hub);
+            } else {
+                on_hangup(hub, tag);
+            }
+        }
+        if (!hub->log) {
+            try_open(hub);
+            if (!hub->log)
+                continue;
+        }
+        check_replaced(hub);
+        if (!hub->log)
+            continue;
+        int changed = 0;
+        int rc = sse_eventlog_changed(hub->log, &changed);
+        if (rc) {
+            close_log(hub, rc);
+            continue;
+        }
+        if (changed) {
+            read_new_rows(hub);
+            quick = 0;
+        } else if (poke) {
+            quick = QUICK_RECHECKS;
+        } else if (quick > 0) {
+            quick--;
+        }
+    }
+    return NULL;
+}
+
+int sse_hub_start(struct sse_hub *hub)
+{
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    int rc = pthread_create(&hub->thread, &attr, hub_main, hub);
+    pthread_attr_destroy(&attr);
+    if (rc)
+        return SSE_EIO;
+    hub->thread_started = 1;
+    return 0;
+}
+
+void sse_hub_stop(struct sse_hub *hub)
+{
+    pthread_mutex_lock(&hub->mu);
+    hub->stopping = 1;
+    wake_all(hub);
+    pthread_mutex_unlock(&hub->mu);
+    uint64_t one = 1;
+    ssize_t w = write(hub->wakefd, &one, sizeof one);
+    (void)w;
+    if (hub->thread_started) {
+        pthread_join(hub->thread, NULL);
+        hub->thread_started = 0;
+    }
+}
+
+int sse_hub_stopping(struct sse_hub *hub)
+{
+    pthread_mutex_lock(&hub->mu);
+    int s = hub->stopping;
+    pthread_mutex_unlock(&hub->mu);
+    return s;
+}
+
+int sse_hub_waiter_add(struct sse_hub *hub, struct sse_hub_waiter *w,
+                       const struct sse_request *req, int fd)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    w->req = req;
+    for (size_t i = 0; i < req->nchannels; i++)
+        w->hashes[i] = sse_hub_channel_hash(req->channels[i], strlen(req->channels[i]));
+    w->fd = fd;
+    w->hangup = 0;
+    w->slot = -1;
+
+    pthread_mutex_lock(&hub->mu);
+    size_t slot = hub->nslots;
+    for (size_t i = 0; i < hub->nslots; i++)
+        if (!hub->slots[i]) {
+            slot = i;
+            break;
+        }
+    if (slot == hub->nslots) {
+        if (hub->nslots == hub->slots_cap) {
+            size_t cap = hub->slots_cap ? hub->slots_cap * 2 : 64;
+            struct sse_hub_waiter **s = realloc(hub->slots, cap * sizeof *s);
+            if (!s) {
+                pthread_mutex_unlock(&hub->mu);
+                pthread_cond_destroy(&w->cond);
+                return SSE_ENOMEM;
+            }
+            hub->slots = s;
+            hub->slots_cap = cap;
+        }
+        hub->nslots++;
+    }
+    hub->slots[slot] = w;
+    w->slot = (int)slot;
+    w->gen = ++hub->next_gen;
+    w->epoch = hub->epoch;
+    if (fd >= 0) {
+        struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLONESHOT,
+                                 .data.u64 = (uint64_t)slot | ((uint64_t)w->gen << 32)};
+        epoll_ctl(hub->epfd, EPOLL_CTL_ADD, fd, &ev);
+    }
+    pthread_mutex_unlock(&hub->mu);
+    return 0;
+}
+
+void sse_hub_waiter_remove(struct sse_hub *hub, struct sse_hub_waiter *w)
+{
+    if (w->slot < 0)
+        return;
+    pthread_mutex_lock(&hub->mu);
+    if (w->fd >= 0)
+        epoll_ctl(hub->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+    hub->slots[w->slot] = NULL;
+    while (hub->nslots && !hub->slots[hub->nslots - 1])
+        hub->nslots--;
+    pthread_mutex_unlock(&hub->mu);
+    w->slot = -1;
+    pthread_cond_destroy(&w->cond);
+}
+
+void sse_hub_waiter_unwatch(struct sse_hub *hub, struct sse_hub_waiter *w)
+{
+    pthread_mutex_lock(&hub->mu);
+    if (w->fd >= 0)
+        epoll_ctl(hub->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+    w->fd = -1;
+    w->hangup = 0;
+    pthread_mutex_unlock(&hub->mu);
+}
+
+/* Index of the first ring entry with id > cursor (ring_count if none).
+ * Called with mu held. */
+static size_t ring_find(const struct sse_hub *hub, int64_t cursor)
+{
+    size_t lo = 0, hi = hub->ring_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (hub->ring[(hub->ring_start + mid) % hub->ring_cap]->id <= cursor)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int sse_hub_next(struct sse_hub *hub, struct sse_hub_waiter *w,
+                 int64_t *cursor, struct sse_hub_event **out, size_t max,
+                 size_t *n, int64_t deadline_ns)
+{
+    int status;
+    *n = 0;
+    pthread_mutex_lock(&hub->mu);
+    for (;;) {
+        if (hub->stopping) {
+            status = SSE_HUB_CLOSED;
+            break;
+        }
+        if (w->hangup) {
+            status = SSE_HUB_HANGUP;
+            break;
+        }
+        if (w->epoch != hub->epoch) {
+            status = SSE_HUB_RESET;
+            break;
+        }
+        if (hub->head < 0) {
+            status = SSE_HUB_FAULT;
+            break;
+        }
+        if (*cursor < hub->covered_after) {
+            status = SSE_HUB_BEHIND;
+            break;
+        }
+        size_t i = ring_find(hub, *cursor);
+        for (; i < hub->ring_count && *n < max; i++) {
+            struct sse_hub_event *ev = hub->ring[(hub->ring_start + i) % hub->ring_cap];
+            if (waiter_wants(w, ev)) {
+                atomic_fetch_add_explicit(&ev->refs, 1, memory_order_relaxed);
+                out[(*n)++] = ev;
+            }
+            *cursor = ev->id;
+        }
+        if (i == hub->ring_count && *cursor < hub->head)
+            *cursor = hub->head;
+        status = SSE_HUB_EVENTS;
+        if (*n || sse_hub_now_ns() >= deadline_ns)
+            break;
+        struct timespec ts = {.tv_sec = (time_t)(deadline_ns / 1000000000LL),
+                              .tv_nsec = (long)(deadline_ns % 1000000000LL)};
+        pthread_cond_timedwait(&w->cond, &hub->mu, &ts);
+    }
+    pthread_mutex_unlock(&hub->mu);
+    return status;
+}
+
+int64_t sse_hub_head(struct sse_hub *hub)
+{
+    pthread_mutex_lock(&hub->mu);
+    int64_t h = hub->head;
+    pthread_mutex_unlock(&hub->mu);
+    return h;
+}
+
+int sse_hub_fault(struct sse_hub *hub)
+{
+    pthread_mutex_lock(&hub->mu);
+    int f = hub->fault;
+    pthread_mutex_unlock(&hub->mu);
+    return f;
+}
+
+int sse_hub_log_borrow(struct sse_hub *hub, struct sse_eventlog **log)
+{
+    pthread_mutex_lock(&hub->mu);
+    struct sse_eventlog *l = hub->npool ? hub->pool[--hub->npool] : NULL;
+    pthread_mutex_unlock(&hub->mu);
+    if (l) {
+        *log = l;
+        return 0;
+    }
+    return sse_eventlog_open(hub->cfg->db, hub->cfg->busy_timeout_ms, log);
+}
+
+void sse_hub_log_return(struct sse_hub *hub, struct sse_eventlog *log, int broken)
+{
+    if (!log)
+        return;
+    if (!broken && !sse_eventlog_replaced(log)) {
+        pthread_mutex_lock(&hub->mu);
+        if (hub->npool < POOL_MAX) {
+            hub->pool[hub->npool++] = log;
+            log = NULL;
+        }
+        pthread_mutex_unlock(&hub->mu);
+    }
+    sse_eventlog_close(log);
+}

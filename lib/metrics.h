@@ -1,0 +1,70 @@
+/* metrics.h - process-wide counters and the status page.
+ * SPDX-License-Identifier: MIT
+ *
+ * Counters are C11 atomics updated with relaxed ordering: they are
+ * statistics, never used to synchronise. Under mod_fcgid every process
+ * holds one stream, so its counters describe that process only (the status
+ * page says so with "processes: this one").
+ *
+ * Thread-safety: all functions are thread-safe.
+ */
+#ifndef SSE_METRICS_H
+#define SSE_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+enum sse_close_reason {
+    SSE_CLOSE_CLIENT_GONE,
+    SSE_CLOSE_WRITE_FAILED,
+    SSE_CLOSE_LIFETIME,
+    SSE_CLOSE_SHUTDOWN,
+    SSE_CLOSE_FAULT,
+    SSE_CLOSE_RESET,
+    SSE_CLOSE_LONGPOLL,
+    SSE_CLOSE_REASONS
+};
+
+struct sse_metrics {
+    int64_t start_time_s;
+    int threads;
+    atomic_llong streams_active;
+    atomic_llong streams_opened;
+    atomic_llong streams_closed[SSE_CLOSE_REASONS];
+    atomic_llong resumes_header;
+    atomic_llong resumes_query;
+    atomic_llong gaps;
+    atomic_llong events_delivered;
+    atomic_llong events_replayed;
+    atomic_llong bytes_written;
+    atomic_llong heartbeats;
+    atomic_llong requests_refused;  /* 4xx answers */
+    atomic_llong busy_rejects;      /* every thread already streaming */
+    atomic_llong db_reads;          /* range reads by the hub and streams */
+    atomic_llong db_faults;         /* reads that failed */
+    atomic_llong head_id;           /* newest id seen by the hub */
+};
+
+/* Zeroes m and records the start time and thread count. */
+void sse_metrics_init(struct sse_metrics *m, int threads);
+
+/* Adds delta to a counter (relaxed). */
+void sse_metrics_add(atomic_llong *counter, long long delta);
+
+/* Short name of a close reason ("client_gone", ...). */
+const char *sse_metrics_reason_name(int reason);
+
+enum sse_metrics_format {
+    SSE_METRICS_TEXT,
+    SSE_METRICS_JSON,
+    SSE_METRICS_PROMETHEUS
+};
+
+/* Appends the status page in the format to out. Returns 0 or a buffer
+ * error. */
+int sse_metrics_render(const struct sse_metrics *m, int format,
+                       const char *version, struct sse_buf *out);
+
+#endif

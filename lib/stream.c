@@ -1,0 +1,332 @@
+/* stream.c - one client's event stream (or long poll) from start to end.
+ * SPDX-License-Identifier: MIT
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "buf.h"
+#include "encode.h"
+#include "eventlog.h"
+#include "logging.h"
+#include "response.h"
+#include "sse_error.h"
+#include "stream.h"
+
+#define TAKE_MAX 256
+#define NS_PER_S 1000000000LL
+
+struct session {
+    struct sse_hub *hub;
+    const struct sse_config *cfg;
+    struct sse_metrics *m;
+    const struct sse_request *req;
+    struct sse_sink *sink;
+    struct sse_stream_result *res;
+    struct sse_buf out;
+    int64_t cursor;
+    int failed;  /* the sink reported an error: stop writing */
+};
+
+static void put(struct session *s, const char *p, size_t n)
+{
+    if (s->failed || n == 0)
+        return;
+    if (s->sink->write(s->sink->ctx, p, n)) {
+        s->failed = 1;
+        return;
+    }
+    s->res->bytes += (int64_t)n;
+}
+
+/* Writes and flushes what is in s->out. Returns 0 or SSE_EIO. */
+static int flush_out(struct session *s)
+{
+    put(s, s->out.data, s->out.len);
+    sse_buf_reset(&s->out);
+    if (!s->failed && s->sink->flush(s->sink->ctx))
+        s->failed = 1;
+    return s->failed ? SSE_EIO : 0;
+}
+
+/* Ends the stream with a comment (and a retry for faults). */
+static void finish(struct session *s, int reason, const char *comment, int64_t retry_ms)
+{
+    if (retry_ms >= 0)
+        sse_encode_retry(&s->out, retry_ms);
+    if (comment)
+        sse_encode_comment(&s->out, comment);
+    flush_out(s);
+    s->res->reason = reason;
+}
+
+struct backlog_ctx {
+    struct session *s;
+    int64_t last_id;
+};
+
+static int backlog_row(const struct sse_event_row *row, void *ctx)
+{
+    struct backlog_ctx *b = ctx;
+    int rc = sse_encode_event(&b->s->out, row->id, row->type, row->type_len, row->data,
+                              row->data_len);
+    if (rc == SSE_EINVAL)
+        rc = sse_encode_event(&b->s->out, row->id, NULL, 0, row->data, row->data_len);
+    if (rc)
+        return rc;
+    b->last_id = row->id;
+    b->s->res->events++;
+    /* Flush every 64 KiB so a large backlog streams instead of piling up. */
+    if (b->s->out.len >= 65536 && flush_out(b->s))
+        return SSE_EIO;
+    return 0;
+}
+
+/* Sends the rows after the cursor up to the hub's head from the log, one
+ * bounded batch. Returns 0, or an error (fault or write failure). */
+static int catch_up(struct session *s)
+{
+    int64_t upto = sse_hub_head(s->hub);
+    if (upto < 0)
+        return SSE_ECLOSED;
+    struct sse_eventlog *log;
+    int rc = sse_hub_log_borrow(s->hub, &log);
+    if (rc)
+        return rc;
+    struct backlog_ctx b = {.s = s, .last_id = s->cursor};
+    size_t nrows = 0;
+    size_t batch = (size_t)s->cfg->batch;
+    int64_t before = s->res->events;
+    rc = sse_eventlog_read(log, s->cursor, upto, s->req->channels, s->req->nchannels,
+                           batch, backlog_row, &b, &nrows);
+    sse_hub_log_return(s->hub, log, rc && rc != SSE_EIO);
+    if (s->m) {
+        sse_metrics_add(&s->m->db_reads, 1);
+        sse_metrics_add(&s->m->events_replayed, s->res->events - before);
+        sse_metrics_add(&s->m->events_delivered, s->res->events - before);
+    }
+    if (rc)
+        return rc;
+    s->cursor = nrows < batch ? upto : b.last_id;
+    return flush_out(s);
+}
+
+/* Works out where the stream starts and whether the resume point is gone.
+ * Fills gap_json (empty when there is no gap). */
+static int plan_start(struct session *s, char *gap_json, size_t cap)
+{
+    gap_json[0] = '\0';
+    struct sse_eventlog *log;
+    int rc = sse_hub_log_borrow(s->hub, &log);
+    if (rc)
+        return rc;
+    int64_t oldest, head;
+    rc = sse_eventlog_bounds(log, &oldest, &head);
+    const struct sse_request *req = s->req;
+    if (!rc && req->resume_source != SSE_RESUME_NONE) {
+        int64_t r = req->resume_id;
+        const char *reason = NULL;
+        if (r > head) {
+            reason = "future";
+            s->cursor = head;
+        } else if (r < oldest - 1) {
+            reason = "pruned";
+            s->cursor = oldest - 1;
+        } else {
+            s->cursor = r;
+        }
+        if (reason)
+            snprintf(gap_json, cap,
+                     "{\"reason\":\"%s\",\"requested\":%" PRId64 ",\"resumed_after\":%" PRId64
+                     ",\"oldest\":%" PRId64 ",\"head\":%" PRId64 "}",
+                     reason, r, s->cursor, oldest, head);
+    } else if (!rc) {
+        int64_t replay = req->replay >= 0 ? req->replay : s->cfg->replay;
+        s->cursor = head;
+        if (replay > 0)
+            rc = sse_eventlog_replay_start(log, req->channels, req->nchannels, replay, head,
+                                           &s->cursor);
+    }
+    sse_hub_log_return(s->hub, log, rc != 0);
+    return rc;
+}
+
+static void write_events(struct session *s, struct sse_hub_event **evs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        put(s, evs[i]->bytes, evs[i]->len);
+        sse_hub_event_release(evs[i]);
+    }
+    s->res->events += (int64_t)n;
+    if (s->m)
+        sse_metrics_add(&s->m->events_delivered, (long long)n);
+    if (!s->failed && s->sink->flush(s->sink->ctx))
+        s->failed = 1;
+}
+
+static void follow(struct session *s, struct sse_hub_waiter *w, int longpoll)
+{
+    const struct sse_config *cfg = s->cfg;
+    int64_t now = sse_hub_now_ns();
+    int64_t end = INT64_MAX;
+    if (longpoll)
+        end = now + (int64_t)cfg->longpoll_timeout_s * NS_PER_S;
+    else if (cfg->max_lifetime_s > 0)
+        end = now + (int64_t)cfg->max_lifetime_s * NS_PER_S;
+    int64_t hb_period = (int64_t)cfg->heartbeat_s * NS_PER_S;
+    int64_t next_hb = now + hb_period;
+    struct sse_hub_event *evs[TAKE_MAX];
+
+    for (;;) {
+        if (s->failed) {
+            s->res->reason = SSE_CLOSE_WRITE_FAILED;
+            return;
+        }
+        if (longpoll && s->res->events > 0) {
+            s->res->reason = SSE_CLOSE_LONGPOLL;
+            return;
+        }
+        size_t n = 0;
+        int64_t deadline = longpoll ? end : (next_hb < end ? next_hb : end);
+        int st = sse_hub_next(s->hub, w, &s->cursor, evs, TAKE_MAX, &n, deadline);
+        if (n) {
+            write_events(s, evs, n);
+            next_hb = sse_hub_now_ns() + hb_period;
+            continue;
+        }
+        switch (st) {
+        case SSE_HUB_BEHIND: {
+            int rc = catch_up(s);
+            if (rc == SSE_EIO)
+                continue;
+            if (rc) {
+                finish(s, SSE_CLOSE_FAULT, "error: database cannot be read, retry later",
+                       cfg->error_retry_ms);
+                sse_log(SSE_LOG_ERROR, "stream: reading the backlog failed: %s",
+                        sse_strerror(rc));
+                return;
+            }
+            next_hb = sse_hub_now_ns() + hb_period;
+            continue;
+        }
+        case SSE_HUB_HANGUP:
+            /* The web server closed our socket, or only half-closed it:
+             * a probe write tells the two apart. */
+            sse_hub_waiter_unwatch(s->hub, w);
+            sse_encode_comment(&s->out, "");
+            if (flush_out(s)) {
+                s->res->reason = SSE_CLOSE_CLIENT_GONE;
+                return;
+            }
+            continue;
+        case SSE_HUB_RESET:
+            finish(s, SSE_CLOSE_RESET, "database replaced, reconnect", -1);
+            return;
+        case SSE_HUB_FAULT:
+            finish(s, SSE_CLOSE_FAULT, "error: database cannot be read, retry later",
+                   cfg->error_retry_ms);
+            return;
+        case SSE_HUB_CLOSED:
+            finish(s, SSE_CLOSE_SHUTDOWN, "server shutting down, reconnect", -1);
+            return;
+        default:
+            break;
+        }
+        now = sse_hub_now_ns();
+        if (now >= end) {
+            if (longpoll)
+                s->res->reason = SSE_CLOSE_LONGPOLL;
+            else
+                finish(s, SSE_CLOSE_LIFETIME, "stream lifetime reached, reconnect", -1);
+            return;
+        }
+        if (!longpoll && now >= next_hb) {
+            sse_encode_comment(&s->out, "heartbeat");
+            flush_out(s);
+            if (s->m)
+                sse_metrics_add(&s->m->heartbeats, 1);
+            next_hb = now + hb_period;
+        }
+    }
+}
+
+static void stream_fault(struct session *s, const struct sse_request_vars *vars, int cors,
+                         int rc)
+{
+    sse_response_stream_headers(&s->out, s->cfg, vars, cors, 0);
+    char msg[160];
+    snprintf(msg, sizeof msg, "error: %s", sse_strerror(rc));
+    finish(s, SSE_CLOSE_FAULT, msg, s->cfg->error_retry_ms);
+    if (s->m)
+        sse_metrics_add(&s->m->db_faults, 1);
+    sse_log(SSE_LOG_ERROR, "stream refused: database '%s': %s", s->cfg->db, sse_strerror(rc));
+}
+
+void sse_stream_run(struct sse_hub *hub, const struct sse_config *cfg,
+                    struct sse_metrics *metrics, const struct sse_request *req,
+                    const struct sse_request_vars *vars, int cors, struct sse_sink *sink,
+                    struct sse_stream_result *res)
+{
+    struct sse_stream_result local;
+    struct session s = {.hub = hub, .cfg = cfg, .m = metrics, .req = req, .sink = sink,
+                        .res = res ? res : &local};
+    memset(s.res, 0, sizeof *s.res);
+    sse_buf_init(&s.out, 0);
+    int longpoll = req->longpoll;
+    char gap[256];
+
+    int rc = sse_hub_head(hub) < 0 ? sse_hub_fault(hub) : 0;
+    if (!rc)
+        rc = plan_start(&s, gap, sizeof gap);
+    if (rc) {
+        stream_fault(&s, vars, cors, rc ? rc : SSE_EDB);
+        goto out;
+    }
+    s.res->start_after = s.cursor;
+    sse_response_stream_headers(&s.out, cfg, vars, cors, longpoll);
+    if (req->method == SSE_METHOD_HEAD) {
+        flush_out(&s);
+        goto out;
+    }
+    if (!longpoll) {
+        if (req->padding)
+            sse_encode_padding(&s.out, 2048);
+        sse_encode_retry(&s.out, cfg->retry_ms);
+        sse_encode_comment(&s.out, "sselite stream");
+    }
+    if (gap[0]) {
+        sse_encode_event(&s.out, s.cursor, SSE_GAP_EVENT, sizeof SSE_GAP_EVENT - 1, gap,
+                         strlen(gap));
+        s.res->events++;
+        s.res->gap = 1;
+        if (metrics)
+            sse_metrics_add(&metrics->gaps, 1);
+    }
+    if (flush_out(&s)) {
+        s.res->reason = SSE_CLOSE_CLIENT_GONE;
+        goto out;
+    }
+    struct sse_hub_waiter w;
+    if (sse_hub_waiter_add(hub, &w, req, sink->fd)) {
+        finish(&s, SSE_CLOSE_FAULT, "error: out of memory", cfg->error_retry_ms);
+        goto out;
+    }
+    follow(&s, &w, longpoll);
+    sse_hub_waiter_remove(hub, &w);
+out:
+    s.res->end_cursor = s.cursor;
+    sse_buf_cleanup(&s.out);
+}
+
+void sse_stream_busy(const struct sse_config *cfg, const struct sse_request_vars *vars,
+                     int cors, struct sse_sink *sink)
+{
+    struct sse_buf out;
+    sse_buf_init(&out, 0);
+    if (!sse_response_stream_headers(&out, cfg, vars, cors, 0) &&
+        !sse_encode_retry(&out, cfg->busy_retry_ms) &&
+        !sse_encode_comment(&out, "busy: every stream slot is taken, retry later") &&
+        !sink->write(sink->ctx, out.data, out.len))
+        sink->flush(sink->ctx);
+    sse_buf_cleanup(&out);
+}
