@@ -337,6 +337,7 @@ static void try_open(struct sse_hub *hub)
     hub->fault = 0;
     hub->head = head;
     hub->covered_after = head;
+    wake_all(hub);
     pthread_mutex_unlock(&hub->mu);
     if (hub->metrics)
         atomic_store_explicit(&hub->metrics->head_id, head, memory_order_relaxed);
@@ -521,6 +522,9 @@ static void *hub_main(void *arg)
 
 int sse_hub_start(struct sse_hub *hub)
 {
+    /* Open once before serving, so the first requests do not race the
+     * detector thread's first open. */
+    try_open(hub);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 256 * 1024);
@@ -664,15 +668,16 @@ int sse_hub_next(struct sse_hub *hub, struct sse_hub_waiter *w,
             status = SSE_HUB_RESET;
             break;
         }
-        if (hub->head < 0) {
+        if (hub->fault) {
             status = SSE_HUB_FAULT;
             break;
         }
-        if (*cursor < hub->covered_after) {
+        /* head < 0 without a fault: the log is being reopened; wait. */
+        if (hub->head >= 0 && *cursor < hub->covered_after) {
             status = SSE_HUB_BEHIND;
             break;
         }
-        size_t i = ring_find(hub, *cursor);
+        size_t i = hub->head >= 0 ? ring_find(hub, *cursor) : hub->ring_count;
         for (; i < hub->ring_count && *n < max; i++) {
             struct sse_hub_event *ev = hub->ring[(hub->ring_start + i) % hub->ring_cap];
             if (waiter_wants(w, ev)) {
@@ -681,7 +686,7 @@ int sse_hub_next(struct sse_hub *hub, struct sse_hub_waiter *w,
             }
             *cursor = ev->id;
         }
-        if (i == hub->ring_count && *cursor < hub->head)
+        if (i == hub->ring_count && hub->head >= 0 && *cursor < hub->head)
             *cursor = hub->head;
         status = SSE_HUB_EVENTS;
         if (*n || sse_hub_now_ns() >= deadline_ns)

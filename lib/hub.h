@@ -59,7 +59,6 @@ struct sse_hub_waiter {
     int fd;           /* socket watched for hang-up, or -1 */
     int slot;         /* index in the hub's table, -1 when not added */
     uint32_t gen;
-    int signalled;    /* new matching events, or shutdown */
     int hangup;       /* the web server closed the socket */
     uint64_t epoch;   /* hub epoch when added */
 };
