@@ -707,6 +707,14 @@ int64_t sse_hub_head(struct sse_hub *hub)
     return h;
 }
 
+void sse_hub_window(struct sse_hub *hub, int64_t *covered_after, int64_t *head)
+{
+    pthread_mutex_lock(&hub->mu);
+    *covered_after = hub->covered_after;
+    *head = hub->head;
+    pthread_mutex_unlock(&hub->mu);
+}
+
 int sse_hub_fault(struct sse_hub *hub)
 {
     pthread_mutex_lock(&hub->mu);

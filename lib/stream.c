@@ -13,7 +13,7 @@
 #include "sse_error.h"
 #include "stream.h"
 
-#define TAKE_MAX 256
+#define TAKE_MAX 64
 #define NS_PER_S 1000000000LL
 
 struct session {
@@ -116,13 +116,30 @@ static int catch_up(struct session *s)
 static int plan_start(struct session *s, char *gap_json, size_t cap)
 {
     gap_json[0] = '\0';
+    const struct sse_request *req = s->req;
+    int64_t replay = req->replay >= 0 ? req->replay : s->cfg->replay;
+    int64_t covered, hub_head;
+    /* The common cases need no database: a first connect starts at the
+     * hub's head, and a resume point inside the ring's window cannot be
+     * pruned (the ring still holds every event after it). */
+    sse_hub_window(s->hub, &covered, &hub_head);
+    if (hub_head >= 0) {
+        if (req->resume_source == SSE_RESUME_NONE && replay <= 0) {
+            s->cursor = hub_head;
+            return 0;
+        }
+        if (req->resume_source != SSE_RESUME_NONE && req->resume_id >= covered &&
+            req->resume_id <= hub_head) {
+            s->cursor = req->resume_id;
+            return 0;
+        }
+    }
     struct sse_eventlog *log;
     int rc = sse_hub_log_borrow(s->hub, &log);
     if (rc)
         return rc;
     int64_t oldest, head;
     rc = sse_eventlog_bounds(log, &oldest, &head);
-    const struct sse_request *req = s->req;
     if (!rc && req->resume_source != SSE_RESUME_NONE) {
         int64_t r = req->resume_id;
         const char *reason = NULL;
@@ -141,7 +158,6 @@ static int plan_start(struct session *s, char *gap_json, size_t cap)
                      ",\"oldest\":%" PRId64 ",\"head\":%" PRId64 "}",
                      reason, r, s->cursor, oldest, head);
     } else if (!rc) {
-        int64_t replay = req->replay >= 0 ? req->replay : s->cfg->replay;
         s->cursor = head;
         if (replay > 0)
             rc = sse_eventlog_replay_start(log, req->channels, req->nchannels, replay, head,
