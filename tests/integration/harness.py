@@ -45,7 +45,7 @@ def check(cond, msg):
         raise TestFailure(msg)
 
 
-def wait_until(pred, timeout, what):
+def wait_until(pred, timeout, what, interval=POLL):
     """Polls pred() until it is true; raises TestFailure after timeout s."""
     deadline = time.monotonic() + timeout
     while True:
@@ -54,7 +54,7 @@ def wait_until(pred, timeout, what):
             return v
         if time.monotonic() >= deadline:
             raise TestFailure("timed out after %.1f s waiting for %s" % (timeout, what))
-        time.sleep(POLL)
+        time.sleep(interval)
 
 
 # ---------------------------------------------------------------- processes
@@ -261,8 +261,10 @@ class Env:
         p.sock = sock
         self.procs.append(p)
         if ready:
+            # Polled every millisecond: cases that restart a worker under
+            # a running lighttpd send it requests as soon as it listens.
             wait_until(lambda: unix_listening(sock) or not p.alive(), 10,
-                       "the worker to listen on " + sock)
+                       "the worker to listen on " + sock, interval=0.001)
             check(p.alive(), "the worker exited at start (status %s): %s"
                   % (p.returncode, tail(p.log)))
         return p
