@@ -1,0 +1,906 @@
+/* check_eventlog.c - unit tests for lib/eventlog.c (read side of the log).
+ * SPDX-License-Identifier: MIT
+ *
+ * Every test gets a fresh directory with an initialised log (events.db)
+ * made by lib/admin.c, the same way `sselite init` makes one; other
+ * connections (publishers, damage) are real SQLite connections to the file.
+ */
+#include <check.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "eventlog.h"
+#include "sse_error.h"
+#include "testutil.h"
+
+static char *dir;  /* the test's temporary directory */
+static char *path; /* dir/events.db, initialised */
+
+static void setup(void)
+{
+    dir = tu_tmpdir_new();
+    path = tu_log_create(dir, "events.db");
+}
+
+static void teardown(void)
+{
+    free(path);
+    path = NULL;
+    tu_tmpdir_remove(dir);
+    dir = NULL;
+}
+
+static struct sse_eventlog *open_log(void)
+{
+    struct sse_eventlog *log = NULL;
+    int rc = sse_eventlog_open(path, 5000, &log);
+    ck_assert_msg(rc == 0, "sse_eventlog_open: %s", sse_strerror(rc));
+    ck_assert_ptr_nonnull(log);
+    return log;
+}
+
+/* Publishes n events "e1".."en" on channel (NULL = default). */
+static void publish_n(const char *channel, int n)
+{
+    struct sse_admin *a = tu_admin_open(path);
+    for (int i = 1; i <= n; i++) {
+        char data[32];
+        snprintf(data, sizeof(data), "e%d", i);
+        tu_publish(a, channel, NULL, data);
+    }
+    sse_admin_close(a);
+}
+
+/* What a read saw. */
+#define MAX_ROWS 2048
+struct collect {
+    size_t n;
+    int64_t ids[MAX_ROWS];
+    char channel[MAX_ROWS][16];
+    size_t stop_after; /* return stop_rc after this many rows (0 = never) */
+    int stop_rc;
+    /* Copies of the last row's fields. */
+    int type_null;
+    char type[64];
+    size_t type_len;
+    char data[64];
+    size_t data_len;
+    int64_t created_ms;
+};
+
+static int collect_row(const struct sse_event_row *row, void *ctx)
+{
+    struct collect *c = ctx;
+    ck_assert_uint_lt(c->n, MAX_ROWS);
+    if (c->n > 0)
+        ck_assert_int_gt(row->id, c->ids[c->n - 1]);
+    c->ids[c->n] = row->id;
+    ck_assert_uint_lt(row->channel_len, sizeof(c->channel[0]));
+    memcpy(c->channel[c->n], row->channel, row->channel_len);
+    c->channel[c->n][row->channel_len] = '\0';
+    c->type_null = row->type == NULL;
+    c->type_len = row->type_len;
+    if (row->type != NULL && row->type_len < sizeof(c->type)) {
+        memcpy(c->type, row->type, row->type_len);
+        c->type[row->type_len] = '\0';
+    }
+    c->data_len = row->data_len;
+    if (row->data_len <= sizeof(c->data) && row->data_len > 0)
+        memcpy(c->data, row->data, row->data_len);
+    c->created_ms = row->created_ms;
+    c->n++;
+    if (c->stop_after && c->n == c->stop_after)
+        return c->stop_rc;
+    return 0;
+}
+
+/* Reads into c (reset first) and returns the read's result; nrows must
+ * agree with the callback count unless the read failed. */
+static int read_into(struct sse_eventlog *log, int64_t after, int64_t upto,
+                     const char (*channels)[SSE_CHANNEL_MAX + 1],
+                     size_t nchannels, size_t limit, struct collect *c)
+{
+    size_t nrows = 9999;
+    c->n = 0;
+    int rc = sse_eventlog_read(log, after, upto, channels, nchannels, limit,
+                               collect_row, c, &nrows);
+    if (rc >= 0 || rc == c->stop_rc)
+        ck_assert_uint_eq(nrows, c->n);
+    return rc;
+}
+
+static void assert_ids(const struct collect *c, const int64_t *want,
+                       size_t n)
+{
+    ck_assert_uint_eq(c->n, n);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(c->ids[i] == want[i], "row %zu: id %" PRId64
+                      " want %" PRId64, i, c->ids[i], want[i]);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* --- open ---------------------------------------------------------------- */
+
+START_TEST(test_eventlog_open_initialised_ok)
+{
+    struct sse_eventlog *log = open_log();
+    ck_assert_str_eq(sse_eventlog_path(log), path);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_open_missing_enoent)
+{
+    char *missing = tu_path(dir, "missing.db");
+    struct sse_eventlog *log = NULL;
+    ck_assert_int_eq(sse_eventlog_open(missing, 100, &log), SSE_ENOENT);
+    ck_assert_ptr_null(log);
+    /* Opening read-only never creates the file. */
+    ck_assert_int_ne(access(missing, F_OK), 0);
+    free(missing);
+}
+END_TEST
+
+START_TEST(test_eventlog_open_missing_dir_enoent)
+{
+    char *missing = tu_path(dir, "no/such/dir/events.db");
+    struct sse_eventlog *log = NULL;
+    ck_assert_int_eq(sse_eventlog_open(missing, 100, &log), SSE_ENOENT);
+    ck_assert_ptr_null(log);
+    free(missing);
+}
+END_TEST
+
+START_TEST(test_eventlog_open_not_database_ecorrupt)
+{
+    char text[4096];
+    for (size_t i = 0; i < sizeof(text); i++)
+        text[i] = "this is not a database\n"[i % 23];
+    char *p = tu_path(dir, "text.db");
+    tu_write_file(p, text, sizeof(text));
+    struct sse_eventlog *log = NULL;
+    ck_assert_int_eq(sse_eventlog_open(p, 100, &log), SSE_ECORRUPT);
+    ck_assert_ptr_null(log);
+    free(p);
+}
+END_TEST
+
+START_TEST(test_eventlog_open_empty_file_eschema)
+{
+    /* A zero-byte file is a valid, empty SQLite database. */
+    char *p = tu_path(dir, "empty.db");
+    tu_write_file(p, "", 0);
+    struct sse_eventlog *log = NULL;
+    ck_assert_int_eq(sse_eventlog_open(p, 100, &log), SSE_ESCHEMA);
+    ck_assert_ptr_null(log);
+    free(p);
+}
+END_TEST
+
+START_TEST(test_eventlog_open_other_database_eschema)
+{
+    char *p = tu_path(dir, "other.db");
+    tu_write_file(p, "", 0);
+    tu_sql(p, "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT);"
+              "INSERT INTO notes(body) VALUES ('x');");
+    struct sse_eventlog *log = NULL;
+    ck_assert_int_eq(sse_eventlog_open(p, 100, &log), SSE_ESCHEMA);
+    ck_assert_ptr_null(log);
+    free(p);
+}
+END_TEST
+
+START_TEST(test_eventlog_open_directory_fails)
+{
+    struct sse_eventlog *log = NULL;
+    ck_assert_int_ne(sse_eventlog_open(dir, 100, &log), 0);
+    ck_assert_ptr_null(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_close_null_safe)
+{
+    sse_eventlog_close(NULL);
+}
+END_TEST
+
+/* --- read ranges --------------------------------------------------------- */
+
+START_TEST(test_eventlog_read_all_in_order)
+{
+    static const int64_t want[] = {1, 2, 3, 4, 5};
+    struct collect c = {0};
+    publish_n(NULL, 5);
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, NULL, 0, 100, &c), 0);
+    assert_ids(&c, want, 5);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_after)
+{
+    static const int64_t want[] = {3, 4, 5};
+    struct collect c = {0};
+    publish_n(NULL, 5);
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(read_into(log, 2, INT64_MAX, NULL, 0, 100, &c), 0);
+    assert_ids(&c, want, 3);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_upto)
+{
+    static const int64_t want[] = {1, 2, 3, 4};
+    struct collect c = {0};
+    publish_n(NULL, 5);
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(read_into(log, 0, 4, NULL, 0, 100, &c), 0);
+    assert_ids(&c, want, 4);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_after_and_upto)
+{
+    static const int64_t want[] = {3, 4};
+    struct collect c = {0};
+    publish_n(NULL, 5);
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(read_into(log, 2, 4, NULL, 0, 100, &c), 0);
+    assert_ids(&c, want, 2);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_limit)
+{
+    static const int64_t want[] = {2, 3};
+    struct collect c = {0};
+    publish_n(NULL, 5);
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(read_into(log, 1, INT64_MAX, NULL, 0, 2, &c), 0);
+    assert_ids(&c, want, 2);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_after_head_empty)
+{
+    struct collect c = {0};
+    publish_n(NULL, 3);
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(read_into(log, 3, INT64_MAX, NULL, 0, 100, &c), 0);
+    ck_assert_uint_eq(c.n, 0);
+    ck_assert_int_eq(read_into(log, 1000, INT64_MAX, NULL, 0, 100, &c), 0);
+    ck_assert_uint_eq(c.n, 0);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_upto_not_above_after_empty)
+{
+    struct collect c = {0};
+    publish_n(NULL, 5);
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(read_into(log, 3, 3, NULL, 0, 100, &c), 0);
+    ck_assert_uint_eq(c.n, 0);
+    ck_assert_int_eq(read_into(log, 4, 2, NULL, 0, 100, &c), 0);
+    ck_assert_uint_eq(c.n, 0);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_empty_log)
+{
+    struct collect c = {0};
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, NULL, 0, 100, &c), 0);
+    ck_assert_uint_eq(c.n, 0);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_nrows_null_ok)
+{
+    struct collect c = {0};
+    publish_n(NULL, 2);
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(sse_eventlog_read(log, 0, INT64_MAX, NULL, 0, 10,
+                                       collect_row, &c, NULL),
+                     0);
+    ck_assert_uint_eq(c.n, 2);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_row_fields)
+{
+    struct collect c = {0};
+    struct sse_admin *a = tu_admin_open(path);
+    int64_t before = now_ms();
+    int64_t id = tu_publish(a, "news", "update", "{\"n\":1}");
+    sse_admin_close(a);
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, NULL, 0, 10, &c), 0);
+    ck_assert_uint_eq(c.n, 1);
+    ck_assert_int_eq(c.ids[0], id);
+    ck_assert_str_eq(c.channel[0], "news");
+    ck_assert_int_eq(c.type_null, 0);
+    ck_assert_uint_eq(c.type_len, 6);
+    ck_assert_str_eq(c.type, "update");
+    ck_assert_uint_eq(c.data_len, 7);
+    ck_assert_mem_eq(c.data, "{\"n\":1}", 7);
+    /* created_at is milliseconds since the epoch, set by the default. */
+    ck_assert_int_ge(c.created_ms, before - 60000);
+    ck_assert_int_le(c.created_ms, now_ms() + 60000);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_data_with_nul)
+{
+    struct collect c = {0};
+    struct sse_admin *a = tu_admin_open(path);
+    ck_assert_int_eq(sse_admin_publish(a, NULL, NULL, "a\0b", 3, NULL), 0);
+    sse_admin_close(a);
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, NULL, 0, 10, &c), 0);
+    ck_assert_uint_eq(c.data_len, 3);
+    ck_assert_mem_eq(c.data, "a\0b", 3);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_empty_data)
+{
+    struct collect c = {0};
+    struct sse_admin *a = tu_admin_open(path);
+    tu_publish(a, NULL, NULL, "");
+    sse_admin_close(a);
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, NULL, 0, 10, &c), 0);
+    ck_assert_uint_eq(c.n, 1);
+    ck_assert_uint_eq(c.data_len, 0);
+    ck_assert_str_eq(c.channel[0], "default");
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_null_type)
+{
+    struct collect c = {0};
+    tu_sql(path, "INSERT INTO events(channel, event, data) "
+                 "VALUES ('default', NULL, 'x')");
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, NULL, 0, 10, &c), 0);
+    ck_assert_uint_eq(c.n, 1);
+    ck_assert_msg(c.type_null || c.type_len == 0, "type_len %zu", c.type_len);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_empty_type)
+{
+    struct collect c = {0};
+    tu_sql(path, "INSERT INTO events(channel, event, data) "
+                 "VALUES ('default', '', 'x')");
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, NULL, 0, 10, &c), 0);
+    ck_assert_uint_eq(c.n, 1);
+    ck_assert_msg(c.type_null || c.type_len == 0, "type_len %zu", c.type_len);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_callback_stop_propagated)
+{
+    struct collect c = {0};
+    c.stop_after = 2;
+    c.stop_rc = 7;
+    publish_n(NULL, 5);
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, NULL, 0, 100, &c), 7);
+    ck_assert_uint_eq(c.n, 2);
+    /* The connection is usable again after an early stop. */
+    c.stop_after = 0;
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, NULL, 0, 100, &c), 0);
+    ck_assert_uint_eq(c.n, 5);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_callback_negative_stop_propagated)
+{
+    struct collect c = {0};
+    c.stop_after = 1;
+    c.stop_rc = SSE_EIO;
+    publish_n(NULL, 3);
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, NULL, 0, 100, &c), SSE_EIO);
+    ck_assert_uint_eq(c.n, 1);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_sees_later_commits)
+{
+    struct collect c = {0};
+    publish_n(NULL, 2);
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, NULL, 0, 100, &c), 0);
+    ck_assert_uint_eq(c.n, 2);
+    publish_n(NULL, 1);
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, NULL, 0, 100, &c), 0);
+    ck_assert_uint_eq(c.n, 3);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_holds_no_snapshot)
+{
+    /* A checkpoint completes between reads: no read transaction is left
+     * open, also after a callback stopped a read early. */
+    struct collect c = {0};
+    publish_n(NULL, 10);
+    struct sse_eventlog *log = open_log();
+    c.stop_after = 3;
+    c.stop_rc = 1;
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, NULL, 0, 100, &c), 1);
+    struct sse_admin *a = tu_admin_open(path);
+    tu_publish(a, NULL, NULL, "more");
+    int busy = -1;
+    ck_assert_int_eq(sse_admin_checkpoint(a, &busy), 0);
+    ck_assert_int_eq(busy, 0);
+    sse_admin_close(a);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_batches_cover_all)
+{
+    struct collect c = {0};
+    publish_n(NULL, 1000);
+    struct sse_eventlog *log = open_log();
+    int64_t after = 0;
+    size_t total = 0;
+    for (int guard = 0; guard < 100; guard++) {
+        ck_assert_int_eq(read_into(log, after, INT64_MAX, NULL, 0, 256, &c),
+                         0);
+        ck_assert_uint_le(c.n, 256);
+        if (c.n == 0)
+            break;
+        ck_assert_int_eq(c.ids[0], after + 1);
+        after = c.ids[c.n - 1];
+        total += c.n;
+    }
+    ck_assert_uint_eq(total, 1000);
+    ck_assert_int_eq(after, 1000);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+/* --- channel filter ------------------------------------------------------ */
+
+/* ids: 1 a, 2 b, 3 a, 4 c, 5 b, 6 default */
+static void publish_mixed(void)
+{
+    static const char *const ch[] = {"a", "b", "a", "c", "b", NULL};
+    struct sse_admin *a = tu_admin_open(path);
+    for (int i = 0; i < 6; i++)
+        tu_publish(a, ch[i], NULL, "x");
+    sse_admin_close(a);
+}
+
+START_TEST(test_eventlog_read_channel_single)
+{
+    static const char chans[1][SSE_CHANNEL_MAX + 1] = {"a"};
+    static const int64_t want[] = {1, 3};
+    struct collect c = {0};
+    publish_mixed();
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, chans, 1, 100, &c), 0);
+    assert_ids(&c, want, 2);
+    ck_assert_str_eq(c.channel[0], "a");
+    ck_assert_str_eq(c.channel[1], "a");
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_channel_multi_id_order)
+{
+    static const char chans[2][SSE_CHANNEL_MAX + 1] = {"b", "a"};
+    static const int64_t want[] = {1, 2, 3, 5};
+    struct collect c = {0};
+    publish_mixed();
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, chans, 2, 100, &c), 0);
+    assert_ids(&c, want, 4);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_channel_multi_limit_lowest_ids)
+{
+    /* The limit applies to the merged id order, not per channel. */
+    static const char chans[2][SSE_CHANNEL_MAX + 1] = {"b", "a"};
+    static const int64_t want[] = {2, 3};
+    struct collect c = {0};
+    publish_mixed();
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(read_into(log, 1, INT64_MAX, chans, 2, 2, &c), 0);
+    assert_ids(&c, want, 2);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_channel_multi_range)
+{
+    static const char chans[3][SSE_CHANNEL_MAX + 1] = {"c", "b", "default"};
+    static const int64_t want[] = {4, 5};
+    struct collect c = {0};
+    publish_mixed();
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(read_into(log, 2, 5, chans, 3, 100, &c), 0);
+    assert_ids(&c, want, 2);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_channel_unknown_empty)
+{
+    static const char chans[1][SSE_CHANNEL_MAX + 1] = {"zzz"};
+    struct collect c = {0};
+    publish_mixed();
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, chans, 1, 100, &c), 0);
+    ck_assert_uint_eq(c.n, 0);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_channel_max_set)
+{
+    /* 32 channels at once (the request limit), every other one present. */
+    char chans[32][SSE_CHANNEL_MAX + 1];
+    struct collect c = {0};
+    struct sse_admin *a = tu_admin_open(path);
+    for (int i = 0; i < 64; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "ch%d", i);
+        tu_publish(a, name, NULL, "x");
+    }
+    sse_admin_close(a);
+    for (int i = 0; i < 32; i++)
+        snprintf(chans[i], sizeof(chans[i]), "ch%d", 2 * i);
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX,
+                               (const char(*)[SSE_CHANNEL_MAX + 1])chans, 32,
+                               1000, &c),
+                     0);
+    ck_assert_uint_eq(c.n, 32);
+    for (size_t i = 0; i < c.n; i++)
+        ck_assert_int_eq(c.ids[i], (int64_t)(2 * i + 1));
+    sse_eventlog_close(log);
+}
+END_TEST
+
+/* --- replay start -------------------------------------------------------- */
+
+START_TEST(test_eventlog_replay_start_all_channels)
+{
+    int64_t after = -1;
+    publish_n(NULL, 10);
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(
+        sse_eventlog_replay_start(log, NULL, 0, 3, INT64_MAX, &after), 0);
+    ck_assert_int_eq(after, 7);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_replay_start_fewer_rows)
+{
+    int64_t after = -1;
+    publish_n(NULL, 2);
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(
+        sse_eventlog_replay_start(log, NULL, 0, 5, INT64_MAX, &after), 0);
+    ck_assert_int_eq(after, 0);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_replay_start_channels)
+{
+    static const char chans[1][SSE_CHANNEL_MAX + 1] = {"b"};
+    int64_t after = -1;
+    publish_mixed();
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(
+        sse_eventlog_replay_start(log, chans, 1, 1, INT64_MAX, &after), 0);
+    ck_assert_int_eq(after, 4); /* newest "b" is 5 */
+    ck_assert_int_eq(
+        sse_eventlog_replay_start(log, chans, 1, 2, INT64_MAX, &after), 0);
+    ck_assert_int_eq(after, 1); /* second newest "b" is 2 */
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_replay_start_upto)
+{
+    int64_t after = -1;
+    publish_n(NULL, 10);
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(sse_eventlog_replay_start(log, NULL, 0, 2, 5, &after),
+                     0);
+    ck_assert_int_eq(after, 3);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+/* --- bounds -------------------------------------------------------------- */
+
+static void bounds(struct sse_eventlog *log, int64_t *oldest, int64_t *head)
+{
+    *oldest = -1;
+    *head = -1;
+    ck_assert_int_eq(sse_eventlog_bounds(log, oldest, head), 0);
+}
+
+START_TEST(test_eventlog_bounds_new_log)
+{
+    int64_t oldest, head;
+    struct sse_eventlog *log = open_log();
+    bounds(log, &oldest, &head);
+    ck_assert_int_eq(head, 0);
+    ck_assert_int_eq(oldest, 1);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_bounds_rows)
+{
+    int64_t oldest, head;
+    publish_n(NULL, 3);
+    struct sse_eventlog *log = open_log();
+    bounds(log, &oldest, &head);
+    ck_assert_int_eq(oldest, 1);
+    ck_assert_int_eq(head, 3);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_bounds_after_prune_head_stays)
+{
+    int64_t oldest, head, deleted = -1;
+    publish_n(NULL, 5);
+    struct sse_admin *a = tu_admin_open(path);
+    ck_assert_int_eq(sse_admin_prune(a, 2, -1, NULL, &deleted), 0);
+    ck_assert_int_eq(deleted, 3);
+    sse_admin_close(a);
+    struct sse_eventlog *log = open_log();
+    bounds(log, &oldest, &head);
+    ck_assert_int_eq(oldest, 4);
+    ck_assert_int_eq(head, 5);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_bounds_all_pruned)
+{
+    int64_t oldest, head;
+    publish_n(NULL, 5);
+    struct sse_admin *a = tu_admin_open(path);
+    ck_assert_int_eq(sse_admin_prune(a, 0, -1, NULL, NULL), 0);
+    sse_admin_close(a);
+    struct sse_eventlog *log = open_log();
+    bounds(log, &oldest, &head);
+    ck_assert_int_eq(head, 5);
+    ck_assert_int_eq(oldest, 6);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_bounds_newest_deleted_head_stays)
+{
+    /* Deleting the newest rows must not lower head: ids are never reused,
+     * so a client at id 5 is not "in the future". */
+    int64_t oldest, head;
+    publish_n(NULL, 5);
+    tu_sql(path, "DELETE FROM events WHERE id >= 4");
+    struct sse_eventlog *log = open_log();
+    bounds(log, &oldest, &head);
+    ck_assert_int_eq(head, 5);
+    ck_assert_int_eq(oldest, 1);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_bounds_follow_commits)
+{
+    int64_t oldest, head;
+    struct sse_eventlog *log = open_log();
+    bounds(log, &oldest, &head);
+    ck_assert_int_eq(head, 0);
+    publish_n(NULL, 2);
+    bounds(log, &oldest, &head);
+    ck_assert_int_eq(head, 2);
+    ck_assert_int_eq(oldest, 1);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+/* --- change detection ---------------------------------------------------- */
+
+static int changed(struct sse_eventlog *log)
+{
+    int ch = -1;
+    ck_assert_int_eq(sse_eventlog_changed(log, &ch), 0);
+    ck_assert(ch == 0 || ch == 1);
+    return ch;
+}
+
+START_TEST(test_eventlog_changed_first_call_one)
+{
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(changed(log), 1);
+    ck_assert_int_eq(changed(log), 0);
+    ck_assert_int_eq(changed(log), 0);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_changed_after_commit)
+{
+    struct sse_eventlog *log = open_log();
+    changed(log);
+    publish_n(NULL, 1);
+    ck_assert_int_eq(changed(log), 1);
+    ck_assert_int_eq(changed(log), 0);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_changed_own_reads_not_change)
+{
+    struct collect c = {0};
+    publish_n(NULL, 3);
+    struct sse_eventlog *log = open_log();
+    changed(log);
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, NULL, 0, 100, &c), 0);
+    int64_t oldest, head;
+    bounds(log, &oldest, &head);
+    ck_assert_int_eq(changed(log), 0);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_changed_raw_insert)
+{
+    /* Any publisher's INSERT counts, not only lib/admin.c's. */
+    struct sse_eventlog *log = open_log();
+    changed(log);
+    tu_sql(path, "INSERT INTO events(data) VALUES ('raw')");
+    ck_assert_int_eq(changed(log), 1);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+/* --- replaced ------------------------------------------------------------ */
+
+START_TEST(test_eventlog_replaced_same_file_false)
+{
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(sse_eventlog_replaced(log), 0);
+    publish_n(NULL, 2); /* writes do not replace the file */
+    ck_assert_int_eq(sse_eventlog_replaced(log), 0);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_replaced_after_rename_over)
+{
+    struct sse_eventlog *log = open_log();
+    char *other = tu_log_create(dir, "restored.db");
+    ck_assert_int_eq(rename(other, path), 0);
+    ck_assert_int_eq(sse_eventlog_replaced(log), 1);
+    free(other);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_replaced_after_unlink)
+{
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(sse_eventlog_replaced(log), 1);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+static Suite *eventlog_suite(void)
+{
+    Suite *s = suite_create("eventlog");
+    TCase *tc = tcase_create("open");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_eventlog_open_initialised_ok);
+    tcase_add_test(tc, test_eventlog_open_missing_enoent);
+    tcase_add_test(tc, test_eventlog_open_missing_dir_enoent);
+    tcase_add_test(tc, test_eventlog_open_not_database_ecorrupt);
+    tcase_add_test(tc, test_eventlog_open_empty_file_eschema);
+    tcase_add_test(tc, test_eventlog_open_other_database_eschema);
+    tcase_add_test(tc, test_eventlog_open_directory_fails);
+    tcase_add_test(tc, test_eventlog_close_null_safe);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("read");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_eventlog_read_all_in_order);
+    tcase_add_test(tc, test_eventlog_read_after);
+    tcase_add_test(tc, test_eventlog_read_upto);
+    tcase_add_test(tc, test_eventlog_read_after_and_upto);
+    tcase_add_test(tc, test_eventlog_read_limit);
+    tcase_add_test(tc, test_eventlog_read_after_head_empty);
+    tcase_add_test(tc, test_eventlog_read_upto_not_above_after_empty);
+    tcase_add_test(tc, test_eventlog_read_empty_log);
+    tcase_add_test(tc, test_eventlog_read_nrows_null_ok);
+    tcase_add_test(tc, test_eventlog_read_row_fields);
+    tcase_add_test(tc, test_eventlog_read_data_with_nul);
+    tcase_add_test(tc, test_eventlog_read_empty_data);
+    tcase_add_test(tc, test_eventlog_read_null_type);
+    tcase_add_test(tc, test_eventlog_read_empty_type);
+    tcase_add_test(tc, test_eventlog_read_callback_stop_propagated);
+    tcase_add_test(tc, test_eventlog_read_callback_negative_stop_propagated);
+    tcase_add_test(tc, test_eventlog_read_sees_later_commits);
+    tcase_add_test(tc, test_eventlog_read_holds_no_snapshot);
+    tcase_add_test(tc, test_eventlog_read_batches_cover_all);
+    tcase_add_test(tc, test_eventlog_read_channel_single);
+    tcase_add_test(tc, test_eventlog_read_channel_multi_id_order);
+    tcase_add_test(tc, test_eventlog_read_channel_multi_limit_lowest_ids);
+    tcase_add_test(tc, test_eventlog_read_channel_multi_range);
+    tcase_add_test(tc, test_eventlog_read_channel_unknown_empty);
+    tcase_add_test(tc, test_eventlog_read_channel_max_set);
+    tcase_add_test(tc, test_eventlog_replay_start_all_channels);
+    tcase_add_test(tc, test_eventlog_replay_start_fewer_rows);
+    tcase_add_test(tc, test_eventlog_replay_start_channels);
+    tcase_add_test(tc, test_eventlog_replay_start_upto);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("bounds_changes");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_eventlog_bounds_new_log);
+    tcase_add_test(tc, test_eventlog_bounds_rows);
+    tcase_add_test(tc, test_eventlog_bounds_after_prune_head_stays);
+    tcase_add_test(tc, test_eventlog_bounds_all_pruned);
+    tcase_add_test(tc, test_eventlog_bounds_newest_deleted_head_stays);
+    tcase_add_test(tc, test_eventlog_bounds_follow_commits);
+    tcase_add_test(tc, test_eventlog_changed_first_call_one);
+    tcase_add_test(tc, test_eventlog_changed_after_commit);
+    tcase_add_test(tc, test_eventlog_changed_own_reads_not_change);
+    tcase_add_test(tc, test_eventlog_changed_raw_insert);
+    tcase_add_test(tc, test_eventlog_replaced_same_file_false);
+    tcase_add_test(tc, test_eventlog_replaced_after_rename_over);
+    tcase_add_test(tc, test_eventlog_replaced_after_unlink);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run_suite(eventlog_suite());
+}
