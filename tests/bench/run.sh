@@ -1,0 +1,593 @@
+#!/usr/bin/env bash
+# run.sh - sselite behind lighttpd against nginx+Nchan: workloads W1-W5 and
+# the latency floor, side by side. Last line: "N passed, N failed".
+# SPDX-License-Identifier: MIT
+#
+# Usage: bash tests/bench/run.sh [--smoke | --quick] [--runs N]
+#          [--systems sselite,nchan] [--workloads W1,W2,W3,W4,W5,floor]
+#          [--out DIR] [--sync full|normal] [--keep]
+#
+# Each run starts every system afresh for every workload (generated configs,
+# free loopback ports, a temp dir), drives it with tests/bench/loadclient and
+# tests/bench/publisher, and keeps the raw JSON in tests/bench/out/<stamp>/.
+# The table shows the median over runs (the worst over runs for gap and
+# duplicate counts). The pass/fail checks are sselite's delivery guarantees:
+# every subscriber gets every event exactly once (W1, W3, W4, W5, floor) and
+# every stream is held (W2). Nchan's results are reported, never asserted.
+#
+# --smoke (CI): 50 subscribers, 200 events at 100/s, plain and with one
+#   drop-and-resume per subscriber, on sselite and (if installed) Nchan;
+#   asserts delivery, asserts no figures.
+# --quick: every workload at small sizes, for development.
+# Environment: SSELITE_FCGI, SSELITE_CLI, LIGHTTPD, NGINX, NCHAN_MODULE.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+FCGI="${SSELITE_FCGI:-$repo/fcgi/sselite-fcgi}"
+CLI="${SSELITE_CLI:-$repo/tools/sselite}"
+LIGHTTPD="${LIGHTTPD:-$(command -v lighttpd || echo /usr/sbin/lighttpd)}"
+NGINX="${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}"
+NCHAN_MODULE="${NCHAN_MODULE:-$(dpkg -L libnginx-mod-nchan 2>/dev/null | grep '/ngx_nchan_module\.so$' | head -n1)}"
+NCHAN_MODULE="${NCHAN_MODULE:-/usr/lib/nginx/modules/ngx_nchan_module.so}"
+LC="$here/loadclient"
+PUB="$here/publisher"
+
+mode=full
+runs=""
+systems=""
+workloads=""
+outroot="$here/out"
+sync=""
+keep=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --smoke) mode=smoke ;;
+    --quick) mode=quick ;;
+    --runs) shift; runs="${1:-}" ;;
+    --systems) shift; systems="${1:-}" ;;
+    --workloads) shift; workloads="${1:-}" ;;
+    --out) shift; outroot="${1:-}" ;;
+    --sync) shift; sync="${1:-}" ;;
+    --keep) keep=1 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+case "$runs" in
+"") [ "$mode" = full ] && runs=3 || runs=1 ;;
+*[!0-9]*|0) echo "run.sh: --runs wants a whole number >= 1" >&2; exit 2 ;;
+esac
+
+# ---- sizes ----------------------------------------------------------------
+# W1 fan-out, W3 resume, W5 restart, floor: SUBS subscribers, COUNT events at
+# RATE/s. W2: STREAMS idle streams held HOLD s. W4: BURST events flat out to
+# 1 and to BURST_SUBS subscribers.
+case "$mode" in
+full)
+    W1_SUBS=1000 W1_COUNT=1000 RATE=100
+    W2_STREAMS=8000 W2_HOLD=10
+    W3_SUBS=1000 W3_COUNT=1000 W3_DROP=500
+    W4_COUNT=100000 W4_SUBS=100
+    W5_SUBS=1000 W5_COUNT=1000
+    FL_SUBS=100 FL_COUNT=1000
+    CONNECT_RATE=2000
+    default_workloads="W1 W2 W3 W4 W5 floor" ;;
+quick)
+    W1_SUBS=200 W1_COUNT=300 RATE=100
+    W2_STREAMS=1000 W2_HOLD=3
+    W3_SUBS=200 W3_COUNT=300 W3_DROP=150
+    W4_COUNT=10000 W4_SUBS=20
+    W5_SUBS=200 W5_COUNT=300
+    FL_SUBS=50 FL_COUNT=300
+    CONNECT_RATE=2000
+    default_workloads="W1 W2 W3 W4 W5 floor" ;;
+smoke)
+    W1_SUBS=50 W1_COUNT=200 RATE=100
+    W3_SUBS=50 W3_COUNT=200 W3_DROP=100
+    CONNECT_RATE=1000
+    default_workloads="W1 W3" ;;
+esac
+workloads="${workloads:-$default_workloads}"
+workloads="${workloads//,/ }"
+systems="${systems:-sselite nchan}"
+systems="${systems//,/ }"
+
+log() { printf '%s\n' "$*" >&2; }
+
+# ---- build and prerequisites ----------------------------------------------
+make -s -C "$here" >/dev/null || { log "run.sh: cannot build the bench tools"; exit 1; }
+if [ ! -x "$FCGI" ] || [ ! -x "$CLI" ]; then
+    [ -f "$repo/Makefile" ] && make -s -C "$repo" fcgi/sselite-fcgi tools/sselite >/dev/null 2>&1
+fi
+have_sselite=1 have_nchan=1
+if [ ! -x "$FCGI" ] || [ ! -x "$CLI" ] || [ ! -x "$LIGHTTPD" ]; then
+    log "run.sh: sselite not runnable (need $FCGI, $CLI, $LIGHTTPD)"
+    have_sselite=0
+fi
+if [ ! -x "$NGINX" ] || [ ! -f "$NCHAN_MODULE" ]; then
+    log "run.sh: nginx+Nchan not installed ($NGINX, $NCHAN_MODULE); skipping it"
+    have_nchan=0
+fi
+command -v python3 >/dev/null || { log "run.sh: python3 is needed for the report"; exit 1; }
+
+hard_nofile=$(ulimit -Hn)
+[ "$hard_nofile" = unlimited ] && hard_nofile=1048576
+
+stamp=$(date +%Y%m%d-%H%M%S)
+out="$outroot/$stamp${mode:+-$mode}"
+mkdir -p "$out" || exit 1
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/sselite-bench.XXXXXX") || exit 1
+chmod 755 "$tmp"
+
+# ---- process bookkeeping: everything we start is killed by PID -----------
+started=""
+alive() {
+    # A zombie still answers kill -0; look at the state in /proc.
+    local st
+    st=$(sed -n 's/^.*) \(.\).*/\1/p' "/proc/$1/stat" 2>/dev/null) || return 1
+    [ -n "$st" ] && [ "$st" != Z ]
+}
+# stop PID SIGNAL SECONDS: signal, wait until gone, then SIGKILL.
+stop() {
+    local pid=$1 sig=$2 secs=$3 i
+    alive "$pid" || { wait "$pid" 2>/dev/null; return 0; }
+    kill -s "$sig" "$pid" 2>/dev/null
+    for ((i = 0; i < secs * 20; i++)); do
+        alive "$pid" || break
+        sleep 0.05
+    done
+    alive "$pid" && kill -9 "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    return 0
+}
+cleanup() {
+    local p
+    for p in $started; do alive "$p" && kill -9 "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    if [ "$keep" = 1 ]; then log "run.sh: kept $tmp"; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+# wait_for SECONDS COMMAND...: polls the condition every 50 ms.
+wait_for() {
+    local secs=$1 i
+    shift
+    for ((i = 0; i < secs * 20; i++)); do
+        "$@" && return 0
+        sleep 0.05
+    done
+    return 1
+}
+now_s() { date +%s.%N; }
+
+# ---- sselite: worker on a unix socket behind lighttpd ---------------------
+# Globals while running: S_DIR S_PORT S_WPID S_LPID S_THREADS S_STREAMS.
+sselite_start_worker() {
+    (
+        ulimit -n "$hard_nofile" 2>/dev/null
+        exec "$FCGI" --db "$S_DIR/events.db" --listen "$S_DIR/fcgi.sock" \
+            --threads "$S_THREADS" --backlog 4096 --access-log=0 \
+            --log-level warn --ping-path /events/_ping
+    ) >>"$S_DIR/worker.log" 2>&1 &
+    S_WPID=$!
+    started="$started $S_WPID"
+    wait_for 10 test -S "$S_DIR/fcgi.sock"
+}
+sselite_start_lighttpd() {
+    (ulimit -n "$hard_nofile" 2>/dev/null; exec "$LIGHTTPD" -D -f "$S_DIR/lighttpd.conf") \
+        >>"$S_DIR/lighttpd.out" 2>&1 &
+    S_LPID=$!
+    started="$started $S_LPID"
+    wait_for 10 sselite_ping
+}
+sselite_ping() {
+    [ "$(curl -s -m 2 "http://127.0.0.1:$S_PORT/events/_ping" 2>/dev/null)" = pong ]
+}
+# sselite_up STREAMS: a fresh database, worker and lighttpd sized for STREAMS.
+sselite_up() {
+    local fds
+    S_STREAMS=$1
+    S_DIR="$tmp/sselite-$RANDOM$RANDOM"
+    mkdir -p "$S_DIR/www" || return 1
+    "$CLI" init "$S_DIR/events.db" >/dev/null || return 1
+    # One thread per stream, one spare for "busy" answers, some headroom.
+    S_THREADS=$((S_STREAMS + 64))
+    # lighttpd holds two descriptors per stream (client and backend).
+    fds=$((2 * S_STREAMS + 256))
+    [ "$fds" -gt "$hard_nofile" ] && fds=$hard_nofile
+    S_PORT=$(free_port)
+    cat >"$S_DIR/lighttpd.conf" <<EOF
+server.document-root = "$S_DIR/www"
+server.bind = "127.0.0.1"
+server.port = $S_PORT
+server.errorlog = "$S_DIR/lighttpd.err"
+server.max-fds = $fds
+server.max-connections = $((S_STREAMS + 128))
+server.listen-backlog = 4096
+server.stream-response-body = 2
+server.max-write-idle = 3600
+server.event-handler = "linux-sysepoll"
+server.modules += ( "mod_fastcgi" )
+fastcgi.server = ( "/events" => ( (
+    "socket" => "$S_DIR/fcgi.sock",
+    "check-local" => "disable"
+) ) )
+EOF
+    sselite_start_worker || { log "sselite worker did not create its socket"; return 1; }
+    sselite_start_lighttpd || { log "lighttpd+sselite did not answer the ping"; return 1; }
+    SERVER_PIDS="$S_LPID,$S_WPID"
+}
+sselite_down() {
+    stop "$S_LPID" TERM 10
+    stop "$S_WPID" TERM 10
+    cp "$S_DIR/worker.log" "$S_DIR/lighttpd.err" "$1" 2>/dev/null
+}
+# W5: kill -9 the worker, restart lighttpd, start a new worker.
+sselite_crash_restart() {
+    kill -9 "$S_WPID" 2>/dev/null
+    stop "$S_WPID" KILL 5
+    stop "$S_LPID" TERM 10
+    sselite_start_worker && sselite_start_lighttpd
+}
+
+# ---- nginx + Nchan ----------------------------------------------------------
+# Globals while running: N_DIR N_PORT N_PID.
+nchan_start() {
+    (ulimit -n "$hard_nofile" 2>/dev/null
+     exec "$NGINX" -p "$N_DIR" -c "$N_DIR/nginx.conf" -e "$N_DIR/error.log") \
+        >>"$N_DIR/nginx.out" 2>&1 &
+    N_PID=$!
+    started="$started $N_PID"
+    wait_for 10 nchan_ping
+}
+nchan_ping() {
+    local code
+    code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$N_PORT/pub?channel=probe" 2>/dev/null)
+    [ -n "$code" ] && [ "$code" != 000 ]
+}
+nchan_up() {
+    local streams=$1 conns user=""
+    N_DIR="$tmp/nchan-$RANDOM$RANDOM"
+    mkdir -p "$N_DIR/tmp" || return 1
+    N_PORT=$(free_port)
+    conns=$((streams + 256))
+    [ "$conns" -gt "$((hard_nofile - 64))" ] && conns=$((hard_nofile - 64))
+    [ "$(id -u)" = 0 ] && user="user root root;"
+    cat >"$N_DIR/nginx.conf" <<EOF
+load_module $NCHAN_MODULE;
+daemon off;
+master_process on;
+$user
+worker_processes 1;
+worker_rlimit_nofile $hard_nofile;
+pid $N_DIR/nginx.pid;
+error_log $N_DIR/error.log warn;
+events { worker_connections $conns; use epoll; multi_accept on; }
+http {
+    access_log off;
+    client_body_temp_path $N_DIR/tmp/body;
+    proxy_temp_path $N_DIR/tmp/proxy;
+    fastcgi_temp_path $N_DIR/tmp/fastcgi;
+    uwsgi_temp_path $N_DIR/tmp/uwsgi;
+    scgi_temp_path $N_DIR/tmp/scgi;
+    client_body_buffer_size 64k;
+    keepalive_requests 100000000;
+    keepalive_timeout 3600s;
+    nchan_shared_memory_size 512m;
+    server {
+        listen 127.0.0.1:$N_PORT backlog=4096;
+        # Every message kept for resume and for the bursts, for an hour.
+        nchan_message_buffer_length 200000;
+        nchan_message_timeout 1h;
+        location = /events {
+            nchan_subscriber eventsource;
+            nchan_channel_id \$arg_channel;
+        }
+        location = /pub {
+            nchan_publisher;
+            nchan_channel_id \$arg_channel;
+        }
+    }
+}
+EOF
+    nchan_start || { log "nginx+Nchan did not answer"; return 1; }
+    SERVER_PIDS="$N_PID"
+}
+nchan_down() {
+    stop "$N_PID" TERM 10
+    cp "$N_DIR/error.log" "$1/nginx-error.log" 2>/dev/null
+}
+# W5: kill -9 the nginx worker(s), then restart nginx.
+nchan_crash_restart() {
+    local p
+    for p in $(ps -o pid= --ppid "$N_PID"); do kill -9 "$p" 2>/dev/null; done
+    stop "$N_PID" TERM 10
+    nchan_start
+}
+
+# ---- one workload ------------------------------------------------------------
+# Common per-system client and publisher arguments for channel $1.
+client_args() {
+    local sys=$1 ch=$2
+    echo "--port $PORT --path /events?channel=$ch --connect-rate $CONNECT_RATE --report json"
+    if [ "$sys" = sselite ]; then
+        echo "--id-mode sselite --last-event-id $("$PUB" head --db "$S_DIR/events.db")"
+    else
+        echo "--id-mode nchan"
+    fi
+}
+pub_args() {
+    local sys=$1 ch=$2
+    if [ "$sys" = sselite ]; then
+        echo "sqlite --db $S_DIR/events.db --channel $ch${sync:+ --synchronous $sync}"
+    else
+        echo "nchan --port $PORT --path /pub?channel=$ch"
+    fi
+}
+
+# stream_workload SYS NAME SUBS COUNT RATE DIR [CLIENT ARGS...]
+# Subscribers connect; once all are in, the publisher sends COUNT events
+# (RATE 0 = flat out). With W5 set, the servers crash mid-run.
+stream_workload() {
+    local sys=$1 name=$2 subs=$3 count=$4 rate=$5 dir=$6
+    shift 6
+    local ch="b${name}r$RANDOM" cpid ppid dur t0 t1 rc=0 stats=()
+    local ready="$tmp/ready.$name.$sys" mark="$tmp/mark.$name.$sys"
+    rm -f "$ready" "$mark"
+    if [ "$rate" -gt 0 ]; then dur=$((count / rate + subs / CONNECT_RATE + 60))
+    else dur=$((count / 500 + subs / CONNECT_RATE + 120)); fi
+    # W5 replaces the server processes mid-run, so no CPU/RSS there.
+    [ "$name" = W5 ] || stats=(--stats-pids "$SERVER_PIDS")
+    # shellcheck disable=SC2046
+    "$LC" $(client_args "$sys" "$ch") --subscribers "$subs" --expect-events "$count" \
+        --duration "$dur" --ready-file "$ready" --label "$sys $name" "${stats[@]}" "$@" \
+        >"$dir/$sys-$name.json" 2>"$dir/$sys-$name.client.log" &
+    cpid=$!
+    started="$started $cpid"
+    if ! wait_for $((subs / 100 + 30)) test -s "$ready"; then
+        log "$sys $name: subscribers did not all connect"
+        stop "$cpid" TERM 5
+        return 1
+    fi
+    local pa=(--count "$count")
+    [ "$rate" -gt 0 ] && pa+=(--rate "$rate")
+    if [ "$name" = W5 ]; then
+        pa+=(--mark-at $((count * 2 / 5)) --mark-file "$mark" --retry-s 60)
+    fi
+    # shellcheck disable=SC2046
+    "$PUB" $(pub_args "$sys" "$ch") "${pa[@]}" >"$dir/$sys-$name.pub.json" \
+        2>"$dir/$sys-$name.pub.log" &
+    ppid=$!
+    started="$started $ppid"
+    if [ "$name" = W5 ]; then
+        if wait_for $((count / rate + 30)) test -s "$mark"; then
+            t0=$(now_s)
+            "${sys}_crash_restart" || { log "$sys W5: restart failed"; rc=1; }
+            t1=$(now_s)
+            awk -v a="$t0" -v b="$t1" -v m="$(cat "$mark")" \
+                'BEGIN { printf "{\"crash_at_event\":%d,\"restart_s\":%.3f}\n", m, b - a }' \
+                >"$dir/$sys-$name.crash.json"
+        else
+            log "$sys W5: publisher never reached the crash point"
+            rc=1
+        fi
+    fi
+    wait "$ppid" || { log "$sys $name: publisher failed: $(tail -n1 "$dir/$sys-$name.pub.log")"; rc=1; }
+    wait "$cpid"
+    return $rc
+}
+
+# idle_workload SYS DIR: W2, STREAMS open streams held HOLD seconds.
+idle_workload() {
+    local sys=$1 dir=$2 ch="bW2r$RANDOM"
+    # shellcheck disable=SC2046
+    "$LC" $(client_args "$sys" "$ch") --subscribers "$W2_STREAMS" --hold "$W2_HOLD" \
+        --duration $((W2_STREAMS / CONNECT_RATE + W2_HOLD + 60)) \
+        --stats-pids "$SERVER_PIDS" --label "$sys W2" \
+        >"$dir/$sys-W2.json" 2>"$dir/$sys-W2.client.log"
+}
+
+# run_one SYS WORKLOAD DIR: bring the system up sized for the workload, run
+# it, bring it down. Returns non-zero if the machinery failed.
+run_one() {
+    local sys=$1 w=$2 dir=$3 streams rc=0
+    case "$w" in
+    W1) streams=$W1_SUBS ;; W2) streams=$W2_STREAMS ;; W3) streams=$W3_SUBS ;;
+    W4) streams=$W4_SUBS ;; W5) streams=$W5_SUBS ;; floor) streams=$FL_SUBS ;;
+    *) log "run.sh: unknown workload '$w'"; return 1 ;;
+    esac
+    "${sys}_up" "$streams" || { "${sys}_down" "$dir"; return 1; }
+    if [ "$sys" = sselite ]; then PORT=$S_PORT; else PORT=$N_PORT; fi
+    log "== $sys $w ($(date +%T))"
+    case "$w" in
+    W1) stream_workload "$sys" W1 "$W1_SUBS" "$W1_COUNT" "$RATE" "$dir" || rc=1 ;;
+    W2) idle_workload "$sys" "$dir" || rc=1 ;;
+    W3) stream_workload "$sys" W3 "$W3_SUBS" "$W3_COUNT" "$RATE" "$dir" --drop-at "$W3_DROP" || rc=1 ;;
+    W4) stream_workload "$sys" W4-1 1 "$W4_COUNT" 0 "$dir" || rc=1
+        stream_workload "$sys" W4-N "$W4_SUBS" "$W4_COUNT" 0 "$dir" || rc=1 ;;
+    W5) stream_workload "$sys" W5 "$W5_SUBS" "$W5_COUNT" "$RATE" "$dir" \
+            --reconnect --reconnect-delay-ms 100 || rc=1 ;;
+    floor) stream_workload "$sys" floor "$FL_SUBS" "$FL_COUNT" "$RATE" "$dir" || rc=1 ;;
+    esac
+    "${sys}_down" "$dir"
+    return $rc
+}
+
+# ---- main ---------------------------------------------------------------------
+{
+    echo "{\"mode\":\"$mode\",\"runs\":$runs,\"date\":\"$(date -Is)\",\"host\":\"$(uname -srm)\","
+    echo "\"cpus\":$(nproc),\"lighttpd\":\"$("$LIGHTTPD" -v 2>/dev/null | head -n1 | cut -d' ' -f1)\","
+    echo "\"nginx\":\"$("$NGINX" -v 2>&1 | sed 's/.*: //')\","
+    echo "\"nchan\":\"$(dpkg-query -W -f '${Version}' libnginx-mod-nchan 2>/dev/null)\","
+    echo "\"sqlite_synchronous\":\"${sync:-default}\"}"
+} >"$out/meta.json"
+# Workloads that could not be run at all; only sselite's fail the checks.
+machinery_failures=0
+for ((r = 1; r <= runs; r++)); do
+    rdir="$out/run$r"
+    mkdir -p "$rdir"
+    for sys in $systems; do
+        case "$sys" in
+        sselite) [ "$have_sselite" = 1 ] || continue ;;
+        nchan) [ "$have_nchan" = 1 ] || continue ;;
+        *) log "run.sh: unknown system '$sys'"; exit 2 ;;
+        esac
+        for w in $workloads; do
+            if ! run_one "$sys" "$w" "$rdir"; then
+                log "run.sh: $sys $w did not complete normally"
+                [ "$sys" = sselite ] && machinery_failures=$((machinery_failures + 1))
+            fi
+        done
+    done
+done
+
+python3 - "$out" "$mode" "$have_sselite" "$machinery_failures" <<'PYEOF'
+"""Reads the JSON of every run, prints the side-by-side table and the checks."""
+import glob, json, os, statistics, sys
+
+out, mode, have_sselite, machinery = sys.argv[1], sys.argv[2], sys.argv[3] == "1", int(sys.argv[4])
+runs = sorted(glob.glob(os.path.join(out, "run*")))
+
+def load(run, name):
+    try:
+        with open(os.path.join(run, name)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+def series(sysname, wl, fn):
+    vals = []
+    for run in runs:
+        d = load(run, f"{sysname}-{wl}.json")
+        if d is None:
+            continue
+        p = load(run, f"{sysname}-{wl}.pub.json")
+        try:
+            v = fn(d, p)
+        except (KeyError, TypeError, ZeroDivisionError):
+            v = None
+        if v is not None:
+            vals.append(v)
+    return vals
+
+def med(vals):
+    return statistics.median(vals) if vals else None
+
+def worst(vals):
+    return max(vals) if vals else None
+
+def fmt(v, nd=1):
+    if v is None:
+        return "-"
+    if isinstance(v, float) and not v.is_integer():
+        return f"{v:.{nd}f}"
+    return f"{int(v):,}"
+
+def srv(d, k):
+    return d["server"][k]
+
+# (workload, label, getter, aggregate, decimals)
+rows = [
+    ("W1", "delivered / expected", lambda d, p: d["unique"] / (d["subscribers"] * d["expect"]) * 100, med, 2, "%"),
+    ("W1", "missing (worst run)", lambda d, p: d["missing"], worst, 0, ""),
+    ("W1", "duplicates (worst run)", lambda d, p: d["dups"], worst, 0, ""),
+    ("W1", "latency p50 ms", lambda d, p: d["latency_ms"]["p50"], med, 1, ""),
+    ("W1", "latency p99 ms", lambda d, p: d["latency_ms"]["p99"], med, 1, ""),
+    ("W1", "server CPU us / delivered event", lambda d, p: srv(d, "cpu_us_per_event"), med, 2, ""),
+    ("W1", "publish rate achieved /s", lambda d, p: p["rate"], med, 1, ""),
+    ("W2", "streams held", lambda d, p: d["held"], med, 0, ""),
+    ("W2", "RSS KiB / stream", lambda d, p: (srv(d, "rss_kb_end") - srv(d, "rss_kb_start")) / max(d["held"], 1), med, 1, ""),
+    ("W2", "PSS KiB / stream", lambda d, p: (srv(d, "pss_kb_end") - srv(d, "pss_kb_start")) / max(d["held"], 1), med, 1, ""),
+    ("W2", "server RSS MiB total", lambda d, p: srv(d, "rss_kb_end") / 1024, med, 1, ""),
+    ("W2", "idle CPU % of a core", lambda d, p: srv(d, "cpu_window_s") / d["window_s"] * 100, med, 2, ""),
+    ("W3", "missing (worst run)", lambda d, p: d["missing"], worst, 0, ""),
+    ("W3", "duplicates (worst run)", lambda d, p: d["dups"], worst, 0, ""),
+    ("W3", "resumed subscribers", lambda d, p: d["drops"], med, 0, ""),
+    ("W3", "latency p99 ms", lambda d, p: d["latency_ms"]["p99"], med, 1, ""),
+    ("W4-1", "1 subscriber: events/s delivered", lambda d, p: d["events_per_s"], med, 0, ""),
+    ("W4-1", "1 subscriber: publish rate /s", lambda d, p: p["rate"], med, 0, ""),
+    ("W4-1", "1 subscriber: missing + dups (worst)", lambda d, p: d["missing"] + d["dups"], worst, 0, ""),
+    ("W4-N", "N subscribers: events/s delivered", lambda d, p: d["events_per_s"], med, 0, ""),
+    ("W4-N", "N subscribers: publish rate /s", lambda d, p: p["rate"], med, 0, ""),
+    ("W4-N", "N subscribers: missing + dups (worst)", lambda d, p: d["missing"] + d["dups"], worst, 0, ""),
+    ("W4-N", "N subscribers: server CPU us / event", lambda d, p: srv(d, "cpu_us_per_event"), med, 2, ""),
+    ("W5", "subscribers complete", lambda d, p: d["complete"], med, 0, ""),
+    ("W5", "missing (worst run)", lambda d, p: d["missing"], worst, 0, ""),
+    ("W5", "duplicates (worst run)", lambda d, p: d["dups"], worst, 0, ""),
+    ("W5", "reconnects", lambda d, p: d["reconnects"], med, 0, ""),
+    ("W5", "HTTP errors seen", lambda d, p: d["http_errors"], med, 0, ""),
+    ("W5", "publisher retries", lambda d, p: p["retries"], med, 0, ""),
+    ("floor", "latency p50 ms", lambda d, p: d["latency_ms"]["p50"], med, 2, ""),
+    ("floor", "latency p99 ms", lambda d, p: d["latency_ms"]["p99"], med, 2, ""),
+]
+
+systems = [s for s in ("sselite", "nchan") if any(glob.glob(os.path.join(r, s + "-*.json")) for r in runs)]
+meta = load(out, "meta.json") or {}
+lines = []
+lines.append(f"Runs: {len(runs)} ({mode}); {meta.get('cpus', '?')} CPUs; lighttpd {meta.get('lighttpd', '?')}, "
+             f"nginx {meta.get('nginx', '?')}, Nchan {meta.get('nchan', '?')}; SQLite synchronous: {meta.get('sqlite_synchronous', '?')}")
+lines.append("")
+lines.append("| workload | metric | " + " | ".join(systems) + " |")
+lines.append("|---|---|" + "---|" * len(systems))
+for wl, label, fn, agg, nd, unit in rows:
+    cells = []
+    for s in systems:
+        v = agg(series(s, wl, fn))
+        cells.append(fmt(v, nd) + (unit if v is not None else ""))
+    if all(c == "-" for c in cells):
+        continue
+    lines.append(f"| {wl} | {label} | " + " | ".join(cells) + " |")
+table = "\n".join(lines)
+print(table)
+with open(os.path.join(out, "summary.md"), "w") as f:
+    f.write(table + "\n")
+
+# Checks: sselite's guarantees, per run and workload.
+passed = failed = 0
+def check(ok, what):
+    global passed, failed
+    if ok:
+        passed += 1
+        print(f"ok - {what}")
+    else:
+        failed += 1
+        print(f"not ok - {what}")
+
+if not have_sselite:
+    check(False, "sselite is runnable (worker, CLI and lighttpd present)")
+for run in runs:
+    rn = os.path.basename(run)
+    for path in sorted(glob.glob(os.path.join(run, "*.json"))):
+        base = os.path.basename(path)
+        if base.endswith((".pub.json", ".crash.json")):
+            continue
+        s, wl = base[:-5].split("-", 1)
+        d = load(run, base)
+        if d is None:
+            if s == "sselite":
+                check(False, f"{rn} {s} {wl}: client report readable")
+            continue
+        if wl == "W2":
+            ok = d["held"] == d["subscribers"]
+            what = f"{rn} {s} W2: {d['held']}/{d['subscribers']} streams held"
+        else:
+            bad = d["missing"] + d["dups"] + d["out_of_order"] + d["unparsed"] + d["gap_events"]
+            ok = d["complete"] == d["subscribers"] and bad == 0 and not d["timed_out"]
+            what = (f"{rn} {s} {wl}: {d['complete']}/{d['subscribers']} subscribers got all {d['expect']} events, "
+                    f"missing {d['missing']}, dups {d['dups']}, out of order {d['out_of_order']}, "
+                    f"unparsed {d['unparsed']}, gap events {d['gap_events']}")
+        if s == "sselite":
+            check(ok, what)
+        else:
+            print(("info - " if ok else "info (Nchan, not asserted) - ") + what)
+if machinery:
+    check(False, f"{machinery} sselite workload(s) did not complete normally (see the log above)")
+print(f"raw results: {out}")
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
+PYEOF
