@@ -42,8 +42,10 @@
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
-/* The same busy timeout the worker and the documented publishers use. */
+/* The same busy timeout the worker and the documented publishers use;
+ * SSELITE_BUSY_TIMEOUT_MS (the worker's variable) overrides it. */
 #define BUSY_TIMEOUT_MS 5000
+#define BUSY_TIMEOUT_MAX_MS 3600000
 /* Rows per read in tail; bounds the memory one batch of output takes. */
 #define TAIL_BATCH 256
 /* tail --follow checks for new rows this often. */
@@ -291,7 +293,7 @@ static const char init_help[] =
     "as it is. Other tables in DB are not touched, so the log may live in\n"
     "the application's own database.\n";
 
-static int cmd_init(int argc, char **argv)
+static int cmd_init(int argc, char **argv, int busy_ms)
 {
     static const char cmd[] = "init";
     struct args p = {cmd, argc, argv, 0, 0};
@@ -312,7 +314,7 @@ static int cmd_init(int argc, char **argv)
     int existed = stat(db, &sb) == 0;
     struct sse_admin *a = NULL;
     int from = 0, to = 0;
-    int err = sse_admin_open(db, 1, BUSY_TIMEOUT_MS, &a);
+    int err = sse_admin_open(db, 1, busy_ms, &a);
     if (!err)
         err = sse_admin_init(a, &from, &to);
     int rc = EXIT_OK;
@@ -357,7 +359,7 @@ static int read_stdin(struct sse_buf *b)
     return ferror(stdin) ? SSE_EIO : 0;
 }
 
-static int cmd_publish(int argc, char **argv)
+static int cmd_publish(int argc, char **argv, int busy_ms)
 {
     static const char cmd[] = "publish";
     static const struct opt opts[] = {
@@ -407,7 +409,7 @@ static int cmd_publish(int argc, char **argv)
     struct sse_admin *a = NULL;
     int64_t id = 0;
     int rc = EXIT_OK;
-    int err = sse_admin_open(db, 0, BUSY_TIMEOUT_MS, &a);
+    int err = sse_admin_open(db, 0, busy_ms, &a);
     if (err) {
         rc = db_failed(cmd, db, err, a);
         goto out;
@@ -451,7 +453,7 @@ static const char prune_help[] =
     "                         90s, 30m, 12h, 7d, 500ms or plain seconds\n"
     "  --channel C            apply both rules to channel C only\n";
 
-static int cmd_prune(int argc, char **argv)
+static int cmd_prune(int argc, char **argv, int busy_ms)
 {
     static const char cmd[] = "prune";
     static const struct opt opts[] = {
@@ -495,7 +497,7 @@ static int cmd_prune(int argc, char **argv)
     struct sse_admin *a = NULL;
     int64_t deleted = 0;
     int busy = 0;
-    int err = sse_admin_open(db, 0, BUSY_TIMEOUT_MS, &a);
+    int err = sse_admin_open(db, 0, busy_ms, &a);
     if (!err)
         err = sse_admin_prune(a, keep, older, channel, &deleted);
     if (!err) {
@@ -614,7 +616,7 @@ static int tail_follow(struct sse_eventlog *log,
     }
 }
 
-static int cmd_tail(int argc, char **argv)
+static int cmd_tail(int argc, char **argv, int busy_ms)
 {
     static const char cmd[] = "tail";
     static const struct opt opts[] = {{"channel", 1}, {"after", 1},
@@ -672,12 +674,20 @@ static int cmd_tail(int argc, char **argv)
         return EXIT_USAGE;
     }
 
+    /* Blocked before anything else, so a signal sent while we open the
+     * database is still seen by the first wait. A signal the parent set to
+     * be ignored (a shell does so for SIGINT of background jobs) stays
+     * ignored, as is the convention, rather than pending on some systems
+     * and discarded on others. */
     sigset_t sigs, old;
     sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    /* Blocked before anything else, so a signal sent while we open the
-     * database is still seen by the first wait. */
+    static const int stop_signals[] = {SIGINT, SIGTERM};
+    for (size_t i = 0; i < 2; i++) {
+        struct sigaction sa;
+        if (sigaction(stop_signals[i], NULL, &sa) == 0 &&
+            sa.sa_handler != SIG_IGN)
+            sigaddset(&sigs, stop_signals[i]);
+    }
     if (follow)
         sigprocmask(SIG_BLOCK, &sigs, &old);
 
@@ -686,7 +696,7 @@ static int cmd_tail(int argc, char **argv)
     const char(*chans)[SSE_CHANNEL_MAX + 1] =
         nchannels ? (const char(*)[SSE_CHANNEL_MAX + 1])channels : NULL;
     struct sse_eventlog *log = NULL;
-    int err = sse_eventlog_open(db, BUSY_TIMEOUT_MS, &log);
+    int err = sse_eventlog_open(db, busy_ms, &log);
     if (!err)
         err = follow ? tail_follow(log, chans, nchannels, &t, timeout_ms, &sigs)
                      : tail_drain(log, chans, nchannels, &t);
@@ -821,7 +831,7 @@ static void print_stats(const struct sse_admin_stats *st,
            st->db_bytes, st->wal_bytes, c->n, ch);
 }
 
-static int cmd_stats(int argc, char **argv)
+static int cmd_stats(int argc, char **argv, int busy_ms)
 {
     static const char cmd[] = "stats";
     static const struct opt opts[] = {{"json", 0}};
@@ -845,7 +855,7 @@ static int cmd_stats(int argc, char **argv)
     sse_buf_init(&c.channels, 0);
     struct sse_admin *a = NULL;
     struct sse_admin_stats st;
-    int err = sse_admin_open(db, 0, BUSY_TIMEOUT_MS, &a);
+    int err = sse_admin_open(db, 0, busy_ms, &a);
     if (!err)
         err = sse_admin_stats(a, &st, stats_channel, &c);
     int rc = EXIT_OK;
@@ -878,12 +888,16 @@ static const char main_help[] =
     "  -h, --help   show this help\n"
     "  --version    show the version\n"
     "\n"
+    "Environment:\n"
+    "  SSELITE_BUSY_TIMEOUT_MS   how long to wait for a locked database\n"
+    "                            (default 5000)\n"
+    "\n"
     "Exit status: 0 success, 1 runtime error (database missing, locked,\n"
     "damaged ...), 2 usage error. See sselite(1).\n";
 
 struct command {
     const char *name;
-    int (*run)(int argc, char **argv);
+    int (*run)(int argc, char **argv, int busy_ms);
     const char *help;
 };
 
@@ -939,7 +953,18 @@ int main(int argc, char **argv)
     const struct command *c = find_command(name);
     if (c == NULL)
         return unknown_command(name);
-    int rc = c->run(argc - 2, argv + 2);
+    int64_t busy_ms = BUSY_TIMEOUT_MS;
+    const char *env = getenv("SSELITE_BUSY_TIMEOUT_MS");
+    if (env != NULL && (sse_request_parse_id(env, strlen(env), &busy_ms) ||
+                        busy_ms > BUSY_TIMEOUT_MAX_MS)) {
+        char q[300];
+        say(name,
+            "SSELITE_BUSY_TIMEOUT_MS '%s' is not valid: use a whole number"
+            " of milliseconds from 0 to %d",
+            quote(q, sizeof q, env, strlen(env)), BUSY_TIMEOUT_MAX_MS);
+        return EXIT_USAGE;
+    }
+    int rc = c->run(argc - 2, argv + 2, (int)busy_ms);
     /* Output that could not be written is a failure (e.g. a full disk). */
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "sselite %s: cannot write to standard output\n", name);
