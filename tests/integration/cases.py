@@ -290,12 +290,26 @@ def t_thread_freed(env):
     check(w.alive(), "the worker died (status %s)" % w.returncode)
 
 
+def check_gap(c, a, want):
+    """The first event of c must be sselite-gap with id a and data want."""
+    check(c.events, "no events at all")
+    g = c.events[0]
+    check(g.type == "sselite-gap" and g.id == str(a),
+          "first event %r, expected sselite-gap with id %d" % (g, a))
+    try:
+        got = json.loads(g.data)
+    except ValueError:
+        raise TestFailure("gap data is not JSON: %r" % g.data)
+    check(got == want, "gap data %s, expected %s" % (got, want))
+
+
 @case("gap event for a pruned or future resume point")
 def t_gap(env):
-    lt = spawned(env)
+    env.init_db()
     ids = publish_many(env.db, [("default", None, "e%d" % i) for i in range(10)])
     prune_keep(env.db, 3)
     head, oldest = ids[-1], ids[-3]
+    lt = spawned(env)  # init is idempotent: the pruned log stays as it is
     pruned = open_stream(lt.port, headers={"Last-Event-ID": str(ids[1])})
     edge = open_stream(lt.port, headers={"Last-Event-ID": str(oldest - 1)})
     future = open_stream(lt.port, headers={"Last-Event-ID": "1000"})
@@ -307,26 +321,32 @@ def t_gap(env):
     for c in (pruned, edge, future, athead):
         c.wait_id(new, 3.0)
         c.close()
-
-    def gap(c, a, want):
-        g = c.events[0]
-        check(g.type == "sselite-gap" and g.id == str(a),
-              "first event %r, expected sselite-gap with id %d" % (g, a))
-        try:
-            got = json.loads(g.data)
-        except ValueError:
-            raise TestFailure("gap data is not JSON: %r" % g.data)
-        check(got == want, "gap data %s, expected %s" % (got, want))
-
-    gap(pruned, oldest - 1, {"reason": "pruned", "requested": ids[1], "resumed_after": oldest - 1,
-                             "oldest": oldest, "head": head})
+    check_gap(pruned, oldest - 1, {"reason": "pruned", "requested": ids[1],
+                                   "resumed_after": oldest - 1, "oldest": oldest, "head": head})
     expect_ids(pruned, [oldest - 1] + ids[-3:] + [new], "pruned resume")
     expect_ids(edge, ids[-3:] + [new], "resume at oldest-1 (no gap)")
     check(all(e.type == "message" for e in edge.events), "gap event at oldest-1")
-    gap(future, head, {"reason": "future", "requested": 1000, "resumed_after": head,
-                       "oldest": oldest, "head": head})
+    check_gap(future, head, {"reason": "future", "requested": 1000, "resumed_after": head,
+                             "oldest": oldest, "head": head})
     expect_ids(future, [head, new], "future resume")
     expect_ids(athead, [new], "resume at head (no gap)")
+
+
+@case("gap event for events pruned while the worker runs")
+def t_gap_live(env):
+    lt = spawned(env)
+    live = open_stream(lt.port)
+    ids = publish_many(env.db, [("default", None, "e%d" % i) for i in range(10)])
+    live.wait_id(ids[-1], 3.0)  # the worker has read (and may cache) them all
+    live.close()
+    prune_keep(env.db, 3)
+    head, oldest = ids[-1], ids[-3]
+    c = open_stream(lt.port, headers={"Last-Event-ID": str(ids[1])})
+    c.wait(lambda c: len(c.events) >= 4, 3.0, "expected a gap and 3 events")
+    check_gap(c, oldest - 1, {"reason": "pruned", "requested": ids[1],
+                              "resumed_after": oldest - 1, "oldest": oldest, "head": head})
+    expect_ids(c, [oldest - 1] + ids[-3:], "resume after a live prune")
+    c.close()
 
 
 def bad_requests(port):
@@ -384,7 +404,10 @@ def t_malformed(env):
 
 def served(port):
     """Returns an open normal stream (retry 3000, no error), or None."""
-    c = open_stream(port)
+    try:
+        c = open_stream(port)
+    except TestFailure:
+        return None
     if c.retries == [3000] and not c.done:
         return c
     c.close()
@@ -560,3 +583,103 @@ def t_cors(env):
     allowed = (r.header("access-control-allow-headers") or "").lower()
     check("GET" in methods, "Allow-Methods %r" % methods)
     check("last-event-id" in allowed, "Allow-Headers %r" % allowed)
+
+
+@case("with every stream thread taken, the spare thread answers busy at once")
+def t_busy(env):
+    # heartbeat 1: lighttpd notices a departed client at its next write.
+    w, lt = standalone(env, threads=2, busy_retry_ms=4321, heartbeat=1)
+    a = open_stream(lt.port)
+    b = Client(lt.port, "/events")
+    b.wait_end(2.0, "the busy answer did not come within 2 s")
+    check(b.status == 200 and b.retries == [4321] and not b.events,
+          "busy answer: status %s, retries %s, events %s" % (b.status, b.retries, b.events))
+    check(b.comments, "busy answer without a comment")
+    a.close()
+    c = wait_until(lambda: served(lt.port), 5.0, "a stream once A has left")
+    id = publish_py(env.db, "after busy")
+    c.wait_id(id, 3.0)
+    c.close()
+
+
+@case("a stalled client is dropped after write-timeout and frees its thread")
+def t_stalled(env):
+    w, lt = standalone(env, threads=1, write_timeout=2, heartbeat=1)
+    a = Client(lt.port, "/events", rcvbuf=4096)
+    a.wait(lambda c: c.comments, 3.0, "no stream for the client that will stall")
+    # About 24 MB: more than the socket buffers between worker, lighttpd and
+    # a client that stopped reading can hold, so the worker's writes block.
+    big = "x" * (384 * 1024)
+    publish_many(env.db, [("default", None, big) for _ in range(64)])
+    t = time.monotonic()
+    b = Client(lt.port, "/events")
+    b.wait(lambda c: c.retries, 12.0, "B not served while A stalls (write-timeout 2 s)")
+    dt = time.monotonic() - t
+    check(b.status == 200 and dt < 8.0, "B served after %.1f s (status %s)" % (dt, b.status))
+    a.abort()
+    b.close()
+    check(w.alive(), "the worker died (status %s)" % w.returncode)
+
+
+@case("a replaced database ends streams; resuming gets a future gap")
+def t_replaced(env):
+    w, lt = standalone(env)
+    ids = publish_many(env.db, [("default", None, "old %d" % i) for i in range(10)])
+    s = open_stream(lt.port, headers={"Last-Event-ID": str(ids[7])})
+    s.wait_id(ids[-1], 3.0)
+    # Restore-from-backup style: a complete new database renamed into place
+    # (its WAL checkpointed away when its last connection closed).
+    fresh = env.init_db(env.path("fresh.db"))
+    new = publish_many(fresh, [("default", None, "new %d" % i) for i in range(2)])
+    check(not os.path.exists(fresh + "-wal"), "fresh.db still has a WAL file")
+    for suffix in ("-wal", "-shm"):
+        if os.path.exists(env.db + suffix):
+            os.unlink(env.db + suffix)
+    os.rename(fresh, env.db)
+    s.wait(lambda c: c.done or any(e.type == "sselite-gap" for e in c.events), 5.0,
+           "the open stream neither ended nor got a gap after the database was replaced")
+    s.close()
+    c = connect_until_ok(lt.port, headers={"Last-Event-ID": s.last_id}, timeout=5.0)
+    c.wait_events(1, 3.0)
+    g = c.events[0]
+    want = {"reason": "future", "requested": ids[-1], "resumed_after": new[-1],
+            "oldest": new[0], "head": new[-1]}
+    check(g.type == "sselite-gap" and g.id == str(new[-1]) and json.loads(g.data) == want,
+          "first event %r %r, expected a future gap %s" % (g, g.data, want))
+    nxt = publish_py(env.db, "after the replacement")
+    c.wait_id(nxt, 3.0)
+    expect_ids(c, [new[-1], nxt], "after the replacement")
+    c.close()
+    check(w.alive(), "the worker died (status %s)" % w.returncode)
+
+
+@case("resume and bursts beyond the in-memory ring read the database")
+def t_ring(env):
+    lt = spawned(env, ring_events=16, batch=7)
+    ids = publish_many(env.db, [("default", None, "e%d" % i) for i in range(100)])
+    old = open_stream(lt.port, headers={"Last-Event-ID": str(ids[4])})
+    live = open_stream(lt.port, "channel=default&channel=other")
+    old.wait_id(ids[-1], 5.0)
+    burst = publish_many(env.db, [("other" if i % 3 else "default", None, "b%d" % i)
+                                  for i in range(300)])
+    old.wait_id(burst[-3], 5.0)  # the last "default" one of the burst
+    live.wait_id(burst[-1], 5.0)
+    expect_ids(old, ids[5:] + [b for i, b in enumerate(burst) if i % 3 == 0], "resume from the database")
+    expect_ids(live, burst, "burst of 300 with a ring of 16")
+    old.close()
+    live.close()
+
+
+@case("padding=1 sends a 2 KiB comment first; ping-path answers pong")
+def t_padding_ping(env):
+    lt = spawned(env, ping_path="/events/ping", status_path="/events/status")
+    c = open_stream(lt.port, "padding=1")
+    body = bytes(c.body)
+    check(c.items[0][0] == "comment" and body.startswith(b":") and body.index(b"\n\n") + 2 >= 2048,
+          "the stream did not start with a 2 KiB comment: %r" % body[:80])
+    c.close()
+    r = request(lt.port, "/events/ping", timeout=3.0)
+    check(r.status == 200 and bytes(r.body).strip() == b"pong",
+          "ping: status %s, body %r" % (r.status, bytes(r.body[:100])))
+    r = request(lt.port, "/events/status", timeout=3.0)
+    check(r.status == 200 and r.body, "status page: status %s, body %r" % (r.status, bytes(r.body[:100])))

@@ -256,7 +256,8 @@ class Env:
         sock = sock or self.path("w.sock")
         argv = [FCGI, "--db", db or self.db, "--listen", sock]
         for k, v in opts.items():
-            argv += ["--" + k.replace("_", "-"), str(v)]
+            # True stands for a flag option given alone (--cors-credentials).
+            argv += ["--" + k.replace("_", "-")] + ([] if v is True else [str(v)])
         p = Proc("sselite-fcgi", argv, log=self.newlog("worker"), env=clean_env())
         p.sock = sock
         self.procs.append(p)
@@ -466,7 +467,7 @@ class Client:
     close), eof (the connection closed)."""
 
     def __init__(self, port, path="/events", headers=None, method="GET",
-                 read_timeout=5.0, body=b""):
+                 read_timeout=5.0, body=b"", rcvbuf=None):
         self.t0 = time.monotonic()
         self.read_timeout = read_timeout
         self.method = method
@@ -486,7 +487,11 @@ class Client:
         self._data, self._type, self._id = [], "", None
         self._fields = False
         self.last_id = ""
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:  # a small receive window makes a stalled client stall soon
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(5)
+        self.sock.connect(("127.0.0.1", port))
         hdrs = [("Host", "127.0.0.1:%d" % port), ("Accept", "text/event-stream")]
         hdrs += list((headers or {}).items()) if isinstance(headers, dict) else list(headers or [])
         if body:
@@ -715,9 +720,11 @@ def request(port, path="/events", method="GET", headers=None, body=b"", timeout=
 
 
 def connect_until_ok(port, path="/events", headers=None, timeout=10.0):
-    """Opens a stream, retrying while the server answers something other
-    than 200 (e.g. lighttpd's 503 while a restarted worker comes up), or
-    refuses the connection. Returns the Client with its headers read."""
+    """Opens a stream, retrying, as a browser would, while the answer is
+    not a stream: a refused connection, a status other than 200 (lighttpd's
+    503 while a restarted worker comes up) or a 200 that ends at once with an
+    ': error:' comment (a server-side fault). Returns the Client once its
+    retry line and opening comment have arrived."""
     deadline = time.monotonic() + timeout
     last = None
     while True:
@@ -726,8 +733,13 @@ def connect_until_ok(port, path="/events", headers=None, timeout=10.0):
             c = Client(port, path, headers)
             c.wait_headers(max(0.1, deadline - time.monotonic()))
             if c.status == 200:
-                return c
-            last = "status %s" % c.status
+                c.wait(lambda c: c.retries and c.comments, 3.0, "no retry line and comment")
+                errors = [t for t, _ in c.comments if t.startswith(" error:")]
+                if not errors and not c.done:
+                    return c
+                last = "fault answer %r" % (errors or bytes(c.body[-200:]))
+            else:
+                last = "status %s" % c.status
         except (OSError, TestFailure) as e:
             last = str(e)
         if c is not None:

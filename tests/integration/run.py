@@ -13,8 +13,10 @@ import sys
 import time
 import traceback
 
-import cases
-import harness
+sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
+
+import cases  # noqa: E402
+import harness  # noqa: E402
 
 CASE_LIMIT = 60  # seconds; every wait is bounded, this is a backstop
 
