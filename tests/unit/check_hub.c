@@ -1,0 +1,881 @@
+/* check_hub.c - unit tests for lib/hub.c (change detector and event ring).
+ * SPDX-License-Identifier: MIT
+ *
+ * Each test runs a real hub thread on a real SQLite file in its own
+ * temporary directory, publishes with lib/admin.c as `sselite publish`
+ * would, and waits for outcomes with deadlines (never bare sleeps). Every
+ * test stops its hub, removes its waiters and frees everything, so the
+ * suite is clean under valgrind (CK_FORK=no).
+ */
+#include <check.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "config.h"
+#include "eventlog.h"
+#include "hub.h"
+#include "metrics.h"
+#include "request.h"
+#include "sse_error.h"
+#include "sse_parser.h"
+#include "testutil.h"
+
+#define MS 1000000LL
+#define RING 16
+
+/* --- fixture: a temp dir with an event log "events.db", a config with a
+ * small ring and a fast poll, metrics, and a hub that is not started --- */
+
+static struct {
+    char *dir;
+    char *db;
+    struct sse_config cfg;
+    struct sse_metrics m;
+    struct sse_hub *hub;
+    struct sse_admin *pub;
+} E;
+
+static void cfg_set(const char *name, const char *value)
+{
+    char err[200];
+    int rc = sse_config_set(&E.cfg, name, value, err, sizeof err);
+    ck_assert_msg(rc == 0, "sse_config_set(%s): %s", name, err);
+}
+
+/* Points the config at dir/name and creates the hub (not started). */
+static void hub_new_for(const char *name)
+{
+    char *path = tu_path(E.dir, name);
+    cfg_set("db", path);
+    free(path);
+    int rc = sse_hub_new(&E.cfg, &E.m, &E.hub);
+    ck_assert_msg(rc == 0, "sse_hub_new: %s", sse_strerror(rc));
+}
+
+static void setup(void)
+{
+    memset(&E, 0, sizeof E);
+    E.dir = tu_tmpdir_new();
+    sse_config_init(&E.cfg);
+    sse_metrics_init(&E.m, 1);
+    char ring[16];
+    snprintf(ring, sizeof ring, "%d", RING);
+    cfg_set("ring-events", ring);
+    cfg_set("poll-ms", "5");
+    cfg_set("batch", "8");
+    cfg_set("busy-timeout-ms", "2000");
+}
+
+static void teardown(void)
+{
+    if (E.hub) {
+        sse_hub_stop(E.hub);
+        sse_hub_free(E.hub);
+    }
+    sse_admin_close(E.pub);
+    free(E.db);
+    sse_config_cleanup(&E.cfg);
+    tu_tmpdir_remove(E.dir);
+    memset(&E, 0, sizeof E);
+}
+
+/* Pauses about 1 ms between polls of a condition. */
+static void tick(void)
+{
+    struct timespec ts = {0, 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Waits up to ms for the hub's head to reach at least min. */
+static int wait_head(int64_t min, int ms)
+{
+    int64_t deadline = sse_hub_now_ns() + ms * MS;
+    while (sse_hub_head(E.hub) < min) {
+        if (sse_hub_now_ns() >= deadline)
+            return 0;
+        tick();
+    }
+    return 1;
+}
+
+/* Waits up to ms for the hub to report a fault (want != 0) or none. */
+static int wait_fault(int want_fault, int ms)
+{
+    int64_t deadline = sse_hub_now_ns() + ms * MS;
+    for (;;) {
+        int f = sse_hub_fault(E.hub);
+        if (want_fault ? f != 0 : (f == 0 && sse_hub_head(E.hub) >= 0))
+            return 1;
+        if (sse_hub_now_ns() >= deadline)
+            return 0;
+        tick();
+    }
+}
+
+/* Creates events.db, opens the publisher and starts a healthy hub. */
+static void start_healthy(void)
+{
+    E.db = tu_log_create(E.dir, "events.db");
+    E.pub = tu_admin_open(E.db);
+    hub_new_for("events.db");
+    ck_assert_int_eq(sse_hub_start(E.hub), 0);
+    ck_assert_msg(wait_head(0, 5000), "hub did not open the log");
+}
+
+static struct sse_request req_for(const char *const *channels, size_t n)
+{
+    struct sse_request r;
+    memset(&r, 0, sizeof r);
+    r.method = SSE_METHOD_GET;
+    r.replay = -1;
+    for (size_t i = 0; i < n; i++) {
+        ck_assert(strlen(channels[i]) <= SSE_CHANNEL_MAX);
+        memcpy(r.channels[i], channels[i], strlen(channels[i]) + 1);
+    }
+    r.nchannels = n;
+    return r;
+}
+
+static struct sse_request req_one(const char *channel)
+{
+    return req_for(&channel, 1);
+}
+
+/* Registers w for req, watching fd (-1 for none); returns the hub's head
+ * as the cursor to start from. */
+static int64_t add_waiter(struct sse_hub_waiter *w,
+                          const struct sse_request *req, int fd)
+{
+    ck_assert_int_eq(sse_hub_waiter_add(E.hub, w, req, fd), 0);
+    return sse_hub_head(E.hub);
+}
+
+/* One sse_hub_next call waiting at most ms (0: not at all); the events
+ * taken are released and counted in *n. Returns the status. */
+static int next_in(struct sse_hub_waiter *w, int64_t *cursor, int ms,
+                   size_t *n)
+{
+    struct sse_hub_event *evs[4];
+    int64_t deadline = ms ? sse_hub_now_ns() + ms * MS : 0;
+    int st = sse_hub_next(E.hub, w, cursor, evs, 4, n, deadline);
+    for (size_t i = 0; i < *n; i++)
+        sse_hub_event_release(evs[i]);
+    return st;
+}
+
+/* Takes events until want of them arrived or ms passed; stores their ids
+ * (and releases them). Returns how many arrived; fails on a non-event
+ * status. */
+static size_t collect(struct sse_hub_waiter *w, int64_t *cursor, int64_t *ids,
+                      size_t want, int ms)
+{
+    int64_t deadline = sse_hub_now_ns() + ms * MS;
+    size_t got = 0;
+    while (got < want && sse_hub_now_ns() < deadline) {
+        struct sse_hub_event *evs[8];
+        size_t n = 0;
+        int st = sse_hub_next(E.hub, w, cursor, evs, 8, &n, deadline);
+        ck_assert_msg(st == SSE_HUB_EVENTS, "sse_hub_next status %d", st);
+        for (size_t i = 0; i < n; i++) {
+            if (got < want)
+                ids[got] = evs[i]->id;
+            got++;
+            sse_hub_event_release(evs[i]);
+        }
+    }
+    return got;
+}
+
+/* Parses one encoded event and checks its id, type and data. */
+static void assert_encoded(const struct sse_hub_event *ev, const char *type,
+                           const char *data)
+{
+    struct sse_parser *p = sse_parser_new();
+    ck_assert_ptr_nonnull(p);
+    tu_parse(p, ev->bytes, ev->len);
+    ck_assert_uint_eq(sse_parser_count(p), 1);
+    ck_assert(sse_parser_idle(p));
+    const struct sse_parsed_event *pe = sse_parser_event(p, 0);
+    char id[32];
+    snprintf(id, sizeof id, "%" PRId64, ev->id);
+    ck_assert_str_eq(pe->last_event_id, id);
+    ck_assert_str_eq(pe->type, type);
+    ck_assert_str_eq(pe->data, data);
+    sse_parser_free(p);
+}
+
+/* --- pure helpers --- */
+
+START_TEST(test_hub_channel_hash_fnv1a)
+{
+    /* FNV-1a 32-bit reference values. */
+    ck_assert_uint_eq(sse_hub_channel_hash("", 0), 2166136261u);
+    ck_assert_uint_eq(sse_hub_channel_hash("a", 1), 0xe40c292cu);
+    ck_assert_uint_eq(sse_hub_channel_hash("foobar", 6), 0xbf9cf968u);
+    /* len is honoured, not the NUL. */
+    ck_assert_uint_eq(sse_hub_channel_hash("ab", 1), 0xe40c292cu);
+}
+END_TEST
+
+START_TEST(test_hub_now_ns_monotonic)
+{
+    int64_t a = sse_hub_now_ns();
+    int64_t b = sse_hub_now_ns();
+    ck_assert(a > 0);
+    ck_assert(b >= a);
+}
+END_TEST
+
+/* --- head --- */
+
+START_TEST(test_hub_head_before_start)
+{
+    E.db = tu_log_create(E.dir, "events.db");
+    hub_new_for("events.db");
+    ck_assert_int_eq(sse_hub_head(E.hub), -1);
+    ck_assert_int_eq(sse_hub_fault(E.hub), 0);
+    ck_assert_int_eq(sse_hub_stopping(E.hub), 0);
+}
+END_TEST
+
+START_TEST(test_hub_head_existing_rows)
+{
+    E.db = tu_log_create(E.dir, "events.db");
+    E.pub = tu_admin_open(E.db);
+    tu_publish(E.pub, NULL, NULL, "1");
+    tu_publish(E.pub, NULL, NULL, "2");
+    int64_t last = tu_publish(E.pub, "other", NULL, "3");
+    hub_new_for("events.db");
+    ck_assert_int_eq(sse_hub_start(E.hub), 0);
+    ck_assert(wait_head(0, 5000));
+    /* The head is the newest id at open: old rows are not in the ring. */
+    ck_assert_int_eq(sse_hub_head(E.hub), last);
+    ck_assert_int_eq(sse_hub_fault(E.hub), 0);
+    ck_assert_int_eq(atomic_load(&E.m.head_id), last);
+}
+END_TEST
+
+START_TEST(test_hub_head_follows_publishes)
+{
+    start_healthy();
+    ck_assert_int_eq(sse_hub_head(E.hub), 0);
+    int64_t id = 0;
+    for (int i = 0; i < 5; i++)
+        id = tu_publish(E.pub, NULL, NULL, "x");
+    ck_assert_msg(wait_head(id, 5000), "head %" PRId64 " never reached %" PRId64,
+                  sse_hub_head(E.hub), id);
+    ck_assert_int_eq(sse_hub_head(E.hub), id);
+    ck_assert_int_eq(atomic_load(&E.m.head_id), id);
+    ck_assert(atomic_load(&E.m.db_reads) > 0);
+}
+END_TEST
+
+/* --- delivery --- */
+
+START_TEST(test_hub_next_new_rows_in_order)
+{
+    start_healthy();
+    tu_publish(E.pub, NULL, NULL, "before the waiter");
+    ck_assert(wait_head(1, 5000));
+    struct sse_request req = req_one("default");
+    struct sse_hub_waiter w;
+    int64_t cursor = add_waiter(&w, &req, -1);
+
+    static const char *const types[] = {NULL, "update", NULL, "x y"};
+    static const char *const data[] = {"one", "two\nlines", "", " lead"};
+    int64_t want[4];
+    for (int i = 0; i < 4; i++)
+        want[i] = tu_publish(E.pub, "default", types[i], data[i]);
+
+    int64_t deadline = sse_hub_now_ns() + 5000 * MS;
+    size_t got = 0;
+    while (got < 4 && sse_hub_now_ns() < deadline) {
+        struct sse_hub_event *evs[8];
+        size_t n = 0;
+        int st = sse_hub_next(E.hub, &w, &cursor, evs, 8, &n, deadline);
+        ck_assert_int_eq(st, SSE_HUB_EVENTS);
+        for (size_t i = 0; i < n; i++, got++) {
+            ck_assert_uint_lt(got, 4);
+            ck_assert_int_eq(evs[i]->id, want[got]);
+            ck_assert_str_eq(evs[i]->channel, "default");
+            assert_encoded(evs[i], types[got] ? types[got] : "message",
+                           data[got]);
+            sse_hub_event_release(evs[i]);
+        }
+    }
+    ck_assert_uint_eq(got, 4);
+    ck_assert_int_eq(cursor, want[3]);
+    sse_hub_waiter_remove(E.hub, &w);
+}
+END_TEST
+
+START_TEST(test_hub_next_deadline_no_events)
+{
+    start_healthy();
+    struct sse_request req = req_one("default");
+    struct sse_hub_waiter w;
+    int64_t cursor = add_waiter(&w, &req, -1);
+    size_t n = 99;
+    int64_t t0 = sse_hub_now_ns();
+    ck_assert_int_eq(next_in(&w, &cursor, 50, &n), SSE_HUB_EVENTS);
+    ck_assert_uint_eq(n, 0);
+    ck_assert(sse_hub_now_ns() >= t0 + 50 * MS);
+    sse_hub_waiter_remove(E.hub, &w);
+}
+END_TEST
+
+struct publisher {
+    struct sse_admin *a;
+    const char *channel;
+    int count;
+    int64_t last;
+};
+
+static void *publish_thread(void *arg)
+{
+    struct publisher *p = arg;
+    for (int i = 0; i < p->count; i++) {
+        int64_t id;
+        if (sse_admin_publish(p->a, p->channel, NULL, "b", 1, &id) == 0)
+            p->last = id;
+    }
+    return NULL;
+}
+
+START_TEST(test_hub_next_channel_filter_not_woken)
+{
+    start_healthy();
+    struct sse_request req = req_one("a");
+    struct sse_hub_waiter w;
+    int64_t cursor = add_waiter(&w, &req, -1);
+
+    /* 'b' rows commit while the 'a' waiter sleeps until its deadline. */
+    struct publisher p = {.a = E.pub, .channel = "b", .count = 10, .last = -1};
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, publish_thread, &p), 0);
+    size_t n = 99;
+    int64_t t0 = sse_hub_now_ns();
+    int st = next_in(&w, &cursor, 300, &n);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(st, SSE_HUB_EVENTS);
+    ck_assert_uint_eq(n, 0);
+    ck_assert(sse_hub_now_ns() >= t0 + 300 * MS);
+    ck_assert_int_gt(p.last, 0);
+
+    /* Once the hub has the 'b' rows, the cursor moves past them. */
+    ck_assert(wait_head(p.last, 5000));
+    ck_assert_int_eq(next_in(&w, &cursor, 0, &n), SSE_HUB_EVENTS);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(cursor, p.last);
+
+    /* An 'a' row is delivered. */
+    int64_t id = tu_publish(E.pub, "a", NULL, "for a");
+    int64_t got[1];
+    ck_assert_uint_eq(collect(&w, &cursor, got, 1, 5000), 1);
+    ck_assert_int_eq(got[0], id);
+    sse_hub_waiter_remove(E.hub, &w);
+}
+END_TEST
+
+START_TEST(test_hub_next_waiters_see_own_channels)
+{
+    start_healthy();
+    static const char *const both[] = {"a", "b"};
+    struct sse_request ra = req_one("a"), rb = req_one("b");
+    struct sse_request rab = req_for(both, 2);
+    struct sse_hub_waiter wa, wb, wab;
+    ck_assert_int_eq(sse_hub_waiter_add(E.hub, &wa, &ra, -1), 0);
+    ck_assert_int_eq(sse_hub_waiter_add(E.hub, &wb, &rb, -1), 0);
+    ck_assert_int_eq(sse_hub_waiter_add(E.hub, &wab, &rab, -1), 0);
+    int64_t ca = sse_hub_head(E.hub), cb = ca, cab = ca;
+
+    int64_t ids[6];
+    static const char *const chans[] = {"a", "b", "c", "b", "a", "a"};
+    for (int i = 0; i < 6; i++)
+        ids[i] = tu_publish(E.pub, chans[i], NULL, chans[i]);
+    ck_assert(wait_head(ids[5], 5000));
+
+    int64_t got[6];
+    ck_assert_uint_eq(collect(&wa, &ca, got, 3, 2000), 3);
+    ck_assert_int_eq(got[0], ids[0]);
+    ck_assert_int_eq(got[1], ids[4]);
+    ck_assert_int_eq(got[2], ids[5]);
+    ck_assert_uint_eq(collect(&wb, &cb, got, 2, 2000), 2);
+    ck_assert_int_eq(got[0], ids[1]);
+    ck_assert_int_eq(got[1], ids[3]);
+    ck_assert_uint_eq(collect(&wab, &cab, got, 5, 2000), 5);
+    ck_assert_int_eq(got[0], ids[0]);
+    ck_assert_int_eq(got[1], ids[1]);
+    ck_assert_int_eq(got[2], ids[3]);
+    ck_assert_int_eq(got[3], ids[4]);
+    ck_assert_int_eq(got[4], ids[5]);
+    /* Nothing more for anyone (the 'c' row is skipped). */
+    ck_assert_uint_eq(collect(&wa, &ca, got, 1, 30), 0);
+    ck_assert_uint_eq(collect(&wab, &cab, got, 1, 30), 0);
+    ck_assert_int_eq(ca, ids[5]);
+    ck_assert_int_eq(cab, ids[5]);
+    sse_hub_waiter_remove(E.hub, &wa);
+    sse_hub_waiter_remove(E.hub, &wb);
+    sse_hub_waiter_remove(E.hub, &wab);
+}
+END_TEST
+
+START_TEST(test_hub_next_max_limits_batch)
+{
+    start_healthy();
+    struct sse_request req = req_one("default");
+    struct sse_hub_waiter w;
+    int64_t cursor = add_waiter(&w, &req, -1);
+    int64_t ids[5];
+    for (int i = 0; i < 5; i++)
+        ids[i] = tu_publish(E.pub, NULL, NULL, "m");
+    ck_assert(wait_head(ids[4], 5000));
+
+    struct sse_hub_event *evs[5];
+    size_t n = 0;
+    ck_assert_int_eq(sse_hub_next(E.hub, &w, &cursor, evs, 2, &n, 0),
+                     SSE_HUB_EVENTS);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(evs[0]->id, ids[0]);
+    ck_assert_int_eq(evs[1]->id, ids[1]);
+    /* The cursor stops at the last event taken, not at the head. */
+    ck_assert_int_eq(cursor, ids[1]);
+    for (size_t i = 0; i < n; i++)
+        sse_hub_event_release(evs[i]);
+    ck_assert_int_eq(sse_hub_next(E.hub, &w, &cursor, evs, 5, &n, 0),
+                     SSE_HUB_EVENTS);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_int_eq(evs[0]->id, ids[2]);
+    ck_assert_int_eq(evs[2]->id, ids[4]);
+    ck_assert_int_eq(cursor, ids[4]);
+    for (size_t i = 0; i < n; i++)
+        sse_hub_event_release(evs[i]);
+    sse_hub_waiter_remove(E.hub, &w);
+}
+END_TEST
+
+/* --- the ring's coverage --- */
+
+START_TEST(test_hub_next_behind_when_ring_overrun)
+{
+    start_healthy();
+    struct sse_request req = req_one("default");
+    struct sse_hub_waiter w;
+    ck_assert_int_eq(sse_hub_waiter_add(E.hub, &w, &req, -1), 0);
+    int64_t start = sse_hub_head(E.hub);
+    int64_t last = 0;
+    for (int i = 0; i < 40; i++)
+        last = tu_publish(E.pub, NULL, NULL, "r");
+    ck_assert(wait_head(last, 5000));
+
+    struct sse_hub_event *evs[RING + 1];
+    size_t n = 99;
+    int64_t cursor = start;
+    ck_assert_int_eq(sse_hub_next(E.hub, &w, &cursor, evs, RING + 1, &n, 0),
+                     SSE_HUB_BEHIND);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(cursor, start); /* untouched: the caller reads the log */
+
+    /* The ring holds exactly the newest RING rows. */
+    cursor = last - RING - 1;
+    ck_assert_int_eq(sse_hub_next(E.hub, &w, &cursor, evs, RING + 1, &n, 0),
+                     SSE_HUB_BEHIND);
+    cursor = last - RING;
+    ck_assert_int_eq(sse_hub_next(E.hub, &w, &cursor, evs, RING + 1, &n, 0),
+                     SSE_HUB_EVENTS);
+    ck_assert_uint_eq(n, RING);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_int_eq(evs[i]->id, last - RING + 1 + (int64_t)i);
+        sse_hub_event_release(evs[i]);
+    }
+    ck_assert_int_eq(cursor, last);
+    sse_hub_waiter_remove(E.hub, &w);
+}
+END_TEST
+
+START_TEST(test_hub_event_outlives_ring)
+{
+    start_healthy();
+    struct sse_request req = req_one("default");
+    struct sse_hub_waiter w;
+    int64_t cursor = add_waiter(&w, &req, -1);
+    int64_t id = tu_publish(E.pub, NULL, "kept", "held by the caller");
+    struct sse_hub_event *ev = NULL;
+    size_t n = 0;
+    int64_t deadline = sse_hub_now_ns() + 5000 * MS;
+    while (n == 0 && sse_hub_now_ns() < deadline)
+        ck_assert_int_eq(sse_hub_next(E.hub, &w, &cursor, &ev, 1, &n, deadline),
+                         SSE_HUB_EVENTS);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(ev->id, id);
+    /* Push it out of the ring; the reference keeps it alive. */
+    int64_t last = 0;
+    for (int i = 0; i < 2 * RING; i++)
+        last = tu_publish(E.pub, NULL, NULL, "filler");
+    ck_assert(wait_head(last, 5000));
+    assert_encoded(ev, "kept", "held by the caller");
+    sse_hub_event_release(ev);
+    sse_hub_event_release(NULL);
+    sse_hub_waiter_remove(E.hub, &w);
+}
+END_TEST
+
+/* --- faults, replacement, shutdown --- */
+
+START_TEST(test_hub_fault_missing_db_then_healthy)
+{
+    hub_new_for("late.db");
+    ck_assert_int_eq(sse_hub_start(E.hub), 0);
+    ck_assert_msg(wait_fault(1, 5000), "no fault reported for a missing db");
+    ck_assert_int_eq(sse_hub_fault(E.hub), SSE_ENOENT);
+    ck_assert_int_eq(sse_hub_head(E.hub), -1);
+
+    struct sse_request req = req_one("default");
+    struct sse_hub_waiter w;
+    int64_t cursor = add_waiter(&w, &req, -1);
+    size_t n = 99;
+    int st = next_in(&w, &cursor, 1000, &n);
+    ck_assert_msg(st == SSE_HUB_FAULT || st == SSE_HUB_RESET,
+                  "status %d for a missing db", st);
+    ck_assert_uint_eq(n, 0);
+    sse_hub_waiter_remove(E.hub, &w);
+    struct sse_eventlog *log = NULL;
+    ck_assert_int_eq(sse_hub_log_borrow(E.hub, &log), SSE_ENOENT);
+
+    /* Create it (sselite init): the hub recovers on its own. */
+    E.db = tu_log_create(E.dir, "late.db");
+    ck_assert_msg(wait_fault(0, 5000), "hub did not recover (fault %d)",
+                  sse_hub_fault(E.hub));
+    ck_assert_int_eq(sse_hub_head(E.hub), 0);
+
+    ck_assert_int_eq(sse_hub_waiter_add(E.hub, &w, &req, -1), 0);
+    cursor = sse_hub_head(E.hub);
+    E.pub = tu_admin_open(E.db);
+    int64_t id = tu_publish(E.pub, NULL, NULL, "after recovery");
+    int64_t got[1];
+    ck_assert_uint_eq(collect(&w, &cursor, got, 1, 5000), 1);
+    ck_assert_int_eq(got[0], id);
+    sse_hub_waiter_remove(E.hub, &w);
+}
+END_TEST
+
+START_TEST(test_hub_fault_not_a_database)
+{
+    char *path = tu_path(E.dir, "junk.db");
+    static const char junk[] = "this is not an SQLite database, not even close";
+    char block[4096];
+    for (size_t i = 0; i < sizeof block; i++)
+        block[i] = junk[i % (sizeof junk - 1)];
+    tu_write_file(path, block, sizeof block);
+    free(path);
+    hub_new_for("junk.db");
+    ck_assert_int_eq(sse_hub_start(E.hub), 0);
+    ck_assert(wait_fault(1, 5000));
+    ck_assert_int_eq(sse_hub_fault(E.hub), SSE_ECORRUPT);
+    ck_assert_int_eq(sse_hub_head(E.hub), -1);
+}
+END_TEST
+
+START_TEST(test_hub_fault_not_initialised)
+{
+    char *path = tu_path(E.dir, "empty.db");
+    tu_write_file(path, "", 0);
+    free(path);
+    hub_new_for("empty.db");
+    ck_assert_int_eq(sse_hub_start(E.hub), 0);
+    ck_assert(wait_fault(1, 5000));
+    ck_assert_int_eq(sse_hub_fault(E.hub), SSE_ESCHEMA);
+}
+END_TEST
+
+START_TEST(test_hub_reset_when_db_replaced)
+{
+    start_healthy();
+    int64_t last = 0;
+    for (int i = 0; i < 5; i++)
+        last = tu_publish(E.pub, NULL, NULL, "old");
+    ck_assert(wait_head(last, 5000));
+    struct sse_request req = req_one("default");
+    struct sse_hub_waiter w;
+    int64_t cursor = add_waiter(&w, &req, -1);
+
+    /* A restored backup with fewer rows is renamed over the live file.
+     * Publishers stop first and the WAL is checkpointed, as the operator
+     * would do, so no stale -wal is paired with the new file. */
+    char *other = tu_log_create(E.dir, "restore.db");
+    struct sse_admin *a = tu_admin_open(other);
+    tu_publish(a, NULL, NULL, "restored 1");
+    int64_t other_head = tu_publish(a, NULL, NULL, "restored 2");
+    sse_admin_close(a);
+    sse_admin_close(E.pub);
+    E.pub = NULL;
+    tu_sql(E.db, "PRAGMA wal_checkpoint(TRUNCATE);");
+    ck_assert_msg(rename(other, E.db) == 0, "rename: %s", strerror(errno));
+    free(other);
+
+    size_t n = 99;
+    int64_t deadline = sse_hub_now_ns() + 5000 * MS;
+    int st = SSE_HUB_EVENTS;
+    while (st == SSE_HUB_EVENTS && sse_hub_now_ns() < deadline)
+        st = next_in(&w, &cursor, 100, &n);
+    ck_assert_msg(st == SSE_HUB_RESET, "status %d, not RESET", st);
+    sse_hub_waiter_remove(E.hub, &w);
+
+    /* The hub reopens the new file and reports its (lower) head. */
+    int64_t t_end = sse_hub_now_ns() + 5000 * MS;
+    while (sse_hub_head(E.hub) != other_head && sse_hub_now_ns() < t_end)
+        tick();
+    ck_assert_int_eq(sse_hub_head(E.hub), other_head);
+}
+END_TEST
+
+START_TEST(test_hub_closed_after_stop)
+{
+    start_healthy();
+    struct sse_request req = req_one("default");
+    struct sse_hub_waiter w;
+    int64_t cursor = add_waiter(&w, &req, -1);
+    sse_hub_stop(E.hub);
+    ck_assert_int_eq(sse_hub_stopping(E.hub), 1);
+    size_t n = 99;
+    ck_assert_int_eq(next_in(&w, &cursor, 5000, &n), SSE_HUB_CLOSED);
+    ck_assert_uint_eq(n, 0);
+    sse_hub_waiter_remove(E.hub, &w);
+}
+END_TEST
+
+struct blocked {
+    struct sse_hub_waiter w;
+    struct sse_request req;
+    atomic_int started;
+    atomic_int status;
+    atomic_int done;
+};
+
+static void *blocked_thread(void *arg)
+{
+    struct blocked *b = arg;
+    int64_t cursor = sse_hub_head(E.hub);
+    size_t n = 0;
+    atomic_store(&b->started, 1);
+    int st = next_in(&b->w, &cursor, 20000, &n);
+    atomic_store(&b->status, st);
+    atomic_store(&b->done, 1);
+    return NULL;
+}
+
+START_TEST(test_hub_stop_wakes_blocked_waiter)
+{
+    start_healthy();
+    struct blocked b;
+    memset(&b, 0, sizeof b);
+    b.req = req_one("default");
+    atomic_init(&b.status, -1);
+    ck_assert_int_eq(sse_hub_waiter_add(E.hub, &b.w, &b.req, -1), 0);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, blocked_thread, &b), 0);
+    int64_t deadline = sse_hub_now_ns() + 5000 * MS;
+    while (!atomic_load(&b.started) && sse_hub_now_ns() < deadline)
+        tick();
+    int64_t t0 = sse_hub_now_ns();
+    sse_hub_stop(E.hub);
+    deadline = sse_hub_now_ns() + 5000 * MS;
+    while (!atomic_load(&b.done) && sse_hub_now_ns() < deadline)
+        tick();
+    int done = atomic_load(&b.done);
+    int64_t waited_ms = (sse_hub_now_ns() - t0) / MS;
+    pthread_join(t, NULL);
+    ck_assert_msg(done, "waiter not woken by sse_hub_stop");
+    ck_assert_int_eq(atomic_load(&b.status), SSE_HUB_CLOSED);
+    ck_assert_msg(waited_ms < 2000, "woken after %" PRId64 " ms", waited_ms);
+    sse_hub_waiter_remove(E.hub, &b.w);
+}
+END_TEST
+
+/* --- hang-up detection --- */
+
+START_TEST(test_hub_hangup_reported_promptly)
+{
+    start_healthy();
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct sse_request req = req_one("default");
+    struct sse_hub_waiter w;
+    int64_t cursor = add_waiter(&w, &req, sv[0]);
+    size_t n = 99;
+
+    /* While the peer is open, nothing is reported. */
+    ck_assert_int_eq(next_in(&w, &cursor, 50, &n), SSE_HUB_EVENTS);
+    ck_assert_uint_eq(n, 0);
+
+    close(sv[1]);
+    int64_t t0 = sse_hub_now_ns();
+    int st = next_in(&w, &cursor, 5000, &n);
+    int64_t waited_ms = (sse_hub_now_ns() - t0) / MS;
+    ck_assert_int_eq(st, SSE_HUB_HANGUP);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_msg(waited_ms < 1000, "hang-up seen after %" PRId64 " ms",
+                  waited_ms);
+    sse_hub_waiter_remove(E.hub, &w);
+    close(sv[0]);
+}
+END_TEST
+
+START_TEST(test_hub_unwatch_clears_hangup)
+{
+    start_healthy();
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct sse_request req = req_one("default");
+    struct sse_hub_waiter w;
+    int64_t cursor = add_waiter(&w, &req, sv[0]);
+    size_t n = 99;
+    ck_assert_int_eq(shutdown(sv[1], SHUT_WR), 0); /* half-close */
+    ck_assert_int_eq(next_in(&w, &cursor, 5000, &n), SSE_HUB_HANGUP);
+    /* The stream's probe write succeeded: stop watching, go on. */
+    sse_hub_waiter_unwatch(E.hub, &w);
+    ck_assert_int_eq(next_in(&w, &cursor, 50, &n), SSE_HUB_EVENTS);
+    ck_assert_uint_eq(n, 0);
+    int64_t id = tu_publish(E.pub, NULL, NULL, "still here");
+    int64_t got[1];
+    ck_assert_uint_eq(collect(&w, &cursor, got, 1, 5000), 1);
+    ck_assert_int_eq(got[0], id);
+    sse_hub_waiter_remove(E.hub, &w);
+    close(sv[0]);
+    close(sv[1]);
+}
+END_TEST
+
+START_TEST(test_hub_waiter_remove_never_added)
+{
+    start_healthy();
+    struct sse_hub_waiter w;
+    memset(&w, 0, sizeof w);
+    w.slot = -1;
+    sse_hub_waiter_remove(E.hub, &w);
+    /* Slots are reused after removal. */
+    struct sse_request req = req_one("default");
+    for (int i = 0; i < 200; i++) {
+        ck_assert_int_eq(sse_hub_waiter_add(E.hub, &w, &req, -1), 0);
+        sse_hub_waiter_remove(E.hub, &w);
+    }
+}
+END_TEST
+
+/* --- the read connection pool --- */
+
+START_TEST(test_hub_log_borrow_pooled)
+{
+    start_healthy();
+    struct sse_eventlog *a = NULL, *b = NULL;
+    ck_assert_int_eq(sse_hub_log_borrow(E.hub, &a), 0);
+    ck_assert_int_eq(sse_hub_log_borrow(E.hub, &b), 0);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_ptr_ne(a, b);
+    int64_t oldest, head;
+    ck_assert_int_eq(sse_eventlog_bounds(a, &oldest, &head), 0);
+    ck_assert_int_eq(head, 0);
+    sse_hub_log_return(E.hub, a, 0);
+    sse_hub_log_return(E.hub, b, 0);
+    /* Both come back from the pool. */
+    struct sse_eventlog *c = NULL, *d = NULL;
+    ck_assert_int_eq(sse_hub_log_borrow(E.hub, &c), 0);
+    ck_assert_int_eq(sse_hub_log_borrow(E.hub, &d), 0);
+    ck_assert((c == a && d == b) || (c == b && d == a));
+    sse_hub_log_return(E.hub, c, 0);
+    sse_hub_log_return(E.hub, d, 0);
+    sse_hub_log_return(E.hub, NULL, 0);
+}
+END_TEST
+
+START_TEST(test_hub_log_return_broken_closes)
+{
+    start_healthy();
+    struct sse_eventlog *a = NULL;
+    ck_assert_int_eq(sse_hub_log_borrow(E.hub, &a), 0);
+    sse_hub_log_return(E.hub, a, 1);
+    /* A fresh connection works (valgrind checks the broken one was closed,
+     * not leaked or pooled). */
+    struct sse_eventlog *b = NULL;
+    ck_assert_int_eq(sse_hub_log_borrow(E.hub, &b), 0);
+    int64_t oldest, head;
+    ck_assert_int_eq(sse_eventlog_bounds(b, &oldest, &head), 0);
+    sse_hub_log_return(E.hub, b, 0);
+}
+END_TEST
+
+START_TEST(test_hub_log_borrow_many)
+{
+    start_healthy();
+    /* More than the pool keeps: the extra ones are closed on return. */
+    struct sse_eventlog *logs[20];
+    for (int i = 0; i < 20; i++)
+        ck_assert_int_eq(sse_hub_log_borrow(E.hub, &logs[i]), 0);
+    for (int i = 0; i < 20; i++)
+        sse_hub_log_return(E.hub, logs[i], 0);
+}
+END_TEST
+
+static Suite *hub_suite(void)
+{
+    Suite *s = suite_create("hub");
+    TCase *tc = tcase_create("basics");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_hub_channel_hash_fnv1a);
+    tcase_add_test(tc, test_hub_now_ns_monotonic);
+    tcase_add_test(tc, test_hub_head_before_start);
+    tcase_add_test(tc, test_hub_head_existing_rows);
+    tcase_add_test(tc, test_hub_head_follows_publishes);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("delivery");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_hub_next_new_rows_in_order);
+    tcase_add_test(tc, test_hub_next_deadline_no_events);
+    tcase_add_test(tc, test_hub_next_channel_filter_not_woken);
+    tcase_add_test(tc, test_hub_next_waiters_see_own_channels);
+    tcase_add_test(tc, test_hub_next_max_limits_batch);
+    tcase_add_test(tc, test_hub_next_behind_when_ring_overrun);
+    tcase_add_test(tc, test_hub_event_outlives_ring);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("faults");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_hub_fault_missing_db_then_healthy);
+    tcase_add_test(tc, test_hub_fault_not_a_database);
+    tcase_add_test(tc, test_hub_fault_not_initialised);
+    tcase_add_test(tc, test_hub_reset_when_db_replaced);
+    tcase_add_test(tc, test_hub_closed_after_stop);
+    tcase_add_test(tc, test_hub_stop_wakes_blocked_waiter);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("waiters_and_pool");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_hub_hangup_reported_promptly);
+    tcase_add_test(tc, test_hub_unwatch_clears_hangup);
+    tcase_add_test(tc, test_hub_waiter_remove_never_added);
+    tcase_add_test(tc, test_hub_log_borrow_pooled);
+    tcase_add_test(tc, test_hub_log_return_broken_closes);
+    tcase_add_test(tc, test_hub_log_borrow_many);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run_suite(hub_suite());
+}
