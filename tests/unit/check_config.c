@@ -192,13 +192,29 @@ START_TEST(test_config_set_numeric_garbage_refused)
 {
     static const char *const bad[] = {
         "", "abc", "12x", "1.5", "0x10", "-", "99999999999999999999", "1e3",
-        "12 ",
     };
     for (size_t i = 0; i < NNUMERIC; i++) {
         for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
             struct sse_config c;
             sse_config_init(&c);
             set_refused(&c, numerics[i].name, bad[k]);
+            sse_config_cleanup(&c);
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_config_set_numeric_whitespace_refused)
+{
+    static const char *const bad[] = {" 12", "12 ", "\t12", "\n12", "12\n"};
+    for (size_t i = 0; i < NNUMERIC; i++) {
+        for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+            struct sse_config c;
+            char err[256] = "";
+            sse_config_init(&c);
+            ck_assert_msg(sse_config_set(&c, numerics[i].name, bad[k], err,
+                                         sizeof(err)) == SSE_EINVAL,
+                          "%s accepted '%s'", numerics[i].name, bad[k]);
             sse_config_cleanup(&c);
         }
     }
@@ -803,6 +819,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_config_set_numeric_below_min_refused);
     tcase_add_test(tc, test_config_set_numeric_above_max_refused);
     tcase_add_test(tc, test_config_set_numeric_garbage_refused);
+    tcase_add_test(tc, test_config_set_numeric_whitespace_refused);
     tcase_add_test(tc, test_config_set_heartbeat_message);
     tcase_add_test(tc, test_config_set_err_truncated_safely);
     tcase_add_test(tc, test_config_set_unknown_refused);
