@@ -5,6 +5,7 @@
  * help text. Options, environment variables and --help are all driven by
  * it, so a new setting cannot be half-added.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -129,8 +130,10 @@ static const struct setting *find_setting(const char *name)
 
 int sse_config_is_flag(const char *name)
 {
+    /* Only settings that are off by default are flags; one that is on
+     * (access-log) takes a value, so "--access-log 0" can turn it off. */
     const struct setting *s = find_setting(name);
-    return s && s->kind == K_BOOL;
+    return s && s->kind == K_BOOL && strcmp(s->def, "0") == 0;
 }
 
 static int parse_i64(const char *v, int base, int64_t *out)
@@ -138,7 +141,9 @@ static int parse_i64(const char *v, int base, int64_t *out)
     char *end;
     errno = 0;
     long long n = strtoll(v, &end, base);
-    if (errno || end == v || *end != '\0' || v[0] == ' ' || v[0] == '+')
+    /* strtoll skips leading white space and takes a '+'; a setting does
+     * not, so " 12" is refused like "12 ". */
+    if (errno || end == v || *end != '\0' || isspace((unsigned char)v[0]) || v[0] == '+')
         return -1;
     *out = n;
     return 0;
@@ -325,7 +330,7 @@ int sse_config_usage(struct sse_buf *out)
         char var[64];
         env_name(s->name, var, sizeof var);
         rc = sse_buf_appendf(out, "  --%s%s\n      %s (env %s, default %s)\n", s->name,
-                             s->kind == K_BOOL ? "" : " VALUE", s->help, var, s->def);
+                             sse_config_is_flag(s->name) ? "" : " VALUE", s->help, var, s->def);
     }
     return rc;
 }

@@ -5,6 +5,7 @@
  * the bytes are shared by every stream that sends it, so this is written to
  * reserve once and copy line by line with memchr-style scanning.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "encode.h"
@@ -47,10 +48,24 @@ int sse_encode_event(struct sse_buf *out, int64_t id, const char *type,
         return SSE_EINVAL;
 
     /* Reserve the exact size first so that a failure leaves out unchanged
-     * and the loop below cannot fail half way. */
-    size_t need = sse_encode_event_size(type_len, data_len);
-    if (need == SIZE_MAX)
+     * and the appends below cannot fail half way. */
+    size_t breaks = 0, break_bytes = 0;
+    for (size_t i = 0; i < data_len; i++) {
+        if (data[i] == '\r' && i + 1 < data_len && data[i + 1] == '\n') {
+            breaks++;
+            break_bytes += 2;
+            i++;
+        } else if (data[i] == '\n' || data[i] == '\r') {
+            breaks++;
+            break_bytes++;
+        }
+    }
+    if (sse_encode_event_size(type_len, data_len) == SIZE_MAX)
         return SSE_ETOOBIG;
+    char digits[24];
+    int ndigits = snprintf(digits, sizeof digits, "%lld", (long long)id);
+    size_t need = 4 + (size_t)ndigits + 1 + (type_len ? 7 + type_len + 1 : 0) +
+                  (breaks + 1) * (DATA_PREFIX_LEN + 1) + (data_len - break_bytes) + 1;
     int rc = sse_buf_reserve(out, need);
     if (rc)
         return rc;
@@ -58,7 +73,7 @@ int sse_encode_event(struct sse_buf *out, int64_t id, const char *type,
     size_t start = out->len;
     rc = sse_buf_append(out, "id: ", 4);
     if (!rc)
-        rc = sse_buf_append_i64(out, id);
+        rc = sse_buf_append(out, digits, (size_t)ndigits);
     if (!rc)
         rc = sse_buf_append(out, "\n", 1);
     if (!rc && type_len) {
