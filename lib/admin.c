@@ -204,10 +204,7 @@ void sse_admin_close(struct sse_admin *a)
     free(a);
 }
 
-const char *sse_admin_errmsg(const struct sse_admin *a)
-{
-    return a->err;
-}
+const char *sse_admin_errmsg(const struct sse_admin *a) { return a->err; }
 
 /* Applies schema step n (1-based) inside its own write transaction, unless
  * a concurrent init got there first. */
@@ -353,18 +350,18 @@ int sse_admin_prune(struct sse_admin *a, int64_t keep, int64_t older_than_ms,
      * or the (channel, id) index) goes. "older than": created_at before
      * now minus the age, with "now" computed as the column default does. */
     sqlite3_stmt *st = NULL;
-    int err = prepare(
-        a,
-        "DELETE FROM events"
-        " WHERE (?1 IS NULL OR channel = ?1)"
-        "   AND ((?2 >= 0 AND id <= (SELECT id FROM events"
-        "                            WHERE ?1 IS NULL OR channel = ?1"
-        "                            ORDER BY id DESC"
-        "                            LIMIT 1 OFFSET max(?2, 0)))"
-        "     OR (?3 >= 0 AND created_at <"
-        "         CAST((julianday('now') - 2440587.5) * 86400000.0"
-        "              AS INTEGER) - ?3))",
-        &st);
+    int err =
+        prepare(a,
+                "DELETE FROM events"
+                " WHERE (?1 IS NULL OR channel = ?1)"
+                "   AND ((?2 >= 0 AND id <= (SELECT id FROM events"
+                "                            WHERE ?1 IS NULL OR channel = ?1"
+                "                            ORDER BY id DESC"
+                "                            LIMIT 1 OFFSET max(?2, 0)))"
+                "     OR (?3 >= 0 AND created_at <"
+                "         CAST((julianday('now') - 2440587.5) * 86400000.0"
+                "              AS INTEGER) - ?3))",
+                &st);
     if (err) {
         err = schema_missing_or(a, err);
         goto out;
@@ -405,8 +402,8 @@ static int file_size(struct sse_admin *a, const char *suffix, int64_t *size)
         if (errno != ENOENT) {
             /* glibc's strerror is thread-safe since 2.32 (Debian 12: 2.36). */
             snprintf(a->err, sizeof a->err,
-                     "cannot read the size of the database%s file: %s",
-                     suffix, strerror(errno));
+                     "cannot read the size of the database%s file: %s", suffix,
+                     strerror(errno));
             return SSE_EIO;
         }
         *size = 0;
@@ -519,8 +516,8 @@ int sse_admin_stats(struct sse_admin *a, struct sse_admin_stats *st,
 
 int sse_admin_checkpoint(struct sse_admin *a, int *busy)
 {
-    int rc = sqlite3_wal_checkpoint_v2(a->db, NULL,
-                                       SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    int rc = sqlite3_wal_checkpoint_v2(a->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+                                       NULL, NULL);
     /* SQLITE_BUSY here means the busy timeout ran out while a reader held
      * the WAL: the checkpoint did what it could, which is not an error. */
     if (rc == SQLITE_OK || (rc & 0xff) == SQLITE_BUSY) {

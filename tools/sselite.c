@@ -135,87 +135,98 @@ struct opt {
     int has_arg;
 };
 
-/* Walks argv[first..argc) of one command. */
-struct args {
-    const char *cmd;
-    int argc;
-    char **argv;
-    int i;
-    int positional_only; /* seen "--" */
+/* Called for each known option of a command: k is its index in the
+ * command's option table, val its value (NULL for a flag). Returns 0, or
+ * -1 after printing why the value is refused. */
+typedef int (*opt_fn)(const char *cmd, int k, const char *val, void *ctx);
+
+/* What one command accepts besides -h/--help and its DB argument. */
+struct cmd_spec {
+    const char *name;
+    const char *help;
+    const struct opt *opts;
+    size_t nopts;
+    opt_fn on_opt;
 };
 
-enum { ARG_END = -1, ARG_POSITIONAL = -2, ARG_BAD = -3, ARG_HELP = -4 };
+enum { GO_ON = -1 };
 
-/* Returns the index into opts of the next option (its value, if it takes
- * one, in *val), ARG_POSITIONAL with the argument in *val, ARG_HELP for
- * -h/--help, ARG_END when done, or ARG_BAD after printing why. */
-static int next_arg(struct args *p, const struct opt *opts, size_t nopts,
-                    const char **val)
-{
-    for (;;) {
-        if (p->i >= p->argc)
-            return ARG_END;
-        const char *s = p->argv[p->i++];
-        if (p->positional_only || s[0] != '-' || s[1] == '\0') {
-            *val = s;
-            return ARG_POSITIONAL;
-        }
-        if (strcmp(s, "--") == 0) {
-            p->positional_only = 1;
-            continue;
-        }
-        if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0)
-            return ARG_HELP;
-        char q[300];
-        if (s[1] != '-') {
-            say(p->cmd, "unknown option '%s' (see: sselite %s --help)",
-                quote(q, sizeof q, s, strlen(s)), p->cmd);
-            return ARG_BAD;
-        }
-        const char *name = s + 2;
-        const char *eq = strchr(name, '=');
-        size_t n = eq ? (size_t)(eq - name) : strlen(name);
-        for (size_t k = 0; k < nopts; k++) {
-            if (strlen(opts[k].name) != n || memcmp(opts[k].name, name, n))
-                continue;
-            if (!opts[k].has_arg) {
-                if (eq) {
-                    say(p->cmd, "option '--%s' takes no value", opts[k].name);
-                    return ARG_BAD;
-                }
-                return (int)k;
-            }
-            if (eq) {
-                *val = eq + 1;
-            } else if (p->i < p->argc) {
-                *val = p->argv[p->i++];
-            } else {
-                say(p->cmd, "option '--%s' needs a value", opts[k].name);
-                return ARG_BAD;
-            }
-            return (int)k;
-        }
-        say(p->cmd, "unknown option '%s' (see: sselite %s --help)",
-            quote(q, sizeof q, s, strlen(s)), p->cmd);
-        return ARG_BAD;
-    }
-}
-
-/* Stores the one positional argument DB; a second one is an error. */
-static int take_db(const char *cmd, const char **db, const char *val)
+/* Finds the option named by s ("--name" or "--name=value"), taking its
+ * value from s or from argv[*i] (then advancing *i). Returns its index in
+ * spec->opts, or -1 after printing why not. */
+static int find_opt(const struct cmd_spec *spec, const char *s, int argc,
+                    char **argv, int *i, const char **val)
 {
     char q[300];
-    if (*db != NULL) {
-        say(cmd, "unexpected argument '%s' (one DB only)",
-            quote(q, sizeof q, val, strlen(val)));
-        return -1;
+    const char *name = s + 2;
+    const char *eq = strchr(name, '=');
+    size_t n = eq ? (size_t)(eq - name) : strlen(name);
+    for (size_t k = 0; s[1] == '-' && k < spec->nopts; k++) {
+        const struct opt *o = &spec->opts[k];
+        if (strlen(o->name) != n || memcmp(o->name, name, n) != 0)
+            continue;
+        if (!o->has_arg && eq) {
+            say(spec->name, "option '--%s' takes no value", o->name);
+            return -1;
+        }
+        if (o->has_arg && !eq && *i >= argc) {
+            say(spec->name, "option '--%s' needs a value", o->name);
+            return -1;
+        }
+        *val = !o->has_arg ? NULL : eq ? eq + 1 : argv[(*i)++];
+        return (int)k;
     }
-    if (val[0] == '\0') {
-        say(cmd, "DB must not be empty");
-        return -1;
+    say(spec->name, "unknown option '%s' (see: sselite %s --help)",
+        quote(q, sizeof q, s, strlen(s)), spec->name);
+    return -1;
+}
+
+/* Parses argv[0..argc) of a command: exactly one non-empty DB argument,
+ * anywhere, and the options of spec, each handed to spec->on_opt with ctx;
+ * "--" ends the options. Returns GO_ON with *db set, or the status to exit
+ * with: EXIT_OK after printing the help, EXIT_USAGE after printing why the
+ * arguments are refused. */
+static int parse_args(const struct cmd_spec *spec, void *ctx, int argc,
+                      char **argv, const char **db)
+{
+    char q[300];
+    int options_done = 0;
+    *db = NULL;
+    for (int i = 0; i < argc;) {
+        const char *s = argv[i++];
+        if (!options_done && strcmp(s, "--") == 0) {
+            options_done = 1;
+            continue;
+        }
+        if (!options_done &&
+            (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0)) {
+            fputs(spec->help, stdout);
+            return EXIT_OK;
+        }
+        if (!options_done && s[0] == '-' && s[1] != '\0') {
+            const char *val = NULL;
+            int k = find_opt(spec, s, argc, argv, &i, &val);
+            if (k < 0 || spec->on_opt(spec->name, k, val, ctx) != 0)
+                return EXIT_USAGE;
+            continue;
+        }
+        if (*db != NULL) {
+            say(spec->name, "unexpected argument '%s' (one DB only)",
+                quote(q, sizeof q, s, strlen(s)));
+            return EXIT_USAGE;
+        }
+        if (s[0] == '\0') {
+            say(spec->name, "DB must not be empty");
+            return EXIT_USAGE;
+        }
+        *db = s;
     }
-    *db = val;
-    return 0;
+    if (*db == NULL) {
+        say(spec->name, "missing DB argument (see: sselite %s --help)",
+            spec->name);
+        return EXIT_USAGE;
+    }
+    return GO_ON;
 }
 
 /* Parses a whole number of 1 to 18 digits (no sign, no spaces). */
@@ -225,8 +236,8 @@ static int parse_count(const char *cmd, const char *opt, const char *s,
     int64_t v;
     char q[300];
     if (sse_request_parse_id(s, strlen(s), &v) != 0 || v < min) {
-        say(cmd, "%s '%s' is not valid: use a whole number from %" PRId64,
-            opt, quote(q, sizeof q, s, strlen(s)), min);
+        say(cmd, "%s '%s' is not valid: use a whole number from %" PRId64, opt,
+            quote(q, sizeof q, s, strlen(s)), min);
         return -1;
     }
     *out = v;
@@ -241,7 +252,7 @@ static int parse_duration(const char *cmd, const char *opt, const char *s,
     static const struct {
         const char *unit;
         int64_t ms;
-    } units[] = {{"", 1000},   {"s", 1000},     {"ms", 1},
+    } units[] = {{"", 1000},   {"s", 1000},    {"ms", 1},
                  {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
     size_t n = strspn(s, "0123456789");
     int64_t v;
@@ -268,18 +279,8 @@ static int check_channel(const char *cmd, const char *c)
     char q[300];
     if (sse_channel_valid(c, strlen(c)))
         return 0;
-    say(cmd,
-        "channel '%s' is not valid: use 1-128 of A-Z a-z 0-9 _ . : / @ -",
+    say(cmd, "channel '%s' is not valid: use 1-128 of A-Z a-z 0-9 _ . : / @ -",
         quote(q, sizeof q, c, strlen(c)));
-    return -1;
-}
-
-/* Common ending of option parsing: DB is required. */
-static int need_db(const char *cmd, const char *db)
-{
-    if (db != NULL)
-        return 0;
-    say(cmd, "missing DB argument (see: sselite %s --help)", cmd);
     return -1;
 }
 
@@ -289,26 +290,20 @@ static const char init_help[] =
     "Usage: sselite init DB\n"
     "\n"
     "Create the event log DB, or upgrade an older one in place, to schema\n"
-    "version " STR(SSE_SCHEMA_VERSION) " in WAL mode. Safe to run again: an up-to-date log is left\n"
-    "as it is. Other tables in DB are not touched, so the log may live in\n"
-    "the application's own database.\n";
+    "version " STR(SSE_SCHEMA_VERSION) " in WAL mode. Safe to run again: an"
+                                       " up-to-date log is\n"
+                                       "left as it is. Other tables in DB are "
+                                       "not touched, so the log may live\n"
+                                       "in the application's own database.\n";
 
 static int cmd_init(int argc, char **argv, int busy_ms)
 {
     static const char cmd[] = "init";
-    struct args p = {cmd, argc, argv, 0, 0};
-    const char *db = NULL, *val = NULL;
-    int k;
-    while ((k = next_arg(&p, NULL, 0, &val)) != ARG_END) {
-        if (k == ARG_HELP) {
-            fputs(init_help, stdout);
-            return EXIT_OK;
-        }
-        if (k != ARG_POSITIONAL || take_db(cmd, &db, val))
-            return EXIT_USAGE;
-    }
-    if (need_db(cmd, db))
-        return EXIT_USAGE;
+    static const struct cmd_spec spec = {cmd, init_help, NULL, 0, NULL};
+    const char *db;
+    int rc = parse_args(&spec, NULL, argc, argv, &db);
+    if (rc != GO_ON)
+        return rc;
 
     struct stat sb;
     int existed = stat(db, &sb) == 0;
@@ -317,7 +312,7 @@ static int cmd_init(int argc, char **argv, int busy_ms)
     int err = sse_admin_open(db, 1, busy_ms, &a);
     if (!err)
         err = sse_admin_init(a, &from, &to);
-    int rc = EXIT_OK;
+    rc = EXIT_OK;
     if (err)
         rc = db_failed(cmd, db, err, a);
     else if (from == to)
@@ -325,8 +320,8 @@ static int cmd_init(int argc, char **argv, int busy_ms)
     else if (from > 0)
         printf("upgraded %s from schema version %d to %d\n", db, from, to);
     else
-        printf("%s %s (schema version %d)\n", existed ? "initialised" : "created",
-               db, to);
+        printf("%s %s (schema version %d)\n",
+               existed ? "initialised" : "created", db, to);
     sse_admin_close(a);
     return rc;
 }
@@ -359,56 +354,54 @@ static int read_stdin(struct sse_buf *b)
     return ferror(stdin) ? SSE_EIO : 0;
 }
 
+struct publish_args {
+    const char *channel;
+    const char *type; /* NULL: none */
+    const char *data; /* NULL: read stdin */
+};
+
+static int publish_opt(const char *cmd, int k, const char *val, void *ctx)
+{
+    struct publish_args *pa = ctx;
+    char q[300];
+    switch (k) {
+    case 0:
+        pa->channel = val;
+        return check_channel(cmd, val);
+    case 1:
+        pa->type = val;
+        if (sse_event_type_valid(val, strlen(val)))
+            return 0;
+        say(cmd,
+            "event type '%s' is not valid: use at most %d bytes and no line"
+            " breaks",
+            quote(q, sizeof q, val, strlen(val)), SSE_EVENT_TYPE_MAX);
+        return -1;
+    default:
+        pa->data = val;
+        return 0;
+    }
+}
+
 static int cmd_publish(int argc, char **argv, int busy_ms)
 {
     static const char cmd[] = "publish";
     static const struct opt opts[] = {
         {"channel", 1}, {"event", 1}, {"data", 1}};
-    struct args p = {cmd, argc, argv, 0, 0};
-    const char *db = NULL, *val = NULL;
-    const char *channel = SSE_CHANNEL_DEFAULT, *type = NULL, *data = NULL;
-    char q[300];
-    int k;
-    while ((k = next_arg(&p, opts, 3, &val)) != ARG_END) {
-        switch (k) {
-        case ARG_HELP:
-            fputs(publish_help, stdout);
-            return EXIT_OK;
-        case ARG_POSITIONAL:
-            if (take_db(cmd, &db, val))
-                return EXIT_USAGE;
-            break;
-        case 0:
-            if (check_channel(cmd, val))
-                return EXIT_USAGE;
-            channel = val;
-            break;
-        case 1:
-            if (!sse_event_type_valid(val, strlen(val))) {
-                say(cmd,
-                    "event type '%s' is not valid: use at most %d bytes and"
-                    " no line breaks",
-                    quote(q, sizeof q, val, strlen(val)),
-                    SSE_EVENT_TYPE_MAX);
-                return EXIT_USAGE;
-            }
-            type = val;
-            break;
-        case 2:
-            data = val;
-            break;
-        default:
-            return EXIT_USAGE;
-        }
-    }
-    if (need_db(cmd, db))
-        return EXIT_USAGE;
+    static const struct cmd_spec spec = {cmd, publish_help, opts, 3,
+                                         publish_opt};
+    struct publish_args pa = {SSE_CHANNEL_DEFAULT, NULL, NULL};
+    const char *db;
+    int rc = parse_args(&spec, &pa, argc, argv, &db);
+    if (rc != GO_ON)
+        return rc;
+    const char *data = pa.data;
 
     struct sse_buf in;
     sse_buf_init(&in, 0);
     struct sse_admin *a = NULL;
     int64_t id = 0;
-    int rc = EXIT_OK;
+    rc = EXIT_OK;
     int err = sse_admin_open(db, 0, busy_ms, &a);
     if (err) {
         rc = db_failed(cmd, db, err, a);
@@ -426,7 +419,7 @@ static int cmd_publish(int argc, char **argv, int busy_ms)
         data = in.data;
         len = in.len;
     }
-    err = sse_admin_publish(a, channel, type, data, len, &id);
+    err = sse_admin_publish(a, pa.channel, pa.type, data, len, &id);
     if (err) {
         rc = db_failed(cmd, db, err, a);
         goto out;
@@ -453,43 +446,38 @@ static const char prune_help[] =
     "                         90s, 30m, 12h, 7d, 500ms or plain seconds\n"
     "  --channel C            apply both rules to channel C only\n";
 
+struct prune_args {
+    int64_t keep;     /* -1: not given */
+    int64_t older_ms; /* -1: not given */
+    const char *channel;
+};
+
+static int prune_opt(const char *cmd, int k, const char *val, void *ctx)
+{
+    struct prune_args *pa = ctx;
+    switch (k) {
+    case 0:
+        return parse_count(cmd, "--keep", val, 0, &pa->keep);
+    case 1:
+        return parse_duration(cmd, "--older-than", val, &pa->older_ms);
+    default:
+        pa->channel = val;
+        return check_channel(cmd, val);
+    }
+}
+
 static int cmd_prune(int argc, char **argv, int busy_ms)
 {
     static const char cmd[] = "prune";
     static const struct opt opts[] = {
         {"keep", 1}, {"older-than", 1}, {"channel", 1}};
-    struct args p = {cmd, argc, argv, 0, 0};
-    const char *db = NULL, *val = NULL, *channel = NULL;
-    int64_t keep = -1, older = -1;
-    int k;
-    while ((k = next_arg(&p, opts, 3, &val)) != ARG_END) {
-        int bad = 0;
-        switch (k) {
-        case ARG_HELP:
-            fputs(prune_help, stdout);
-            return EXIT_OK;
-        case ARG_POSITIONAL:
-            bad = take_db(cmd, &db, val);
-            break;
-        case 0:
-            bad = parse_count(cmd, "--keep", val, 0, &keep);
-            break;
-        case 1:
-            bad = parse_duration(cmd, "--older-than", val, &older);
-            break;
-        case 2:
-            bad = check_channel(cmd, val);
-            channel = val;
-            break;
-        default:
-            bad = 1;
-        }
-        if (bad)
-            return EXIT_USAGE;
-    }
-    if (need_db(cmd, db))
-        return EXIT_USAGE;
-    if (keep < 0 && older < 0) {
+    static const struct cmd_spec spec = {cmd, prune_help, opts, 3, prune_opt};
+    struct prune_args pa = {-1, -1, NULL};
+    const char *db;
+    int rc = parse_args(&spec, &pa, argc, argv, &db);
+    if (rc != GO_ON)
+        return rc;
+    if (pa.keep < 0 && pa.older_ms < 0) {
         say(cmd, "nothing to do: give --keep N and/or --older-than DURATION");
         return EXIT_USAGE;
     }
@@ -499,12 +487,12 @@ static int cmd_prune(int argc, char **argv, int busy_ms)
     int busy = 0;
     int err = sse_admin_open(db, 0, busy_ms, &a);
     if (!err)
-        err = sse_admin_prune(a, keep, older, channel, &deleted);
+        err = sse_admin_prune(a, pa.keep, pa.older_ms, pa.channel, &deleted);
     if (!err) {
         printf("%" PRId64 "\n", deleted);
         err = sse_admin_checkpoint(a, &busy);
     }
-    int rc = EXIT_OK;
+    rc = EXIT_OK;
     if (err)
         rc = db_failed(cmd, db, err, a);
     else if (busy)
@@ -616,63 +604,61 @@ static int tail_follow(struct sse_eventlog *log,
     }
 }
 
+struct tail_args {
+    char channels[SSE_REQUEST_MAX_CHANNELS][SSE_CHANNEL_MAX + 1];
+    size_t nchannels;
+    int64_t after;
+    int64_t limit; /* INT64_MAX: not given */
+    int follow;
+    int64_t timeout_ms; /* -1: not given */
+};
+
+static int tail_opt(const char *cmd, int k, const char *val, void *ctx)
+{
+    struct tail_args *ta = ctx;
+    switch (k) {
+    case 0:
+        if (check_channel(cmd, val))
+            return -1;
+        if (ta->nchannels == SSE_REQUEST_MAX_CHANNELS) {
+            say(cmd, "too many channels: at most %d", SSE_REQUEST_MAX_CHANNELS);
+            return -1;
+        }
+        snprintf(ta->channels[ta->nchannels++], sizeof ta->channels[0], "%s",
+                 val);
+        return 0;
+    case 1:
+        return parse_count(cmd, "--after", val, 0, &ta->after);
+    case 2:
+        return parse_count(cmd, "--limit", val, 1, &ta->limit);
+    case 3:
+        ta->follow = 1;
+        return 0;
+    default:
+        return parse_duration(cmd, "--timeout", val, &ta->timeout_ms);
+    }
+}
+
 static int cmd_tail(int argc, char **argv, int busy_ms)
 {
     static const char cmd[] = "tail";
-    static const struct opt opts[] = {{"channel", 1}, {"after", 1},
-                                      {"limit", 1},   {"follow", 0},
+    static const struct opt opts[] = {{"channel", 1},
+                                      {"after", 1},
+                                      {"limit", 1},
+                                      {"follow", 0},
                                       {"timeout", 1}};
-    struct args p = {cmd, argc, argv, 0, 0};
-    const char *db = NULL, *val = NULL;
-    char channels[SSE_REQUEST_MAX_CHANNELS][SSE_CHANNEL_MAX + 1];
-    size_t nchannels = 0;
-    int follow = 0;
-    int64_t timeout_ms = -1;
-    struct tail_state t = {.last_id = 0, .printed = 0, .limit = INT64_MAX};
-    int k;
-    while ((k = next_arg(&p, opts, 5, &val)) != ARG_END) {
-        int bad = 0;
-        switch (k) {
-        case ARG_HELP:
-            fputs(tail_help, stdout);
-            return EXIT_OK;
-        case ARG_POSITIONAL:
-            bad = take_db(cmd, &db, val);
-            break;
-        case 0:
-            bad = check_channel(cmd, val);
-            if (!bad && nchannels == SSE_REQUEST_MAX_CHANNELS) {
-                say(cmd, "too many channels: at most %d",
-                    SSE_REQUEST_MAX_CHANNELS);
-                bad = 1;
-            }
-            if (!bad)
-                snprintf(channels[nchannels++], sizeof channels[0], "%s", val);
-            break;
-        case 1:
-            bad = parse_count(cmd, "--after", val, 0, &t.last_id);
-            break;
-        case 2:
-            bad = parse_count(cmd, "--limit", val, 1, &t.limit);
-            break;
-        case 3:
-            follow = 1;
-            break;
-        case 4:
-            bad = parse_duration(cmd, "--timeout", val, &timeout_ms);
-            break;
-        default:
-            bad = 1;
-        }
-        if (bad)
-            return EXIT_USAGE;
-    }
-    if (need_db(cmd, db))
-        return EXIT_USAGE;
-    if (timeout_ms >= 0 && !follow) {
+    static const struct cmd_spec spec = {cmd, tail_help, opts, 5, tail_opt};
+    struct tail_args ta = {.after = 0, .limit = INT64_MAX, .timeout_ms = -1};
+    const char *db;
+    int rc = parse_args(&spec, &ta, argc, argv, &db);
+    if (rc != GO_ON)
+        return rc;
+    if (ta.timeout_ms >= 0 && !ta.follow) {
         say(cmd, "--timeout only applies with --follow");
         return EXIT_USAGE;
     }
+    struct tail_state t = {
+        .last_id = ta.after, .printed = 0, .limit = ta.limit};
 
     /* Blocked before anything else, so a signal sent while we open the
      * database is still seen by the first wait. A signal the parent set to
@@ -688,19 +674,20 @@ static int cmd_tail(int argc, char **argv, int busy_ms)
             sa.sa_handler != SIG_IGN)
             sigaddset(&sigs, stop_signals[i]);
     }
-    if (follow)
+    if (ta.follow)
         sigprocmask(SIG_BLOCK, &sigs, &old);
 
     sse_buf_init(&t.out, 0);
     /* Adding const through a pointer to array needs a cast before C23. */
     const char(*chans)[SSE_CHANNEL_MAX + 1] =
-        nchannels ? (const char(*)[SSE_CHANNEL_MAX + 1])channels : NULL;
+        ta.nchannels ? (const char(*)[SSE_CHANNEL_MAX + 1]) ta.channels : NULL;
     struct sse_eventlog *log = NULL;
     int err = sse_eventlog_open(db, busy_ms, &log);
     if (!err)
-        err = follow ? tail_follow(log, chans, nchannels, &t, timeout_ms, &sigs)
-                     : tail_drain(log, chans, nchannels, &t);
-    int rc = EXIT_OK;
+        err = ta.follow ? tail_follow(log, chans, ta.nchannels, &t,
+                                      ta.timeout_ms, &sigs)
+                        : tail_drain(log, chans, ta.nchannels, &t);
+    rc = EXIT_OK;
     if (err == SSE_ECLOSED) {
         say(cmd, "%s: the file was replaced or removed; stopping", db);
         rc = EXIT_RUNTIME;
@@ -712,7 +699,7 @@ static int cmd_tail(int argc, char **argv, int busy_ms)
     }
     sse_eventlog_close(log);
     sse_buf_cleanup(&t.out);
-    if (follow)
+    if (ta.follow)
         sigprocmask(SIG_SETMASK, &old, NULL);
     return rc;
 }
@@ -759,18 +746,17 @@ static int stats_channel(const char *name, int64_t rows, int64_t last_id,
     struct stats_ctx *c = ctx;
     int err;
     if (c->json) {
-        err = sse_buf_append_str(&c->channels, c->n ? ",{\"name\":" : "{\"name\":");
+        err = sse_buf_append_str(&c->channels,
+                                 c->n ? ",{\"name\":" : "{\"name\":");
         if (!err)
             err = json_str(&c->channels, name);
         if (!err)
-            err = sse_buf_appendf(&c->channels,
-                                  ",\"rows\":%" PRId64 ",\"last_id\":%" PRId64
-                                  "}",
-                                  rows, last_id);
+            err = sse_buf_appendf(
+                &c->channels, ",\"rows\":%" PRId64 ",\"last_id\":%" PRId64 "}",
+                rows, last_id);
     } else {
         err = sse_buf_appendf(&c->channels,
-                              "  %-20s rows %" PRId64 ", last id %" PRId64
-                              "\n",
+                              "  %-20s rows %" PRId64 ", last id %" PRId64 "\n",
                               name, rows, last_id);
     }
     c->n++;
@@ -831,26 +817,25 @@ static void print_stats(const struct sse_admin_stats *st,
            st->db_bytes, st->wal_bytes, c->n, ch);
 }
 
+static int stats_opt(const char *cmd, int k, const char *val, void *ctx)
+{
+    (void)cmd;
+    (void)k;
+    (void)val;
+    ((struct stats_ctx *)ctx)->json = 1;
+    return 0;
+}
+
 static int cmd_stats(int argc, char **argv, int busy_ms)
 {
     static const char cmd[] = "stats";
     static const struct opt opts[] = {{"json", 0}};
-    struct args p = {cmd, argc, argv, 0, 0};
-    const char *db = NULL, *val = NULL;
+    static const struct cmd_spec spec = {cmd, stats_help, opts, 1, stats_opt};
     struct stats_ctx c = {.json = 0, .n = 0};
-    int k;
-    while ((k = next_arg(&p, opts, 1, &val)) != ARG_END) {
-        if (k == ARG_HELP) {
-            fputs(stats_help, stdout);
-            return EXIT_OK;
-        }
-        if (k == 0)
-            c.json = 1;
-        else if (k != ARG_POSITIONAL || take_db(cmd, &db, val))
-            return EXIT_USAGE;
-    }
-    if (need_db(cmd, db))
-        return EXIT_USAGE;
+    const char *db;
+    int rc = parse_args(&spec, &c, argc, argv, &db);
+    if (rc != GO_ON)
+        return rc;
 
     sse_buf_init(&c.channels, 0);
     struct sse_admin *a = NULL;
@@ -858,7 +843,7 @@ static int cmd_stats(int argc, char **argv, int busy_ms)
     int err = sse_admin_open(db, 0, busy_ms, &a);
     if (!err)
         err = sse_admin_stats(a, &st, stats_channel, &c);
-    int rc = EXIT_OK;
+    rc = EXIT_OK;
     if (err)
         rc = db_failed(cmd, db, err, a);
     else
@@ -902,8 +887,8 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"init", cmd_init, init_help},       {"publish", cmd_publish, publish_help},
-    {"prune", cmd_prune, prune_help},    {"tail", cmd_tail, tail_help},
+    {"init", cmd_init, init_help},    {"publish", cmd_publish, publish_help},
+    {"prune", cmd_prune, prune_help}, {"tail", cmd_tail, tail_help},
     {"stats", cmd_stats, stats_help},
 };
 

@@ -159,10 +159,7 @@ START_TEST(test_admin_open_not_a_database_ecorrupt)
 }
 END_TEST
 
-START_TEST(test_admin_close_null_is_noop)
-{
-    sse_admin_close(NULL);
-}
+START_TEST(test_admin_close_null_is_noop) { sse_admin_close(NULL); }
 END_TEST
 
 /* --- init --- */
@@ -353,8 +350,8 @@ START_TEST(test_admin_publish_data_byte_exact)
     static const char data[] = "a\r\nb\rc\n\n  lead\0nul \xF0\x9F\x98\x80\n";
     struct sse_admin *a = open_init();
     int64_t id = 0;
-    ck_assert_int_eq(
-        sse_admin_publish(a, "c", "t", data, sizeof data - 1, &id), 0);
+    ck_assert_int_eq(sse_admin_publish(a, "c", "t", data, sizeof data - 1, &id),
+                     0);
     sse_admin_close(a);
 
     char *hex = raw_text(db, "SELECT hex(CAST(data AS BLOB)) FROM events");
@@ -548,9 +545,9 @@ END_TEST
 START_TEST(test_admin_prune_channel_only)
 {
     struct sse_admin *a = open_init();
-    publish_n(a, "a", 5);  /* ids 1..5 */
-    publish_n(a, "b", 5);  /* ids 6..10 */
-    publish_n(a, "a", 2);  /* ids 11..12 */
+    publish_n(a, "a", 5); /* ids 1..5 */
+    publish_n(a, "b", 5); /* ids 6..10 */
+    publish_n(a, "a", 2); /* ids 11..12 */
     int64_t deleted = -1;
     ck_assert_int_eq(sse_admin_prune(a, 2, -1, "a", &deleted), 0);
     ck_assert_int_eq(deleted, 5);
@@ -622,8 +619,8 @@ static int record_channel(const char *name, int64_t rows, int64_t last_id,
 START_TEST(test_admin_stats_numbers)
 {
     struct sse_admin *a = open_init();
-    publish_n(a, "b", 3);  /* 1..3 */
-    publish_n(a, "a", 4);  /* 4..7 */
+    publish_n(a, "b", 3);                                       /* 1..3 */
+    publish_n(a, "a", 4);                                       /* 4..7 */
     ck_assert_int_eq(sse_admin_prune(a, 5, -1, NULL, NULL), 0); /* 3..7 */
     tu_sql(db, "UPDATE events SET created_at = 1000 WHERE id = 3;"
                "UPDATE events SET created_at = 2000 WHERE id = 7");
@@ -741,9 +738,9 @@ START_TEST(test_admin_checkpoint_reader_reports_busy)
     sqlite3 *h = raw_open(db);
     sqlite3_stmt *st = NULL;
     ck_assert_int_eq(sqlite3_exec(h, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_prepare_v2(h, "SELECT count(*) FROM events", -1,
-                                        &st, NULL),
-                     SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_prepare_v2(h, "SELECT count(*) FROM events", -1, &st, NULL),
+        SQLITE_OK);
     ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
     publish_n(a, "c", 10);
 
