@@ -156,7 +156,8 @@ int sse_admin_open(const char *path, int create, int busy_timeout_ms,
 
     /* SQLite reports a missing file only as a generic "unable to open", so
      * ask the file system first. */
-    if (!create && stat(path, &sb) != 0 && errno == ENOENT)
+    if (!create && stat(path, &sb) != 0 &&
+        (errno == ENOENT || errno == ENOTDIR))
         return SSE_ENOENT;
 
     a = calloc(1, sizeof *a);

@@ -414,6 +414,19 @@ for sig in TERM INT; do
     check "tail --follow ends cleanly on SIG$sig" test "$src" = 0 -a "$elapsed_ms" -lt 5000
 done
 
+rdb=$(new_db replaced.db)
+"$SSELITE" publish "$rdb" --data x >/dev/null
+rm -f "$tmp/rep"
+"${WRAP[@]}" "$SSELITE" tail "$rdb" --follow --timeout 20 >"$tmp/rep" 2>"$tmp/rep.err" &
+pid=$!
+wait_for test -s "$tmp/rep"
+rm -f "$rdb" "$rdb-wal" "$rdb-shm"
+wait "$pid"
+check "tail --follow stops with status 1 when the DB is removed" \
+    test "$?" = 1 -a "$(cat "$tmp/rep.err")" = "sselite tail: $rdb: the file was replaced or removed; stopping"
+sl tail "$tmp/uninit.db"
+expect_error "tail of an uninitialised DB exits 1" 1 "not initialised"
+
 # --- prune ---
 
 pdb=$(new_db prune.db)

@@ -148,6 +148,17 @@ START_TEST(test_admin_open_missing_file_enoent)
 }
 END_TEST
 
+START_TEST(test_admin_open_path_through_file_enoent)
+{
+    tu_write_file(db, "x", 1);
+    char *below = tu_path(db, "sub.db"); /* "events.db/sub.db" */
+    struct sse_admin *a = NULL;
+    ck_assert_int_eq(sse_admin_open(below, 0, 100, &a), SSE_ENOENT);
+    ck_assert_ptr_null(a);
+    free(below);
+}
+END_TEST
+
 START_TEST(test_admin_open_not_a_database_ecorrupt)
 {
     static const char junk[] = "this is not an SQLite database, just text "
@@ -763,6 +774,7 @@ static Suite *admin_suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_admin_open_missing_file_enoent);
+    tcase_add_test(tc, test_admin_open_path_through_file_enoent);
     tcase_add_test(tc, test_admin_open_not_a_database_ecorrupt);
     tcase_add_test(tc, test_admin_close_null_is_noop);
     tcase_add_test(tc, test_admin_init_new_file_version2_wal);
