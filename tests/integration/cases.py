@@ -509,23 +509,28 @@ def t_replay(env):
     check_backlogs(env, lt, variants)
 
 
-@case("SIGTERM ends open streams and the worker exits 0")
+@case("SIGTERM, SIGINT and SIGUSR1 end open streams and the worker exits 0")
 def t_sigterm(env):
-    w, lt = standalone(env)
-    streams = [open_stream(lt.port), open_stream(lt.port, "channel=other")]
-    id = publish_py(env.db, "before SIGTERM")
-    streams[0].wait_id(id, 3.0)
-    t = time.monotonic()
-    w.signal(signal.SIGTERM)
-    for i, c in enumerate(streams):
-        c.wait_end(5.0, "stream %d did not end after SIGTERM" % i)
-        check(c.clean_end, "stream %d was cut, not ended" % i)
-        check(final_is_comment(c), "stream %d did not end with a final comment: %r"
-              % (i, bytes(c.body[-200:])))
-        c.close()
-    rc = w.wait(5.0)
-    check(rc is not None, "the worker still runs %.1f s after SIGTERM" % (time.monotonic() - t))
-    check(rc == 0, "the worker exited with status %s" % rc)
+    env.init_db()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+        name = signal.Signals(sig).name
+        w = env.start_worker(sock=env.path("%s.sock" % name))
+        lt = env.start_lighttpd(socket_path=w.sock)
+        streams = [open_stream(lt.port), open_stream(lt.port, "channel=other")]
+        id = publish_py(env.db, "before " + name)
+        streams[0].wait_id(id, 3.0)
+        t = time.monotonic()
+        w.signal(sig)
+        for i, c in enumerate(streams):
+            c.wait_end(5.0, "%s: stream %d did not end" % (name, i))
+            check(c.clean_end, "%s: stream %d was cut, not ended" % (name, i))
+            check(final_is_comment(c), "%s: stream %d did not end with a final comment: %r"
+                  % (name, i, bytes(c.body[-200:])))
+            c.close()
+        rc = w.wait(5.0)
+        check(rc is not None, "%s: the worker still runs %.1f s later" % (name, time.monotonic() - t))
+        check(rc == 0, "%s: the worker exited with status %s" % (name, rc))
+        lt.stop()
 
 
 @case("stopping lighttpd stops the worker it spawned")
@@ -561,15 +566,21 @@ def t_longpoll(env):
     check(r.now() < 3.0, "empty long poll took %.1f s with longpoll-timeout 1" % r.now())
 
 
-@case("CORS: allowed origin, refused origin, preflight")
+def cors_headers(c):
+    return (c.header("access-control-allow-origin"), c.header("access-control-allow-credentials"),
+            ",".join(c.headers.get("vary", [])).lower())
+
+
+@case("CORS: allowed origin, refused origin, preflight, *, credentials")
 def t_cors(env):
     origin = "https://app.example"
-    lt = spawned(env, cors_origins=origin)
+    env.init_db()
+    w = env.start_worker(sock=env.path("list.sock"), cors_origins="https://other.example," + origin)
+    lt = env.start_lighttpd(socket_path=w.sock)
     c = open_stream(lt.port, headers={"Origin": origin})
-    check(c.header("access-control-allow-origin") == origin,
-          "Access-Control-Allow-Origin %r" % c.header("access-control-allow-origin"))
-    vary = ",".join(c.headers.get("vary", [])).lower()
-    check("origin" in vary, "Vary %r" % vary)
+    acao, acac, vary = cors_headers(c)
+    check(acao == origin and acac is None and "origin" in vary,
+          "allowed origin: Allow-Origin %r, Allow-Credentials %r, Vary %r" % (acao, acac, vary))
     c.close()
     r = request(lt.port, headers={"Origin": "https://evil.example"}, timeout=3.0)
     check(r.status == 403, "foreign origin: status %s" % r.status)
@@ -582,7 +593,23 @@ def t_cors(env):
     methods = (r.header("access-control-allow-methods") or "").upper()
     allowed = (r.header("access-control-allow-headers") or "").lower()
     check("GET" in methods, "Allow-Methods %r" % methods)
-    check("last-event-id" in allowed, "Allow-Headers %r" % allowed)
+    for h in ("last-event-id", "cache-control", "x-requestor"):
+        check(h in allowed, "Allow-Headers %r lacks %s" % (allowed, h))
+
+    w = env.start_worker(sock=env.path("star.sock"), cors_origins="*")
+    lt = env.start_lighttpd(socket_path=w.sock)
+    c = open_stream(lt.port, headers={"Origin": "https://anyone.example"})
+    acao, acac, vary = cors_headers(c)
+    check(acao == "*" and acac is None, "'*': Allow-Origin %r, Allow-Credentials %r" % (acao, acac))
+    c.close()
+
+    w = env.start_worker(sock=env.path("cred.sock"), cors_origins=origin, cors_credentials=True)
+    lt = env.start_lighttpd(socket_path=w.sock)
+    c = open_stream(lt.port, headers={"Origin": origin})
+    acao, acac, vary = cors_headers(c)
+    check(acao == origin and acac == "true" and "origin" in vary,
+          "credentials: Allow-Origin %r, Allow-Credentials %r, Vary %r" % (acao, acac, vary))
+    c.close()
 
 
 @case("with every stream thread taken, the spare thread answers busy at once")

@@ -41,6 +41,7 @@ def run_case(label, fn):
     except harness.TestFailure as e:
         err = str(e)
     except KeyboardInterrupt:
+        env.cleanup()
         raise
     except Exception:
         err = traceback.format_exc()

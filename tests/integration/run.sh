@@ -5,7 +5,7 @@
 #
 # Usage: tests/integration/run.sh [PATTERN...]
 # Environment: SSELITE_FCGI (default <repo>/fcgi/sselite-fcgi), SSELITE_CLI
-# (default <repo>/tools/sselite), LIGHTTPD, SSELITE_IT_KEEP=1 to keep temp dirs.
+# (default <repo>/tools/sselite), LIGHTTPD, PYTHON, SSELITE_IT_KEEP=1 (keep temp dirs).
 # The Python runner tracks and kills, by PID, every process it starts (also
 # on SIGINT/SIGTERM/SIGHUP), so nothing is left listening.
 set -u
@@ -13,4 +13,4 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 export SSELITE_FCGI="${SSELITE_FCGI:-$repo/fcgi/sselite-fcgi}"
 export SSELITE_CLI="${SSELITE_CLI:-$repo/tools/sselite}"
-exec python3 "$here/run.py" "$@"
+exec "${PYTHON:-python3}" "$here/run.py" "$@"
