@@ -233,6 +233,8 @@ struct opts {
     double connect_rate;   /* connects per second, 0 = unlimited */
     double duration_s;     /* hard stop */
     double hold_s;         /* stop this long after all are connected */
+    double ready_timeout_s; /* declare ready this long after the start
+                               even if not all are connected, 0 = never */
     int64_t expect;        /* events each subscriber must get, 0 = none */
     int64_t first;         /* first expected key, -1 = learn per subscriber */
     int64_t drop_at;       /* close after the K-th event once, 0 = never */
@@ -307,6 +309,7 @@ struct sub {
 struct totals {
     uint64_t connect_attempts, connect_failures, http_errors, server_closes;
     uint64_t reconnects, drops, lines_cut, data_cut, comments;
+    uint64_t empty_streams; /* 200 responses that ended with no event */
     uint64_t bytes;
     int open, max_open, ever_connected, failed, complete;
 };
@@ -542,6 +545,7 @@ struct client {
     int64_t now_real_us; /* receive time of the bytes being parsed */
     int64_t start_ns, ready_ns, end_ns;
     int ready;
+    int ready_partial; /* ready by --ready-timeout, not all connected */
     int stopping;
     int64_t first_pub_us, last_recv_us, first_recv_us;
     struct stats st;
@@ -601,6 +605,7 @@ static void conn_close(struct client *c, int i, int why)
 {
     struct sub *s = &c->subs[i];
     int was_streaming = s->state == ST_BODY;
+    uint64_t got = s->events_this_conn;
     if (s->fd >= 0) {
         epoll_ctl(c->ep, EPOLL_CTL_DEL, s->fd, NULL);
         close(s->fd);
@@ -620,6 +625,10 @@ static void conn_close(struct client *c, int i, int why)
     }
     if (was_streaming && !s->complete)
         c->t.server_closes++;
+    /* A stream that ends before any event is usually an overload answer
+     * (sselite's "busy" or error responses end that way). */
+    if (was_streaming && got == 0)
+        c->t.empty_streams++;
     if (s->complete && c->o.expect > 0)
         return;
     if (c->o.reconnect) {
@@ -1259,6 +1268,11 @@ static void run(struct client *c)
         if (c->o.expect > 0 && c->t.complete + c->t.failed >= c->nsubs &&
             c->ready)
             break;
+        if (!c->ready && c->o.ready_timeout_s > 0 &&
+            now >= c->start_ns + (int64_t)(c->o.ready_timeout_s * 1e9)) {
+            c->ready_partial = 1;
+            set_ready(c);
+        }
         if (c->st.enabled && now >= c->st.next_ns) {
             stats_sample(&c->st, &c->o, NULL);
             c->st.next_ns = now + (int64_t)c->o.stats_interval_ms * 1000000;
@@ -1267,6 +1281,11 @@ static void run(struct client *c)
         timeout = min_timeout(timeout, ms_until(deadline, now));
         if (c->st.enabled)
             timeout = min_timeout(timeout, ms_until(c->st.next_ns, now));
+        if (!c->ready && c->o.ready_timeout_s > 0)
+            timeout = min_timeout(
+                timeout,
+                ms_until(c->start_ns + (int64_t)(c->o.ready_timeout_s * 1e9),
+                         now));
         if (c->ready && c->o.hold_s > 0)
             timeout = min_timeout(
                 timeout,
@@ -1312,6 +1331,39 @@ static void json_str(FILE *f, const char *s)
             fputc(ch, f);
     }
     fputc('"', f);
+}
+
+/* Prints, as a JSON member, the first holes (missing key ranges) of the
+ * first subscriber that has any, to show where events were lost. */
+static void report_holes(struct client *c, FILE *f)
+{
+    int i, nr = 0;
+    fprintf(f, "\"first_holes\":{");
+    for (i = 0; i < c->nsubs; i++) {
+        struct sub *s = &c->subs[i];
+        int64_t k, start = -1;
+        if (c->o.expect <= 0 || (int64_t)s->unique >= c->o.expect)
+            continue;
+        fprintf(f, "\"subscriber\":%d,\"first_key\":%" PRId64
+                   ",\"ranges\":[", i, s->first_key);
+        for (k = 0; k <= c->o.expect && nr < 8; k++) {
+            int seen = k < c->o.expect && s->bits &&
+                       (s->bits[k >> 6] >> (k & 63) & 1);
+            if (k == c->o.expect)
+                seen = 1;
+            if (!seen && start < 0)
+                start = k;
+            if (seen && start >= 0) {
+                fprintf(f, "%s[%" PRId64 ",%" PRId64 "]", nr ? "," : "",
+                        s->first_key + start, s->first_key + k - 1);
+                nr++;
+                start = -1;
+            }
+        }
+        fprintf(f, "]");
+        break;
+    }
+    fprintf(f, "},");
 }
 
 static void report(struct client *c)
@@ -1366,10 +1418,11 @@ static void report(struct client *c)
         fprintf(f, ",");
     }
     fprintf(f, "\"subscribers\":%d,\"connected\":%d,\"failed\":%d,"
-               "\"ready\":%s,\"ready_s\":%.3f,\"duration_s\":%.3f,"
+               "\"ready\":%s,\"ready_partial\":%s,\"ready_s\":%.3f,"
+               "\"duration_s\":%.3f,"
                "\"window_s\":%.3f,\"timed_out\":%s,",
             c->nsubs, c->t.ever_connected, c->t.failed,
-            c->ready ? "true" : "false",
+            c->ready ? "true" : "false", c->ready_partial ? "true" : "false",
             c->ready ? (double)(c->ready_ns - c->start_ns) / 1e9 : 0.0, dur,
             window,
             (c->o.expect > 0 && c->t.complete < c->nsubs) ? "true" : "false");
@@ -1386,12 +1439,15 @@ static void report(struct client *c)
             oor, unparsed, gapev, subs_bad, min_unique, max_unique);
     fprintf(f, "\"connect_attempts\":%" PRIu64 ",\"connect_failures\":%" PRIu64
                ",\"http_errors\":%" PRIu64 ",\"server_closes\":%" PRIu64
+               ",\"empty_streams\":%" PRIu64
                ",\"reconnects\":%" PRIu64 ",\"drops\":%" PRIu64
                ",\"bytes\":%" PRIu64 ",\"comments\":%" PRIu64
                ",\"lines_cut\":%" PRIu64 ",\"data_cut\":%" PRIu64 ",",
             c->t.connect_attempts, c->t.connect_failures, c->t.http_errors,
-            c->t.server_closes, c->t.reconnects, c->t.drops, c->t.bytes,
+            c->t.server_closes, c->t.empty_streams, c->t.reconnects,
+            c->t.drops, c->t.bytes,
             c->t.comments, c->t.lines_cut, c->t.data_cut);
+    report_holes(c, f);
     fprintf(f, "\"latency_ms\":{\"n\":%" PRIu64 ",\"min\":%.3f,\"p50\":%.3f,"
                "\"p90\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f,"
                "\"mean\":%.3f},",
@@ -1457,6 +1513,8 @@ static void usage(FILE *f)
         "  --connect-rate R       connects per second, 0 = no limit (0)\n"
         "  --duration S           hard stop after S seconds (60)\n"
         "  --hold S               stop S seconds after all are connected\n"
+        "  --ready-timeout S      count as ready after S s even if not all\n"
+        "                         are connected (0 = wait for all)\n"
         "  --expect-events N      stop when every subscriber has N events\n"
         "  --first K              key of the first expected event\n"
         "                         (sselite: Last-Event-ID + 1; nchan: 1)\n"
@@ -1496,6 +1554,7 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 {
     enum {
         OPT_HOST = 256, OPT_PORT, OPT_PATH, OPT_SUBS, OPT_RATE, OPT_DUR, OPT_HOLD, OPT_EXP,
+        OPT_RTIMEOUT,
         OPT_FIRST, OPT_LEID, OPT_DROP, OPT_IDMODE, OPT_RECONN, OPT_RDELAY, OPT_READY,
         OPT_PIDS, OPT_SINT, OPT_LABEL, OPT_REPORT, OPT_HELP
     };
@@ -1507,6 +1566,7 @@ static void parse_opts(struct opts *o, int argc, char **argv)
         {"connect-rate", required_argument, NULL, OPT_RATE},
         {"duration", required_argument, NULL, OPT_DUR},
         {"hold", required_argument, NULL, OPT_HOLD},
+        {"ready-timeout", required_argument, NULL, OPT_RTIMEOUT},
         {"expect-events", required_argument, NULL, OPT_EXP},
         {"first", required_argument, NULL, OPT_FIRST},
         {"last-event-id", required_argument, NULL, OPT_LEID},
@@ -1545,6 +1605,9 @@ static void parse_opts(struct opts *o, int argc, char **argv)
             break;
         case OPT_DUR: o->duration_s = parse_double("duration", optarg, 0.1, 1e6); break;
         case OPT_HOLD: o->hold_s = parse_double("hold", optarg, 0, 1e6); break;
+        case OPT_RTIMEOUT:
+            o->ready_timeout_s = parse_double("ready-timeout", optarg, 0, 1e6);
+            break;
         case OPT_EXP:
             o->expect = parse_ll("expect-events", optarg, 0, 1LL << 32);
             break;
