@@ -437,7 +437,8 @@ run_one() {
     echo "\"cpus\":$(nproc),\"lighttpd\":\"$("$LIGHTTPD" -v 2>/dev/null | head -n1 | cut -d' ' -f1)\","
     echo "\"nginx\":\"$("$NGINX" -v 2>&1 | sed 's/.*: //')\","
     echo "\"nchan\":\"$(dpkg-query -W -f '${Version}' libnginx-mod-nchan 2>/dev/null)\","
-    echo "\"sqlite_synchronous\":\"${sync:-default}\"}"
+    echo "\"sqlite_synchronous\":\"${sync:-default}\","
+    echo "\"loadavg_start\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
 } >"$out/meta.json"
 # Workloads that could not be run at all; only sselite's fail the checks.
 machinery_failures=0
@@ -459,6 +460,7 @@ for ((r = 1; r <= runs; r++)); do
     done
 done
 
+cut -d' ' -f1-3 /proc/loadavg >"$out/loadavg_end"
 python3 - "$out" "$mode" "$have_sselite" "$machinery_failures" <<'PYEOF'
 """Reads the JSON of every run, prints the side-by-side table and the checks."""
 import glob, json, os, statistics, sys
@@ -546,6 +548,13 @@ meta = load(out, "meta.json") or {}
 lines = []
 lines.append(f"Runs: {len(runs)} ({mode}); {meta.get('cpus', '?')} CPUs; lighttpd {meta.get('lighttpd', '?')}, "
              f"nginx {meta.get('nginx', '?')}, Nchan {meta.get('nchan', '?')}; SQLite synchronous: {meta.get('sqlite_synchronous', '?')}")
+try:
+    with open(os.path.join(out, "loadavg_end")) as f:
+        load_end = f.read().strip()
+except OSError:
+    load_end = "?"
+lines.append(f"Load average at start {meta.get('loadavg_start', '?')}, at end {load_end} "
+             "(other work on the machine skews every figure).")
 lines.append("")
 lines.append("| workload | metric | " + " | ".join(systems) + " |")
 lines.append("|---|---|" + "---|" * len(systems))
