@@ -47,6 +47,7 @@ struct sse_hub {
     struct sse_hub_event **ring;  /* circular, cap entries */
     size_t ring_cap, ring_start, ring_count;
     int64_t covered_after;
+    int64_t oldest;               /* lowest stored id at the last look */
     int64_t head;                 /* -1 until the log is open */
     uint64_t epoch;
     int fault;                    /* 0, or why the log cannot be read */
@@ -337,6 +338,7 @@ static void try_open(struct sse_hub *hub)
     hub->fault = 0;
     hub->head = head;
     hub->covered_after = head;
+    hub->oldest = oldest;
     wake_all(hub);
     pthread_mutex_unlock(&hub->mu);
     if (hub->metrics)
@@ -421,14 +423,22 @@ static void check_replaced(struct sse_hub *hub)
         reset_log(hub, "was replaced or removed");
         return;
     }
+}
+
+/* Notes the lowest stored id (pruning moves it) and notices a log whose
+ * highest id went backwards (a different database under the same inode). */
+static void refresh_bounds(struct sse_hub *hub)
+{
     int64_t oldest, head;
-    if (sse_eventlog_bounds(hub->log, &oldest, &head) == 0) {
-        pthread_mutex_lock(&hub->mu);
-        int backwards = head < hub->head;
-        pthread_mutex_unlock(&hub->mu);
-        if (backwards)
-            reset_log(hub, "has a lower highest id than before");
-    }
+    if (sse_eventlog_bounds(hub->log, &oldest, &head) != 0)
+        return;
+    pthread_mutex_lock(&hub->mu);
+    int backwards = head < hub->head;
+    if (!backwards)
+        hub->oldest = oldest;
+    pthread_mutex_unlock(&hub->mu);
+    if (backwards)
+        reset_log(hub, "has a lower highest id than before");
 }
 
 static void on_hangup(struct sse_hub *hub, uint64_t tag)
@@ -510,6 +520,8 @@ static void *hub_main(void *arg)
         }
         if (changed) {
             read_new_rows(hub);
+            if (hub->log)
+                refresh_bounds(hub);
             quick = 0;
         } else if (poke) {
             quick = QUICK_RECHECKS;
@@ -707,10 +719,12 @@ int64_t sse_hub_head(struct sse_hub *hub)
     return h;
 }
 
-void sse_hub_window(struct sse_hub *hub, int64_t *covered_after, int64_t *head)
+void sse_hub_window(struct sse_hub *hub, int64_t *covered_after, int64_t *oldest,
+                    int64_t *head)
 {
     pthread_mutex_lock(&hub->mu);
     *covered_after = hub->covered_after;
+    *oldest = hub->oldest;
     *head = hub->head;
     pthread_mutex_unlock(&hub->mu);
 }

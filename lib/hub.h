@@ -122,8 +122,11 @@ int sse_hub_next(struct sse_hub *hub, struct sse_hub_waiter *w,
 int64_t sse_hub_head(struct sse_hub *hub);
 
 /* The ring's window: every committed row with *covered_after < id <= *head
- * is in memory. *head is -1 while the log is not open. */
-void sse_hub_window(struct sse_hub *hub, int64_t *covered_after, int64_t *head);
+ * is in memory; *oldest is the lowest id still stored in the database as of
+ * the hub's last look (refreshed on every commit it notices, so pruning is
+ * seen within a poll). *head is -1 while the log is not open. */
+void sse_hub_window(struct sse_hub *hub, int64_t *covered_after, int64_t *oldest,
+                    int64_t *head);
 
 /* The current database fault (0 when readable) and a static description. */
 int sse_hub_fault(struct sse_hub *hub);

@@ -118,18 +118,18 @@ static int plan_start(struct session *s, char *gap_json, size_t cap)
     gap_json[0] = '\0';
     const struct sse_request *req = s->req;
     int64_t replay = req->replay >= 0 ? req->replay : s->cfg->replay;
-    int64_t covered, hub_head;
+    int64_t covered, hub_oldest, hub_head;
     /* The common cases need no database: a first connect starts at the
-     * hub's head, and a resume point inside the ring's window cannot be
-     * pruned (the ring still holds every event after it). */
-    sse_hub_window(s->hub, &covered, &hub_head);
+     * hub's head, and a resume point inside the ring's window that the
+     * hub saw no pruning of is served from the ring. */
+    sse_hub_window(s->hub, &covered, &hub_oldest, &hub_head);
     if (hub_head >= 0) {
         if (req->resume_source == SSE_RESUME_NONE && replay <= 0) {
             s->cursor = hub_head;
             return 0;
         }
         if (req->resume_source != SSE_RESUME_NONE && req->resume_id >= covered &&
-            req->resume_id <= hub_head) {
+            req->resume_id >= hub_oldest - 1 && req->resume_id <= hub_head) {
             s->cursor = req->resume_id;
             return 0;
         }
