@@ -80,10 +80,11 @@ unit() {
 }
 
 valgrind_unit() {
-    local rc=0 t
+    local rc=0 t n=0
     for t in tests/unit/check_*; do
         case "$t" in *.c|*.o|*.log|*.trs) continue ;; esac
         [ -x "$t" ] || continue
+        n=$((n + 1))
         if CK_FORK=no valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
             --errors-for-leak-kinds=definite,indirect --error-exitcode=99 "$t" >"$out/valgrind-$(basename "$t").log" 2>&1; then
             echo "valgrind $(basename "$t"): clean"
@@ -91,6 +92,7 @@ valgrind_unit() {
             echo "valgrind $(basename "$t"): FAILED"; tail -30 "$out/valgrind-$(basename "$t").log"; rc=1
         fi
     done
+    [ "$n" -gt 0 ] || { echo "valgrind: no unit test binaries were built"; return 1; }
     return $rc
 }
 
