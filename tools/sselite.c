@@ -496,8 +496,8 @@ static int cmd_prune(int argc, char **argv, int busy_ms)
     if (err)
         rc = db_failed(cmd, db, err, a);
     else if (busy)
-        say(cmd, "note: the WAL was not fully checkpointed (a reader was"
-                 " active); it is reused, not grown");
+        say(cmd, "note: a reader kept the WAL checkpoint from completing;"
+                 " the -wal file was not truncated");
     sse_admin_close(a);
     return rc;
 }
