@@ -590,36 +590,32 @@ START_TEST(test_request_parse_longpoll_zero)
 }
 END_TEST
 
-START_TEST(test_request_parse_longpoll_requestor_header)
+/* The long-poll flag the request gets with this X-Requestor header. */
+static int longpoll_for(const char *requestor)
 {
     struct sse_request_vars v = get_vars("");
     struct sse_request req;
-    v.requestor = "XHR";
+    v.requestor = requestor;
     parse_ok(&v, &req);
-    ck_assert_int_eq(req.longpoll, 1);
+    return req.longpoll;
+}
+
+START_TEST(test_request_parse_longpoll_requestor_header)
+{
+    ck_assert_int_eq(longpoll_for("XHR"), 1);
 }
 END_TEST
 
 START_TEST(test_request_parse_longpoll_requestor_case_insensitive)
 {
-    struct sse_request_vars v = get_vars("");
-    struct sse_request req;
-    v.requestor = "xhr";
-    parse_ok(&v, &req);
-    ck_assert_int_eq(req.longpoll, 1);
-    v.requestor = "xHr";
-    parse_ok(&v, &req);
-    ck_assert_int_eq(req.longpoll, 1);
+    ck_assert_int_eq(longpoll_for("xhr"), 1);
+    ck_assert_int_eq(longpoll_for("xHr"), 1);
 }
 END_TEST
 
 START_TEST(test_request_parse_longpoll_other_requestor_stream)
 {
-    struct sse_request_vars v = get_vars("");
-    struct sse_request req;
-    v.requestor = "fetch";
-    parse_ok(&v, &req);
-    ck_assert_int_eq(req.longpoll, 0);
+    ck_assert_int_eq(longpoll_for("fetch"), 0);
 }
 END_TEST
 
