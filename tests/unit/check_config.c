@@ -43,6 +43,7 @@ static const struct numeric numerics[] = {
 #define NNUMERIC (sizeof(numerics) / sizeof(numerics[0]))
 
 /* Every setting, as named in the worker's documentation. */
+/* clang-format off */
 static const char *const all_names[] = {
     "db",           "listen",          "socket-mode",     "backlog",
     "threads",      "heartbeat",       "retry-ms",        "error-retry-ms",
@@ -51,6 +52,7 @@ static const char *const all_names[] = {
     "ring-events",  "access-log",      "log-level",       "cors-origins",
     "cors-credentials", "status-path", "ping-path",
 };
+/* clang-format on */
 #define NNAMES (sizeof(all_names) / sizeof(all_names[0]))
 
 static long long field(const struct sse_config *c, const struct numeric *n)
@@ -92,8 +94,8 @@ static void set_refused(struct sse_config *c, const char *name,
     ck_assert_msg(rc == SSE_EINVAL, "%s=%s: rc %d", name, value, rc);
     ck_assert_msg(memcmp(&before, c, sizeof(before)) == 0,
                   "%s=%s changed the config", name, value);
-    ck_assert_msg(strstr(err, name) != NULL,
-                  "message '%s' does not name '%s'", err, name);
+    ck_assert_msg(strstr(err, name) != NULL, "message '%s' does not name '%s'",
+                  err, name);
     char quoted[128];
     snprintf(quoted, sizeof(quoted), "'%s'", value);
     ck_assert_msg(strstr(err, quoted) != NULL,
@@ -240,8 +242,7 @@ START_TEST(test_config_set_err_truncated_safely)
     char err[16];
     memset(err, '#', sizeof(err));
     sse_config_init(&c);
-    ck_assert_int_eq(sse_config_set(&c, "heartbeat", "0", err, 8),
-                     SSE_EINVAL);
+    ck_assert_int_eq(sse_config_set(&c, "heartbeat", "0", err, 8), SSE_EINVAL);
     ck_assert_ptr_nonnull(memchr(err, '\0', 8));
     for (size_t i = 8; i < sizeof(err); i++)
         ck_assert_int_eq(err[i], '#');
@@ -254,8 +255,7 @@ START_TEST(test_config_set_unknown_refused)
     struct sse_config c;
     char err[256] = "";
     sse_config_init(&c);
-    ck_assert_int_eq(sse_config_set(&c, "no-such-thing", "1", err,
-                                    sizeof(err)),
+    ck_assert_int_eq(sse_config_set(&c, "no-such-thing", "1", err, sizeof(err)),
                      SSE_EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "no-such-thing"));
     sse_config_cleanup(&c);
@@ -271,8 +271,8 @@ START_TEST(test_config_set_env_spelling_refused)
     ck_assert_int_eq(
         sse_config_set(&c, "SSELITE_HEARTBEAT", "5", err, sizeof(err)),
         SSE_EINVAL);
-    ck_assert_int_eq(
-        sse_config_set(&c, "retry_ms", "5", err, sizeof(err)), SSE_EINVAL);
+    ck_assert_int_eq(sse_config_set(&c, "retry_ms", "5", err, sizeof(err)),
+                     SSE_EINVAL);
     sse_config_cleanup(&c);
 }
 END_TEST
@@ -408,9 +408,8 @@ static char *origin_list(int n)
     struct sse_buf b;
     sse_buf_init(&b, 0);
     for (int i = 0; i < n; i++)
-        ck_assert_int_eq(sse_buf_appendf(&b, "%shttps://o%d.example",
-                                         i ? "," : "", i),
-                         0);
+        ck_assert_int_eq(
+            sse_buf_appendf(&b, "%shttps://o%d.example", i ? "," : "", i), 0);
     size_t len;
     return sse_buf_take(&b, &len);
 }
@@ -433,9 +432,8 @@ START_TEST(test_config_set_origins_too_many_refused)
     char *list = origin_list(SSE_CONFIG_MAX_ORIGINS + 1);
     char err[256] = "";
     sse_config_init(&c);
-    ck_assert_int_eq(
-        sse_config_set(&c, "cors-origins", list, err, sizeof(err)),
-        SSE_EINVAL);
+    ck_assert_int_eq(sse_config_set(&c, "cors-origins", list, err, sizeof(err)),
+                     SSE_EINVAL);
     ck_assert_uint_eq(c.norigins, 0);
     ck_assert_ptr_nonnull(strstr(err, "cors-origins"));
     free(list);
@@ -483,7 +481,8 @@ START_TEST(test_config_set_db_empty_refused)
 }
 END_TEST
 
-/* --- flags ----------------------------------------------------------------- */
+/* --- flags -----------------------------------------------------------------
+ */
 
 START_TEST(test_config_is_flag_credentials)
 {
@@ -521,8 +520,7 @@ static const char *fake_lookup(const char *name, void *ctx)
 {
     struct fake_env *env = ctx;
     if (env->nasked < 64)
-        snprintf(env->asked[env->nasked++], sizeof(env->asked[0]), "%s",
-                 name);
+        snprintf(env->asked[env->nasked++], sizeof(env->asked[0]), "%s", name);
     for (size_t i = 0; env->vars && env->vars[i]; i += 2)
         if (strcmp(env->vars[i], name) == 0)
             return env->vars[i + 1];
@@ -540,23 +538,30 @@ static int was_asked(const struct fake_env *env, const char *name)
 START_TEST(test_config_from_env_sets_values)
 {
     static const char *const vars[] = {
-        "SSELITE_DB", "/var/lib/sselite/events.db",
-        "SSELITE_HEARTBEAT", "20",
-        "SSELITE_RETRY_MS", "1000",
-        "SSELITE_BUSY_TIMEOUT_MS", "250",
-        "SSELITE_LOG_LEVEL", "debug",
-        "SSELITE_CORS_ORIGINS", "https://a.example",
-        "SSELITE_CORS_CREDENTIALS", "1",
-        "SSELITE_SOCKET_MODE", "0600",
+        "SSELITE_DB",
+        "/var/lib/sselite/events.db",
+        "SSELITE_HEARTBEAT",
+        "20",
+        "SSELITE_RETRY_MS",
+        "1000",
+        "SSELITE_BUSY_TIMEOUT_MS",
+        "250",
+        "SSELITE_LOG_LEVEL",
+        "debug",
+        "SSELITE_CORS_ORIGINS",
+        "https://a.example",
+        "SSELITE_CORS_CREDENTIALS",
+        "1",
+        "SSELITE_SOCKET_MODE",
+        "0600",
         NULL,
     };
     struct fake_env env = {.vars = vars};
     struct sse_config c;
     char err[256] = "";
     sse_config_init(&c);
-    ck_assert_int_eq(sse_config_from_env(&c, fake_lookup, &env, err,
-                                         sizeof(err)),
-                     0);
+    ck_assert_int_eq(
+        sse_config_from_env(&c, fake_lookup, &env, err, sizeof(err)), 0);
     ck_assert_str_eq(c.db, "/var/lib/sselite/events.db");
     ck_assert_int_eq(c.heartbeat_s, 20);
     ck_assert_int_eq(c.retry_ms, 1000);
@@ -579,9 +584,8 @@ START_TEST(test_config_from_env_empty_keeps_defaults)
     memset(&def, 0, sizeof(def));
     sse_config_init(&c);
     sse_config_init(&def);
-    ck_assert_int_eq(sse_config_from_env(&c, fake_lookup, &env, err,
-                                         sizeof(err)),
-                     0);
+    ck_assert_int_eq(
+        sse_config_from_env(&c, fake_lookup, &env, err, sizeof(err)), 0);
     ck_assert_mem_eq(&c, &def, sizeof(c));
     sse_config_cleanup(&c);
 }
@@ -593,17 +597,16 @@ START_TEST(test_config_from_env_asks_every_variable)
     struct sse_config c;
     char err[256] = "";
     sse_config_init(&c);
-    ck_assert_int_eq(sse_config_from_env(&c, fake_lookup, &env, err,
-                                         sizeof(err)),
-                     0);
+    ck_assert_int_eq(
+        sse_config_from_env(&c, fake_lookup, &env, err, sizeof(err)), 0);
     for (size_t i = 0; i < NNAMES; i++) {
         char var[64];
         env_name(all_names[i], var, sizeof(var));
         ck_assert_msg(was_asked(&env, var), "%s never looked up", var);
     }
     for (size_t i = 0; i < env.nasked; i++)
-        ck_assert_msg(strncmp(env.asked[i], "SSELITE_", 8) == 0,
-                      "looked up %s", env.asked[i]);
+        ck_assert_msg(strncmp(env.asked[i], "SSELITE_", 8) == 0, "looked up %s",
+                      env.asked[i]);
     sse_config_cleanup(&c);
 }
 END_TEST
@@ -615,9 +618,9 @@ START_TEST(test_config_from_env_bad_value_names_variable)
     struct sse_config c;
     char err[256] = "";
     sse_config_init(&c);
-    ck_assert_int_eq(sse_config_from_env(&c, fake_lookup, &env, err,
-                                         sizeof(err)),
-                     SSE_EINVAL);
+    ck_assert_int_eq(
+        sse_config_from_env(&c, fake_lookup, &env, err, sizeof(err)),
+        SSE_EINVAL);
     ck_assert_msg(strstr(err, "SSELITE_HEARTBEAT") != NULL, "message '%s'",
                   err);
     ck_assert_msg(strstr(err, "'0'") != NULL, "message '%s'", err);
@@ -633,9 +636,8 @@ START_TEST(test_config_from_env_options_override)
     struct sse_config c;
     char err[256] = "";
     sse_config_init(&c);
-    ck_assert_int_eq(sse_config_from_env(&c, fake_lookup, &env, err,
-                                         sizeof(err)),
-                     0);
+    ck_assert_int_eq(
+        sse_config_from_env(&c, fake_lookup, &env, err, sizeof(err)), 0);
     set_ok(&c, "heartbeat", "7");
     ck_assert_int_eq(c.heartbeat_s, 7);
     sse_config_cleanup(&c);
@@ -733,8 +735,7 @@ START_TEST(test_config_origin_allowed_exact)
     sse_config_init(&c);
     set_ok(&c, "cors-origins", "https://a.example,http://b.example:8080");
     ck_assert_int_eq(sse_config_origin_allowed(&c, "https://a.example"), 1);
-    ck_assert_int_eq(sse_config_origin_allowed(&c, "http://b.example:8080"),
-                     1);
+    ck_assert_int_eq(sse_config_origin_allowed(&c, "http://b.example:8080"), 1);
     sse_config_cleanup(&c);
 }
 END_TEST
@@ -742,11 +743,16 @@ END_TEST
 START_TEST(test_config_origin_allowed_near_misses_refused)
 {
     static const char *const bad[] = {
-        "https://a.example/",     "http://a.example",
-        "HTTPS://A.EXAMPLE",      "https://a.example:443",
-        "https://a.example.evil", "https://a.exampl",
-        "https://xa.example",     "",
-        "http://b.example",       "http://b.example:808",
+        "https://a.example/",
+        "http://a.example",
+        "HTTPS://A.EXAMPLE",
+        "https://a.example:443",
+        "https://a.example.evil",
+        "https://a.exampl",
+        "https://xa.example",
+        "",
+        "http://b.example",
+        "http://b.example:808",
         "null",
     };
     struct sse_config c;
@@ -788,12 +794,11 @@ START_TEST(test_config_usage_matches_env_lookups)
     sse_config_init(&c);
     sse_buf_init(&b, 0);
     ck_assert_int_eq(sse_config_usage(&b), 0);
-    ck_assert_int_eq(sse_config_from_env(&c, fake_lookup, &env, err,
-                                         sizeof(err)),
-                     0);
+    ck_assert_int_eq(
+        sse_config_from_env(&c, fake_lookup, &env, err, sizeof(err)), 0);
     for (size_t i = 0; i < env.nasked; i++)
-        ck_assert_msg(strstr(b.data, env.asked[i]) != NULL,
-                      "usage lacks %s", env.asked[i]);
+        ck_assert_msg(strstr(b.data, env.asked[i]) != NULL, "usage lacks %s",
+                      env.asked[i]);
     sse_buf_cleanup(&b);
     sse_config_cleanup(&c);
 }

@@ -115,13 +115,13 @@ static int read_into(struct sse_eventlog *log, int64_t after, int64_t upto,
     return rc;
 }
 
-static void assert_ids(const struct collect *c, const int64_t *want,
-                       size_t n)
+static void assert_ids(const struct collect *c, const int64_t *want, size_t n)
 {
     ck_assert_uint_eq(c->n, n);
     for (size_t i = 0; i < n; i++)
-        ck_assert_msg(c->ids[i] == want[i], "row %zu: id %" PRId64
-                      " want %" PRId64, i, c->ids[i], want[i]);
+        ck_assert_msg(c->ids[i] == want[i],
+                      "row %zu: id %" PRId64 " want %" PRId64, i, c->ids[i],
+                      want[i]);
 }
 
 static int64_t now_ms(void)
@@ -481,8 +481,7 @@ START_TEST(test_eventlog_read_batches_cover_all)
     int64_t after = 0;
     size_t total = 0;
     for (int guard = 0; guard < 100; guard++) {
-        ck_assert_int_eq(read_into(log, after, INT64_MAX, NULL, 0, 256, &c),
-                         0);
+        ck_assert_int_eq(read_into(log, after, INT64_MAX, NULL, 0, 256, &c), 0);
         ck_assert_uint_le(c.n, 256);
         if (c.n == 0)
             break;
@@ -626,7 +625,7 @@ START_TEST(test_eventlog_read_channel_max_set)
         snprintf(chans[i], sizeof(chans[i]), "ch%d", 2 * i);
     struct sse_eventlog *log = open_log();
     ck_assert_int_eq(read_into(log, 0, INT64_MAX,
-                               (const char(*)[SSE_CHANNEL_MAX + 1])chans, 32,
+                               (const char(*)[SSE_CHANNEL_MAX + 1]) chans, 32,
                                1000, &c),
                      0);
     ck_assert_uint_eq(c.n, 32);
@@ -683,8 +682,7 @@ START_TEST(test_eventlog_replay_start_upto)
     int64_t after = -1;
     publish_n(NULL, 10);
     struct sse_eventlog *log = open_log();
-    ck_assert_int_eq(sse_eventlog_replay_start(log, NULL, 0, 2, 5, &after),
-                     0);
+    ck_assert_int_eq(sse_eventlog_replay_start(log, NULL, 0, 2, 5, &after), 0);
     ck_assert_int_eq(after, 3);
     sse_eventlog_close(log);
 }

@@ -255,8 +255,7 @@ START_TEST(test_query_decode_no_room_for_nul)
 {
     char dst[4] = "zzz";
     size_t out_len = 99;
-    ck_assert_int_eq(sse_query_decode("abc", 3, dst, 3, &out_len),
-                     SSE_ETOOBIG);
+    ck_assert_int_eq(sse_query_decode("abc", 3, dst, 3, &out_len), SSE_ETOOBIG);
     ck_assert_uint_eq(out_len, 99);
 }
 END_TEST

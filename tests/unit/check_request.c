@@ -42,8 +42,8 @@ static void assert_reason_one_line(const struct sse_request_error *err)
     ck_assert_ptr_ne(end, err->reason);
     for (const char *p = err->reason; p < end; p++)
         ck_assert_msg((unsigned char)*p >= 0x20 && *p != 0x7F,
-                      "control byte 0x%02x in reason '%s'",
-                      (unsigned char)*p, err->reason);
+                      "control byte 0x%02x in reason '%s'", (unsigned char)*p,
+                      err->reason);
 }
 
 /* Parses v expecting a refusal with status; returns the error. */
@@ -521,7 +521,7 @@ END_TEST
 
 START_TEST(test_request_parse_id_nul_refused)
 {
-    id_refused("1\0" "2", 3);
+    id_refused("1\0002", 3); /* '1', NUL, '2' */
 }
 END_TEST
 
@@ -692,8 +692,8 @@ END_TEST
 
 START_TEST(test_request_parse_method_others_refused)
 {
-    static const char *const bad[] = {"PUT", "DELETE", "PATCH", "TRACE",
-                                      "CONNECT", "GETX", ""};
+    static const char *const bad[] = {"PUT",     "DELETE", "PATCH", "TRACE",
+                                      "CONNECT", "GETX",   ""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct sse_request_vars v = get_vars("");
         v.method = bad[i];
@@ -788,8 +788,8 @@ static Suite *request_suite(void)
     tcase_add_test(tc, test_request_parse_last_event_id_zero);
     tcase_add_test(tc, test_request_parse_last_event_id_percent_encoded);
     tcase_add_test(tc, test_request_parse_last_event_id_bad_header_refused);
-    tcase_add_test(tc,
-                   test_request_parse_last_event_id_bad_header_beats_good_query);
+    tcase_add_test(
+        tc, test_request_parse_last_event_id_bad_header_beats_good_query);
     tcase_add_test(tc,
                    test_request_parse_last_event_id_header_19_digits_refused);
     tcase_add_test(tc, test_request_parse_last_event_id_query_sign_refused);

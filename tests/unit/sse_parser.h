@@ -86,8 +86,7 @@ size_t sse_parser_empty_dispatches(const struct sse_parser *p);
 
 /* The last event ID string as of the latest dispatch (empty before any);
  * *len (may be NULL) receives its length. Borrowed until the next feed. */
-const char *sse_parser_last_event_id(const struct sse_parser *p,
-                                     size_t *len);
+const char *sse_parser_last_event_id(const struct sse_parser *p, size_t *len);
 
 /* Returns 1 when the input so far ended at an event boundary: no partial
  * line (or partial BOM) is buffered and no field line came after the last

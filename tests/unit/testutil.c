@@ -96,8 +96,8 @@ struct sse_admin *tu_admin_open(const char *path)
     return a;
 }
 
-int64_t tu_publish(struct sse_admin *a, const char *channel,
-                   const char *type, const char *data)
+int64_t tu_publish(struct sse_admin *a, const char *channel, const char *type,
+                   const char *data)
 {
     int64_t id = -1;
     int rc = sse_admin_publish(a, channel, type, data, strlen(data), &id);
@@ -150,8 +150,7 @@ uint64_t tu_rng_init(struct tu_rng *r, const char *what)
         char *end = NULL;
         errno = 0;
         unsigned long long v = strtoull(env, &end, 10);
-        ck_assert_msg(errno == 0 && end != env && *end == '\0' &&
-                          env[0] != '-',
+        ck_assert_msg(errno == 0 && end != env && *end == '\0' && env[0] != '-',
                       "SSELITE_TEST_SEED='%s' is not a decimal number", env);
         seed = (uint64_t)v;
     } else {
@@ -163,8 +162,8 @@ uint64_t tu_rng_init(struct tu_rng *r, const char *what)
     }
     r->seed = seed;
     r->state = seed;
-    fprintf(stderr, "%s: seed %llu (SSELITE_TEST_SEED=%llu repeats it)\n",
-            what, (unsigned long long)seed, (unsigned long long)seed);
+    fprintf(stderr, "%s: seed %llu (SSELITE_TEST_SEED=%llu repeats it)\n", what,
+            (unsigned long long)seed, (unsigned long long)seed);
     return seed;
 }
 
@@ -173,8 +172,8 @@ void tu_parse(struct sse_parser *p, const void *bytes, size_t n)
     ck_assert_msg(sse_parser_feed(p, bytes, n) == 0, "parser: out of memory");
 }
 
-void tu_parse_chunked(struct sse_parser *p, struct tu_rng *r,
-                      const void *bytes, size_t n, size_t max_chunk)
+void tu_parse_chunked(struct sse_parser *p, struct tu_rng *r, const void *bytes,
+                      size_t n, size_t max_chunk)
 {
     const char *s = bytes;
     size_t off = 0;

@@ -48,8 +48,8 @@ struct sse_admin *tu_admin_open(const char *path);
 
 /* Publishes one event through sse_admin_publish (data is a C string; type
  * and channel may be NULL) and returns its id. */
-int64_t tu_publish(struct sse_admin *a, const char *channel,
-                   const char *type, const char *data);
+int64_t tu_publish(struct sse_admin *a, const char *channel, const char *type,
+                   const char *data);
 
 /* Runs sql (one or more statements) on path with a separate raw sqlite3
  * connection, for rows the admin API would not write (NULL or '' types,
@@ -78,8 +78,8 @@ uint64_t tu_rng_below(struct tu_rng *r, uint64_t n);
 /* Fails the running test unless cond holds, with the seed first in the
  * message. fmt is a string literal and takes at least one argument (say,
  * the iteration number). Needs <check.h>. */
-#define tu_rng_assert(r, cond, fmt, ...)                                     \
-    ck_assert_msg((cond), "SSELITE_TEST_SEED=%llu: " fmt,                   \
+#define tu_rng_assert(r, cond, fmt, ...)                                       \
+    ck_assert_msg((cond), "SSELITE_TEST_SEED=%llu: " fmt,                      \
                   (unsigned long long)(r)->seed, __VA_ARGS__)
 
 /* --- event streams --- */
@@ -90,8 +90,8 @@ void tu_parse(struct sse_parser *p, const void *bytes, size_t n);
 
 /* Feeds bytes[0..n) to the parser in chunks of 1 to max_chunk bytes chosen
  * by r. */
-void tu_parse_chunked(struct sse_parser *p, struct tu_rng *r,
-                      const void *bytes, size_t n, size_t max_chunk);
+void tu_parse_chunked(struct sse_parser *p, struct tu_rng *r, const void *bytes,
+                      size_t n, size_t max_chunk);
 
 /* Returns a new parser that has read the whole C string s; owned by caller
  * (free with sse_parser_free). */
