@@ -55,10 +55,6 @@ def open_stream(port, query="", headers=None, timeout=3.0):
     return c
 
 
-def ids_of(c):
-    return c.ids()
-
-
 def expect_ids(c, want, what):
     got = c.ids()
     check(got == want, "%s: got ids %s, expected %s" % (what, got, want))
