@@ -30,6 +30,7 @@
 
 #include "channel.h"
 #include "schema_sql.h"
+#include "sqlite_error.h"
 #include "sse_error.h"
 
 static const char *const schema_steps[] = {
@@ -50,35 +51,11 @@ struct sse_admin {
 };
 
 /* Translates an SQLite result code (primary or extended) into an SSE_E*. */
-static int map_rc(int rc)
-{
-    switch (rc & 0xff) {
-    case SQLITE_OK:
-    case SQLITE_ROW:
-    case SQLITE_DONE:
-        return 0;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return SSE_EBUSY;
-    case SQLITE_CONSTRAINT:
-        return SSE_EINVAL;
-    case SQLITE_NOTADB:
-    case SQLITE_CORRUPT:
-        return SSE_ECORRUPT;
-    case SQLITE_NOMEM:
-        return SSE_ENOMEM;
-    case SQLITE_TOOBIG:
-        return SSE_ETOOBIG;
-    default:
-        return SSE_EDB;
-    }
-}
-
 /* Records SQLite's message for the failure rc and returns its SSE_E* code. */
 static int db_fail(struct sse_admin *a, int rc)
 {
     snprintf(a->err, sizeof a->err, "%s", sqlite3_errmsg(a->db));
-    return map_rc(rc);
+    return sse_sqlite_error(rc);
 }
 
 /* Records a message of our own and returns err. */
@@ -174,7 +151,7 @@ int sse_admin_open(const char *path, int create, int busy_timeout_ms,
     int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
     int rc = sqlite3_open_v2(path, &a->db, flags, NULL);
     if (rc != SQLITE_OK) {
-        err = a->db == NULL ? SSE_ENOMEM : map_rc(rc);
+        err = a->db == NULL ? SSE_ENOMEM : sse_sqlite_error(rc);
         goto out;
     }
     sqlite3_extended_result_codes(a->db, 1);

@@ -18,6 +18,7 @@
 
 #include "eventlog.h"
 #include "request.h"
+#include "sqlite_error.h"
 #include "sse_error.h"
 
 #define MULTI_SLOTS SSE_REQUEST_MAX_CHANNELS
@@ -39,35 +40,13 @@ struct sse_eventlog {
 
 #define COLUMNS "id, channel, event, data, created_at"
 
-static int map_sqlite(int rc)
-{
-    switch (rc & 0xff) {
-    case SQLITE_OK:
-    case SQLITE_ROW:
-    case SQLITE_DONE:
-        return 0;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return SSE_EBUSY;
-    case SQLITE_NOTADB:
-    case SQLITE_CORRUPT:
-        return SSE_ECORRUPT;
-    case SQLITE_NOMEM:
-        return SSE_ENOMEM;
-    case SQLITE_CANTOPEN:
-        return SSE_ENOENT;
-    default:
-        return SSE_EDB;
-    }
-}
-
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 {
     /* PERSISTENT: these statements live as long as the connection. */
     int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
     if (rc == SQLITE_ERROR)
         return SSE_ESCHEMA;  /* "no such table" or a missing column */
-    return map_sqlite(rc);
+    return sse_sqlite_error(rc);
 }
 
 void sse_eventlog_close(struct sse_eventlog *log)
@@ -119,7 +98,7 @@ int sse_eventlog_open(const char *path, int busy_timeout_ms,
     }
     /* NOMUTEX: the contract is one thread at a time, so SQLite's own
      * per-connection mutex would only cost time. */
-    rc = map_sqlite(sqlite3_open_v2(path, &log->db,
+    rc = sse_sqlite_error(sqlite3_open_v2(path, &log->db,
                                     SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL));
     if (rc)
         goto out;
@@ -205,7 +184,7 @@ int sse_eventlog_replay_start(struct sse_eventlog *log,
     else if (step == SQLITE_DONE)
         *after = 0;
     else
-        rc = map_sqlite(step);
+        rc = sse_sqlite_error(step);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc;
@@ -253,7 +232,7 @@ int sse_eventlog_read(struct sse_eventlog *log, int64_t after_id,
             break;
     }
     if (!rc && step != SQLITE_DONE)
-        rc = map_sqlite(step);
+        rc = sse_sqlite_error(step);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     if (nrows)
@@ -272,7 +251,7 @@ int sse_eventlog_bounds(struct sse_eventlog *log, int64_t *oldest, int64_t *head
         *head = h;
         *oldest = o;
     } else {
-        rc = map_sqlite(step);
+        rc = sse_sqlite_error(step);
         if (!rc)
             rc = SSE_EDB;
     }
@@ -289,7 +268,7 @@ int sse_eventlog_changed(struct sse_eventlog *log, int *changed)
         *changed = v != log->last_data_version;
         log->last_data_version = v;
     } else {
-        rc = map_sqlite(step);
+        rc = sse_sqlite_error(step);
         if (!rc)
             rc = SSE_EDB;
     }
