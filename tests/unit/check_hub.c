@@ -529,6 +529,40 @@ START_TEST(test_hub_event_outlives_ring)
 }
 END_TEST
 
+START_TEST(test_hub_window_tracks_ring_and_pruning)
+{
+    start_healthy();
+    int64_t covered, oldest, head;
+    sse_hub_window(E.hub, &covered, &oldest, &head);
+    /* An empty log: nothing stored, nothing in the ring. */
+    ck_assert_int_eq(head, 0);
+    ck_assert_int_eq(covered, 0);
+    ck_assert_int_eq(oldest, 1);
+
+    int64_t last = 0;
+    for (int i = 0; i < 40; i++)
+        last = tu_publish(E.pub, NULL, NULL, "w");
+    ck_assert(wait_head(last, 5000));
+    sse_hub_window(E.hub, &covered, &oldest, &head);
+    ck_assert_int_eq(head, last);
+    ck_assert_int_eq(covered, last - RING);
+    ck_assert_int_eq(oldest, 1);
+
+    /* Pruning is a commit too: the hub notices the new oldest id. */
+    ck_assert_int_eq(sse_admin_prune(E.pub, 5, -1, NULL, NULL), 0);
+    int64_t deadline = sse_hub_now_ns() + 5000 * MS;
+    do {
+        sse_hub_window(E.hub, &covered, &oldest, &head);
+        if (oldest == last - 4)
+            break;
+        tick();
+    } while (sse_hub_now_ns() < deadline);
+    ck_assert_int_eq(oldest, last - 4);
+    ck_assert_int_eq(head, last);
+    ck_assert_int_eq(covered, last - RING);
+}
+END_TEST
+
 /* --- faults, replacement, shutdown --- */
 
 START_TEST(test_hub_fault_missing_db_then_healthy)
@@ -849,6 +883,7 @@ static Suite *hub_suite(void)
     tcase_add_test(tc, test_hub_next_max_limits_batch);
     tcase_add_test(tc, test_hub_next_behind_when_ring_overrun);
     tcase_add_test(tc, test_hub_event_outlives_ring);
+    tcase_add_test(tc, test_hub_window_tracks_ring_and_pruning);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("faults");

@@ -1,0 +1,1272 @@
+/* check_stream.c - unit tests for lib/stream.c (one client's stream).
+ * SPDX-License-Identifier: MIT
+ *
+ * Each stream runs sse_stream_run in its own thread, as a worker thread
+ * would, against a real SQLite file and a running hub. Its output goes to a
+ * test sink (a mutex-protected buffer that can be told to fail, like a
+ * client that vanished) and is read back with the spec-exact parser in
+ * sse_parser.h. Waits are bounded by deadlines; streams end through the
+ * documented ways (hub stop, lifetime, long-poll answer, write failure).
+ *
+ * The central property: a stream resumed from any id delivers exactly the
+ * wanted rows after it, in id order, with no gap and no duplicate, while it
+ * switches between catch-up reads and the hub's ring under a publisher
+ * that keeps inserting (test_stream_resume_exact_under_load).
+ */
+#include <check.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "buf.h"
+#include "config.h"
+#include "hub.h"
+#include "metrics.h"
+#include "request.h"
+#include "response.h"
+#include "sse_error.h"
+#include "sse_parser.h"
+#include "stream.h"
+#include "testutil.h"
+
+#define MS 1000000LL
+
+/* --- fixture: temp dir, config with a tiny ring and batch, metrics, hub
+ * (created by the test once the config is final) --- */
+
+static struct {
+    char *dir;
+    char *db;
+    struct sse_config cfg;
+    struct sse_metrics m;
+    struct sse_hub *hub;
+    struct sse_admin *pub;
+} E;
+
+static void cfg_set(const char *name, const char *value)
+{
+    char err[200];
+    int rc = sse_config_set(&E.cfg, name, value, err, sizeof err);
+    ck_assert_msg(rc == 0, "sse_config_set(%s): %s", name, err);
+}
+
+static void setup(void)
+{
+    memset(&E, 0, sizeof E);
+    E.dir = tu_tmpdir_new();
+    sse_config_init(&E.cfg);
+    sse_metrics_init(&E.m, 4);
+    cfg_set("ring-events", "16");
+    cfg_set("batch", "4");
+    cfg_set("poll-ms", "5");
+    cfg_set("retry-ms", "3000");
+    cfg_set("error-retry-ms", "7000");
+    cfg_set("busy-retry-ms", "9000");
+    cfg_set("access-log", "0");
+}
+
+static void teardown(void)
+{
+    if (E.hub) {
+        sse_hub_stop(E.hub);
+        sse_hub_free(E.hub);
+    }
+    sse_admin_close(E.pub);
+    free(E.db);
+    sse_config_cleanup(&E.cfg);
+    tu_tmpdir_remove(E.dir);
+    memset(&E, 0, sizeof E);
+}
+
+static void tick(void)
+{
+    struct timespec ts = {0, 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Creates events.db and the publisher connection (hub not started). */
+static void create_log(void)
+{
+    E.db = tu_log_create(E.dir, "events.db");
+    E.pub = tu_admin_open(E.db);
+    cfg_set("db", E.db);
+}
+
+/* Starts the hub and waits until it has read the log (or a fault). */
+static void start_hub(int want_fault)
+{
+    int rc = sse_hub_new(&E.cfg, &E.m, &E.hub);
+    ck_assert_msg(rc == 0, "sse_hub_new: %s", sse_strerror(rc));
+    ck_assert_int_eq(sse_hub_start(E.hub), 0);
+    int64_t deadline = sse_hub_now_ns() + 5000 * MS;
+    while (want_fault ? sse_hub_fault(E.hub) == 0 : sse_hub_head(E.hub) < 0) {
+        ck_assert_msg(sse_hub_now_ns() < deadline, "hub did not start");
+        tick();
+    }
+}
+
+static int64_t publish(const char *channel, const char *type, const char *data)
+{
+    return tu_publish(E.pub, channel, type, data);
+}
+
+/* Publishes n rows "row K" on channel; returns the last id. */
+static int64_t publish_n(const char *channel, int n)
+{
+    int64_t id = -1;
+    for (int i = 0; i < n; i++) {
+        char data[32];
+        snprintf(data, sizeof data, "row %d", i);
+        id = publish(channel, NULL, data);
+    }
+    return id;
+}
+
+/* --- the test sink --- */
+
+struct tsink {
+    pthread_mutex_t mu;
+    struct sse_buf buf;
+    size_t first_flush_len; /* bytes written before the first flush */
+    int flushes;
+    atomic_int fail;        /* 1: every write and flush fails (EIO) */
+    struct sse_sink sink;
+};
+
+static int tsink_write(void *ctx, const char *p, size_t n)
+{
+    struct tsink *t = ctx;
+    if (atomic_load(&t->fail))
+        return SSE_EIO;
+    pthread_mutex_lock(&t->mu);
+    int rc = sse_buf_append(&t->buf, p, n);
+    pthread_mutex_unlock(&t->mu);
+    return rc ? SSE_EIO : 0;
+}
+
+static int tsink_flush(void *ctx)
+{
+    struct tsink *t = ctx;
+    if (atomic_load(&t->fail))
+        return SSE_EIO;
+    pthread_mutex_lock(&t->mu);
+    if (t->flushes++ == 0)
+        t->first_flush_len = t->buf.len;
+    pthread_mutex_unlock(&t->mu);
+    return 0;
+}
+
+static void tsink_init(struct tsink *t, int fd)
+{
+    pthread_mutex_init(&t->mu, NULL);
+    sse_buf_init(&t->buf, 0);
+    t->first_flush_len = 0;
+    t->flushes = 0;
+    atomic_init(&t->fail, 0);
+    t->sink.write = tsink_write;
+    t->sink.flush = tsink_flush;
+    t->sink.ctx = t;
+    t->sink.fd = fd;
+}
+
+static void tsink_cleanup(struct tsink *t)
+{
+    sse_buf_cleanup(&t->buf);
+    pthread_mutex_destroy(&t->mu);
+}
+
+/* A copy of everything written so far (owned by caller), and its length. */
+static char *tsink_copy(struct tsink *t, size_t *len, int *flushes)
+{
+    pthread_mutex_lock(&t->mu);
+    char *copy = malloc(t->buf.len + 1);
+    ck_assert_ptr_nonnull(copy);
+    if (t->buf.len)
+        memcpy(copy, t->buf.data, t->buf.len);
+    copy[t->buf.len] = '\0';
+    *len = t->buf.len;
+    if (flushes)
+        *flushes = t->flushes;
+    pthread_mutex_unlock(&t->mu);
+    return copy;
+}
+
+/* --- one stream, run in its own thread --- */
+
+struct run {
+    char query[512];
+    char last_event_id[32];
+    struct sse_request_vars vars;
+    struct sse_request req;
+    struct tsink out;
+    struct sse_stream_result res;
+    atomic_int done;
+    pthread_t thread;
+    int started;
+};
+
+/* Fills r from a query string and Last-Event-ID header (NULL: absent),
+ * parsed exactly as the handler would. */
+static void run_init(struct run *r, const char *query, const char *lei, int fd)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->query, sizeof r->query, "%s", query ? query : "");
+    r->vars.method = "GET";
+    r->vars.query = r->query;
+    if (lei) {
+        snprintf(r->last_event_id, sizeof r->last_event_id, "%s", lei);
+        r->vars.last_event_id = r->last_event_id;
+    }
+    tsink_init(&r->out, fd);
+    atomic_init(&r->done, 0);
+}
+
+static void parse_request(struct run *r)
+{
+    struct sse_request_error err;
+    int rc = sse_request_parse(&r->vars, &r->req, &err);
+    ck_assert_msg(rc == 0, "request refused: %d %s", err.status, err.reason);
+}
+
+static void *run_main(void *arg)
+{
+    struct run *r = arg;
+    sse_stream_run(E.hub, &E.cfg, &E.m, &r->req, &r->vars,
+                   sse_response_cors(&E.cfg, &r->vars), &r->out.sink, &r->res);
+    atomic_store(&r->done, 1);
+    return NULL;
+}
+
+/* Parses the request and starts the stream thread. */
+static void run_start(struct run *r)
+{
+    parse_request(r);
+    ck_assert_int_eq(pthread_create(&r->thread, NULL, run_main, r), 0);
+    r->started = 1;
+}
+
+/* Waits until the stream has flushed its headers (it is then set up:
+ * every row committed from now on is after its start point). */
+static void run_wait_started(struct run *r)
+{
+    int64_t deadline = sse_hub_now_ns() + 10000 * MS;
+    for (;;) {
+        size_t len;
+        int flushes;
+        free(tsink_copy(&r->out, &len, &flushes));
+        if (flushes > 0 || atomic_load(&r->done))
+            return;
+        ck_assert_msg(sse_hub_now_ns() < deadline, "stream did not start");
+        tick();
+    }
+}
+
+/* Waits up to ms for the stream thread to end; returns 1 if it did. */
+static int run_wait_done(struct run *r, int ms)
+{
+    int64_t deadline = sse_hub_now_ns() + ms * MS;
+    while (!atomic_load(&r->done)) {
+        if (sse_hub_now_ns() >= deadline)
+            return 0;
+        tick();
+    }
+    return 1;
+}
+
+/* Joins the thread (it must have ended) and frees the sink. */
+static void run_cleanup(struct run *r)
+{
+    if (r->started) {
+        pthread_join(r->thread, NULL);
+        r->started = 0;
+    }
+    tsink_cleanup(&r->out);
+}
+
+/* Waits up to ms for the stream to end by itself, then joins it. */
+static void run_join(struct run *r, int ms)
+{
+    ck_assert_msg(run_wait_done(r, ms), "stream still running after %d ms",
+                  ms);
+    pthread_join(r->thread, NULL);
+    r->started = 0;
+}
+
+/* Stops the hub (every stream ends with "shutdown") and joins r. */
+static void stop_and_join(struct run *r)
+{
+    sse_hub_stop(E.hub);
+    run_join(r, 10000);
+}
+
+/* --- reading the output --- */
+
+struct output {
+    char *raw;
+    size_t len;
+    size_t header_len;        /* bytes up to and including CRLF CRLF */
+    int flushes;
+    struct sse_parser *p;     /* the body, parsed */
+};
+
+static void output_read(struct run *r, struct output *o)
+{
+    o->raw = tsink_copy(&r->out, &o->len, &o->flushes);
+    const char *end = strstr(o->raw, "\r\n\r\n");
+    o->header_len = end ? (size_t)(end - o->raw) + 4 : 0;
+    o->p = sse_parser_new();
+    ck_assert_ptr_nonnull(o->p);
+    if (end)
+        tu_parse(o->p, o->raw + o->header_len, o->len - o->header_len);
+}
+
+static void output_free(struct output *o)
+{
+    sse_parser_free(o->p);
+    free(o->raw);
+}
+
+static const char *body(const struct output *o)
+{
+    return o->raw + o->header_len;
+}
+
+/* The id of event i as a number. */
+static int64_t event_id(const struct output *o, size_t i)
+{
+    const struct sse_parsed_event *ev = sse_parser_event(o->p, i);
+    char *end;
+    errno = 0;
+    long long v = strtoll(ev->last_event_id, &end, 10);
+    ck_assert_msg(errno == 0 && *end == '\0' && end != ev->last_event_id,
+                  "event %zu has id '%s'", i, ev->last_event_id);
+    return v;
+}
+
+/* Waits up to ms until the stream has sent an event with id >= id. */
+static int wait_event_id(struct run *r, int64_t id, int ms)
+{
+    int64_t deadline = sse_hub_now_ns() + ms * MS;
+    for (;;) {
+        struct output o;
+        output_read(r, &o);
+        size_t n = sse_parser_count(o.p);
+        int ok = n > 0 && event_id(&o, n - 1) >= id;
+        output_free(&o);
+        if (ok)
+            return 1;
+        if (sse_hub_now_ns() >= deadline || atomic_load(&r->done))
+            return 0;
+        tick();
+    }
+}
+
+/* Waits up to ms until the raw output contains text. */
+static int wait_text(struct run *r, const char *text, int ms)
+{
+    int64_t deadline = sse_hub_now_ns() + ms * MS;
+    for (;;) {
+        size_t len;
+        char *raw = tsink_copy(&r->out, &len, NULL);
+        int ok = strstr(raw, text) != NULL;
+        free(raw);
+        if (ok)
+            return 1;
+        if (sse_hub_now_ns() >= deadline)
+            return 0;
+        tick();
+    }
+}
+
+/* Asserts the events of o are exactly ids[0..n), in order, skipping a
+ * leading gap event when skip_gap is set. */
+static void assert_ids(const struct output *o, const int64_t *ids, size_t n,
+                       int skip_gap)
+{
+    size_t first = 0;
+    if (skip_gap && sse_parser_count(o->p) > 0 &&
+        strcmp(sse_parser_event(o->p, 0)->type, SSE_GAP_EVENT) == 0)
+        first = 1;
+    size_t got = sse_parser_count(o->p) - first;
+    for (size_t i = 0; i < got && i < n; i++)
+        ck_assert_msg(event_id(o, first + i) == ids[i],
+                      "event %zu: id %" PRId64 ", want %" PRId64, i,
+                      event_id(o, first + i), ids[i]);
+    ck_assert_msg(got == n, "%zu events, want %zu", got, n);
+}
+
+/* ids from first to last inclusive into out; returns the count. */
+static size_t id_range(int64_t first, int64_t last, int64_t *out)
+{
+    size_t n = 0;
+    for (int64_t id = first; id <= last; id++)
+        out[n++] = id;
+    return n;
+}
+
+static void assert_header_line(const struct output *o, const char *line)
+{
+    ck_assert_msg(o->header_len > 0, "no header block in '%s'", o->raw);
+    char want[256];
+    snprintf(want, sizeof want, "\r\n%s\r\n", line);
+    char *hdr = strndup(o->raw, o->header_len);
+    ck_assert_ptr_nonnull(hdr);
+    int found = strstr(hdr, want) != NULL;
+    free(hdr);
+    ck_assert_msg(found, "header '%s' missing in '%s'", line, o->raw);
+}
+
+/* Runs a stream for query and Last-Event-ID lei (NULL: none) until it
+ * sent the event with id until (-1: until it started), then stops the hub
+ * and reads the output into o. Free both with finish(). */
+static void stream_until(struct run *r, struct output *o, const char *query,
+                         const char *lei, int64_t until)
+{
+    run_init(r, query, lei, -1);
+    run_start(r);
+    if (until < 0)
+        run_wait_started(r);
+    else
+        ck_assert_msg(wait_event_id(r, until, 10000),
+                      "no event %" PRId64 " for query '%s', resume %s", until,
+                      query, lei ? lei : "none");
+    stop_and_join(r);
+    output_read(r, o);
+}
+
+static void finish(struct run *r, struct output *o)
+{
+    output_free(o);
+    run_cleanup(r);
+}
+
+/* Asserts that a stream for query and lei sends exactly want[0..n). */
+static void expect_events(const char *query, const char *lei,
+                          const int64_t *want, size_t n)
+{
+    struct run r;
+    struct output o;
+    stream_until(&r, &o, query, lei, want[n - 1]);
+    assert_ids(&o, want, n, 0);
+    ck_assert_int_eq(r.res.gap, 0);
+    finish(&r, &o);
+}
+
+/* --- start of a stream --- */
+
+START_TEST(test_stream_run_headers_retry_comment_first)
+{
+    create_log();
+    start_hub(0);
+    struct run r;
+    struct output o;
+    stream_until(&r, &o, "", NULL, -1);
+    ck_assert_int_eq(strncmp(o.raw, "Status: 200 OK\r\n", 16), 0);
+    assert_header_line(&o, "Content-Type: text/event-stream; charset=utf-8");
+    assert_header_line(&o, "Cache-Control: no-cache");
+    assert_header_line(&o, "X-Accel-Buffering: no");
+    /* The body starts with the retry field, then a comment. */
+    static const char start[] = "retry: 3000\n\n:";
+    ck_assert_msg(strncmp(body(&o), start, sizeof start - 1) == 0,
+                  "body starts '%.40s'", body(&o));
+    ck_assert_int_eq(sse_parser_retry(o.p), 3000);
+    ck_assert_uint_ge(sse_parser_comments(o.p), 1);
+    /* Headers, retry and comment went out in the first flush. */
+    const char *comment_end = strstr(body(&o) + sizeof start - 1, "\n\n");
+    ck_assert_ptr_nonnull(comment_end);
+    size_t first = (size_t)(comment_end + 2 - o.raw);
+    pthread_mutex_lock(&r.out.mu);
+    size_t flushed = r.out.first_flush_len;
+    pthread_mutex_unlock(&r.out.mu);
+    ck_assert_uint_eq(flushed, first);
+    ck_assert_uint_eq(sse_parser_count(o.p), 0);
+    ck_assert_int_eq(r.res.reason, SSE_CLOSE_SHUTDOWN);
+    ck_assert_int_eq(r.res.gap, 0);
+    finish(&r, &o);
+}
+END_TEST
+
+START_TEST(test_stream_run_padding_first)
+{
+    create_log();
+    start_hub(0);
+    struct run r;
+    struct output o;
+    stream_until(&r, &o, "padding=1", NULL, -1);
+    const char *b = body(&o);
+    /* A 2 KiB comment, then the retry field. */
+    ck_assert_int_eq(b[0], ':');
+    const char *nl = strstr(b, "\n\n");
+    ck_assert_ptr_nonnull(nl);
+    ck_assert_uint_eq((size_t)(nl + 2 - b), 2048);
+    ck_assert_int_eq(strncmp(nl + 2, "retry: 3000\n\n", 13), 0);
+    finish(&r, &o);
+}
+END_TEST
+
+START_TEST(test_stream_run_cors_headers)
+{
+    cfg_set("cors-origins", "https://app.example");
+    create_log();
+    start_hub(0);
+    struct run r;
+    run_init(&r, "", NULL, -1);
+    r.vars.origin = "https://app.example";
+    r.vars.host = "api.example";
+    run_start(&r);
+    run_wait_started(&r);
+    stop_and_join(&r);
+    struct output o;
+    output_read(&r, &o);
+    assert_header_line(&o, "Access-Control-Allow-Origin: https://app.example");
+    assert_header_line(&o, "Vary: Origin");
+    finish(&r, &o);
+}
+END_TEST
+
+START_TEST(test_stream_run_no_resume_only_new)
+{
+    create_log();
+    publish_n("default", 3);
+    start_hub(0);
+    struct run r;
+    run_init(&r, "", NULL, -1);
+    run_start(&r);
+    run_wait_started(&r);
+    int64_t ids[2];
+    ids[0] = publish("default", "greeting", "hello\nworld");
+    publish("other", NULL, "not wanted");
+    ids[1] = publish("default", NULL, "");
+    ck_assert(wait_event_id(&r, ids[1], 10000));
+    stop_and_join(&r);
+
+    struct output o;
+    output_read(&r, &o);
+    assert_ids(&o, ids, 2, 0);
+    const struct sse_parsed_event *ev = sse_parser_event(o.p, 0);
+    ck_assert_str_eq(ev->type, "greeting");
+    ck_assert_str_eq(ev->data, "hello\nworld");
+    ev = sse_parser_event(o.p, 1);
+    ck_assert_str_eq(ev->type, "message");
+    ck_assert_str_eq(ev->data, "");
+    ck_assert_int_eq(r.res.start_after, 3);
+    ck_assert_int_eq(r.res.events, 2);
+    ck_assert_int_eq(r.res.reason, SSE_CLOSE_SHUTDOWN);
+    ck_assert_int_ge(r.res.end_cursor, ids[1]);
+    ck_assert_int_eq(r.res.bytes, (int64_t)o.len);
+    /* The stream ended after a whole event, with a final comment. */
+    ck_assert(sse_parser_idle(o.p));
+    ck_assert_ptr_nonnull(strstr(body(&o), ": server shutting down"));
+    finish(&r, &o);
+}
+END_TEST
+
+/* --- resume --- */
+
+START_TEST(test_stream_run_resume_exact_backlog)
+{
+    create_log();
+    int64_t last = publish_n("default", 50);
+    start_hub(0);
+    struct run r;
+    struct output o;
+    stream_until(&r, &o, "", "7", last);
+    int64_t want[64];
+    size_t n = id_range(8, last, want);
+    assert_ids(&o, want, n, 0);
+    ck_assert_str_eq(sse_parser_event(o.p, 0)->data, "row 7");
+    ck_assert_int_eq(r.res.start_after, 7);
+    ck_assert_int_eq(r.res.events, (int64_t)n);
+    ck_assert_int_eq(r.res.gap, 0);
+    ck_assert_int_eq(atomic_load(&E.m.events_delivered), (long long)n);
+    ck_assert_int_ge(atomic_load(&E.m.events_replayed), 1);
+    finish(&r, &o);
+}
+END_TEST
+
+START_TEST(test_stream_run_resume_query_param)
+{
+    create_log();
+    publish_n("default", 5);
+    start_hub(0);
+    int64_t want[] = {4, 5};
+    expect_events("lastEventId=3", NULL, want, 2);
+}
+END_TEST
+
+START_TEST(test_stream_run_resume_at_head_nothing_old)
+{
+    create_log();
+    int64_t last = publish_n("default", 5);
+    start_hub(0);
+    char lei[24];
+    snprintf(lei, sizeof lei, "%" PRId64, last);
+    struct run r;
+    run_init(&r, "", lei, -1);
+    run_start(&r);
+    run_wait_started(&r);
+    int64_t id = publish("default", NULL, "new");
+    ck_assert(wait_event_id(&r, id, 10000));
+    stop_and_join(&r);
+    struct output o;
+    output_read(&r, &o);
+    assert_ids(&o, &id, 1, 0);
+    ck_assert_int_eq(r.res.gap, 0);
+    finish(&r, &o);
+}
+END_TEST
+
+/* The published rows of the load test: id, channel and data. */
+#define LOAD_ROWS 400
+
+struct load {
+    int64_t ids[LOAD_ROWS];
+    int wanted[LOAD_ROWS]; /* on channel "default" */
+    char data[LOAD_ROWS][24];
+    int n;
+    int from, to;          /* rows [from, to) are the thread's */
+};
+
+static void load_publish(struct load *L, struct sse_admin *a, int k)
+{
+    const char *channel = k % 3 == 2 ? "other" : "default";
+    snprintf(L->data[k], sizeof L->data[k], k % 7 ? "p%d" : "p%d\nline 2", k);
+    int rc = sse_admin_publish(a, channel, k % 5 ? NULL : "t", L->data[k],
+                               strlen(L->data[k]), &L->ids[k]);
+    if (rc)
+        L->ids[k] = -1;
+    L->wanted[k] = channel[0] == 'd';
+}
+
+static void *load_thread(void *arg)
+{
+    struct load *L = arg;
+    for (int k = L->from; k < L->to; k++)
+        load_publish(L, E.pub, k);
+    return NULL;
+}
+
+/* Checks one stream's output against the load: exactly the wanted rows
+ * after resume, in order, with their data. */
+static void assert_load(struct run *r, const struct load *L, int64_t resume)
+{
+    struct output o;
+    output_read(r, &o);
+    size_t n = sse_parser_count(o.p), e = 0;
+    for (int k = 0; k < L->n; k++) {
+        if (!L->wanted[k] || L->ids[k] <= resume)
+            continue;
+        ck_assert_msg(e < n, "resume %" PRId64 ": stream ends before id %" PRId64,
+                      resume, L->ids[k]);
+        ck_assert_msg(event_id(&o, e) == L->ids[k],
+                      "resume %" PRId64 ": event %zu has id %" PRId64
+                      ", want %" PRId64,
+                      resume, e, event_id(&o, e), L->ids[k]);
+        ck_assert_str_eq(sse_parser_event(o.p, e)->data, L->data[k]);
+        e++;
+    }
+    ck_assert_msg(e == n, "resume %" PRId64 ": %zu extra events", resume, n - e);
+    ck_assert_int_eq(r->res.events, (int64_t)n);
+    ck_assert_int_eq(r->res.reason, SSE_CLOSE_SHUTDOWN);
+    output_free(&o);
+}
+
+START_TEST(test_stream_resume_exact_under_load)
+{
+    /* ring-events 16 and batch 4: a 200-row backlog means dozens of
+     * catch-up reads and ring hand-overs while 200 more rows commit. */
+    create_log();
+    static struct load L;
+    memset(&L, 0, sizeof L);
+    L.n = LOAD_ROWS;
+    for (int k = 0; k < LOAD_ROWS / 2; k++)
+        load_publish(&L, E.pub, k);
+    start_hub(0);
+
+    static const char *const resumes[] = {"0", "10", "151", "199"};
+    enum { NRUNS = sizeof resumes / sizeof resumes[0] };
+    static struct run runs[NRUNS];
+    for (int i = 0; i < NRUNS; i++) {
+        run_init(&runs[i], "", resumes[i], -1);
+        run_start(&runs[i]);
+    }
+    L.from = LOAD_ROWS / 2;
+    L.to = LOAD_ROWS;
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, load_thread, &L), 0);
+    pthread_join(t, NULL);
+    int64_t last = 0;
+    for (int k = 0; k < LOAD_ROWS; k++) {
+        ck_assert_msg(L.ids[k] > 0, "publishing row %d failed", k);
+        if (L.wanted[k])
+            last = L.ids[k];
+    }
+    for (int i = 0; i < NRUNS; i++)
+        ck_assert_msg(wait_event_id(&runs[i], last, 60000),
+                      "stream resumed at %s never reached id %" PRId64,
+                      resumes[i], last);
+    sse_hub_stop(E.hub);
+    for (int i = 0; i < NRUNS; i++) {
+        run_join(&runs[i], 10000);
+        assert_load(&runs[i], &L, strtoll(resumes[i], NULL, 10));
+        run_cleanup(&runs[i]);
+    }
+}
+END_TEST
+
+START_TEST(test_stream_run_multi_channel_order)
+{
+    create_log();
+    static const char *const chans[] = {"a", "b", "c", "a", "a", "c", "b"};
+    int64_t want[32];
+    size_t nw = 0;
+    for (int round = 0; round < 3; round++)
+        for (size_t i = 0; i < 7; i++) {
+            int64_t id = publish(chans[i], NULL, chans[i]);
+            if (chans[i][0] != 'c')
+                want[nw++] = id;
+        }
+    start_hub(0);
+    struct run r;
+    run_init(&r, "channel=b&channel=a", "0", -1);
+    run_start(&r);
+    ck_assert(wait_event_id(&r, want[nw - 1], 10000));
+    /* And live rows, interleaved with an unwanted channel. */
+    for (size_t i = 0; i < 7; i++) {
+        int64_t id = publish(chans[i], NULL, chans[i]);
+        if (chans[i][0] != 'c')
+            want[nw++] = id;
+    }
+    ck_assert(wait_event_id(&r, want[nw - 1], 10000));
+    stop_and_join(&r);
+    struct output o;
+    output_read(&r, &o);
+    assert_ids(&o, want, nw, 0);
+    for (size_t i = 0; i < nw; i++)
+        ck_assert_str_ne(sse_parser_event(o.p, i)->data, "c");
+    finish(&r, &o);
+}
+END_TEST
+
+/* --- gaps --- */
+
+static void assert_gap(const struct output *o, const char *id,
+                       const char *json)
+{
+    ck_assert_uint_ge(sse_parser_count(o->p), 1);
+    const struct sse_parsed_event *ev = sse_parser_event(o->p, 0);
+    ck_assert_str_eq(ev->type, SSE_GAP_EVENT);
+    ck_assert_str_eq(ev->last_event_id, id);
+    ck_assert_str_eq(ev->data, json);
+}
+
+START_TEST(test_stream_run_pruned_resume_gap)
+{
+    create_log();
+    publish_n("default", 20);
+    int64_t deleted = 0;
+    ck_assert_int_eq(sse_admin_prune(E.pub, 5, -1, NULL, &deleted), 0);
+    ck_assert_int_eq(deleted, 15);
+    start_hub(0);
+    struct run r;
+    struct output o;
+    stream_until(&r, &o, "", "3", 20);
+    assert_gap(&o, "15",
+               "{\"reason\":\"pruned\",\"requested\":3,\"resumed_after\":15,"
+               "\"oldest\":16,\"head\":20}");
+    int64_t want[] = {16, 17, 18, 19, 20};
+    assert_ids(&o, want, 5, 1);
+    ck_assert_int_eq(r.res.gap, 1);
+    ck_assert_int_eq(r.res.start_after, 15);
+    ck_assert_int_eq(r.res.events, 6); /* the gap event counts */
+    ck_assert_int_eq(atomic_load(&E.m.gaps), 1);
+    finish(&r, &o);
+}
+END_TEST
+
+/* Pruned while the worker runs, with the resume point still inside the
+ * hub's ring: the client is told, exactly as a fresh worker would. */
+START_TEST(test_stream_run_pruned_while_running_gap)
+{
+    create_log();
+    start_hub(0);
+    int64_t last = publish_n("default", 20);
+    ck_assert_int_eq(sse_admin_prune(E.pub, 5, -1, NULL, NULL), 0);
+    int64_t deadline = sse_hub_now_ns() + 5000 * MS;
+    int64_t covered, oldest, head;
+    do {
+        sse_hub_window(E.hub, &covered, &oldest, &head);
+        if (oldest == 16 && head == last)
+            break;
+        tick();
+    } while (sse_hub_now_ns() < deadline);
+    ck_assert_int_eq(oldest, 16);
+    ck_assert_int_le(covered, 10); /* 10 is inside the ring's window */
+    struct run r;
+    struct output o;
+    stream_until(&r, &o, "", "10", last);
+    assert_gap(&o, "15",
+               "{\"reason\":\"pruned\",\"requested\":10,\"resumed_after\":15,"
+               "\"oldest\":16,\"head\":20}");
+    int64_t want[] = {16, 17, 18, 19, 20};
+    assert_ids(&o, want, 5, 1);
+    finish(&r, &o);
+}
+END_TEST
+
+START_TEST(test_stream_run_resume_oldest_minus_one_no_gap)
+{
+    create_log();
+    publish_n("default", 20);
+    ck_assert_int_eq(sse_admin_prune(E.pub, 5, -1, NULL, NULL), 0);
+    start_hub(0);
+    int64_t want[] = {16, 17, 18, 19, 20};
+    expect_events("", "15", want, 5);
+}
+END_TEST
+
+START_TEST(test_stream_run_future_resume_gap)
+{
+    create_log();
+    publish_n("default", 20);
+    start_hub(0);
+    struct run r;
+    run_init(&r, "", "1000", -1);
+    run_start(&r);
+    run_wait_started(&r);
+    int64_t live = publish("default", NULL, "after the gap");
+    ck_assert(wait_event_id(&r, live, 10000));
+    stop_and_join(&r);
+
+    struct output o;
+    output_read(&r, &o);
+    assert_gap(&o, "20",
+               "{\"reason\":\"future\",\"requested\":1000,\"resumed_after\":20,"
+               "\"oldest\":1,\"head\":20}");
+    assert_ids(&o, &live, 1, 1);
+    ck_assert_str_eq(sse_parser_event(o.p, 1)->data, "after the gap");
+    ck_assert_int_eq(r.res.gap, 1);
+    finish(&r, &o);
+}
+END_TEST
+
+/* --- replay --- */
+
+START_TEST(test_stream_run_replay_param)
+{
+    create_log();
+    publish_n("default", 6);
+    publish_n("other", 3);
+    start_hub(0);
+    struct run r;
+    run_init(&r, "replay=3", NULL, -1);
+    run_start(&r);
+    ck_assert(wait_event_id(&r, 6, 10000));
+    int64_t live = publish("default", NULL, "live");
+    ck_assert(wait_event_id(&r, live, 10000));
+    stop_and_join(&r);
+    struct output o;
+    output_read(&r, &o);
+    int64_t want[] = {4, 5, 6, live};
+    assert_ids(&o, want, 4, 0);
+    finish(&r, &o);
+}
+END_TEST
+
+START_TEST(test_stream_run_replay_config_default)
+{
+    cfg_set("replay", "2");
+    create_log();
+    publish_n("default", 6);
+    start_hub(0);
+    int64_t want[] = {5, 6};
+    expect_events("", NULL, want, 2);
+}
+END_TEST
+
+START_TEST(test_stream_run_replay_more_than_stored)
+{
+    create_log();
+    publish_n("default", 3);
+    start_hub(0);
+    int64_t want[] = {1, 2, 3};
+    expect_events("replay=100", NULL, want, 3);
+}
+END_TEST
+
+START_TEST(test_stream_run_resume_beats_replay)
+{
+    create_log();
+    publish_n("default", 6);
+    start_hub(0);
+    int64_t want[] = {6};
+    expect_events("replay=5", "5", want, 1);
+}
+END_TEST
+
+/* --- idle streams and their end --- */
+
+START_TEST(test_stream_run_heartbeat_when_idle)
+{
+    cfg_set("heartbeat", "1");
+    create_log();
+    start_hub(0);
+    struct run r;
+    run_init(&r, "", NULL, -1);
+    run_start(&r);
+    run_wait_started(&r);
+    ck_assert_msg(wait_text(&r, "\n: heartbeat\n\n", 5000), "no heartbeat");
+    stop_and_join(&r);
+    ck_assert_int_ge(atomic_load(&E.m.heartbeats), 1);
+    struct output o;
+    output_read(&r, &o);
+    ck_assert_uint_ge(sse_parser_comments(o.p), 3);
+    ck_assert_uint_eq(sse_parser_count(o.p), 0);
+    finish(&r, &o);
+}
+END_TEST
+
+START_TEST(test_stream_run_max_lifetime_ends_cleanly)
+{
+    cfg_set("max-lifetime", "1");
+    create_log();
+    int64_t last = publish_n("default", 5);
+    start_hub(0);
+    struct run r;
+    run_init(&r, "", "0", -1);
+    int64_t t0 = sse_hub_now_ns();
+    run_start(&r);
+    run_join(&r, 10000);
+    int64_t ms = (sse_hub_now_ns() - t0) / MS;
+    ck_assert_int_ge(ms, 900);
+    ck_assert_int_eq(r.res.reason, SSE_CLOSE_LIFETIME);
+    struct output o;
+    output_read(&r, &o);
+    int64_t want[8];
+    assert_ids(&o, want, id_range(1, last, want), 0);
+    ck_assert(sse_parser_idle(o.p));
+    ck_assert_ptr_nonnull(strstr(body(&o), "\n: stream lifetime reached"));
+    finish(&r, &o);
+}
+END_TEST
+
+START_TEST(test_stream_run_shutdown_reason)
+{
+    create_log();
+    start_hub(0);
+    struct run r;
+    struct output o;
+    stream_until(&r, &o, "", NULL, -1);
+    ck_assert_int_eq(r.res.reason, SSE_CLOSE_SHUTDOWN);
+    ck_assert(sse_parser_idle(o.p));
+    ck_assert_ptr_nonnull(
+        strstr(body(&o), ": server shutting down, reconnect\n\n"));
+    finish(&r, &o);
+}
+END_TEST
+
+START_TEST(test_stream_run_failing_sink_write_failed)
+{
+    create_log();
+    start_hub(0);
+    struct run r;
+    run_init(&r, "", NULL, -1);
+    run_start(&r);
+    run_wait_started(&r);
+    atomic_store(&r.out.fail, 1); /* the client vanished */
+    publish("default", NULL, "into the void");
+    run_join(&r, 10000);
+    ck_assert_int_eq(r.res.reason, SSE_CLOSE_WRITE_FAILED);
+    run_cleanup(&r);
+}
+END_TEST
+
+START_TEST(test_stream_run_failing_sink_at_start)
+{
+    create_log();
+    start_hub(0);
+    struct run r;
+    run_init(&r, "", NULL, -1);
+    atomic_store(&r.out.fail, 1);
+    parse_request(&r);
+    sse_stream_run(E.hub, &E.cfg, &E.m, &r.req, &r.vars, SSE_CORS_NONE,
+                   &r.out.sink, &r.res);
+    ck_assert_int_eq(r.res.reason, SSE_CLOSE_CLIENT_GONE);
+    ck_assert_int_eq(r.res.bytes, 0);
+    run_cleanup(&r);
+}
+END_TEST
+
+START_TEST(test_stream_run_hangup_client_gone)
+{
+    create_log();
+    start_hub(0);
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct run r;
+    run_init(&r, "", NULL, sv[0]);
+    run_start(&r);
+    run_wait_started(&r);
+    /* The web server closes the connection; writes fail from now on. */
+    atomic_store(&r.out.fail, 1);
+    int64_t t0 = sse_hub_now_ns();
+    close(sv[1]);
+    run_join(&r, 5000);
+    int64_t ms = (sse_hub_now_ns() - t0) / MS;
+    ck_assert_int_eq(r.res.reason, SSE_CLOSE_CLIENT_GONE);
+    /* Within a moment, not at the next heartbeat (15 s). */
+    ck_assert_msg(ms < 2000, "noticed after %" PRId64 " ms", ms);
+    close(sv[0]);
+    run_cleanup(&r);
+}
+END_TEST
+
+START_TEST(test_stream_run_half_close_keeps_streaming)
+{
+    create_log();
+    start_hub(0);
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct run r;
+    run_init(&r, "", NULL, sv[0]);
+    run_start(&r);
+    run_wait_started(&r);
+    /* Only the web server's sending side closes; writes still work. */
+    ck_assert_int_eq(shutdown(sv[1], SHUT_WR), 0);
+    ck_assert(wait_text(&r, "\n:\n\n", 5000)); /* the probe comment */
+    int64_t id = publish("default", NULL, "still delivered");
+    ck_assert(wait_event_id(&r, id, 10000));
+    stop_and_join(&r);
+    ck_assert_int_eq(r.res.reason, SSE_CLOSE_SHUTDOWN);
+    close(sv[0]);
+    close(sv[1]);
+    run_cleanup(&r);
+}
+END_TEST
+
+START_TEST(test_stream_run_reset_on_replaced_db)
+{
+    create_log();
+    publish_n("default", 3);
+    start_hub(0);
+    struct run r;
+    run_init(&r, "", NULL, -1);
+    run_start(&r);
+    run_wait_started(&r);
+    char *other = tu_log_create(E.dir, "restore.db");
+    sse_admin_close(E.pub);
+    E.pub = NULL;
+    tu_sql(E.db, "PRAGMA wal_checkpoint(TRUNCATE);");
+    ck_assert_int_eq(rename(other, E.db), 0);
+    free(other);
+    run_join(&r, 10000);
+    ck_assert_int_eq(r.res.reason, SSE_CLOSE_RESET);
+    struct output o;
+    output_read(&r, &o);
+    ck_assert(sse_parser_idle(o.p));
+    ck_assert_ptr_nonnull(strstr(body(&o), ": database replaced"));
+    finish(&r, &o);
+}
+END_TEST
+
+/* --- HEAD, long poll, faults, busy --- */
+
+START_TEST(test_stream_run_head_headers_only)
+{
+    create_log();
+    publish_n("default", 3);
+    start_hub(0);
+    struct run r;
+    run_init(&r, "", "0", -1);
+    r.vars.method = "HEAD";
+    parse_request(&r);
+    sse_stream_run(E.hub, &E.cfg, &E.m, &r.req, &r.vars, SSE_CORS_NONE,
+                   &r.out.sink, &r.res);
+    struct output o;
+    output_read(&r, &o);
+    ck_assert_uint_gt(o.header_len, 0);
+    ck_assert_uint_eq(o.header_len, o.len);
+    assert_header_line(&o, "Content-Type: text/event-stream; charset=utf-8");
+    ck_assert_int_eq(r.res.events, 0);
+    finish(&r, &o);
+}
+END_TEST
+
+START_TEST(test_stream_run_longpoll_backlog_at_once)
+{
+    create_log();
+    publish_n("default", 5);
+    start_hub(0);
+    struct run r;
+    run_init(&r, "longpoll=1&last_event_id=2", NULL, -1);
+    run_start(&r);
+    run_join(&r, 5000);
+    ck_assert_int_eq(r.res.reason, SSE_CLOSE_LONGPOLL);
+    struct output o;
+    output_read(&r, &o);
+    assert_header_line(&o, "Content-Type: text/plain; charset=utf-8");
+    int64_t want[] = {3, 4, 5};
+    assert_ids(&o, want, 3, 0);
+    /* Plain events: no retry field in a long-poll answer. */
+    ck_assert_int_eq(sse_parser_retry(o.p), -1);
+    ck_assert(sse_parser_idle(o.p));
+    finish(&r, &o);
+}
+END_TEST
+
+START_TEST(test_stream_run_longpoll_waits_for_first)
+{
+    create_log();
+    publish_n("default", 2);
+    start_hub(0);
+    struct run r;
+    run_init(&r, "", NULL, -1);
+    r.vars.requestor = "XHR";
+    run_start(&r);
+    ck_assert_int_eq(r.req.longpoll, 1);
+    run_wait_started(&r);
+    ck_assert(!atomic_load(&r.done));
+    int64_t id = publish("default", NULL, "first");
+    run_join(&r, 5000);
+    ck_assert_int_eq(r.res.reason, SSE_CLOSE_LONGPOLL);
+    struct output o;
+    output_read(&r, &o);
+    assert_ids(&o, &id, 1, 0);
+    finish(&r, &o);
+}
+END_TEST
+
+START_TEST(test_stream_run_longpoll_timeout_empty)
+{
+    cfg_set("longpoll-timeout", "1");
+    create_log();
+    start_hub(0);
+    struct run r;
+    run_init(&r, "longpoll=1", NULL, -1);
+    int64_t t0 = sse_hub_now_ns();
+    run_start(&r);
+    run_join(&r, 5000);
+    int64_t ms = (sse_hub_now_ns() - t0) / MS;
+    ck_assert_int_ge(ms, 900);
+    ck_assert_int_eq(r.res.reason, SSE_CLOSE_LONGPOLL);
+    ck_assert_int_eq(r.res.events, 0);
+    struct output o;
+    output_read(&r, &o);
+    ck_assert_uint_gt(o.header_len, 0);
+    ck_assert_uint_eq(o.header_len, o.len);
+    finish(&r, &o);
+}
+END_TEST
+
+START_TEST(test_stream_run_db_missing_error_retry)
+{
+    char *path = tu_path(E.dir, "missing.db");
+    cfg_set("db", path);
+    free(path);
+    start_hub(1);
+    struct run r;
+    run_init(&r, "", NULL, -1);
+    parse_request(&r);
+    sse_stream_run(E.hub, &E.cfg, &E.m, &r.req, &r.vars, SSE_CORS_NONE,
+                   &r.out.sink, &r.res);
+    ck_assert_int_eq(r.res.reason, SSE_CLOSE_FAULT);
+    struct output o;
+    output_read(&r, &o);
+    ck_assert_int_eq(strncmp(o.raw, "Status: 200 OK\r\n", 16), 0);
+    assert_header_line(&o, "Content-Type: text/event-stream; charset=utf-8");
+    ck_assert_int_eq(sse_parser_retry(o.p), 7000);
+    ck_assert_int_eq(strncmp(body(&o), "retry: 7000\n\n: error: ", 22), 0);
+    ck_assert_uint_eq(sse_parser_count(o.p), 0);
+    ck_assert(sse_parser_idle(o.p));
+    ck_assert_int_ge(atomic_load(&E.m.db_faults), 1);
+    finish(&r, &o);
+}
+END_TEST
+
+START_TEST(test_stream_busy_retry_comment)
+{
+    create_log();
+    struct run r;
+    run_init(&r, "", NULL, -1);
+    sse_stream_busy(&E.cfg, &r.vars, SSE_CORS_NONE, &r.out.sink);
+    struct output o;
+    output_read(&r, &o);
+    ck_assert_int_eq(strncmp(o.raw, "Status: 200 OK\r\n", 16), 0);
+    assert_header_line(&o, "Content-Type: text/event-stream; charset=utf-8");
+    ck_assert_int_eq(sse_parser_retry(o.p), 9000);
+    ck_assert_uint_eq(sse_parser_comments(o.p), 1);
+    ck_assert_uint_eq(sse_parser_count(o.p), 0);
+    ck_assert(sse_parser_idle(o.p));
+    ck_assert_int_eq(o.flushes, 1);
+    finish(&r, &o);
+}
+END_TEST
+
+static Suite *stream_suite(void)
+{
+    Suite *s = suite_create("stream");
+    TCase *tc = tcase_create("start");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_stream_run_headers_retry_comment_first);
+    tcase_add_test(tc, test_stream_run_padding_first);
+    tcase_add_test(tc, test_stream_run_cors_headers);
+    tcase_add_test(tc, test_stream_run_no_resume_only_new);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("resume");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_stream_run_resume_exact_backlog);
+    tcase_add_test(tc, test_stream_run_resume_query_param);
+    tcase_add_test(tc, test_stream_run_resume_at_head_nothing_old);
+    tcase_add_test(tc, test_stream_resume_exact_under_load);
+    tcase_add_test(tc, test_stream_run_multi_channel_order);
+    tcase_add_test(tc, test_stream_run_pruned_resume_gap);
+    tcase_add_test(tc, test_stream_run_pruned_while_running_gap);
+    tcase_add_test(tc, test_stream_run_resume_oldest_minus_one_no_gap);
+    tcase_add_test(tc, test_stream_run_future_resume_gap);
+    tcase_add_test(tc, test_stream_run_replay_param);
+    tcase_add_test(tc, test_stream_run_replay_config_default);
+    tcase_add_test(tc, test_stream_run_replay_more_than_stored);
+    tcase_add_test(tc, test_stream_run_resume_beats_replay);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("end");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_stream_run_heartbeat_when_idle);
+    tcase_add_test(tc, test_stream_run_max_lifetime_ends_cleanly);
+    tcase_add_test(tc, test_stream_run_shutdown_reason);
+    tcase_add_test(tc, test_stream_run_failing_sink_write_failed);
+    tcase_add_test(tc, test_stream_run_failing_sink_at_start);
+    tcase_add_test(tc, test_stream_run_hangup_client_gone);
+    tcase_add_test(tc, test_stream_run_half_close_keeps_streaming);
+    tcase_add_test(tc, test_stream_run_reset_on_replaced_db);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("other_answers");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_stream_run_head_headers_only);
+    tcase_add_test(tc, test_stream_run_longpoll_backlog_at_once);
+    tcase_add_test(tc, test_stream_run_longpoll_waits_for_first);
+    tcase_add_test(tc, test_stream_run_longpoll_timeout_empty);
+    tcase_add_test(tc, test_stream_run_db_missing_error_retry);
+    tcase_add_test(tc, test_stream_busy_retry_comment);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run_suite(stream_suite());
+}
