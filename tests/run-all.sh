@@ -110,6 +110,14 @@ asan_unit() {
             make -j"$(nproc)" check) || { tail -50 "$dir"/tests/unit/*.log 2>/dev/null; return 1; }
 }
 
+distcheck() {
+    # Builds the tarball, then builds and tests it in a read-only source
+    # tree with a separate build directory, and installs into a scratch
+    # prefix (systemd units included, see AM_DISTCHECK_CONFIGURE_FLAGS).
+    make -j"$(nproc)" distcheck >"$out/distcheck.log" 2>&1 || { tail -40 "$out/distcheck.log"; return 1; }
+    tail -4 "$out/distcheck.log"
+}
+
 suite build build
 if [ "$failed" = 0 ]; then
     suite unit unit
@@ -120,6 +128,8 @@ if [ "$failed" = 0 ]; then
     [ -f tests/servers/run.sh ] && suite integration-servers bash tests/servers/run.sh
     [ -f tests/browser/run.sh ] && suite browser bash tests/browser/run.sh
     [ -f tests/bench/run.sh ] && suite bench-smoke bash tests/bench/run.sh --smoke
+    [ -f tests/fuzz/run.sh ] && suite fuzz bash tests/fuzz/run.sh
+    suite distcheck distcheck
 fi
 
 echo
