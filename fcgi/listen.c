@@ -57,33 +57,36 @@ static int unix_path_in_use(const char *path)
     return used;
 }
 
-int sse_listen_open(const struct sse_config *cfg, int *fd, char **owned_path, char *desc,
-                    size_t desclen, char *err, size_t errlen)
+int sse_listen_open(const struct sse_config *cfg, int *fd, char **owned_path,
+                    char *desc, size_t desclen, char *err, size_t errlen)
 {
     *owned_path = NULL;
     if (cfg->listen) {
         const char *l = cfg->listen;
         int is_unix = strchr(l, '/') || !strchr(l, ':');
         if (is_unix && unix_path_in_use(l)) {
-            snprintf(err, errlen, "listen: '%s' is in use by another process", l);
+            snprintf(err, errlen, "listen: '%s' is in use by another process",
+                     l);
             return SSE_EINVAL;
         }
         if (!is_unix && l[0] == ':') {
             snprintf(err, errlen,
-                     "listen: '%s' would accept on every interface; give an address, "
+                     "listen: '%s' would accept on every interface; give an "
+                     "address, "
                      "e.g. 127.0.0.1%s",
                      l, l);
             return SSE_EINVAL;
         }
         int s = FCGX_OpenSocket(l, cfg->backlog);
         if (s < 0) {
-            snprintf(err, errlen, "listen: cannot listen on '%s': %s", l, strerror(errno));
+            snprintf(err, errlen, "listen: cannot listen on '%s': %s", l,
+                     strerror(errno));
             return SSE_EIO;
         }
         if (is_unix) {
             if (chmod(l, (mode_t)cfg->socket_mode) != 0) {
-                snprintf(err, errlen, "listen: chmod %o '%s': %s", cfg->socket_mode, l,
-                         strerror(errno));
+                snprintf(err, errlen, "listen: chmod %o '%s': %s",
+                         cfg->socket_mode, l, strerror(errno));
                 close(s);
                 return SSE_EIO;
             }
@@ -104,9 +107,11 @@ int sse_listen_open(const struct sse_config *cfg, int *fd, char **owned_path, ch
         snprintf(desc, desclen, "fd 0 (passed by the web server)");
         return 0;
     }
-    snprintf(err, errlen,
-             "no socket to accept on: start me from a web server (lighttpd bin-path, "
-             "mod_fcgid, spawn-fcgi), systemd socket activation, or give --listen "
-             "PATH|HOST:PORT");
+    snprintf(
+        err, errlen,
+        "no socket to accept on: start me from a web server (lighttpd "
+        "bin-path, "
+        "mod_fcgid, spawn-fcgi), systemd socket activation, or give --listen "
+        "PATH|HOST:PORT");
     return SSE_EINVAL;
 }

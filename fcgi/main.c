@@ -46,7 +46,7 @@ struct worker {
     struct sse_hub *hub;
     struct sse_metrics metrics;
     int listen_fd;
-    atomic_int in_request;  /* threads between accept and finish */
+    atomic_int in_request; /* threads between accept and finish */
 };
 
 static void usage(FILE *f)
@@ -56,8 +56,10 @@ static void usage(FILE *f)
     sse_config_usage(&b);
     fprintf(f,
             "Usage: sselite-fcgi [--db PATH] [OPTION...]\n"
-            "Serves Server-Sent Events from an sselite SQLite event log over FastCGI.\n"
-            "Every option can also be given as an environment variable; options win.\n\n"
+            "Serves Server-Sent Events from an sselite SQLite event log over "
+            "FastCGI.\n"
+            "Every option can also be given as an environment variable; "
+            "options win.\n\n"
             "%s"
             "  --help, --version\n",
             b.data ? b.data : "");
@@ -86,11 +88,13 @@ static int parse_args(struct sse_config *cfg, int argc, char **argv)
             return 1;
         }
         if (strcmp(a, "--version") == 0) {
-            printf("sselite-fcgi %s (SQLite %s)\n", PACKAGE_VERSION, sqlite3_libversion());
+            printf("sselite-fcgi %s (SQLite %s)\n", PACKAGE_VERSION,
+                   sqlite3_libversion());
             return 1;
         }
         if (strncmp(a, "--", 2) != 0) {
-            fprintf(stderr, "sselite-fcgi: unexpected argument '%s' (see --help)\n", a);
+            fprintf(stderr,
+                    "sselite-fcgi: unexpected argument '%s' (see --help)\n", a);
             return -1;
         }
         char name[64];
@@ -98,7 +102,8 @@ static int parse_args(struct sse_config *cfg, int argc, char **argv)
         const char *eq = strchr(a + 2, '=');
         size_t nlen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
         if (nlen >= sizeof name) {
-            fprintf(stderr, "sselite-fcgi: unknown option '%s' (see --help)\n", a);
+            fprintf(stderr, "sselite-fcgi: unknown option '%s' (see --help)\n",
+                    a);
             return -1;
         }
         memcpy(name, a + 2, nlen);
@@ -110,7 +115,8 @@ static int parse_args(struct sse_config *cfg, int argc, char **argv)
         else if (i + 1 < argc)
             value = argv[++i];
         else {
-            fprintf(stderr, "sselite-fcgi: option '--%s' needs a value\n", name);
+            fprintf(stderr, "sselite-fcgi: option '--%s' needs a value\n",
+                    name);
             return -1;
         }
         if (sse_config_set(cfg, name, value, err, sizeof err)) {
@@ -232,7 +238,8 @@ int main(int argc, char **argv)
     w.cfg = &cfg;
     char err[300], desc[200];
     char *owned_path = NULL;
-    if (sse_listen_open(&cfg, &w.listen_fd, &owned_path, desc, sizeof desc, err, sizeof err)) {
+    if (sse_listen_open(&cfg, &w.listen_fd, &owned_path, desc, sizeof desc, err,
+                        sizeof err)) {
         sse_log(SSE_LOG_ERROR, "%s", err);
         sse_config_cleanup(&cfg);
         return 2;
@@ -254,8 +261,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < cfg.threads; i++) {
         pthread_t t;
         if (pthread_create(&t, &attr, serve_thread, &w) != 0) {
-            sse_log(SSE_LOG_WARN, "started %d of %d threads: %s", started, cfg.threads,
-                    strerror(errno));
+            sse_log(SSE_LOG_WARN, "started %d of %d threads: %s", started,
+                    cfg.threads, strerror(errno));
             break;
         }
         started++;
@@ -263,7 +270,8 @@ int main(int argc, char **argv)
     pthread_attr_destroy(&attr);
     if (started == 0)
         return 1;
-    sse_log(SSE_LOG_INFO, "started version=%s db=%s socket=\"%s\" threads=%d heartbeat=%ds",
+    sse_log(SSE_LOG_INFO,
+            "started version=%s db=%s socket=\"%s\" threads=%d heartbeat=%ds",
             PACKAGE_VERSION, cfg.db, desc, started, cfg.heartbeat_s);
 
     int sig = 0;
@@ -271,7 +279,8 @@ int main(int argc, char **argv)
         if (sigwait(&set, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            sse_log(SSE_LOG_INFO, "SIGHUP ignored (settings are read at start)");
+            sse_log(SSE_LOG_INFO,
+                    "SIGHUP ignored (settings are read at start)");
             continue;
         }
         break;

@@ -182,7 +182,10 @@ void sse_admin_close(struct sse_admin *a)
     free(a);
 }
 
-const char *sse_admin_errmsg(const struct sse_admin *a) { return a->err; }
+const char *sse_admin_errmsg(const struct sse_admin *a)
+{
+    return a->err;
+}
 
 /* Applies schema step n (1-based) inside its own write transaction, unless
  * a concurrent init got there first. */

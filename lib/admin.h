@@ -65,12 +65,12 @@ struct sse_admin_stats {
     int schema_version;
     char journal_mode[16];
     int64_t rows;
-    int64_t head_id;     /* highest id ever assigned (0 if none) */
-    int64_t oldest_id;   /* lowest stored id (head_id + 1 if empty) */
-    int64_t oldest_ms;   /* created_at of oldest row, 0 if empty */
-    int64_t newest_ms;   /* created_at of newest row, 0 if empty */
-    int64_t db_bytes;    /* size of the database file */
-    int64_t wal_bytes;   /* size of the -wal file, 0 if none */
+    int64_t head_id;   /* highest id ever assigned (0 if none) */
+    int64_t oldest_id; /* lowest stored id (head_id + 1 if empty) */
+    int64_t oldest_ms; /* created_at of oldest row, 0 if empty */
+    int64_t newest_ms; /* created_at of newest row, 0 if empty */
+    int64_t db_bytes;  /* size of the database file */
+    int64_t wal_bytes; /* size of the -wal file, 0 if none */
 };
 
 /* Called per channel by sse_admin_stats, in channel order. Return 0 to go

@@ -18,10 +18,10 @@
 /* Invariant: data == NULL && len == 0 && cap == 0, or
  * data != NULL && len < cap && data[len] == '\0'. */
 struct sse_buf {
-    char *data;  /* owned by the buffer */
-    size_t len;  /* bytes in use, excluding the terminating NUL */
-    size_t cap;  /* bytes allocated */
-    size_t max;  /* growth limit in bytes (0 = SIZE_MAX) */
+    char *data; /* owned by the buffer */
+    size_t len; /* bytes in use, excluding the terminating NUL */
+    size_t cap; /* bytes allocated */
+    size_t max; /* growth limit in bytes (0 = SIZE_MAX) */
 };
 
 /* Prepares b as empty; max limits len (0 for no limit). Allocates nothing. */

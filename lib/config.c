@@ -22,7 +22,7 @@ struct setting {
     enum kind kind;
     size_t offset;
     int64_t min, max;
-    const char *def;   /* default as shown in --help */
+    const char *def; /* default as shown in --help */
     const char *help;
 };
 
@@ -143,7 +143,8 @@ static int parse_i64(const char *v, int base, int64_t *out)
     long long n = strtoll(v, &end, base);
     /* strtoll skips leading white space and takes a '+'; a setting does
      * not, so " 12" is refused like "12 ". */
-    if (errno || end == v || *end != '\0' || isspace((unsigned char)v[0]) || v[0] == '+')
+    if (errno || end == v || *end != '\0' || isspace((unsigned char)v[0]) ||
+        v[0] == '+')
         return -1;
     *out = n;
     return 0;
@@ -170,11 +171,13 @@ static int set_origins(struct sse_config *c, const struct setting *s,
         if (len == 0)
             break;
         if (n == SSE_CONFIG_MAX_ORIGINS) {
-            rc = bad(err, errlen, s, value, "lists too many origins (at most 32)");
+            rc = bad(err, errlen, s, value,
+                     "lists too many origins (at most 32)");
             break;
         }
         int star = len == 1 && p[0] == '*';
-        if (!star && !(strncmp(p, "http://", 7) == 0 || strncmp(p, "https://", 8) == 0)) {
+        if (!star && !(strncmp(p, "http://", 7) == 0 ||
+                       strncmp(p, "https://", 8) == 0)) {
             rc = bad(err, errlen, s, value,
                      "is not a list of origins like https://app.example.com");
             break;
@@ -217,7 +220,8 @@ int sse_config_set(struct sse_config *c, const char *name, const char *value,
     case K_STR: {
         if (value[0] == '\0')
             return bad(err, errlen, s, value, "must not be empty");
-        if (strcmp(name, "status-path") == 0 || strcmp(name, "ping-path") == 0) {
+        if (strcmp(name, "status-path") == 0 ||
+            strcmp(name, "ping-path") == 0) {
             if (value[0] != '/')
                 return bad(err, errlen, s, value, "must start with '/'");
         }
@@ -233,22 +237,26 @@ int sse_config_set(struct sse_config *c, const char *name, const char *value,
     case K_I64:
     case K_MODE:
     case K_BOOL:
-        if (s->kind == K_BOOL && (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 ||
-                                  strcmp(value, "on") == 0))
+        if (s->kind == K_BOOL &&
+            (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 ||
+             strcmp(value, "on") == 0))
             n = 1;
-        else if (s->kind == K_BOOL && (strcmp(value, "no") == 0 ||
-                                       strcmp(value, "false") == 0 ||
-                                       strcmp(value, "off") == 0))
+        else if (s->kind == K_BOOL &&
+                 (strcmp(value, "no") == 0 || strcmp(value, "false") == 0 ||
+                  strcmp(value, "off") == 0))
             n = 0;
-        else if (parse_i64(value, s->kind == K_MODE ? 8 : 10, &n) || n < s->min ||
-                 n > s->max) {
+        else if (parse_i64(value, s->kind == K_MODE ? 8 : 10, &n) ||
+                 n < s->min || n > s->max) {
             char why[96];
             if (s->kind == K_BOOL)
-                snprintf(why, sizeof why, "is not 0/1, yes/no, true/false or on/off");
+                snprintf(why, sizeof why,
+                         "is not 0/1, yes/no, true/false or on/off");
             else if (s->kind == K_MODE)
-                snprintf(why, sizeof why, "is not an octal mode from 0 to 0777");
+                snprintf(why, sizeof why,
+                         "is not an octal mode from 0 to 0777");
             else
-                snprintf(why, sizeof why, "is not a whole number from %lld to %lld",
+                snprintf(why, sizeof why,
+                         "is not a whole number from %lld to %lld",
                          (long long)s->min, (long long)s->max);
             return bad(err, errlen, s, value, why);
         }
@@ -263,7 +271,8 @@ int sse_config_set(struct sse_config *c, const char *name, const char *value,
                 *(int *)(void *)field = i;
                 return 0;
             }
-        return bad(err, errlen, s, value, "is not one of error, warn, info, debug");
+        return bad(err, errlen, s, value,
+                   "is not one of error, warn, info, debug");
     case K_ORIGINS:
         return set_origins(c, s, value, err, errlen);
     }
@@ -275,7 +284,8 @@ static void env_name(const char *name, char *out, size_t cap)
 {
     size_t o = (size_t)snprintf(out, cap, "SSELITE_");
     for (const char *p = name; *p && o + 1 < cap; p++)
-        out[o++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+        out[o++] =
+            *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
     out[o] = '\0';
 }
 
@@ -309,7 +319,8 @@ int sse_config_validate(const struct sse_config *c, char *err, size_t errlen)
         if (strcmp(c->origins[i], "*") != 0)
             continue;
         if (c->norigins > 1) {
-            snprintf(err, errlen, "cors-origins: '*' cannot be combined with other origins");
+            snprintf(err, errlen,
+                     "cors-origins: '*' cannot be combined with other origins");
             return SSE_EINVAL;
         }
         if (c->cors_credentials) {
@@ -329,8 +340,9 @@ int sse_config_usage(struct sse_buf *out)
         const struct setting *s = &SETTINGS[i];
         char var[64];
         env_name(s->name, var, sizeof var);
-        rc = sse_buf_appendf(out, "  --%s%s\n      %s (env %s, default %s)\n", s->name,
-                             sse_config_is_flag(s->name) ? "" : " VALUE", s->help, var, s->def);
+        rc = sse_buf_appendf(
+            out, "  --%s%s\n      %s (env %s, default %s)\n", s->name,
+            sse_config_is_flag(s->name) ? "" : " VALUE", s->help, var, s->def);
     }
     return rc;
 }
@@ -340,7 +352,8 @@ int sse_config_origin_allowed(const struct sse_config *c, const char *origin)
     if (!origin)
         return 0;
     for (size_t i = 0; i < c->norigins; i++)
-        if (strcmp(c->origins[i], "*") == 0 || strcmp(c->origins[i], origin) == 0)
+        if (strcmp(c->origins[i], "*") == 0 ||
+            strcmp(c->origins[i], origin) == 0)
             return 1;
     return 0;
 }

@@ -45,8 +45,8 @@ struct sse_config {
     int cors_credentials;   /* 1: Access-Control-Allow-Credentials */
     size_t norigins;        /* 0 = no CORS headers at all */
     char *origins[SSE_CONFIG_MAX_ORIGINS]; /* owned; "*" allowed alone */
-    char *status_path;      /* owned or NULL: e.g. "/sselite-status" */
-    char *ping_path;        /* owned or NULL: e.g. "/sselite-ping" */
+    char *status_path; /* owned or NULL: e.g. "/sselite-status" */
+    char *ping_path;   /* owned or NULL: e.g. "/sselite-ping" */
 };
 
 /* Fills c with the defaults; allocates nothing. */

@@ -65,7 +65,8 @@ int sse_encode_event(struct sse_buf *out, int64_t id, const char *type,
     char digits[24];
     int ndigits = snprintf(digits, sizeof digits, "%lld", (long long)id);
     size_t need = 4 + (size_t)ndigits + 1 + (type_len ? 7 + type_len + 1 : 0) +
-                  (breaks + 1) * (DATA_PREFIX_LEN + 1) + (data_len - break_bytes) + 1;
+                  (breaks + 1) * (DATA_PREFIX_LEN + 1) +
+                  (data_len - break_bytes) + 1;
     int rc = sse_buf_reserve(out, need);
     if (rc)
         return rc;
@@ -97,7 +98,8 @@ int sse_encode_event(struct sse_buf *out, int64_t id, const char *type,
         if (n == left)
             break;
         /* CRLF is one line break, not two. */
-        size_t skip = (p[n] == '\r' && n + 1 < left && p[n + 1] == '\n') ? 2 : 1;
+        size_t skip =
+            (p[n] == '\r' && n + 1 < left && p[n + 1] == '\n') ? 2 : 1;
         p += n + skip;
         left -= n + skip;
     }

@@ -32,7 +32,7 @@ struct sse_eventlog {
     sqlite3_stmt *nth_all;
     sqlite3_stmt *nth_multi;
     sqlite3_stmt *data_version;
-    int64_t last_data_version;  /* -1 before the first call */
+    int64_t last_data_version; /* -1 before the first call */
     dev_t dev;
     ino_t ino;
     char *path;
@@ -43,9 +43,10 @@ struct sse_eventlog {
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 {
     /* PERSISTENT: these statements live as long as the connection. */
-    int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+    int rc =
+        sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
     if (rc == SQLITE_ERROR)
-        return SSE_ESCHEMA;  /* "no such table" or a missing column */
+        return SSE_ESCHEMA; /* "no such table" or a missing column */
     return sse_sqlite_error(rc);
 }
 
@@ -66,7 +67,8 @@ void sse_eventlog_close(struct sse_eventlog *log)
 }
 
 /* head: the statement up to "channel IN ("; tail: what follows ")". */
-static int build_multi_sql(char *sql, size_t cap, const char *head, const char *tail)
+static int build_multi_sql(char *sql, size_t cap, const char *head,
+                           const char *tail)
 {
     int n = snprintf(sql, cap, "%s", head);
     for (int i = 0; i < MULTI_SLOTS && n > 0 && (size_t)n < cap; i++)
@@ -98,8 +100,8 @@ int sse_eventlog_open(const char *path, int busy_timeout_ms,
     }
     /* NOMUTEX: the contract is one thread at a time, so SQLite's own
      * per-connection mutex would only cost time. */
-    rc = sse_sqlite_error(sqlite3_open_v2(path, &log->db,
-                                    SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL));
+    rc = sse_sqlite_error(sqlite3_open_v2(
+        path, &log->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL));
     if (rc)
         goto out;
     sqlite3_busy_timeout(log->db, busy_timeout_ms);
@@ -112,12 +114,14 @@ int sse_eventlog_open(const char *path, int busy_timeout_ms,
                  &log->read_all);
     if (!rc)
         rc = prepare(log->db,
-                     "SELECT " COLUMNS " FROM events WHERE channel = ?4 AND id > ?1 "
+                     "SELECT " COLUMNS
+                     " FROM events WHERE channel = ?4 AND id > ?1 "
                      "AND id <= ?2 ORDER BY id LIMIT ?3",
                      &log->read_one);
     if (!rc)
         rc = build_multi_sql(multi, sizeof multi,
-                             "SELECT " COLUMNS " FROM events WHERE id > ?1 AND id <= ?2 "
+                             "SELECT " COLUMNS
+                             " FROM events WHERE id > ?1 AND id <= ?2 "
                              "AND channel IN (",
                              " ORDER BY id LIMIT ?3");
     if (!rc)
@@ -128,9 +132,10 @@ int sse_eventlog_open(const char *path, int busy_timeout_ms,
                      "LIMIT 1 OFFSET ?3",
                      &log->nth_all);
     if (!rc)
-        rc = build_multi_sql(multi, sizeof multi,
-                             "SELECT id FROM events WHERE id <= ?2 AND channel IN (",
-                             " ORDER BY id DESC LIMIT 1 OFFSET ?3");
+        rc = build_multi_sql(
+            multi, sizeof multi,
+            "SELECT id FROM events WHERE id <= ?2 AND channel IN (",
+            " ORDER BY id DESC LIMIT 1 OFFSET ?3");
     if (!rc)
         rc = prepare(log->db, multi, &log->nth_multi);
     if (!rc)
@@ -150,8 +155,10 @@ out:
 }
 
 /* Binds ?1 after, ?2 upto, ?3 limit/offset and the channel slots from ?4. */
-static void bind_range(sqlite3_stmt *st, int64_t after, int64_t upto, int64_t limit,
-                       const char (*channels)[SSE_CHANNEL_MAX + 1], size_t nchannels)
+static void bind_range(sqlite3_stmt *st, int64_t after, int64_t upto,
+                       int64_t limit,
+                       const char (*channels)[SSE_CHANNEL_MAX + 1],
+                       size_t nchannels)
 {
     /* Statements without ?1 still accept the binding (unused slot). */
     sqlite3_bind_int64(st, 1, after);
@@ -223,7 +230,8 @@ int sse_eventlog_read(struct sse_eventlog *log, int64_t after_id,
         row.data_len = (size_t)sqlite3_column_bytes(st, 3);
         row.created_ms = sqlite3_column_int64(st, 4);
         if (!row.channel || !row.data) {
-            rc = sqlite3_errcode(log->db) == SQLITE_NOMEM ? SSE_ENOMEM : SSE_ECORRUPT;
+            rc = sqlite3_errcode(log->db) == SQLITE_NOMEM ? SSE_ENOMEM
+                                                          : SSE_ECORRUPT;
             break;
         }
         n++;
@@ -240,7 +248,8 @@ int sse_eventlog_read(struct sse_eventlog *log, int64_t after_id,
     return rc;
 }
 
-int sse_eventlog_bounds(struct sse_eventlog *log, int64_t *oldest, int64_t *head)
+int sse_eventlog_bounds(struct sse_eventlog *log, int64_t *oldest,
+                        int64_t *head)
 {
     int step = sqlite3_step(log->bounds);
     int rc = 0;

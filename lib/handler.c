@@ -28,7 +28,8 @@ static void send_buf(struct sse_sink *sink, struct sse_buf *b)
         sink->flush(sink->ctx);
 }
 
-static void serve_status(struct sse_metrics *m, const struct sse_request_vars *vars,
+static void serve_status(struct sse_metrics *m,
+                         const struct sse_request_vars *vars,
                          struct sse_sink *sink)
 {
     const char *q = vars->query ? vars->query : "";
@@ -52,7 +53,8 @@ static void serve_status(struct sse_metrics *m, const struct sse_request_vars *v
 }
 
 static void serve_ping(struct sse_hub *hub, const struct sse_config *cfg,
-                       const struct sse_request_vars *vars, struct sse_sink *sink)
+                       const struct sse_request_vars *vars,
+                       struct sse_sink *sink)
 {
     struct sse_buf out;
     sse_buf_init(&out, 0);
@@ -60,7 +62,8 @@ static void serve_ping(struct sse_hub *hub, const struct sse_config *cfg,
     if (!fault)
         sse_response_body(&out, "text/plain; charset=utf-8", "pong\n", 5, 0);
     else
-        sse_response_error(&out, cfg, vars, SSE_CORS_NONE, 503, sse_strerror(fault), 0);
+        sse_response_error(&out, cfg, vars, SSE_CORS_NONE, 503,
+                           sse_strerror(fault), 0);
     send_buf(sink, &out);
     sse_buf_cleanup(&out);
 }
@@ -77,11 +80,12 @@ static void refuse(const struct sse_config *cfg, struct sse_metrics *m,
     sse_buf_cleanup(&out);
     if (m)
         sse_metrics_add(&m->requests_refused, 1);
-    sse_log(SSE_LOG_INFO, "refused status=%d reason=\"%s\" client=%s", status, reason,
-            vars->remote_addr ? vars->remote_addr : "-");
+    sse_log(SSE_LOG_INFO, "refused status=%d reason=\"%s\" client=%s", status,
+            reason, vars->remote_addr ? vars->remote_addr : "-");
 }
 
-static void access_line(const struct sse_request *req, const struct sse_request_vars *vars,
+static void access_line(const struct sse_request *req,
+                        const struct sse_request_vars *vars,
                         const struct sse_stream_result *res, int64_t start_ns)
 {
     char channels[256];
@@ -99,16 +103,18 @@ static void access_line(const struct sse_request *req, const struct sse_request_
     double dur = (double)(sse_hub_now_ns() - start_ns) / 1e9;
     static const char *const SOURCES[] = {"none", "header", "query"};
     sse_log(SSE_LOG_INFO,
-            "stream end channels=%s resume=%s from=%lld to=%lld events=%lld bytes=%lld "
+            "stream end channels=%s resume=%s from=%lld to=%lld events=%lld "
+            "bytes=%lld "
             "dur=%.3fs reason=%s gap=%d client=%s",
             channels, SOURCES[req->resume_source], (long long)res->start_after,
-            (long long)res->end_cursor, (long long)res->events, (long long)res->bytes, dur,
-            sse_metrics_reason_name(res->reason), res->gap,
-            vars->remote_addr ? vars->remote_addr : "-");
+            (long long)res->end_cursor, (long long)res->events,
+            (long long)res->bytes, dur, sse_metrics_reason_name(res->reason),
+            res->gap, vars->remote_addr ? vars->remote_addr : "-");
 }
 
 void sse_handler_serve(struct sse_hub *hub, const struct sse_config *cfg,
-                       struct sse_metrics *m, const struct sse_request_vars *vars,
+                       struct sse_metrics *m,
+                       const struct sse_request_vars *vars,
                        struct sse_sink *sink, int busy)
 {
     if (cfg->status_path && path_is(vars->uri, cfg->status_path)) {
@@ -123,8 +129,8 @@ void sse_handler_serve(struct sse_hub *hub, const struct sse_config *cfg,
     struct sse_request req;
     struct sse_request_error err;
     if (sse_request_parse(vars, &req, &err)) {
-        refuse(cfg, m, vars, cors == SSE_CORS_DENY ? SSE_CORS_NONE : cors, err.status,
-               err.reason, sink);
+        refuse(cfg, m, vars, cors == SSE_CORS_DENY ? SSE_CORS_NONE : cors,
+               err.status, err.reason, sink);
         return;
     }
     if (req.method == SSE_METHOD_OPTIONS) {

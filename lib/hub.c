@@ -44,13 +44,13 @@ struct sse_hub {
     pthread_mutex_t mu;
 
     /* Guarded by mu. */
-    struct sse_hub_event **ring;  /* circular, cap entries */
+    struct sse_hub_event **ring; /* circular, cap entries */
     size_t ring_cap, ring_start, ring_count;
     int64_t covered_after;
-    int64_t oldest;               /* lowest stored id at the last look */
-    int64_t head;                 /* -1 until the log is open */
+    int64_t oldest; /* lowest stored id at the last look */
+    int64_t head;   /* -1 until the log is open */
     uint64_t epoch;
-    int fault;                    /* 0, or why the log cannot be read */
+    int fault; /* 0, or why the log cannot be read */
     int stopping;
     struct sse_hub_waiter **slots;
     size_t nslots, slots_cap;
@@ -88,14 +88,16 @@ uint32_t sse_hub_channel_hash(const char *name, size_t len)
 
 void sse_hub_event_release(struct sse_hub_event *ev)
 {
-    if (ev && atomic_fetch_sub_explicit(&ev->refs, 1, memory_order_acq_rel) == 1)
+    if (ev &&
+        atomic_fetch_sub_explicit(&ev->refs, 1, memory_order_acq_rel) == 1)
         free(ev);
 }
 
 static int split_path(struct sse_hub *hub, const char *path)
 {
     const char *slash = strrchr(path, '/');
-    hub->dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
+    hub->dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path))
+                     : strdup(".");
     hub->base = strdup(slash ? slash + 1 : path);
     if (!hub->dir || !hub->base)
         return SSE_ENOMEM;
@@ -115,10 +117,11 @@ static void watch_directory(struct sse_hub *hub)
         inotify_add_watch(hub->inofd, hub->dir,
                           IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_DELETE |
                               IN_CLOSE_WRITE) < 0) {
-        sse_log(SSE_LOG_WARN,
-                "inotify on '%s' failed (%s); new events are noticed by polling "
-                "every %d ms",
-                hub->dir, strerror(errno), hub->cfg->poll_ms);
+        sse_log(
+            SSE_LOG_WARN,
+            "inotify on '%s' failed (%s); new events are noticed by polling "
+            "every %d ms",
+            hub->dir, strerror(errno), hub->cfg->poll_ms);
         if (hub->inofd >= 0)
             close(hub->inofd);
         hub->inofd = -1;
@@ -201,11 +204,13 @@ void sse_hub_free(struct sse_hub *hub)
     free(hub);
 }
 
-static int waiter_wants(const struct sse_hub_waiter *w, const struct sse_hub_event *ev)
+static int waiter_wants(const struct sse_hub_waiter *w,
+                        const struct sse_hub_event *ev)
 {
     const struct sse_request *req = w->req;
     for (size_t i = 0; i < req->nchannels; i++)
-        if (w->hashes[i] == ev->channel_hash && strcmp(req->channels[i], ev->channel) == 0)
+        if (w->hashes[i] == ev->channel_hash &&
+            strcmp(req->channels[i], ev->channel) == 0)
             return 1;
     return 0;
 }
@@ -220,7 +225,8 @@ static void wake_all(struct sse_hub *hub)
 
 /* Appends events (ids increasing, all above head) and wakes the waiters
  * that want any of them. Called with mu held. */
-static void ring_append(struct sse_hub *hub, struct sse_hub_event **evs, size_t n)
+static void ring_append(struct sse_hub *hub, struct sse_hub_event **evs,
+                        size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (hub->ring_count == hub->ring_cap) {
@@ -256,18 +262,21 @@ static int on_row(const struct sse_event_row *row, void *ctx)
 {
     struct read_batch *b = ctx;
     sse_buf_reset(&b->enc);
-    int rc = sse_encode_event(&b->enc, row->id, row->type, row->type_len, row->data,
-                              row->data_len);
+    int rc = sse_encode_event(&b->enc, row->id, row->type, row->type_len,
+                              row->data, row->data_len);
     if (rc == SSE_EINVAL) {
         /* The schema's CHECK refuses such types; a row from an older or
          * hand-edited table is sent without its type rather than lost. */
-        sse_log(SSE_LOG_WARN, "event id=%lld has an invalid type; sent as 'message'",
+        sse_log(SSE_LOG_WARN,
+                "event id=%lld has an invalid type; sent as 'message'",
                 (long long)row->id);
-        rc = sse_encode_event(&b->enc, row->id, NULL, 0, row->data, row->data_len);
+        rc = sse_encode_event(&b->enc, row->id, NULL, 0, row->data,
+                              row->data_len);
     }
     if (rc)
         return rc;
-    struct sse_hub_event *ev = malloc(sizeof *ev + row->channel_len + 1 + b->enc.len);
+    struct sse_hub_event *ev =
+        malloc(sizeof *ev + row->channel_len + 1 + b->enc.len);
     if (!ev)
         return SSE_ENOMEM;
     atomic_init(&ev->refs, 1);
@@ -297,7 +306,8 @@ static void set_fault(struct sse_hub *hub, int fault)
     }
     pthread_mutex_unlock(&hub->mu);
     if (changed && fault)
-        sse_log(SSE_LOG_ERROR, "database '%s' cannot be read: %s; retrying every second",
+        sse_log(SSE_LOG_ERROR,
+                "database '%s' cannot be read: %s; retrying every second",
                 hub->cfg->db, sse_strerror(fault));
     else if (changed)
         sse_log(SSE_LOG_INFO, "database '%s' is readable again", hub->cfg->db);
@@ -342,7 +352,8 @@ static void try_open(struct sse_hub *hub)
     wake_all(hub);
     pthread_mutex_unlock(&hub->mu);
     if (hub->metrics)
-        atomic_store_explicit(&hub->metrics->head_id, head, memory_order_relaxed);
+        atomic_store_explicit(&hub->metrics->head_id, head,
+                              memory_order_relaxed);
     if (was_fault)
         sse_log(SSE_LOG_INFO, "database '%s' is readable again (head id %lld)",
                 hub->cfg->db, (long long)head);
@@ -363,8 +374,8 @@ static int read_new_rows(struct sse_hub *hub)
         pthread_mutex_unlock(&hub->mu);
         size_t nrows = 0;
         b.n = 0;
-        int rc = sse_eventlog_read(hub->log, after, INT64_MAX, NULL, 0, batch, on_row,
-                                   &b, &nrows);
+        int rc = sse_eventlog_read(hub->log, after, INT64_MAX, NULL, 0, batch,
+                                   on_row, &b, &nrows);
         if (hub->metrics)
             sse_metrics_add(&hub->metrics->db_reads, 1);
         if (b.n) {
@@ -373,14 +384,16 @@ static int read_new_rows(struct sse_hub *hub)
             int64_t head = hub->head;
             pthread_mutex_unlock(&hub->mu);
             if (hub->metrics)
-                atomic_store_explicit(&hub->metrics->head_id, head, memory_order_relaxed);
+                atomic_store_explicit(&hub->metrics->head_id, head,
+                                      memory_order_relaxed);
             added = 1;
         }
         if (rc) {
             if (hub->metrics)
                 sse_metrics_add(&hub->metrics->db_faults, 1);
             if (rc == SSE_EBUSY)
-                sse_log(SSE_LOG_WARN, "database '%s' locked for more than %d ms; retrying",
+                sse_log(SSE_LOG_WARN,
+                        "database '%s' locked for more than %d ms; retrying",
                         hub->cfg->db, hub->cfg->busy_timeout_ms);
             else
                 close_log(hub, rc);
@@ -446,7 +459,8 @@ static void on_hangup(struct sse_hub *hub, uint64_t tag)
     size_t slot = (size_t)(tag & 0xffffffffu);
     uint32_t gen = (uint32_t)(tag >> 32);
     pthread_mutex_lock(&hub->mu);
-    if (slot < hub->nslots && hub->slots[slot] && hub->slots[slot]->gen == gen) {
+    if (slot < hub->nslots && hub->slots[slot] &&
+        hub->slots[slot]->gen == gen) {
         hub->slots[slot]->hangup = 1;
         pthread_cond_signal(&hub->slots[slot]->cond);
     }
@@ -581,7 +595,8 @@ int sse_hub_waiter_add(struct sse_hub *hub, struct sse_hub_waiter *w,
     pthread_condattr_destroy(&ca);
     w->req = req;
     for (size_t i = 0; i < req->nchannels; i++)
-        w->hashes[i] = sse_hub_channel_hash(req->channels[i], strlen(req->channels[i]));
+        w->hashes[i] =
+            sse_hub_channel_hash(req->channels[i], strlen(req->channels[i]));
     w->fd = fd;
     w->hangup = 0;
     w->slot = -1;
@@ -613,7 +628,8 @@ int sse_hub_waiter_add(struct sse_hub *hub, struct sse_hub_waiter *w,
     w->epoch = hub->epoch;
     if (fd >= 0) {
         struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLONESHOT,
-                                 .data.u64 = (uint64_t)slot | ((uint64_t)w->gen << 32)};
+                                 .data.u64 =
+                                     (uint64_t)slot | ((uint64_t)w->gen << 32)};
         epoll_ctl(hub->epfd, EPOLL_CTL_ADD, fd, &ev);
     }
     pthread_mutex_unlock(&hub->mu);
@@ -660,9 +676,9 @@ static size_t ring_find(const struct sse_hub *hub, int64_t cursor)
     return lo;
 }
 
-int sse_hub_next(struct sse_hub *hub, struct sse_hub_waiter *w,
-                 int64_t *cursor, struct sse_hub_event **out, size_t max,
-                 size_t *n, int64_t deadline_ns)
+int sse_hub_next(struct sse_hub *hub, struct sse_hub_waiter *w, int64_t *cursor,
+                 struct sse_hub_event **out, size_t max, size_t *n,
+                 int64_t deadline_ns)
 {
     int status;
     *n = 0;
@@ -691,7 +707,8 @@ int sse_hub_next(struct sse_hub *hub, struct sse_hub_waiter *w,
         }
         size_t i = hub->head >= 0 ? ring_find(hub, *cursor) : hub->ring_count;
         for (; i < hub->ring_count && *n < max; i++) {
-            struct sse_hub_event *ev = hub->ring[(hub->ring_start + i) % hub->ring_cap];
+            struct sse_hub_event *ev =
+                hub->ring[(hub->ring_start + i) % hub->ring_cap];
             if (waiter_wants(w, ev)) {
                 atomic_fetch_add_explicit(&ev->refs, 1, memory_order_relaxed);
                 out[(*n)++] = ev;
@@ -719,8 +736,8 @@ int64_t sse_hub_head(struct sse_hub *hub)
     return h;
 }
 
-void sse_hub_window(struct sse_hub *hub, int64_t *covered_after, int64_t *oldest,
-                    int64_t *head)
+void sse_hub_window(struct sse_hub *hub, int64_t *covered_after,
+                    int64_t *oldest, int64_t *head)
 {
     pthread_mutex_lock(&hub->mu);
     *covered_after = hub->covered_after;
@@ -749,7 +766,8 @@ int sse_hub_log_borrow(struct sse_hub *hub, struct sse_eventlog **log)
     return sse_eventlog_open(hub->cfg->db, hub->cfg->busy_timeout_ms, log);
 }
 
-void sse_hub_log_return(struct sse_hub *hub, struct sse_eventlog *log, int broken)
+void sse_hub_log_return(struct sse_hub *hub, struct sse_eventlog *log,
+                        int broken)
 {
     if (!log)
         return;

@@ -44,9 +44,9 @@ struct sse_hub_event {
     int64_t id;
     int64_t created_ms;
     uint32_t channel_hash;
-    size_t len;          /* bytes of the encoded SSE event */
-    char *bytes;         /* points into this allocation */
-    char channel[];      /* NUL-terminated */
+    size_t len;     /* bytes of the encoded SSE event */
+    char *bytes;    /* points into this allocation */
+    char channel[]; /* NUL-terminated */
 };
 
 /* A stream waiting for events. Caller storage (a stream's stack frame);
@@ -54,13 +54,13 @@ struct sse_hub_event {
  * before it goes out of scope. Fields are private to hub.c. */
 struct sse_hub_waiter {
     pthread_cond_t cond;
-    const struct sse_request *req;  /* borrowed: the channels wanted */
+    const struct sse_request *req; /* borrowed: the channels wanted */
     uint32_t hashes[SSE_REQUEST_MAX_CHANNELS];
-    int fd;           /* socket watched for hang-up, or -1 */
-    int slot;         /* index in the hub's table, -1 when not added */
+    int fd;   /* socket watched for hang-up, or -1 */
+    int slot; /* index in the hub's table, -1 when not added */
     uint32_t gen;
-    int hangup;       /* the web server closed the socket */
-    uint64_t epoch;   /* hub epoch when added */
+    int hangup;     /* the web server closed the socket */
+    uint64_t epoch; /* hub epoch when added */
 };
 
 /* Creates a hub for cfg (borrowed for the hub's lifetime; db path, poll and
@@ -100,12 +100,12 @@ void sse_hub_waiter_unwatch(struct sse_hub *hub, struct sse_hub_waiter *w);
 
 /* Outcome of sse_hub_next besides 0 (events or nothing before deadline). */
 enum sse_hub_status {
-    SSE_HUB_EVENTS = 0,     /* *n events taken (n may be 0: deadline) */
-    SSE_HUB_BEHIND = 1,     /* cursor < covered_after: read the log */
-    SSE_HUB_HANGUP = 2,     /* the web server closed the stream's socket */
-    SSE_HUB_RESET = 3,      /* the database was replaced: end the stream */
-    SSE_HUB_FAULT = 4,      /* the database cannot be read right now */
-    SSE_HUB_CLOSED = 5      /* the hub is stopping */
+    SSE_HUB_EVENTS = 0, /* *n events taken (n may be 0: deadline) */
+    SSE_HUB_BEHIND = 1, /* cursor < covered_after: read the log */
+    SSE_HUB_HANGUP = 2, /* the web server closed the stream's socket */
+    SSE_HUB_RESET = 3,  /* the database was replaced: end the stream */
+    SSE_HUB_FAULT = 4,  /* the database cannot be read right now */
+    SSE_HUB_CLOSED = 5  /* the hub is stopping */
 };
 
 /* Takes up to max events after *cursor that match w's channels into out
@@ -113,9 +113,9 @@ enum sse_hub_status {
  * event examined. When none are ready it waits on w until new matching
  * events, a hang-up, shutdown or the CLOCK_MONOTONIC deadline (ns). Returns
  * an enum sse_hub_status; *n is set in every case. */
-int sse_hub_next(struct sse_hub *hub, struct sse_hub_waiter *w,
-                 int64_t *cursor, struct sse_hub_event **out, size_t max,
-                 size_t *n, int64_t deadline_ns);
+int sse_hub_next(struct sse_hub *hub, struct sse_hub_waiter *w, int64_t *cursor,
+                 struct sse_hub_event **out, size_t max, size_t *n,
+                 int64_t deadline_ns);
 
 /* The newest id the hub has read (every id <= head is committed), or -1
  * before the first successful read. */
@@ -125,8 +125,8 @@ int64_t sse_hub_head(struct sse_hub *hub);
  * is in memory; *oldest is the lowest id still stored in the database as of
  * the hub's last look (refreshed on every commit it notices, so pruning is
  * seen within a poll). *head is -1 while the log is not open. */
-void sse_hub_window(struct sse_hub *hub, int64_t *covered_after, int64_t *oldest,
-                    int64_t *head);
+void sse_hub_window(struct sse_hub *hub, int64_t *covered_after,
+                    int64_t *oldest, int64_t *head);
 
 /* The current database fault (0 when readable) and a static description. */
 int sse_hub_fault(struct sse_hub *hub);

@@ -29,7 +29,8 @@ static int stderr_is_journal(void)
     struct stat sb;
     if (!js || sscanf(js, "%llu:%llu", &dev, &ino) != 2 || fstat(2, &sb) != 0)
         return 0;
-    return (unsigned long long)sb.st_dev == dev && (unsigned long long)sb.st_ino == ino;
+    return (unsigned long long)sb.st_dev == dev &&
+           (unsigned long long)sb.st_ino == ino;
 }
 
 void sse_log_setup(const char *progname, int max_level)
@@ -58,9 +59,10 @@ void sse_log(int level, const char *fmt, ...)
         clock_gettime(CLOCK_REALTIME, &ts);
         gmtime_r(&ts.tv_sec, &tm);
         n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-        n += (size_t)snprintf(line + n, sizeof line - n, ".%03ldZ %s[%ld]: %s: ",
-                              ts.tv_nsec / 1000000, log_state.progname,
-                              (long)getpid(), LEVEL_NAMES[level]);
+        n += (size_t)snprintf(line + n, sizeof line - n,
+                              ".%03ldZ %s[%ld]: %s: ", ts.tv_nsec / 1000000,
+                              log_state.progname, (long)getpid(),
+                              LEVEL_NAMES[level]);
     }
     size_t start = n;
     va_list ap;

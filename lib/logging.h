@@ -26,7 +26,8 @@ void sse_log_setup(const char *progname, int max_level);
 
 /* Writes one line at level (dropped when above the configured level).
  * Line breaks in the formatted message are replaced by spaces. */
-void sse_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sse_log(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Returns 1 if a line at level would be written. */
 int sse_log_enabled(int level);

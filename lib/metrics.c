@@ -9,11 +9,13 @@
 #include "metrics.h"
 
 static const char *const REASONS[SSE_CLOSE_REASONS] = {
-    "client_gone", "write_failed", "lifetime", "shutdown", "fault", "reset", "longpoll"};
+    "client_gone", "write_failed", "lifetime", "shutdown",
+    "fault",       "reset",        "longpoll"};
 
 const char *sse_metrics_reason_name(int reason)
 {
-    return reason >= 0 && reason < SSE_CLOSE_REASONS ? REASONS[reason] : "unknown";
+    return reason >= 0 && reason < SSE_CLOSE_REASONS ? REASONS[reason]
+                                                     : "unknown";
 }
 
 void sse_metrics_init(struct sse_metrics *m, int threads)
@@ -40,66 +42,83 @@ struct row {
     long long value;
 };
 
-int sse_metrics_render(const struct sse_metrics *m, int format, const char *version,
-                       struct sse_buf *out)
+int sse_metrics_render(const struct sse_metrics *m, int format,
+                       const char *version, struct sse_buf *out)
 {
     long long closed = 0;
     for (int i = 0; i < SSE_CLOSE_REASONS; i++)
         closed += get(&m->streams_closed[i]);
     const struct row rows[] = {
-        {"start_time_seconds", "gauge", "Unix time the worker started", m->start_time_s},
-        {"threads", "gauge", "Streams this process can hold at once", m->threads},
-        {"streams_active", "gauge", "Streams open now", get(&m->streams_active)},
-        {"streams_opened_total", "counter", "Streams started", get(&m->streams_opened)},
+        {"start_time_seconds", "gauge", "Unix time the worker started",
+         m->start_time_s},
+        {"threads", "gauge", "Streams this process can hold at once",
+         m->threads},
+        {"streams_active", "gauge", "Streams open now",
+         get(&m->streams_active)},
+        {"streams_opened_total", "counter", "Streams started",
+         get(&m->streams_opened)},
         {"streams_closed_total", "counter", "Streams ended", closed},
-        {"resumes_header_total", "counter", "Streams resumed from Last-Event-ID",
-         get(&m->resumes_header)},
-        {"resumes_query_total", "counter", "Streams resumed from last_event_id/lastEventId",
+        {"resumes_header_total", "counter",
+         "Streams resumed from Last-Event-ID", get(&m->resumes_header)},
+        {"resumes_query_total", "counter",
+         "Streams resumed from last_event_id/lastEventId",
          get(&m->resumes_query)},
-        {"resume_gaps_total", "counter", "sselite-gap events sent", get(&m->gaps)},
+        {"resume_gaps_total", "counter", "sselite-gap events sent",
+         get(&m->gaps)},
         {"events_delivered_total", "counter", "Events written to clients",
          get(&m->events_delivered)},
         {"events_replayed_total", "counter", "Of which read as backlog",
          get(&m->events_replayed)},
-        {"heartbeats_total", "counter", "Heartbeat comments sent", get(&m->heartbeats)},
+        {"heartbeats_total", "counter", "Heartbeat comments sent",
+         get(&m->heartbeats)},
         {"requests_refused_total", "counter", "Requests answered 4xx",
          get(&m->requests_refused)},
-        {"busy_rejects_total", "counter", "Requests turned away: every thread streaming",
-         get(&m->busy_rejects)},
-        {"db_reads_total", "counter", "Range reads of the event log", get(&m->db_reads)},
-        {"db_faults_total", "counter", "Failed reads of the event log", get(&m->db_faults)},
+        {"busy_rejects_total", "counter",
+         "Requests turned away: every thread streaming", get(&m->busy_rejects)},
+        {"db_reads_total", "counter", "Range reads of the event log",
+         get(&m->db_reads)},
+        {"db_faults_total", "counter", "Failed reads of the event log",
+         get(&m->db_faults)},
         {"db_head_id", "gauge", "Newest event id seen", get(&m->head_id)},
     };
     size_t n = sizeof rows / sizeof rows[0];
     int rc = 0;
     if (format == SSE_METRICS_PROMETHEUS) {
-        rc = sse_buf_appendf(out,
-                             "# HELP sselite_build_info Version information\n"
-                             "# TYPE sselite_build_info gauge\n"
-                             "sselite_build_info{version=\"%s\",sqlite=\"%s\"} 1\n",
+        rc = sse_buf_appendf(
+            out,
+            "# HELP sselite_build_info Version information\n"
+            "# TYPE sselite_build_info gauge\n"
+            "sselite_build_info{version=\"%s\",sqlite=\"%s\"} 1\n",
+            version, sqlite3_libversion());
+        for (size_t i = 0; i < n && !rc; i++)
+            rc = sse_buf_appendf(
+                out,
+                "# HELP sselite_%s %s\n# TYPE sselite_%s %s\nsselite_%s %lld\n",
+                rows[i].name, rows[i].help, rows[i].name, rows[i].type,
+                rows[i].name, rows[i].value);
+        for (int r = 0; r < SSE_CLOSE_REASONS && !rc; r++)
+            rc = sse_buf_appendf(
+                out,
+                "sselite_streams_closed_by_reason_total{reason=\"%s\"} %lld\n",
+                REASONS[r], get(&m->streams_closed[r]));
+    } else if (format == SSE_METRICS_JSON) {
+        rc = sse_buf_appendf(out, "{\"version\":\"%s\",\"sqlite\":\"%s\"",
                              version, sqlite3_libversion());
         for (size_t i = 0; i < n && !rc; i++)
-            rc = sse_buf_appendf(out, "# HELP sselite_%s %s\n# TYPE sselite_%s %s\nsselite_%s %lld\n",
-                                 rows[i].name, rows[i].help, rows[i].name, rows[i].type,
-                                 rows[i].name, rows[i].value);
-        for (int r = 0; r < SSE_CLOSE_REASONS && !rc; r++)
-            rc = sse_buf_appendf(out, "sselite_streams_closed_by_reason_total{reason=\"%s\"} %lld\n",
-                                 REASONS[r], get(&m->streams_closed[r]));
-    } else if (format == SSE_METRICS_JSON) {
-        rc = sse_buf_appendf(out, "{\"version\":\"%s\",\"sqlite\":\"%s\"", version,
-                             sqlite3_libversion());
-        for (size_t i = 0; i < n && !rc; i++)
-            rc = sse_buf_appendf(out, ",\"%s\":%lld", rows[i].name, rows[i].value);
+            rc = sse_buf_appendf(out, ",\"%s\":%lld", rows[i].name,
+                                 rows[i].value);
         for (int r = 0; r < SSE_CLOSE_REASONS && !rc; r++)
             rc = sse_buf_appendf(out, ",\"streams_closed_%s\":%lld", REASONS[r],
                                  get(&m->streams_closed[r]));
         if (!rc)
             rc = sse_buf_append_str(out, "}\n");
     } else {
-        rc = sse_buf_appendf(out, "version: %s\nsqlite: %s\nprocess: this one only\n", version,
-                             sqlite3_libversion());
+        rc = sse_buf_appendf(
+            out, "version: %s\nsqlite: %s\nprocess: this one only\n", version,
+            sqlite3_libversion());
         for (size_t i = 0; i < n && !rc; i++)
-            rc = sse_buf_appendf(out, "%s: %lld\n", rows[i].name, rows[i].value);
+            rc =
+                sse_buf_appendf(out, "%s: %lld\n", rows[i].name, rows[i].value);
         for (int r = 0; r < SSE_CLOSE_REASONS && !rc; r++)
             rc = sse_buf_appendf(out, "streams_closed_%s: %lld\n", REASONS[r],
                                  get(&m->streams_closed[r]));

@@ -40,11 +40,11 @@ struct sse_metrics {
     atomic_llong events_replayed;
     atomic_llong bytes_written;
     atomic_llong heartbeats;
-    atomic_llong requests_refused;  /* 4xx answers */
-    atomic_llong busy_rejects;      /* every thread already streaming */
-    atomic_llong db_reads;          /* range reads by the hub and streams */
-    atomic_llong db_faults;         /* reads that failed */
-    atomic_llong head_id;           /* newest id seen by the hub */
+    atomic_llong requests_refused; /* 4xx answers */
+    atomic_llong busy_rejects;     /* every thread already streaming */
+    atomic_llong db_reads;         /* range reads by the hub and streams */
+    atomic_llong db_faults;        /* reads that failed */
+    atomic_llong head_id;          /* newest id seen by the hub */
 };
 
 /* Zeroes m and records the start time and thread count. */

@@ -12,8 +12,8 @@ void sse_query_iter_init(struct sse_query_iter *it, const char *qs, size_t len)
     it->end = it->pos + (qs ? len : 0);
 }
 
-int sse_query_next(struct sse_query_iter *it, const char **key,
-                   size_t *key_len, const char **val, size_t *val_len)
+int sse_query_next(struct sse_query_iter *it, const char **key, size_t *key_len,
+                   const char **val, size_t *val_len)
 {
     while (it->pos < it->end) {
         const char *piece = it->pos;

@@ -14,19 +14,18 @@
 #include <stddef.h>
 
 struct sse_query_iter {
-    const char *pos;  /* borrowed: the rest of the query string */
+    const char *pos; /* borrowed: the rest of the query string */
     const char *end;
 };
 
 /* Starts iterating over qs[0..len). qs is borrowed until iteration ends. */
-void sse_query_iter_init(struct sse_query_iter *it, const char *qs,
-                         size_t len);
+void sse_query_iter_init(struct sse_query_iter *it, const char *qs, size_t len);
 
 /* Yields the next raw (still encoded) key and value. Empty pieces ("a&&b")
  * are skipped; a piece without '=' yields an empty value. Returns 1 when a
  * pair was produced, 0 at the end. Pointers borrow from the query string. */
-int sse_query_next(struct sse_query_iter *it, const char **key,
-                   size_t *key_len, const char **val, size_t *val_len);
+int sse_query_next(struct sse_query_iter *it, const char **key, size_t *key_len,
+                   const char **val, size_t *val_len);
 
 /* Percent-decodes src[0..len) into dst (capacity dst_cap, NUL-terminated on
  * success) and stores the decoded length in *out_len. '+' becomes a space.

@@ -64,9 +64,10 @@ static int add_channel(struct sse_request *req, const char *v, size_t n,
     if (rc == SSE_EINVAL)
         return fail(err, 400, SSE_EINVAL, "bad channel: malformed %%-escape");
     if (rc || !sse_channel_valid(name, len))
-        return fail(err, 400, SSE_EINVAL,
-                    "bad channel: use 1-%d characters of A-Z a-z 0-9 _ . : / @ -",
-                    SSE_CHANNEL_MAX);
+        return fail(
+            err, 400, SSE_EINVAL,
+            "bad channel: use 1-%d characters of A-Z a-z 0-9 _ . : / @ -",
+            SSE_CHANNEL_MAX);
     if (sse_request_has_channel(req, name, len))
         return 0;
     if (req->nchannels == SSE_REQUEST_MAX_CHANNELS)
@@ -96,7 +97,8 @@ static int parse_query(const char *qs, struct sse_request *req,
 {
     size_t qlen = qs ? strlen(qs) : 0;
     if (qlen > SSE_REQUEST_MAX_QUERY)
-        return fail(err, 414, SSE_ETOOBIG, "query string too long: at most %d bytes",
+        return fail(err, 414, SSE_ETOOBIG,
+                    "query string too long: at most %d bytes",
                     SSE_REQUEST_MAX_QUERY);
     struct sse_query_iter it;
     const char *k, *v;

@@ -37,37 +37,37 @@
 /* Borrowed pointers to the request's CGI variables (any may be NULL when
  * the variable is absent); valid for the duration of sse_request_parse. */
 struct sse_request_vars {
-    const char *method;         /* REQUEST_METHOD */
-    const char *query;          /* QUERY_STRING, raw */
-    const char *last_event_id;  /* HTTP_LAST_EVENT_ID */
-    const char *origin;         /* HTTP_ORIGIN */
-    const char *host;           /* HTTP_HOST */
-    const char *https;          /* HTTPS ("on" behind TLS) */
-    const char *requestor;      /* HTTP_X_REQUESTOR */
-    const char *acrh;           /* HTTP_ACCESS_CONTROL_REQUEST_HEADERS */
-    const char *uri;            /* REQUEST_URI (path and query), for routing */
-    const char *remote_addr;    /* REMOTE_ADDR, for the access log */
+    const char *method;        /* REQUEST_METHOD */
+    const char *query;         /* QUERY_STRING, raw */
+    const char *last_event_id; /* HTTP_LAST_EVENT_ID */
+    const char *origin;        /* HTTP_ORIGIN */
+    const char *host;          /* HTTP_HOST */
+    const char *https;         /* HTTPS ("on" behind TLS) */
+    const char *requestor;     /* HTTP_X_REQUESTOR */
+    const char *acrh;          /* HTTP_ACCESS_CONTROL_REQUEST_HEADERS */
+    const char *uri;           /* REQUEST_URI (path and query), for routing */
+    const char *remote_addr;   /* REMOTE_ADDR, for the access log */
 };
 
 enum sse_method { SSE_METHOD_GET, SSE_METHOD_HEAD, SSE_METHOD_OPTIONS };
 
 enum sse_resume_source {
-    SSE_RESUME_NONE,    /* first connect */
-    SSE_RESUME_HEADER,  /* Last-Event-ID header */
-    SSE_RESUME_QUERY    /* last_event_id / lastEventId parameter */
+    SSE_RESUME_NONE,   /* first connect */
+    SSE_RESUME_HEADER, /* Last-Event-ID header */
+    SSE_RESUME_QUERY   /* last_event_id / lastEventId parameter */
 };
 
 /* A parsed request. Owns no heap memory: channel names are stored inline,
  * so the struct can live on a thread's stack or inside a session. */
 struct sse_request {
     enum sse_method method;
-    size_t nchannels;  /* 1..SSE_REQUEST_MAX_CHANNELS, distinct */
+    size_t nchannels; /* 1..SSE_REQUEST_MAX_CHANNELS, distinct */
     char channels[SSE_REQUEST_MAX_CHANNELS][SSE_CHANNEL_MAX + 1];
     enum sse_resume_source resume_source;
-    int64_t resume_id;  /* valid when resume_source != SSE_RESUME_NONE */
-    int64_t replay;     /* -1 = not given, else 0..SSE_REQUEST_MAX_REPLAY */
-    int longpoll;       /* 1 for the long-poll fallback */
-    int padding;        /* 1 for the 2 KiB padding comment */
+    int64_t resume_id; /* valid when resume_source != SSE_RESUME_NONE */
+    int64_t replay;    /* -1 = not given, else 0..SSE_REQUEST_MAX_REPLAY */
+    int longpoll;      /* 1 for the long-poll fallback */
+    int padding;       /* 1 for the 2 KiB padding comment */
 };
 
 #define SSE_REQUEST_MAX_REPLAY 100000

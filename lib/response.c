@@ -10,16 +10,26 @@
 const char *sse_response_reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 414: return "URI Too Long";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 414:
+        return "URI Too Long";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Unknown";
     }
 }
 
@@ -34,7 +44,8 @@ static int same_origin(const struct sse_request_vars *vars)
     return strncmp(o, scheme, sl) == 0 && strcasecmp(o + sl, vars->host) == 0;
 }
 
-int sse_response_cors(const struct sse_config *cfg, const struct sse_request_vars *vars)
+int sse_response_cors(const struct sse_config *cfg,
+                      const struct sse_request_vars *vars)
 {
     if (!vars->origin || cfg->norigins == 0)
         return SSE_CORS_NONE;
@@ -45,7 +56,8 @@ int sse_response_cors(const struct sse_config *cfg, const struct sse_request_var
 
 static int status_line(struct sse_buf *out, int status)
 {
-    return sse_buf_appendf(out, "Status: %d %s\r\n", status, sse_response_reason(status));
+    return sse_buf_appendf(out, "Status: %d %s\r\n", status,
+                           sse_response_reason(status));
 }
 
 static int cors_headers(struct sse_buf *out, const struct sse_config *cfg,
@@ -58,26 +70,32 @@ static int cors_headers(struct sse_buf *out, const struct sse_config *cfg,
     if (star) {
         rc = sse_buf_append_str(out, "Access-Control-Allow-Origin: *\r\n");
     } else {
-        rc = sse_buf_appendf(out, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n",
-                             vars->origin);
+        rc = sse_buf_appendf(
+            out, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n",
+            vars->origin);
         if (!rc && cfg->cors_credentials)
-            rc = sse_buf_append_str(out, "Access-Control-Allow-Credentials: true\r\n");
+            rc = sse_buf_append_str(
+                out, "Access-Control-Allow-Credentials: true\r\n");
     }
     return rc;
 }
 
-int sse_response_stream_headers(struct sse_buf *out, const struct sse_config *cfg,
+int sse_response_stream_headers(struct sse_buf *out,
+                                const struct sse_config *cfg,
                                 const struct sse_request_vars *vars, int cors,
                                 int longpoll)
 {
     int rc = status_line(out, 200);
     if (!rc)
-        rc = sse_buf_append_str(out, longpoll ? "Content-Type: text/plain; charset=utf-8\r\n"
-                                              : "Content-Type: text/event-stream; charset=utf-8\r\n");
+        rc = sse_buf_append_str(
+            out, longpoll
+                     ? "Content-Type: text/plain; charset=utf-8\r\n"
+                     : "Content-Type: text/event-stream; charset=utf-8\r\n");
     /* no-cache so no proxy or browser cache answers a reconnect with old
      * bytes; X-Accel-Buffering for nginx, which otherwise buffers. */
     if (!rc)
-        rc = sse_buf_append_str(out, "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
+        rc = sse_buf_append_str(
+            out, "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
     if (!rc)
         rc = cors_headers(out, cfg, vars, cors);
     if (!rc)
@@ -86,13 +104,14 @@ int sse_response_stream_headers(struct sse_buf *out, const struct sse_config *cf
 }
 
 int sse_response_error(struct sse_buf *out, const struct sse_config *cfg,
-                       const struct sse_request_vars *vars, int cors, int status,
-                       const char *reason, int head_only)
+                       const struct sse_request_vars *vars, int cors,
+                       int status, const char *reason, int head_only)
 {
     int rc = status_line(out, status);
     if (!rc)
-        rc = sse_buf_append_str(out, "Content-Type: text/plain; charset=utf-8\r\n"
-                                     "Cache-Control: no-store\r\n");
+        rc = sse_buf_append_str(out,
+                                "Content-Type: text/plain; charset=utf-8\r\n"
+                                "Cache-Control: no-store\r\n");
     if (!rc && status == 405)
         rc = sse_buf_append_str(out, "Allow: GET, HEAD, OPTIONS\r\n");
     if (!rc)
@@ -109,27 +128,30 @@ int sse_response_preflight(struct sse_buf *out, const struct sse_config *cfg,
 {
     if (cors == SSE_CORS_DENY)
         return sse_response_error(out, cfg, vars, cors, 403,
-                                  "origin not allowed: add it to cors-origins", 0);
+                                  "origin not allowed: add it to cors-origins",
+                                  0);
     int rc = status_line(out, 204);
     if (!rc)
         rc = cors_headers(out, cfg, vars, cors);
     if (!rc && cors == SSE_CORS_ALLOW)
-        rc = sse_buf_append_str(out, "Access-Control-Allow-Methods: GET, HEAD, OPTIONS\r\n"
-                                     "Access-Control-Allow-Headers: Last-Event-ID, "
-                                     "Cache-Control, X-Requestor\r\n"
-                                     "Access-Control-Max-Age: 86400\r\n");
+        rc = sse_buf_append_str(
+            out, "Access-Control-Allow-Methods: GET, HEAD, OPTIONS\r\n"
+                 "Access-Control-Allow-Headers: Last-Event-ID, "
+                 "Cache-Control, X-Requestor\r\n"
+                 "Access-Control-Max-Age: 86400\r\n");
     if (!rc)
         rc = sse_buf_append(out, "\r\n", 2);
     return rc;
 }
 
-int sse_response_body(struct sse_buf *out, const char *content_type, const char *body,
-                      size_t len, int head_only)
+int sse_response_body(struct sse_buf *out, const char *content_type,
+                      const char *body, size_t len, int head_only)
 {
     int rc = status_line(out, 200);
     if (!rc)
-        rc = sse_buf_appendf(out, "Content-Type: %s\r\nCache-Control: no-store\r\n\r\n",
-                             content_type);
+        rc = sse_buf_appendf(
+            out, "Content-Type: %s\r\nCache-Control: no-store\r\n\r\n",
+            content_type);
     if (!rc && !head_only)
         rc = sse_buf_append(out, body, len);
     return rc;

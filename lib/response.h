@@ -16,9 +16,9 @@
 #include "request.h"
 
 enum sse_cors {
-    SSE_CORS_NONE,   /* no Origin, same origin, or CORS not configured */
-    SSE_CORS_ALLOW,  /* send the Access-Control-* headers */
-    SSE_CORS_DENY    /* configured, and this origin is not allowed: 403 */
+    SSE_CORS_NONE,  /* no Origin, same origin, or CORS not configured */
+    SSE_CORS_ALLOW, /* send the Access-Control-* headers */
+    SSE_CORS_DENY   /* configured, and this origin is not allowed: 403 */
 };
 
 /* Classifies the request's Origin against cfg. An Origin equal to the

@@ -6,18 +6,32 @@
 const char *sse_strerror(int err)
 {
     switch (err) {
-    case SSE_OK: return "success";
-    case SSE_EINVAL: return "invalid input";
-    case SSE_ENOMEM: return "out of memory";
-    case SSE_ETOOBIG: return "input too large";
-    case SSE_ENOENT: return "database file not found";
-    case SSE_EBUSY: return "database locked (busy timeout exceeded)";
-    case SSE_ECORRUPT: return "database corrupt or not a database";
-    case SSE_EDB: return "database error";
-    case SSE_EIO: return "write failed";
-    case SSE_ESCHEMA: return "database not initialised (run: sselite init DB) or schema unknown";
-    case SSE_ECLOSED: return "shut down";
-    case SSE_ETIMEDOUT: return "timed out";
-    default: return "unknown error";
+    case SSE_OK:
+        return "success";
+    case SSE_EINVAL:
+        return "invalid input";
+    case SSE_ENOMEM:
+        return "out of memory";
+    case SSE_ETOOBIG:
+        return "input too large";
+    case SSE_ENOENT:
+        return "database file not found";
+    case SSE_EBUSY:
+        return "database locked (busy timeout exceeded)";
+    case SSE_ECORRUPT:
+        return "database corrupt or not a database";
+    case SSE_EDB:
+        return "database error";
+    case SSE_EIO:
+        return "write failed";
+    case SSE_ESCHEMA:
+        return "database not initialised (run: sselite init DB) or schema "
+               "unknown";
+    case SSE_ECLOSED:
+        return "shut down";
+    case SSE_ETIMEDOUT:
+        return "timed out";
+    default:
+        return "unknown error";
     }
 }

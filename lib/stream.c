@@ -25,7 +25,7 @@ struct session {
     struct sse_stream_result *res;
     struct sse_buf out;
     int64_t cursor;
-    int failed;  /* the sink reported an error: stop writing */
+    int failed; /* the sink reported an error: stop writing */
 };
 
 static void put(struct session *s, const char *p, size_t n)
@@ -50,7 +50,8 @@ static int flush_out(struct session *s)
 }
 
 /* Ends the stream with a comment (and a retry for faults). */
-static void finish(struct session *s, int reason, const char *comment, int64_t retry_ms)
+static void finish(struct session *s, int reason, const char *comment,
+                   int64_t retry_ms)
 {
     if (retry_ms >= 0)
         sse_encode_retry(&s->out, retry_ms);
@@ -68,10 +69,11 @@ struct backlog_ctx {
 static int backlog_row(const struct sse_event_row *row, void *ctx)
 {
     struct backlog_ctx *b = ctx;
-    int rc = sse_encode_event(&b->s->out, row->id, row->type, row->type_len, row->data,
-                              row->data_len);
+    int rc = sse_encode_event(&b->s->out, row->id, row->type, row->type_len,
+                              row->data, row->data_len);
     if (rc == SSE_EINVAL)
-        rc = sse_encode_event(&b->s->out, row->id, NULL, 0, row->data, row->data_len);
+        rc = sse_encode_event(&b->s->out, row->id, NULL, 0, row->data,
+                              row->data_len);
     if (rc)
         return rc;
     b->last_id = row->id;
@@ -97,8 +99,8 @@ static int catch_up(struct session *s)
     size_t nrows = 0;
     size_t batch = (size_t)s->cfg->batch;
     int64_t before = s->res->events;
-    rc = sse_eventlog_read(log, s->cursor, upto, s->req->channels, s->req->nchannels,
-                           batch, backlog_row, &b, &nrows);
+    rc = sse_eventlog_read(log, s->cursor, upto, s->req->channels,
+                           s->req->nchannels, batch, backlog_row, &b, &nrows);
     sse_hub_log_return(s->hub, log, rc && rc != SSE_EIO);
     if (s->m) {
         sse_metrics_add(&s->m->db_reads, 1);
@@ -128,8 +130,9 @@ static int plan_start(struct session *s, char *gap_json, size_t cap)
             s->cursor = hub_head;
             return 0;
         }
-        if (req->resume_source != SSE_RESUME_NONE && req->resume_id >= covered &&
-            req->resume_id >= hub_oldest - 1 && req->resume_id <= hub_head) {
+        if (req->resume_source != SSE_RESUME_NONE &&
+            req->resume_id >= covered && req->resume_id >= hub_oldest - 1 &&
+            req->resume_id <= hub_head) {
             s->cursor = req->resume_id;
             return 0;
         }
@@ -154,20 +157,22 @@ static int plan_start(struct session *s, char *gap_json, size_t cap)
         }
         if (reason)
             snprintf(gap_json, cap,
-                     "{\"reason\":\"%s\",\"requested\":%" PRId64 ",\"resumed_after\":%" PRId64
-                     ",\"oldest\":%" PRId64 ",\"head\":%" PRId64 "}",
+                     "{\"reason\":\"%s\",\"requested\":%" PRId64
+                     ",\"resumed_after\":%" PRId64 ",\"oldest\":%" PRId64
+                     ",\"head\":%" PRId64 "}",
                      reason, r, s->cursor, oldest, head);
     } else if (!rc) {
         s->cursor = head;
         if (replay > 0)
-            rc = sse_eventlog_replay_start(log, req->channels, req->nchannels, replay, head,
-                                           &s->cursor);
+            rc = sse_eventlog_replay_start(log, req->channels, req->nchannels,
+                                           replay, head, &s->cursor);
     }
     sse_hub_log_return(s->hub, log, rc != 0);
     return rc;
 }
 
-static void write_events(struct session *s, struct sse_hub_event **evs, size_t n)
+static void write_events(struct session *s, struct sse_hub_event **evs,
+                         size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         put(s, evs[i]->bytes, evs[i]->len);
@@ -204,7 +209,8 @@ static void follow(struct session *s, struct sse_hub_waiter *w, int longpoll)
         }
         size_t n = 0;
         int64_t deadline = longpoll ? end : (next_hb < end ? next_hb : end);
-        int st = sse_hub_next(s->hub, w, &s->cursor, evs, TAKE_MAX, &n, deadline);
+        int st =
+            sse_hub_next(s->hub, w, &s->cursor, evs, TAKE_MAX, &n, deadline);
         if (n) {
             write_events(s, evs, n);
             next_hb = sse_hub_now_ns() + hb_period;
@@ -216,7 +222,8 @@ static void follow(struct session *s, struct sse_hub_waiter *w, int longpoll)
             if (rc == SSE_EIO)
                 continue;
             if (rc) {
-                finish(s, SSE_CLOSE_FAULT, "error: database cannot be read, retry later",
+                finish(s, SSE_CLOSE_FAULT,
+                       "error: database cannot be read, retry later",
                        cfg->error_retry_ms);
                 sse_log(SSE_LOG_ERROR, "stream: reading the backlog failed: %s",
                         sse_strerror(rc));
@@ -239,11 +246,13 @@ static void follow(struct session *s, struct sse_hub_waiter *w, int longpoll)
             finish(s, SSE_CLOSE_RESET, "database replaced, reconnect", -1);
             return;
         case SSE_HUB_FAULT:
-            finish(s, SSE_CLOSE_FAULT, "error: database cannot be read, retry later",
+            finish(s, SSE_CLOSE_FAULT,
+                   "error: database cannot be read, retry later",
                    cfg->error_retry_ms);
             return;
         case SSE_HUB_CLOSED:
-            finish(s, SSE_CLOSE_SHUTDOWN, "server shutting down, reconnect", -1);
+            finish(s, SSE_CLOSE_SHUTDOWN, "server shutting down, reconnect",
+                   -1);
             return;
         default:
             break;
@@ -253,7 +262,8 @@ static void follow(struct session *s, struct sse_hub_waiter *w, int longpoll)
             if (longpoll)
                 s->res->reason = SSE_CLOSE_LONGPOLL;
             else
-                finish(s, SSE_CLOSE_LIFETIME, "stream lifetime reached, reconnect", -1);
+                finish(s, SSE_CLOSE_LIFETIME,
+                       "stream lifetime reached, reconnect", -1);
             return;
         }
         if (!longpoll && now >= next_hb) {
@@ -266,8 +276,8 @@ static void follow(struct session *s, struct sse_hub_waiter *w, int longpoll)
     }
 }
 
-static void stream_fault(struct session *s, const struct sse_request_vars *vars, int cors,
-                         int rc)
+static void stream_fault(struct session *s, const struct sse_request_vars *vars,
+                         int cors, int rc)
 {
     sse_response_stream_headers(&s->out, s->cfg, vars, cors, 0);
     char msg[160];
@@ -275,16 +285,21 @@ static void stream_fault(struct session *s, const struct sse_request_vars *vars,
     finish(s, SSE_CLOSE_FAULT, msg, s->cfg->error_retry_ms);
     if (s->m)
         sse_metrics_add(&s->m->db_faults, 1);
-    sse_log(SSE_LOG_ERROR, "stream refused: database '%s': %s", s->cfg->db, sse_strerror(rc));
+    sse_log(SSE_LOG_ERROR, "stream refused: database '%s': %s", s->cfg->db,
+            sse_strerror(rc));
 }
 
 void sse_stream_run(struct sse_hub *hub, const struct sse_config *cfg,
                     struct sse_metrics *metrics, const struct sse_request *req,
-                    const struct sse_request_vars *vars, int cors, struct sse_sink *sink,
-                    struct sse_stream_result *res)
+                    const struct sse_request_vars *vars, int cors,
+                    struct sse_sink *sink, struct sse_stream_result *res)
 {
     struct sse_stream_result local;
-    struct session s = {.hub = hub, .cfg = cfg, .m = metrics, .req = req, .sink = sink,
+    struct session s = {.hub = hub,
+                        .cfg = cfg,
+                        .m = metrics,
+                        .req = req,
+                        .sink = sink,
                         .res = res ? res : &local};
     memset(s.res, 0, sizeof *s.res);
     sse_buf_init(&s.out, 0);
@@ -311,8 +326,8 @@ void sse_stream_run(struct sse_hub *hub, const struct sse_config *cfg,
         sse_encode_comment(&s.out, "sselite stream");
     }
     if (gap[0]) {
-        sse_encode_event(&s.out, s.cursor, SSE_GAP_EVENT, sizeof SSE_GAP_EVENT - 1, gap,
-                         strlen(gap));
+        sse_encode_event(&s.out, s.cursor, SSE_GAP_EVENT,
+                         sizeof SSE_GAP_EVENT - 1, gap, strlen(gap));
         s.res->events++;
         s.res->gap = 1;
         if (metrics)
@@ -324,7 +339,8 @@ void sse_stream_run(struct sse_hub *hub, const struct sse_config *cfg,
     }
     struct sse_hub_waiter w;
     if (sse_hub_waiter_add(hub, &w, req, sink->fd)) {
-        finish(&s, SSE_CLOSE_FAULT, "error: out of memory", cfg->error_retry_ms);
+        finish(&s, SSE_CLOSE_FAULT, "error: out of memory",
+               cfg->error_retry_ms);
         goto out;
     }
     follow(&s, &w, longpoll);
@@ -334,14 +350,16 @@ out:
     sse_buf_cleanup(&s.out);
 }
 
-void sse_stream_busy(const struct sse_config *cfg, const struct sse_request_vars *vars,
-                     int cors, struct sse_sink *sink)
+void sse_stream_busy(const struct sse_config *cfg,
+                     const struct sse_request_vars *vars, int cors,
+                     struct sse_sink *sink)
 {
     struct sse_buf out;
     sse_buf_init(&out, 0);
     if (!sse_response_stream_headers(&out, cfg, vars, cors, 0) &&
         !sse_encode_retry(&out, cfg->busy_retry_ms) &&
-        !sse_encode_comment(&out, "busy: every stream slot is taken, retry later") &&
+        !sse_encode_comment(&out,
+                            "busy: every stream slot is taken, retry later") &&
         !sink->write(sink->ctx, out.data, out.len))
         sink->flush(sink->ctx);
     sse_buf_cleanup(&out);

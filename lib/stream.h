@@ -36,12 +36,12 @@ struct sse_sink {
 
 /* What happened, for the access log and tests. */
 struct sse_stream_result {
-    int reason;           /* enum sse_close_reason */
-    int64_t start_after;  /* the id the stream started after */
-    int64_t end_cursor;   /* every wanted event <= this was sent */
-    int64_t events;       /* events written (gap events included) */
-    int64_t bytes;        /* body bytes written */
-    int gap;              /* 1 if a sselite-gap event was sent */
+    int reason;          /* enum sse_close_reason */
+    int64_t start_after; /* the id the stream started after */
+    int64_t end_cursor;  /* every wanted event <= this was sent */
+    int64_t events;      /* events written (gap events included) */
+    int64_t bytes;       /* body bytes written */
+    int gap;             /* 1 if a sselite-gap event was sent */
 };
 
 /* The in-band event type announcing that the resume point is gone. */

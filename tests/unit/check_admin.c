@@ -170,7 +170,10 @@ START_TEST(test_admin_open_not_a_database_ecorrupt)
 }
 END_TEST
 
-START_TEST(test_admin_close_null_is_noop) { sse_admin_close(NULL); }
+START_TEST(test_admin_close_null_is_noop)
+{
+    sse_admin_close(NULL);
+}
 END_TEST
 
 /* --- init --- */
