@@ -238,8 +238,9 @@ async function readBody(res, ctl, maxBytes) {
 async function httpGet({ url, headers, maxBytes, ms, parse, signal }) {
     const ctl = new AbortController();
     const timer = setTimeout(() => ctl.abort(), ms || 10000);
+    const onAbort = () => ctl.abort();
     if (signal)
-        signal.addEventListener('abort', () => ctl.abort());
+        signal.addEventListener('abort', onAbort);
     try {
         const res = await fetch(url, { headers: headers || {}, signal: ctl.signal });
         const hd = {};
@@ -251,6 +252,8 @@ async function httpGet({ url, headers, maxBytes, ms, parse, signal }) {
                  ...(parse ? parseEvents(body) : {}) };
     } finally {
         clearTimeout(timer);
+        if (signal)
+            signal.removeEventListener('abort', onAbort);
     }
 }
 

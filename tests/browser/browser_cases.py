@@ -16,7 +16,7 @@ import harness
 from clients import (Page, NodeES, native, http_get, start_web, start_worker, standalone,
                      stop_worker, expected, ticks, same_events, check_exact_ids, show,
                      OUT, DEMO_DIR)
-from harness import (check, wait_until, Proc, publish_py, publish_many,
+from harness import (check, wait_until, Proc, publish_py, publish_cli, publish_many,
                      prune_keep, Publisher)
 
 CASES = []
@@ -179,10 +179,11 @@ def check_ticks(page, k, ids, who):
     return got
 
 
-def two_clients_and_publisher(env, web, channel):
-    """A Chromium EventSource and an npm EventSource on channel (no resume
-    point), both open, then a harness.Publisher started on it."""
-    page = Page(web, "collect.html")
+def two_clients_and_publisher(env, web, channel, page=None):
+    """A Chromium EventSource (in page, or a new one) and an npm EventSource
+    on channel (no resume point), both open, then a harness.Publisher
+    started on it."""
+    page = page or Page(web, "collect.html")
     i = native(page, "/events?channel=" + channel, ["message"])
     node = NodeES(web.origin + "/events?channel=" + channel, ["message"])
     wait_opened((page, i, "Chromium"))
@@ -193,7 +194,13 @@ def two_clients_and_publisher(env, web, channel):
 @case("reconnect: max-lifetime 2 ends streams under load; Chromium and npm eventsource resume with Last-Event-ID, exactly")
 def t_reconnect_lifetime(env):
     w, web = standalone(env, max_lifetime=2, retry_ms=300)
-    page, i, node, pub = two_clients_and_publisher(env, web, "rc")
+    # A second EventSource keeps last_event_id=<head> in its URL for good:
+    # on each reconnect the browser's Last-Event-ID header must win over it.
+    head = publish_py(env.db, "before", channel="rc")
+    page = Page(web, "collect.html")
+    j = native(page, "/events?channel=rc&last_event_id=%d" % head, ["message"])
+    wait_opened((page, j, "Chromium (last_event_id in the URL)"))
+    page, i, node, pub = two_clients_and_publisher(env, web, "rc", page)
     try:
         page.wait("T.info(%d).opens >= 4" % i, 15, "Chromium: fewer than 3 reconnects in 15 s")
         node.wait(timeout=0.1)
@@ -207,8 +214,9 @@ def t_reconnect_lifetime(env):
     nev = node.events()
     same_events(nev, ticks(ids), "npm eventsource")
     check(len({e[3] for e in nev}) >= 3, "npm eventsource: events over too few connections")
+    check_ticks(page, j, ids, "Chromium (stale last_event_id in the URL, Last-Event-ID header on reconnects)")
     # Each reconnect of the same EventSource carried the id it had last seen.
-    reqs = page.net()
+    reqs = [r for r in page.net() if "last_event_id" not in r["url"]]
     check(len(reqs) >= 4, "Chromium made %d stream requests" % len(reqs))
     check("last-event-id" not in (reqs[0]["headers"] or {}),
           "the first request carried Last-Event-ID %r" % reqs[0]["headers"])
@@ -264,8 +272,8 @@ def t_demo(env):
     items = [("message", "hello from the browser suite"), ("tick", "tick 1"),
              ("multi-line", "first line\nsecond line\n  indented third"),
              ("message", "\u00fcn\u00ef\u00e7\u00f6d\u00e9 \u03b1\u03b2\u03b3 \U0001f600 \u05e9\u05dc\u05d5\u05dd")]
-    ids = [publish_py(env.db, d, channel="demo", event=ev) for ev, d in items]
-    publish_py(env.db, "not for the demo", channel="elsewhere")
+    ids = [publish_cli(env.db, d, channel="demo", event=ev) for ev, d in items]  # as the page's footer says
+    publish_cli(env.db, "not for the demo", channel="elsewhere")
     page.wait("document.getElementById('count').textContent === '4'", 10, "the 4 events did not appear")
     rows = page.eval(DEMO_ROWS)
     want = expected(ids, items)

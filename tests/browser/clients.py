@@ -38,7 +38,7 @@ class Agent:
 
     def __init__(self, log):
         self.log = log
-        logf = open(log, "ab")
+        logf = open(log, "wb")  # one run per log
         try:
             self.popen = subprocess.Popen(
                 [NODE, os.path.join(HERE, "agent.mjs")], cwd=HERE,
