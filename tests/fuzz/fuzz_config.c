@@ -18,15 +18,8 @@
 #include <string.h>
 
 #include "config.h"
+#include "fuzz.h"
 #include "sse_error.h"
-
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond))                                                         \
-            abort();                                                         \
-    } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Every setting, with the range of numeric ones (min > max: not numeric). */
 static const struct {

@@ -18,16 +18,9 @@
 
 #include "buf.h"
 #include "encode.h"
+#include "fuzz.h"
 #include "sse_error.h"
 #include "sse_parser.h"
-
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond))                                                         \
-            abort();                                                         \
-    } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* data with CRLF and lone CR turned into LF, into out (room for n). */
 static size_t normalise(const char *data, size_t n, char *out)

@@ -20,18 +20,12 @@
 #include "buf.h"
 #include "channel.h"
 #include "config.h"
+#include "fuzz.h"
 #include "request.h"
 #include "response.h"
 #include "sse_error.h"
 
 #define NFIELDS 7
-
-/* Aborts (a libFuzzer crash) when cond is false. */
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond))                                                         \
-            abort();                                                         \
-    } while (0)
 
 static struct sse_config exact_cfg, star_cfg;
 
@@ -42,7 +36,6 @@ static void set(struct sse_config *c, const char *name, const char *value)
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
