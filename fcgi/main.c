@@ -72,6 +72,17 @@ static const char *env_lookup(const char *name, void *ctx)
     return getenv(name);
 }
 
+/* A flag may be followed by an explicit value ("--cors-credentials 0"). */
+static int is_bool_word(const char *s)
+{
+    static const char *const words[] = {"0",  "1",   "yes",  "no",
+                                        "on", "off", "true", "false"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strcmp(s, words[i]) == 0)
+            return 1;
+    return 0;
+}
+
 /* Parses --name value, --name=value and --flag. Returns 0, 1 when the
  * program should exit 0 (help/version), or -1 after printing an error. */
 static int parse_args(struct sse_config *cfg, int argc, char **argv)
@@ -111,7 +122,7 @@ static int parse_args(struct sse_config *cfg, int argc, char **argv)
         if (eq)
             value = eq + 1;
         else if (sse_config_is_flag(name))
-            value = "1";
+            value = i + 1 < argc && is_bool_word(argv[i + 1]) ? argv[++i] : "1";
         else if (i + 1 < argc)
             value = argv[++i];
         else {

@@ -319,9 +319,11 @@ void sse_stream_run(struct sse_hub *hub, const struct sse_config *cfg,
         flush_out(&s);
         goto out;
     }
+    /* Old XHR-based polyfills parse nothing before 2 KiB have arrived,
+     * whether they stream or poll. */
+    if (req->padding)
+        sse_encode_padding(&s.out, 2048);
     if (!longpoll) {
-        if (req->padding)
-            sse_encode_padding(&s.out, 2048);
         sse_encode_retry(&s.out, cfg->retry_ms);
         sse_encode_comment(&s.out, "sselite stream");
     }
