@@ -991,6 +991,27 @@ START_TEST(test_stream_run_failing_sink_write_failed)
 }
 END_TEST
 
+/* No events and no socket to watch: the next heartbeat finds the client
+ * gone, so a vanished client holds its thread at most one heartbeat. */
+START_TEST(test_stream_run_failing_sink_found_by_heartbeat)
+{
+    cfg_set("heartbeat", "1");
+    create_log();
+    start_hub(0);
+    struct run r;
+    run_init(&r, "", NULL, -1);
+    run_start(&r);
+    run_wait_started(&r);
+    int64_t t0 = sse_hub_now_ns();
+    atomic_store(&r.out.fail, 1);
+    run_join(&r, 5000);
+    int64_t ms = (sse_hub_now_ns() - t0) / MS;
+    ck_assert_int_eq(r.res.reason, SSE_CLOSE_WRITE_FAILED);
+    ck_assert_msg(ms < 2500, "noticed after %" PRId64 " ms", ms);
+    run_cleanup(&r);
+}
+END_TEST
+
 START_TEST(test_stream_run_failing_sink_at_start)
 {
     create_log();
@@ -1249,6 +1270,7 @@ static Suite *stream_suite(void)
     tcase_add_test(tc, test_stream_run_max_lifetime_ends_cleanly);
     tcase_add_test(tc, test_stream_run_shutdown_reason);
     tcase_add_test(tc, test_stream_run_failing_sink_write_failed);
+    tcase_add_test(tc, test_stream_run_failing_sink_found_by_heartbeat);
     tcase_add_test(tc, test_stream_run_failing_sink_at_start);
     tcase_add_test(tc, test_stream_run_hangup_client_gone);
     tcase_add_test(tc, test_stream_run_half_close_keeps_streaming);
