@@ -9,10 +9,10 @@
 #include <stdlib.h>
 
 /* A broken property is a crash, so libFuzzer keeps the input. */
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond))                                                         \
-            abort();                                                         \
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        if (!(cond))                                                           \
+            abort();                                                           \
     } while (0)
 
 /* The entry point libFuzzer calls once per input. */

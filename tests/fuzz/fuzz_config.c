@@ -13,6 +13,7 @@
  *     the variable named in the message;
  *   - setting a value twice leaks nothing (LeakSanitizer).
  */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,62 +22,56 @@
 #include "fuzz.h"
 #include "sse_error.h"
 
-/* Every setting, with the range of numeric ones (min > max: not numeric). */
+/* Every setting, with the range and field of numeric ones (min > max:
+ * not numeric). */
+#define INT(f) offsetof(struct sse_config, f), 0
+#define I64(f) offsetof(struct sse_config, f), 1
+#define NONE 0, 0
 static const struct {
     const char *name;
     const char *env;
     int64_t min, max;
+    size_t offset;
+    int is64;
 } SETTINGS[] = {
-    {"db", "SSELITE_DB", 1, 0},
-    {"listen", "SSELITE_LISTEN", 1, 0},
-    {"socket-mode", "SSELITE_SOCKET_MODE", 0, 0777},
-    {"backlog", "SSELITE_BACKLOG", 1, 65535},
-    {"threads", "SSELITE_THREADS", 1, 65536},
-    {"heartbeat", "SSELITE_HEARTBEAT", 1, 3600},
-    {"retry-ms", "SSELITE_RETRY_MS", 0, 86400000},
-    {"error-retry-ms", "SSELITE_ERROR_RETRY_MS", 0, 86400000},
-    {"busy-retry-ms", "SSELITE_BUSY_RETRY_MS", 0, 86400000},
-    {"max-lifetime", "SSELITE_MAX_LIFETIME", 0, 604800},
-    {"replay", "SSELITE_REPLAY", 0, 100000},
-    {"poll-ms", "SSELITE_POLL_MS", 1, 60000},
-    {"busy-timeout-ms", "SSELITE_BUSY_TIMEOUT_MS", 0, 600000},
-    {"batch", "SSELITE_BATCH", 1, 100000},
-    {"write-timeout", "SSELITE_WRITE_TIMEOUT", 1, 3600},
-    {"longpoll-timeout", "SSELITE_LONGPOLL_TIMEOUT", 1, 3600},
-    {"ring-events", "SSELITE_RING_EVENTS", 16, 1048576},
-    {"access-log", "SSELITE_ACCESS_LOG", 0, 1},
-    {"log-level", "SSELITE_LOG_LEVEL", 0, 3},
-    {"cors-origins", "SSELITE_CORS_ORIGINS", 1, 0},
-    {"cors-credentials", "SSELITE_CORS_CREDENTIALS", 0, 1},
-    {"status-path", "SSELITE_STATUS_PATH", 1, 0},
-    {"ping-path", "SSELITE_PING_PATH", 1, 0},
-    {"no-such-setting", "SSELITE_NO_SUCH_SETTING", 1, 0},
+    {"db", "SSELITE_DB", 1, 0, NONE},
+    {"listen", "SSELITE_LISTEN", 1, 0, NONE},
+    {"socket-mode", "SSELITE_SOCKET_MODE", 0, 0777, INT(socket_mode)},
+    {"backlog", "SSELITE_BACKLOG", 1, 65535, INT(backlog)},
+    {"threads", "SSELITE_THREADS", 1, 65536, INT(threads)},
+    {"heartbeat", "SSELITE_HEARTBEAT", 1, 3600, INT(heartbeat_s)},
+    {"retry-ms", "SSELITE_RETRY_MS", 0, 86400000, I64(retry_ms)},
+    {"error-retry-ms", "SSELITE_ERROR_RETRY_MS", 0, 86400000,
+     I64(error_retry_ms)},
+    {"busy-retry-ms", "SSELITE_BUSY_RETRY_MS", 0, 86400000, I64(busy_retry_ms)},
+    {"max-lifetime", "SSELITE_MAX_LIFETIME", 0, 604800, INT(max_lifetime_s)},
+    {"replay", "SSELITE_REPLAY", 0, 100000, I64(replay)},
+    {"poll-ms", "SSELITE_POLL_MS", 1, 60000, INT(poll_ms)},
+    {"busy-timeout-ms", "SSELITE_BUSY_TIMEOUT_MS", 0, 600000,
+     INT(busy_timeout_ms)},
+    {"batch", "SSELITE_BATCH", 1, 100000, INT(batch)},
+    {"write-timeout", "SSELITE_WRITE_TIMEOUT", 1, 3600, INT(write_timeout_s)},
+    {"longpoll-timeout", "SSELITE_LONGPOLL_TIMEOUT", 1, 3600,
+     INT(longpoll_timeout_s)},
+    {"ring-events", "SSELITE_RING_EVENTS", 16, 1048576, INT(ring_events)},
+    {"access-log", "SSELITE_ACCESS_LOG", 0, 1, INT(access_log)},
+    {"log-level", "SSELITE_LOG_LEVEL", 0, 3, INT(log_level)},
+    {"cors-origins", "SSELITE_CORS_ORIGINS", 1, 0, NONE},
+    {"cors-credentials", "SSELITE_CORS_CREDENTIALS", 0, 1,
+     INT(cors_credentials)},
+    {"status-path", "SSELITE_STATUS_PATH", 1, 0, NONE},
+    {"ping-path", "SSELITE_PING_PATH", 1, 0, NONE},
+    {"no-such-setting", "SSELITE_NO_SUCH_SETTING", 1, 0, NONE},
 };
 #define NSETTINGS (sizeof SETTINGS / sizeof SETTINGS[0])
 
 /* The numeric value of setting i in c. */
 static int64_t number(const struct sse_config *c, size_t i)
 {
-    const char *n = SETTINGS[i].name;
-    if (!strcmp(n, "socket-mode")) return c->socket_mode;
-    if (!strcmp(n, "backlog")) return c->backlog;
-    if (!strcmp(n, "threads")) return c->threads;
-    if (!strcmp(n, "heartbeat")) return c->heartbeat_s;
-    if (!strcmp(n, "retry-ms")) return c->retry_ms;
-    if (!strcmp(n, "error-retry-ms")) return c->error_retry_ms;
-    if (!strcmp(n, "busy-retry-ms")) return c->busy_retry_ms;
-    if (!strcmp(n, "max-lifetime")) return c->max_lifetime_s;
-    if (!strcmp(n, "replay")) return c->replay;
-    if (!strcmp(n, "poll-ms")) return c->poll_ms;
-    if (!strcmp(n, "busy-timeout-ms")) return c->busy_timeout_ms;
-    if (!strcmp(n, "batch")) return c->batch;
-    if (!strcmp(n, "write-timeout")) return c->write_timeout_s;
-    if (!strcmp(n, "longpoll-timeout")) return c->longpoll_timeout_s;
-    if (!strcmp(n, "ring-events")) return c->ring_events;
-    if (!strcmp(n, "access-log")) return c->access_log;
-    if (!strcmp(n, "log-level")) return c->log_level;
-    if (!strcmp(n, "cors-credentials")) return c->cors_credentials;
-    abort();
+    const char *field = (const char *)c + SETTINGS[i].offset;
+    if (SETTINGS[i].is64)
+        return *(const int64_t *)(const void *)field;
+    return *(const int *)(const void *)field;
 }
 
 static void check_origins(const struct sse_config *c)

@@ -56,7 +56,8 @@ static void check_event(int64_t id, const char *type, size_t type_len,
     struct sse_buf b;
     sse_buf_init(&b, 0);
     CHECK(sse_buf_append(&b, "\n", 1) == 0); /* a blank line: harmless */
-    int bad = id < 0 || memchr(type, '\r', type_len) || memchr(type, '\n', type_len);
+    int bad =
+        id < 0 || memchr(type, '\r', type_len) || memchr(type, '\n', type_len);
     int rc = sse_encode_event(&b, id, type, type_len, payload, len);
     if (bad) {
         CHECK(rc == SSE_EINVAL);
@@ -75,7 +76,8 @@ static void check_event(int64_t id, const char *type, size_t type_len,
     if (type_len == 0)
         CHECK(ev->type_len == 7 && memcmp(ev->type, "message", 7) == 0);
     else
-        CHECK(ev->type_len == type_len && memcmp(ev->type, type, type_len) == 0);
+        CHECK(ev->type_len == type_len &&
+              memcmp(ev->type, type, type_len) == 0);
     char *want = malloc(len + 1);
     CHECK(want != NULL);
     size_t wn = normalise(payload, len, want);

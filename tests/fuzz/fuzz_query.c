@@ -63,14 +63,16 @@ static void check_decode(const char *src, size_t len)
         CHECK(memcmp(dst, ref, out) == 0 && dst[out] == '\0');
         /* Exactly enough room succeeds; one byte less is too small. */
         size_t got;
-        CHECK(sse_query_decode(src, len, dst, out + 1, &got) == 0 && got == out);
+        CHECK(sse_query_decode(src, len, dst, out + 1, &got) == 0 &&
+              got == out);
         CHECK(sse_query_decode(src, len, dst, out, &got) == SSE_ETOOBIG);
     }
     static const char *const names[] = {"channel", "last_event_id",
                                         "lastEventId", "replay", "longpoll"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         size_t n = strlen(names[i]);
-        int same = want >= 0 && (size_t)want == n && memcmp(ref, names[i], n) == 0;
+        int same =
+            want >= 0 && (size_t)want == n && memcmp(ref, names[i], n) == 0;
         CHECK(sse_query_key_is(src, len, names[i]) == same);
     }
     free(ref);

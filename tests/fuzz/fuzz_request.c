@@ -42,7 +42,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     sse_config_init(&exact_cfg);
-    set(&exact_cfg, "cors-origins", "https://app.example,http://localhost:8080");
+    set(&exact_cfg, "cors-origins",
+        "https://app.example,http://localhost:8080");
     set(&exact_cfg, "cors-credentials", "1");
     sse_config_init(&star_cfg);
     set(&star_cfg, "cors-origins", "*");
@@ -115,7 +116,8 @@ static void check_answers(const struct sse_config *cfg,
         CHECK(sse_response_preflight(&b, cfg, v, cors) == 0);
         check_headers(&b);
     } else if (accepted && cors != SSE_CORS_DENY) {
-        CHECK(sse_response_stream_headers(&b, cfg, v, cors, req->longpoll) == 0);
+        CHECK(sse_response_stream_headers(&b, cfg, v, cors, req->longpoll) ==
+              0);
         CHECK(check_headers(&b) == b.len);
     } else {
         int status = accepted ? 403 : err->status;

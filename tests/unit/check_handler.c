@@ -227,8 +227,8 @@ END_TEST
 START_TEST(test_handler_serve_status_prometheus)
 {
     start_hub();
-    struct sse_request_vars v = get(STATUS_PATH "?format=prometheus",
-                                    "format=prometheus");
+    struct sse_request_vars v =
+        get(STATUS_PATH "?format=prometheus", "format=prometheus");
     serve(&v, 0);
     ck_assert_int_eq(status_of(), 200);
     assert_header("Content-Type: text/plain; version=0.0.4; charset=utf-8");
@@ -275,8 +275,8 @@ END_TEST
 START_TEST(test_handler_serve_bad_channel_400)
 {
     start_hub();
-    struct sse_request_vars v = get("/events?channel=no%20spaces",
-                                    "channel=no%20spaces");
+    struct sse_request_vars v =
+        get("/events?channel=no%20spaces", "channel=no%20spaces");
     serve(&v, 0);
     ck_assert_int_eq(status_of(), 400);
     assert_header("Content-Type: text/plain; charset=utf-8");
@@ -419,8 +419,8 @@ END_TEST
 START_TEST(test_handler_serve_longpoll_counts)
 {
     start_hub();
-    struct sse_request_vars v = get("/events?longpoll=1&last_event_id=1",
-                                    "longpoll=1&last_event_id=1");
+    struct sse_request_vars v =
+        get("/events?longpoll=1&last_event_id=1", "longpoll=1&last_event_id=1");
     serve(&v, 0);
     ck_assert_int_eq(status_of(), 200);
     assert_header("Content-Type: text/plain; charset=utf-8");

@@ -161,8 +161,7 @@ static int64_t add_waiter(struct sse_hub_waiter *w,
 
 /* One sse_hub_next call waiting at most ms (0: not at all); the events
  * taken are released and counted in *n. Returns the status. */
-static int next_in(struct sse_hub_waiter *w, int64_t *cursor, int ms,
-                   size_t *n)
+static int next_in(struct sse_hub_waiter *w, int64_t *cursor, int ms, size_t *n)
 {
     struct sse_hub_event *evs[4];
     int64_t deadline = ms ? sse_hub_now_ns() + ms * MS : 0;
@@ -271,7 +270,8 @@ START_TEST(test_hub_head_follows_publishes)
     int64_t id = 0;
     for (int i = 0; i < 5; i++)
         id = tu_publish(E.pub, NULL, NULL, "x");
-    ck_assert_msg(wait_head(id, 5000), "head %" PRId64 " never reached %" PRId64,
+    ck_assert_msg(wait_head(id, 5000),
+                  "head %" PRId64 " never reached %" PRId64,
                   sse_hub_head(E.hub), id);
     ck_assert_int_eq(sse_hub_head(E.hub), id);
     ck_assert_int_eq(atomic_load(&E.m.head_id), id);

@@ -129,7 +129,8 @@ static void assert_status(const struct sse_buf *b, const char *line)
 static void assert_cors_consistent(const struct sse_buf *b)
 {
     char acao[512];
-    if (header_count(b, "Access-Control-Allow-Origin", acao, sizeof acao) == 0) {
+    if (header_count(b, "Access-Control-Allow-Origin", acao, sizeof acao) ==
+        0) {
         assert_no_header(b, "Access-Control-Allow-Credentials");
         return;
     }
@@ -240,8 +241,9 @@ END_TEST
 
 START_TEST(test_response_cors_not_configured_none)
 {
-    ck_assert_int_eq(classify(NULL, "https://evil.example", "api.example", NULL),
-                     SSE_CORS_NONE);
+    ck_assert_int_eq(
+        classify(NULL, "https://evil.example", "api.example", NULL),
+        SSE_CORS_NONE);
 }
 END_TEST
 
@@ -265,13 +267,13 @@ END_TEST
 
 START_TEST(test_response_cors_same_origin_http_none)
 {
-    ck_assert_int_eq(classify(APP, "http://api.example:8080", "api.example:8080",
-                              NULL),
-                     SSE_CORS_NONE);
+    ck_assert_int_eq(
+        classify(APP, "http://api.example:8080", "api.example:8080", NULL),
+        SSE_CORS_NONE);
     /* Host names compare case-insensitively. */
-    ck_assert_int_eq(classify(APP, "http://api.example:8080", "API.Example:8080",
-                              NULL),
-                     SSE_CORS_NONE);
+    ck_assert_int_eq(
+        classify(APP, "http://api.example:8080", "API.Example:8080", NULL),
+        SSE_CORS_NONE);
 }
 END_TEST
 
@@ -301,9 +303,12 @@ START_TEST(test_response_cors_other_origin_denied)
 {
     /* Exact match only: no prefix, suffix, case or trailing-slash games. */
     static const char *const bad[] = {
-        "https://evil.example", "https://app.example.evil.example",
-        "https://APP.example",  "https://app.example/",
-        "http://app.example",   "https://app.example\r\nX-Injected: 1",
+        "https://evil.example",
+        "https://app.example.evil.example",
+        "https://APP.example",
+        "https://app.example/",
+        "http://app.example",
+        "https://app.example\r\nX-Injected: 1",
         "",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -343,7 +348,8 @@ START_TEST(test_response_stream_headers_cors_credentials)
     cfg_set(&C, "cors-credentials", "1");
     struct sse_request_vars v = vars_get("https://app.example", "api.example");
     ck_assert_int_eq(
-        sse_response_stream_headers(&B, &C, &v, sse_response_cors(&C, &v), 0), 0);
+        sse_response_stream_headers(&B, &C, &v, sse_response_cors(&C, &v), 0),
+        0);
     assert_header(&B, "Access-Control-Allow-Origin", "https://app.example");
     assert_header(&B, "Vary", "Origin");
     assert_header(&B, "Access-Control-Allow-Credentials", "true");
@@ -356,7 +362,8 @@ START_TEST(test_response_stream_headers_cors_star)
     cfg_set(&C, "cors-origins", "*");
     struct sse_request_vars v = vars_get("https://x.example", "api.example");
     ck_assert_int_eq(
-        sse_response_stream_headers(&B, &C, &v, sse_response_cors(&C, &v), 0), 0);
+        sse_response_stream_headers(&B, &C, &v, sse_response_cors(&C, &v), 0),
+        0);
     assert_header(&B, "Access-Control-Allow-Origin", "*");
     assert_no_header(&B, "Access-Control-Allow-Credentials");
 }
@@ -446,9 +453,8 @@ START_TEST(test_response_error_head_no_body)
 {
     struct sse_request_vars v = vars_get(NULL, NULL);
     v.method = "HEAD";
-    ck_assert_int_eq(sse_response_error(&B, &C, &v, SSE_CORS_NONE, 400,
-                                        "bad replay", 1),
-                     0);
+    ck_assert_int_eq(
+        sse_response_error(&B, &C, &v, SSE_CORS_NONE, 400, "bad replay", 1), 0);
     assert_status(&B, "Status: 400 Bad Request");
     assert_header(&B, "Content-Type", "text/plain; charset=utf-8");
     ck_assert_uint_eq(header_len(&B), B.len);
@@ -527,7 +533,8 @@ START_TEST(test_response_preflight_denied_403)
     assert_no_header(&B, "Access-Control-Allow-Origin");
     assert_no_header(&B, "Access-Control-Allow-Methods");
     const char *body = body_of(&B);
-    ck_assert_msg(strlen(body) > 1 && strchr(body, '\n') == body + strlen(body) - 1,
+    ck_assert_msg(strlen(body) > 1 &&
+                      strchr(body, '\n') == body + strlen(body) - 1,
                   "body is not one line: '%s'", body);
 }
 END_TEST
@@ -562,9 +569,8 @@ END_TEST
 
 START_TEST(test_response_body_head_only)
 {
-    ck_assert_int_eq(sse_response_body(&B, "text/plain; charset=utf-8", "pong\n",
-                                       5, 1),
-                     0);
+    ck_assert_int_eq(
+        sse_response_body(&B, "text/plain; charset=utf-8", "pong\n", 5, 1), 0);
     assert_status(&B, "Status: 200 OK");
     assert_header(&B, "Content-Type", "text/plain; charset=utf-8");
     ck_assert_uint_eq(header_len(&B), B.len);
@@ -598,7 +604,8 @@ static Suite *response_suite(void)
     tcase_add_test(tc, test_response_stream_headers_cors_exact_origin);
     tcase_add_test(tc, test_response_stream_headers_cors_credentials);
     tcase_add_test(tc, test_response_stream_headers_cors_star);
-    tcase_add_test(tc, test_response_stream_headers_cors_star_never_credentials);
+    tcase_add_test(tc,
+                   test_response_stream_headers_cors_star_never_credentials);
     tcase_add_test(tc, test_response_stream_headers_cors_none_no_headers);
     tcase_add_test(tc, test_response_stream_headers_longpoll_cors);
     suite_add_tcase(s, tc);

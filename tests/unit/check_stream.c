@@ -137,7 +137,7 @@ struct tsink {
     struct sse_buf buf;
     size_t first_flush_len; /* bytes written before the first flush */
     int flushes;
-    atomic_int fail;        /* 1: every write and flush fails (EIO) */
+    atomic_int fail; /* 1: every write and flush fails (EIO) */
     struct sse_sink sink;
 };
 
@@ -294,8 +294,7 @@ static void run_cleanup(struct run *r)
 /* Waits up to ms for the stream to end by itself, then joins it. */
 static void run_join(struct run *r, int ms)
 {
-    ck_assert_msg(run_wait_done(r, ms), "stream still running after %d ms",
-                  ms);
+    ck_assert_msg(run_wait_done(r, ms), "stream still running after %d ms", ms);
     pthread_join(r->thread, NULL);
     r->started = 0;
 }
@@ -312,9 +311,9 @@ static void stop_and_join(struct run *r)
 struct output {
     char *raw;
     size_t len;
-    size_t header_len;        /* bytes up to and including CRLF CRLF */
+    size_t header_len; /* bytes up to and including CRLF CRLF */
     int flushes;
-    struct sse_parser *p;     /* the body, parsed */
+    struct sse_parser *p; /* the body, parsed */
 };
 
 static void output_read(struct run *r, struct output *o)
@@ -634,7 +633,7 @@ struct load {
     int wanted[LOAD_ROWS]; /* on channel "default" */
     char data[LOAD_ROWS][24];
     int n;
-    int from, to;          /* rows [from, to) are the thread's */
+    int from, to; /* rows [from, to) are the thread's */
 };
 
 static void load_publish(struct load *L, struct sse_admin *a, int k)
@@ -666,7 +665,8 @@ static void assert_load(struct run *r, const struct load *L, int64_t resume)
     for (int k = 0; k < L->n; k++) {
         if (!L->wanted[k] || L->ids[k] <= resume)
             continue;
-        ck_assert_msg(e < n, "resume %" PRId64 ": stream ends before id %" PRId64,
+        ck_assert_msg(e < n,
+                      "resume %" PRId64 ": stream ends before id %" PRId64,
                       resume, L->ids[k]);
         ck_assert_msg(event_id(&o, e) == L->ids[k],
                       "resume %" PRId64 ": event %zu has id %" PRId64
@@ -675,7 +675,8 @@ static void assert_load(struct run *r, const struct load *L, int64_t resume)
         ck_assert_str_eq(sse_parser_event(o.p, e)->data, L->data[k]);
         e++;
     }
-    ck_assert_msg(e == n, "resume %" PRId64 ": %zu extra events", resume, n - e);
+    ck_assert_msg(e == n, "resume %" PRId64 ": %zu extra events", resume,
+                  n - e);
     ck_assert_int_eq(r->res.events, (int64_t)n);
     ck_assert_int_eq(r->res.reason, SSE_CLOSE_SHUTDOWN);
     output_free(&o);
@@ -760,8 +761,7 @@ END_TEST
 
 /* --- gaps --- */
 
-static void assert_gap(const struct output *o, const char *id,
-                       const char *json)
+static void assert_gap(const struct output *o, const char *id, const char *json)
 {
     ck_assert_uint_ge(sse_parser_count(o->p), 1);
     const struct sse_parsed_event *ev = sse_parser_event(o->p, 0);
