@@ -157,6 +157,20 @@ static int bad(char *err, size_t errlen, const struct setting *s,
     return SSE_EINVAL;
 }
 
+static int origin_host_valid(const char *p, size_t len)
+{
+    size_t skip = strncmp(p, "https://", 8) == 0 ? 8 : 7;
+    if (len <= skip)
+        return 0;
+    for (size_t i = skip; i < len; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (!isalnum(c) && c != '.' && c != '-' && c != ':' && c != '[' &&
+            c != ']')
+            return 0;
+    }
+    return 1;
+}
+
 static int set_origins(struct sse_config *c, const struct setting *s,
                        const char *value, char *err, size_t errlen)
 {
@@ -182,9 +196,11 @@ static int set_origins(struct sse_config *c, const struct setting *s,
                      "is not a list of origins like https://app.example.com");
             break;
         }
-        /* An origin has no path: a trailing slash would never match. */
-        if (!star && p[len - 1] == '/') {
-            rc = bad(err, errlen, s, value, "has an origin ending in '/'");
+        /* An origin is scheme://host[:port], nothing more: anything else
+         * (a path, a trailing slash, odd bytes) could never match. */
+        if (!star && !origin_host_valid(p, len)) {
+            rc = bad(err, errlen, s, value,
+                     "has an origin that is not scheme://host[:port]");
             break;
         }
         tmp[n] = strndup(p, len);

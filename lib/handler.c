@@ -149,7 +149,7 @@ void sse_handler_serve(struct sse_hub *hub, const struct sse_config *cfg,
     if (busy) {
         if (m)
             sse_metrics_add(&m->busy_rejects, 1);
-        sse_stream_busy(cfg, vars, cors, sink);
+        sse_stream_busy(cfg, &req, vars, cors, sink);
         return;
     }
     if (m) {

@@ -10,7 +10,7 @@
 
 static const char *const REASONS[SSE_CLOSE_REASONS] = {
     "client_gone", "write_failed", "lifetime", "shutdown",
-    "fault",       "reset",        "longpoll"};
+    "fault",       "reset",        "longpoll", "head"};
 
 const char *sse_metrics_reason_name(int reason)
 {

@@ -24,6 +24,7 @@ enum sse_close_reason {
     SSE_CLOSE_FAULT,
     SSE_CLOSE_RESET,
     SSE_CLOSE_LONGPOLL,
+    SSE_CLOSE_HEAD,
     SSE_CLOSE_REASONS
 };
 

@@ -279,10 +279,16 @@ static void follow(struct session *s, struct sse_hub_waiter *w, int longpoll)
 static void stream_fault(struct session *s, const struct sse_request_vars *vars,
                          int cors, int rc)
 {
-    sse_response_stream_headers(&s->out, s->cfg, vars, cors, 0);
-    char msg[160];
-    snprintf(msg, sizeof msg, "error: %s", sse_strerror(rc));
-    finish(s, SSE_CLOSE_FAULT, msg, s->cfg->error_retry_ms);
+    int longpoll = s->req->longpoll;
+    sse_response_stream_headers(&s->out, s->cfg, vars, cors, longpoll);
+    if (s->req->method == SSE_METHOD_HEAD) {
+        flush_out(s);
+        s->res->reason = SSE_CLOSE_FAULT;
+    } else {
+        char msg[160];
+        snprintf(msg, sizeof msg, "error: %s", sse_strerror(rc));
+        finish(s, SSE_CLOSE_FAULT, msg, s->cfg->error_retry_ms);
+    }
     if (s->m)
         sse_metrics_add(&s->m->db_faults, 1);
     sse_log(SSE_LOG_ERROR, "stream refused: database '%s': %s", s->cfg->db,
@@ -317,6 +323,7 @@ void sse_stream_run(struct sse_hub *hub, const struct sse_config *cfg,
     sse_response_stream_headers(&s.out, cfg, vars, cors, longpoll);
     if (req->method == SSE_METHOD_HEAD) {
         flush_out(&s);
+        s.res->reason = SSE_CLOSE_HEAD;
         goto out;
     }
     /* Old XHR-based polyfills parse nothing before 2 KiB have arrived,
@@ -353,16 +360,19 @@ out:
 }
 
 void sse_stream_busy(const struct sse_config *cfg,
+                     const struct sse_request *req,
                      const struct sse_request_vars *vars, int cors,
                      struct sse_sink *sink)
 {
     struct sse_buf out;
     sse_buf_init(&out, 0);
-    if (!sse_response_stream_headers(&out, cfg, vars, cors, 0) &&
-        !sse_encode_retry(&out, cfg->busy_retry_ms) &&
-        !sse_encode_comment(&out,
-                            "busy: every stream slot is taken, retry later") &&
-        !sink->write(sink->ctx, out.data, out.len))
+    int rc = sse_response_stream_headers(&out, cfg, vars, cors, req->longpoll);
+    if (!rc && req->method != SSE_METHOD_HEAD)
+        rc = sse_encode_retry(&out, cfg->busy_retry_ms);
+    if (!rc && req->method != SSE_METHOD_HEAD)
+        rc = sse_encode_comment(
+            &out, "busy: every stream slot is taken, retry later");
+    if (!rc && !sink->write(sink->ctx, out.data, out.len))
         sink->flush(sink->ctx);
     sse_buf_cleanup(&out);
 }

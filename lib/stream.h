@@ -56,10 +56,12 @@ void sse_stream_run(struct sse_hub *hub, const struct sse_config *cfg,
                     const struct sse_request_vars *vars, int cors,
                     struct sse_sink *sink, struct sse_stream_result *res);
 
-/* Answers a request that arrived while every thread holds a stream: 200
- * with a "retry:" of cfg->busy_retry_ms and a comment, so the browser comes
- * back later (a 503 would make it give up for good). */
+/* Answers a request (parsed: req) that arrived while every thread holds a
+ * stream: 200 with a "retry:" of cfg->busy_retry_ms and a comment, so the
+ * browser comes back later (a 503 would make it give up for good); HEAD
+ * gets the headers only. */
 void sse_stream_busy(const struct sse_config *cfg,
+                     const struct sse_request *req,
                      const struct sse_request_vars *vars, int cors,
                      struct sse_sink *sink);
 

@@ -1219,7 +1219,7 @@ START_TEST(test_stream_busy_retry_comment)
     create_log();
     struct run r;
     run_init(&r, "", NULL, -1);
-    sse_stream_busy(&E.cfg, &r.vars, SSE_CORS_NONE, &r.out.sink);
+    sse_stream_busy(&E.cfg, &r.req, &r.vars, SSE_CORS_NONE, &r.out.sink);
     struct output o;
     output_read(&r, &o);
     ck_assert_int_eq(strncmp(o.raw, "Status: 200 OK\r\n", 16), 0);
