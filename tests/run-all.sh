@@ -26,7 +26,8 @@ done
 
 PACKAGES="autoconf automake make gcc pkg-config libfcgi-dev libfcgi-bin libsqlite3-dev
 check sqlite3 python3 curl valgrind lighttpd apache2 libapache2-mod-fcgid
-nginx-light libnginx-mod-nchan nodejs npm chromium procps iproute2 ca-certificates"
+nginx-light libnginx-mod-nchan nodejs npm chromium procps iproute2 ca-certificates
+clang libclang-rt-14-dev"
 
 as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"
@@ -49,6 +50,12 @@ if [ "$install" = 1 ]; then
         as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q || exit 1
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing || exit 1
     fi
+fi
+
+# Node.js trusts only its own CA list; behind a TLS-inspecting proxy whose
+# CA is in the system store, npm would fail. Point it at the system store.
+if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+    export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
 fi
 
 passed=0
