@@ -294,11 +294,14 @@ struct sub {
     char last_id[ID_MAX];  /* last event ID string, sent on reconnect */
     int64_t first_key;     /* -1 until known */
     uint64_t *bits;        /* owned; seen keys in [first_key, +expect) */
+    uint32_t *idhash;      /* owned, id mode nchan only: hash of the id each
+                              key first arrived with (never 0) */
     int64_t last_key;
     int have_last;
     int64_t id_seq_off;
     int have_off;
-    uint64_t events, unique, dups, out_of_order, out_of_range, unparsed;
+    uint64_t events, unique, dups, republished, out_of_order, out_of_range;
+    uint64_t unparsed;
     uint64_t gap_events, events_this_conn, conns, closes_after_ready;
     int ever_connected;  /* got a 200 response once */
     int dropped;         /* the --drop-at close has happened */
@@ -771,6 +774,15 @@ static int parse_id(const char *s, int64_t *out)
     return 0;
 }
 
+/* FNV-1a of an event id, never 0 (0 marks "no id stored"). */
+static uint32_t id_hash(const char *id)
+{
+    uint32_t h = 2166136261u;
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 16777619u;
+    return h ? h : 1;
+}
+
 /* Accounts one dispatched event. Returns 1 if the connection must be
  * dropped now (--drop-at), else 0. */
 static int on_event(struct client *c, int i)
@@ -823,15 +835,25 @@ static int on_event(struct client *c, int i)
             s->first_key = key;
         if (!s->bits)
             s->bits = xcalloc((size_t)(c->o.expect + 63) / 64, 8);
+        if (!s->idhash && c->o.id_mode == ID_NCHAN)
+            s->idhash = xcalloc((size_t)c->o.expect, sizeof *s->idhash);
         if (key < s->first_key || key >= s->first_key + c->o.expect) {
             s->out_of_range++;
         } else {
             uint64_t off = (uint64_t)(key - s->first_key);
             uint64_t m = (uint64_t)1 << (off & 63);
             if (s->bits[off >> 6] & m) {
-                s->dups++;
+                /* The same seq under another id is a second message with
+                 * the same data: the publisher re-sent a POST whose answer
+                 * it lost. Only the same id twice is a duplicate. */
+                if (s->idhash && s->idhash[off] != id_hash(s->last_id))
+                    s->republished++;
+                else
+                    s->dups++;
             } else {
                 s->bits[off >> 6] |= m;
+                if (s->idhash)
+                    s->idhash[off] = id_hash(s->last_id);
                 s->unique++;
                 if ((int64_t)s->unique == c->o.expect) {
                     s->complete = 1;
@@ -1369,7 +1391,7 @@ static void report_holes(struct client *c, FILE *f)
 static void report(struct client *c)
 {
     struct rusage ru;
-    uint64_t events = 0, unique = 0, dups = 0, missing = 0, ooo = 0;
+    uint64_t events = 0, unique = 0, dups = 0, missing = 0, ooo = 0, repub = 0;
     uint64_t oor = 0, unparsed = 0, gapev = 0, subs_bad = 0;
     uint64_t min_unique = UINT64_MAX, max_unique = 0;
     int held = 0, open_end = 0, i;
@@ -1382,6 +1404,7 @@ static void report(struct client *c)
         events += s->events;
         unique += s->unique;
         dups += s->dups;
+        repub += s->republished;
         ooo += s->out_of_order;
         oor += s->out_of_range;
         unparsed += s->unparsed;
@@ -1430,12 +1453,14 @@ static void report(struct client *c)
             open_end, held, c->t.max_open);
     fprintf(f, "\"expect\":%" PRId64 ",\"complete\":%d,"
                "\"events\":%" PRIu64 ",\"unique\":%" PRIu64 ","
-               "\"dups\":%" PRIu64 ",\"missing\":%" PRIu64 ","
+               "\"dups\":%" PRIu64 ",\"republished\":%" PRIu64 ","
+               "\"missing\":%" PRIu64 ","
                "\"out_of_order\":%" PRIu64 ",\"out_of_range\":%" PRIu64 ","
                "\"unparsed\":%" PRIu64 ",\"gap_events\":%" PRIu64 ","
                "\"subscribers_with_errors\":%" PRIu64 ","
                "\"min_unique\":%" PRIu64 ",\"max_unique\":%" PRIu64 ",",
-            c->o.expect, c->t.complete, events, unique, dups, missing, ooo,
+            c->o.expect, c->t.complete, events, unique, dups, repub, missing,
+            ooo,
             oor, unparsed, gapev, subs_bad, min_unique, max_unique);
     fprintf(f, "\"connect_attempts\":%" PRIu64 ",\"connect_failures\":%" PRIu64
                ",\"http_errors\":%" PRIu64 ",\"server_closes\":%" PRIu64
@@ -1730,6 +1755,7 @@ int main(int argc, char **argv)
         bytes_free(&c->subs[i].line);
         bytes_free(&c->subs[i].data);
         free(c->subs[i].bits);
+        free(c->subs[i].idhash);
     }
     free(c->subs);
     free(c->queue);

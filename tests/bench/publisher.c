@@ -63,6 +63,9 @@ struct opts {
 
 struct result {
     int64_t published, retries, first_id, last_id;
+    int64_t ambiguous; /* retries after a POST was sent but not answered:
+                          the server may have taken it, so the event can
+                          arrive twice (under two ids) */
     int64_t max_call_us;
     double elapsed_s;
     int sync_level;
@@ -337,8 +340,11 @@ static void run_nchan(const struct opts *o, struct result *r)
                          o->path, o->host, o->port, n, data);
             if (m < 0 || (size_t)m >= sizeof req)
                 die("request too long");
-            if (write_all(h.fd, req, (size_t)m) == 0)
+            if (write_all(h.fd, req, (size_t)m) == 0) {
                 status = http_response(&h, &close_after);
+                if (status == 0)
+                    r->ambiguous++;
+            }
             if (close_after || status == 0)
                 http_close(&h);
             if (status == 201 || status == 202)
@@ -492,10 +498,12 @@ int main(int argc, char **argv)
         return 2;
     }
     printf("{\"mode\":\"%s\",\"count\":%" PRId64 ",\"published\":%" PRId64
-           ",\"retries\":%" PRId64 ",\"first_id\":%" PRId64
+           ",\"retries\":%" PRId64 ",\"ambiguous_retries\":%" PRId64
+           ",\"first_id\":%" PRId64
            ",\"last_id\":%" PRId64 ",\"elapsed_s\":%.3f,\"rate\":%.1f,"
            "\"max_call_ms\":%.3f,\"synchronous\":%d,\"cpu_s\":%.3f}\n",
-           o.mode, o.count, r.published, r.retries, r.first_id, r.last_id,
+           o.mode, o.count, r.published, r.retries, r.ambiguous, r.first_id,
+           r.last_id,
            r.elapsed_s,
            r.elapsed_s > 0 ? (double)r.published / r.elapsed_s : 0.0,
            (double)r.max_call_us / 1000.0, r.sync_level, cpu_s());

@@ -232,6 +232,8 @@ sselite_down() {
 }
 # W5: kill -9 the worker, restart lighttpd, start a new worker.
 sselite_crash_restart() {
+    # disown: bash would otherwise print "Killed" for the job.
+    disown "$S_WPID" 2>/dev/null
     kill -9 "$S_WPID" 2>/dev/null
     stop "$S_WPID" KILL 5
     stop "$S_LPID" TERM 10
@@ -388,6 +390,11 @@ stream_workload() {
     fi
     wait "$ppid" || { log "$sys $name: publisher failed: $(tail -n1 "$dir/$sys-$name.pub.log")"; rc=1; }
     wait "$cpid"
+    # After W5, what the restarted Nchan holds for the channel ("queued
+    # messages" tells which events reached the new instance).
+    if [ "$name" = W5 ] && [ "$sys" = nchan ]; then
+        curl -s -m 5 "http://127.0.0.1:$N_PORT/pub?channel=$ch" >"$dir/$sys-$name.channel.txt"
+    fi
     return $rc
 }
 
@@ -496,11 +503,20 @@ def med(vals):
 def worst(vals):
     return max(vals) if vals else None
 
+def first(vals):
+    return vals[0] if vals else None
+
+def hole(d):
+    r = d.get("first_holes", {}).get("ranges")
+    return f"{r[0][0]}-{r[0][1]}" if r else "none"
+
 def fmt(v, nd=1):
     if v is None:
         return "-"
+    if isinstance(v, str):
+        return v
     if isinstance(v, float) and not v.is_integer():
-        return f"{v:.{nd}f}"
+        return f"{v:,.{nd}f}"
     return f"{int(v):,}"
 
 def srv(d, k):
@@ -536,9 +552,12 @@ rows = [
     ("W5", "subscribers complete", lambda d, p: d["complete"], med, 0, ""),
     ("W5", "missing (worst run)", lambda d, p: d["missing"], worst, 0, ""),
     ("W5", "duplicates (worst run)", lambda d, p: d["dups"], worst, 0, ""),
+    ("W5", "seq re-sent under a new id (worst run)", lambda d, p: d.get("republished", 0), worst, 0, ""),
     ("W5", "reconnects", lambda d, p: d["reconnects"], med, 0, ""),
     ("W5", "HTTP errors seen", lambda d, p: d["http_errors"], med, 0, ""),
     ("W5", "publisher retries", lambda d, p: p["retries"], med, 0, ""),
+    ("W5", "of which sent but unanswered", lambda d, p: p.get("ambiguous_retries", 0), med, 0, ""),
+    ("W5", "first hole (first incomplete subscriber)", lambda d, p: hole(d), first, 0, ""),
     ("floor", "latency p50 ms", lambda d, p: d["latency_ms"]["p50"], med, 2, ""),
     ("floor", "latency p99 ms", lambda d, p: d["latency_ms"]["p99"], med, 2, ""),
 ]
@@ -603,7 +622,8 @@ for run in runs:
             bad = d["missing"] + d["dups"] + d["out_of_order"] + d["unparsed"] + d["gap_events"]
             ok = d["complete"] == d["subscribers"] and bad == 0 and not d["timed_out"]
             what = (f"{rn} {s} {wl}: {d['complete']}/{d['subscribers']} subscribers got all {d['expect']} events, "
-                    f"missing {d['missing']}, dups {d['dups']}, out of order {d['out_of_order']}, "
+                    f"missing {d['missing']}, dups {d['dups']}, re-sent {d.get('republished', 0)}, "
+                    f"out of order {d['out_of_order']}, "
                     f"unparsed {d['unparsed']}, gap events {d['gap_events']}")
         if s == "sselite":
             check(ok, what)
