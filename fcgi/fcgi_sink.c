@@ -1,7 +1,9 @@
 /* fcgi_sink.c - a struct sse_sink over a libfcgi request.
  * SPDX-License-Identifier: MIT
  */
+#include <errno.h>
 #include <limits.h>
+#include <sys/socket.h>
 
 #include "fcgi_sink.h"
 #include "sse_error.h"
@@ -29,10 +31,27 @@ static int fcgi_flush(void *ctx)
     return 0;
 }
 
+static int fcgi_write_raw(void *ctx, const char *p, size_t n)
+{
+    FCGX_Request *req = ctx;
+    while (n > 0) {
+        ssize_t w = send(req->ipcFd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return SSE_EIO; /* includes EAGAIN after SO_SNDTIMEO */
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
 void sse_fcgi_sink_init(struct sse_sink *sink, FCGX_Request *req)
 {
     sink->write = fcgi_write;
     sink->flush = fcgi_flush;
     sink->ctx = req;
     sink->fd = req->ipcFd;
+    sink->write_raw = fcgi_write_raw;
+    sink->request_id = req->requestId;
 }

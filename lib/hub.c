@@ -21,6 +21,8 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -223,6 +225,86 @@ static void wake_all(struct sse_hub *hub)
             pthread_cond_signal(&hub->slots[i]->cond);
 }
 
+#define FCGI_STDOUT_TYPE 6
+#define FCGI_MAX_CONTENT 65535
+#define DIRECT_MAX_IOV 64
+
+/* Writes the events w wants from evs (all newer than w's cursor) to w's
+ * socket as one FastCGI stdout record, without blocking. Returns 1 when the
+ * stream needs nothing more (written, or nothing wanted), 0 when its thread
+ * must be woken (would block, too large, failed or partly written; see
+ * w->hangup and w->pending). Called with mu held and w parked. */
+static int direct_write(struct sse_hub *hub, struct sse_hub_waiter *w,
+                        struct sse_hub_event **evs, size_t n, int64_t now)
+{
+    unsigned char hdr[8];
+    struct iovec iov[DIRECT_MAX_IOV + 1];
+    size_t niov = 1, total = 0, nev = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (evs[i]->id <= w->cursor || !waiter_wants(w, evs[i]))
+            continue;
+        if (niov > DIRECT_MAX_IOV || total + evs[i]->len > FCGI_MAX_CONTENT)
+            return 0;
+        iov[niov].iov_base = evs[i]->bytes;
+        iov[niov].iov_len = evs[i]->len;
+        niov++;
+        total += evs[i]->len;
+        nev++;
+    }
+    int64_t head = evs[n - 1]->id;
+    if (nev == 0) {
+        w->cursor = head;
+        return 1;
+    }
+    hdr[0] = 1; /* FCGI_VERSION_1 */
+    hdr[1] = FCGI_STDOUT_TYPE;
+    hdr[2] = (unsigned char)((w->request_id >> 8) & 0xff);
+    hdr[3] = (unsigned char)(w->request_id & 0xff);
+    hdr[4] = (unsigned char)((total >> 8) & 0xff);
+    hdr[5] = (unsigned char)(total & 0xff);
+    hdr[6] = 0; /* no padding */
+    hdr[7] = 0;
+    iov[0].iov_base = hdr;
+    iov[0].iov_len = sizeof hdr;
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = niov};
+    ssize_t sent = sendmsg(w->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    size_t want = total + sizeof hdr;
+    if (sent < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            w->hangup = 1; /* the web server is gone: let the thread end */
+        return 0;
+    }
+    if ((size_t)sent < want) {
+        /* The record is started, so its rest must go out before anything
+         * else on this connection: hand it to the thread. */
+        char *rest = malloc(want - (size_t)sent);
+        if (!rest) {
+            w->hangup = 1; /* cannot finish the record: end the stream */
+            return 0;
+        }
+        size_t off = 0, skip = (size_t)sent;
+        for (size_t i = 0; i < niov; i++) {
+            size_t len = iov[i].iov_len;
+            if (skip >= len) {
+                skip -= len;
+                continue;
+            }
+            memcpy(rest + off, (char *)iov[i].iov_base + skip, len - skip);
+            off += len - skip;
+            skip = 0;
+        }
+        w->pending = rest;
+        w->pending_len = off;
+    }
+    w->cursor = head;
+    w->direct_events += (int64_t)nev;
+    w->direct_bytes += (int64_t)want;
+    w->last_write_ns = now;
+    if (hub->metrics)
+        sse_metrics_add(&hub->metrics->events_delivered, (long long)nev);
+    return w->pending == NULL;
+}
+
 /* Appends events (ids increasing, all above head) and wakes the waiters
  * that want any of them. Called with mu held. */
 static void ring_append(struct sse_hub *hub, struct sse_hub_event **evs,
@@ -240,15 +322,23 @@ static void ring_append(struct sse_hub *hub, struct sse_hub_event **evs,
         hub->ring_count++;
         hub->head = evs[i]->id;
     }
+    int64_t now = 0;
     for (size_t s = 0; s < hub->nslots; s++) {
         struct sse_hub_waiter *w = hub->slots[s];
         if (!w)
             continue;
-        for (size_t i = 0; i < n; i++)
-            if (waiter_wants(w, evs[i])) {
+        int wanted = 0;
+        for (size_t i = 0; i < n && !wanted; i++)
+            wanted = waiter_wants(w, evs[i]);
+        if (w->parked && w->request_id >= 0 && !w->hangup && !w->pending) {
+            if (!now)
+                now = sse_hub_now_ns();
+            if (!direct_write(hub, w, evs, n, now))
                 pthread_cond_signal(&w->cond);
-                break;
-            }
+            continue;
+        }
+        if (wanted)
+            pthread_cond_signal(&w->cond);
     }
 }
 
@@ -600,6 +690,14 @@ int sse_hub_waiter_add(struct sse_hub *hub, struct sse_hub_waiter *w,
     w->fd = fd;
     w->hangup = 0;
     w->slot = -1;
+    w->request_id = -1;
+    w->parked = 0;
+    w->cursor = 0;
+    w->direct_events = 0;
+    w->direct_bytes = 0;
+    w->last_write_ns = 0;
+    w->pending = NULL;
+    w->pending_len = 0;
 
     pthread_mutex_lock(&hub->mu);
     size_t slot = hub->nslots;
@@ -648,7 +746,17 @@ void sse_hub_waiter_remove(struct sse_hub *hub, struct sse_hub_waiter *w)
         hub->nslots--;
     pthread_mutex_unlock(&hub->mu);
     w->slot = -1;
+    free(w->pending);
+    w->pending = NULL;
     pthread_cond_destroy(&w->cond);
+}
+
+void sse_hub_waiter_allow_direct(struct sse_hub *hub, struct sse_hub_waiter *w,
+                                 int request_id)
+{
+    pthread_mutex_lock(&hub->mu);
+    w->request_id = w->fd >= 0 ? request_id : -1;
+    pthread_mutex_unlock(&hub->mu);
 }
 
 void sse_hub_waiter_unwatch(struct sse_hub *hub, struct sse_hub_waiter *w)
@@ -688,6 +796,10 @@ int sse_hub_next(struct sse_hub *hub, struct sse_hub_waiter *w, int64_t *cursor,
             status = SSE_HUB_CLOSED;
             break;
         }
+        if (w->pending) {
+            status = SSE_HUB_PENDING;
+            break;
+        }
         if (w->hangup) {
             status = SSE_HUB_HANGUP;
             break;
@@ -722,7 +834,13 @@ int sse_hub_next(struct sse_hub *hub, struct sse_hub_waiter *w, int64_t *cursor,
             break;
         struct timespec ts = {.tv_sec = (time_t)(deadline_ns / 1000000000LL),
                               .tv_nsec = (long)(deadline_ns % 1000000000LL)};
+        /* Parked: the hub may now write for us and move our cursor. */
+        w->cursor = *cursor;
+        w->parked = 1;
         pthread_cond_timedwait(&w->cond, &hub->mu, &ts);
+        w->parked = 0;
+        if (w->cursor > *cursor)
+            *cursor = w->cursor;
     }
     pthread_mutex_unlock(&hub->mu);
     return status;

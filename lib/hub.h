@@ -61,6 +61,18 @@ struct sse_hub_waiter {
     uint32_t gen;
     int hangup;     /* the web server closed the socket */
     uint64_t epoch; /* hub epoch when added */
+
+    /* Direct writes (see sse_hub_waiter_allow_direct). While parked is set
+     * the stream thread sleeps in sse_hub_next and the hub owns the fields
+     * below; otherwise the thread does. */
+    int request_id; /* FastCGI request id for raw records, -1: no direct */
+    int parked;
+    int64_t cursor; /* parked: the thread's cursor, advanced by the hub */
+    int64_t direct_events; /* events the hub wrote for this stream */
+    int64_t direct_bytes;  /* bytes the hub wrote for this stream */
+    int64_t last_write_ns; /* CLOCK_MONOTONIC of the hub's last write */
+    char *pending; /* owned: rest of a partial write, raw record bytes */
+    size_t pending_len;
 };
 
 /* Creates a hub for cfg (borrowed for the hub's lifetime; db path, poll and
@@ -94,6 +106,16 @@ int sse_hub_waiter_add(struct sse_hub *hub, struct sse_hub_waiter *w,
 /* Unregisters w; it may then be destroyed. Safe on a waiter never added. */
 void sse_hub_waiter_remove(struct sse_hub *hub, struct sse_hub_waiter *w);
 
+/* Lets the hub write events for w itself while w's thread is parked in
+ * sse_hub_next: one non-blocking FastCGI stdout record (request_id) per
+ * commit straight to w->fd, so a fan-out to many idle streams costs one
+ * thread's loop of writes instead of waking every stream thread. The
+ * thread's libfcgi buffer must be empty whenever it parks (it flushes
+ * after every write). A write that would block falls back to waking the
+ * thread; a partial one leaves the rest in w->pending (SSE_HUB_PENDING). */
+void sse_hub_waiter_allow_direct(struct sse_hub *hub, struct sse_hub_waiter *w,
+                                 int request_id);
+
 /* Stops watching w's socket and clears a reported hang-up (after a probe
  * write showed the web server only half-closed it). */
 void sse_hub_waiter_unwatch(struct sse_hub *hub, struct sse_hub_waiter *w);
@@ -105,7 +127,9 @@ enum sse_hub_status {
     SSE_HUB_HANGUP = 2, /* the web server closed the stream's socket */
     SSE_HUB_RESET = 3,  /* the database was replaced: end the stream */
     SSE_HUB_FAULT = 4,  /* the database cannot be read right now */
-    SSE_HUB_CLOSED = 5  /* the hub is stopping */
+    SSE_HUB_CLOSED = 5, /* the hub is stopping */
+    SSE_HUB_PENDING = 6 /* w->pending holds raw bytes the thread must send
+                           before anything else (then free it) */
 };
 
 /* Takes up to max events after *cursor that match w's channels into out

@@ -3,6 +3,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
@@ -211,6 +212,9 @@ static void follow(struct session *s, struct sse_hub_waiter *w, int longpoll)
         int64_t deadline = longpoll ? end : (next_hb < end ? next_hb : end);
         int st =
             sse_hub_next(s->hub, w, &s->cursor, evs, TAKE_MAX, &n, deadline);
+        /* Events the hub wrote for us while we slept count as activity. */
+        if (w->last_write_ns && w->last_write_ns + hb_period > next_hb)
+            next_hb = w->last_write_ns + hb_period;
         if (n) {
             write_events(s, evs, n);
             next_hb = sse_hub_now_ns() + hb_period;
@@ -228,6 +232,19 @@ static void follow(struct session *s, struct sse_hub_waiter *w, int longpoll)
                 sse_log(SSE_LOG_ERROR, "stream: reading the backlog failed: %s",
                         sse_strerror(rc));
                 return;
+            }
+            next_hb = sse_hub_now_ns() + hb_period;
+            continue;
+        }
+        case SSE_HUB_PENDING: {
+            /* The rest of a record the hub started writing for us. */
+            int rc =
+                s->sink->write_raw(s->sink->ctx, w->pending, w->pending_len);
+            free(w->pending);
+            w->pending = NULL;
+            if (rc) {
+                s->failed = 1;
+                continue;
             }
             next_hb = sse_hub_now_ns() + hb_period;
             continue;
@@ -352,7 +369,11 @@ void sse_stream_run(struct sse_hub *hub, const struct sse_config *cfg,
                cfg->error_retry_ms);
         goto out;
     }
+    if (!longpoll && sink->write_raw && sink->request_id >= 0)
+        sse_hub_waiter_allow_direct(hub, &w, sink->request_id);
     follow(&s, &w, longpoll);
+    s.res->events += w.direct_events;
+    s.res->bytes += w.direct_bytes;
     sse_hub_waiter_remove(hub, &w);
 out:
     s.res->end_cursor = s.cursor;

@@ -32,6 +32,12 @@ struct sse_sink {
     int (*flush)(void *ctx);
     void *ctx;
     int fd;
+    /* Optional (NULL/-1 when the sink has no FastCGI connection): writes
+     * bytes that are already FastCGI records straight to fd, blocking up to
+     * the write timeout, with nothing buffered in between; and the request
+     * id the hub puts in the records it writes for this stream. */
+    int (*write_raw)(void *ctx, const char *p, size_t n);
+    int request_id;
 };
 
 /* What happened, for the access log and tests. */
