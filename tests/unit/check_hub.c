@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -735,6 +736,154 @@ START_TEST(test_hub_stop_wakes_blocked_waiter)
 }
 END_TEST
 
+/* --- direct writes to parked streams --- */
+
+/* Waits until the thread parked in sse_hub_next (the hub then owns the
+ * waiter's direct-write fields). */
+static int wait_parked(struct blocked *b, int ms)
+{
+    int64_t deadline = sse_hub_now_ns() + ms * MS;
+    while (!atomic_load(&b->started) ||
+           !__atomic_load_n(&b->w.parked, __ATOMIC_SEQ_CST)) {
+        if (sse_hub_now_ns() >= deadline)
+            return 0;
+        tick();
+    }
+    return 1;
+}
+
+struct parked_run {
+    struct blocked b;
+    int64_t cursor;
+    size_t n;
+    pthread_t t;
+};
+
+static void *parked_thread(void *arg)
+{
+    struct parked_run *r = arg;
+    atomic_store(&r->b.started, 1);
+    int st = next_in(&r->b.w, &r->cursor, 1500, &r->n);
+    atomic_store(&r->b.status, st);
+    atomic_store(&r->b.done, 1);
+    return NULL;
+}
+
+/* Reads one FastCGI record from fd (blocking, bounded by SO_RCVTIMEO) and
+ * checks its header; returns the content length read into body. */
+static size_t read_record(int fd, int request_id, char *body, size_t cap)
+{
+    unsigned char h[8];
+    ck_assert_int_eq(recv(fd, h, 8, MSG_WAITALL), 8);
+    ck_assert_int_eq(h[0], 1);
+    ck_assert_int_eq(h[1], 6); /* FCGI_STDOUT */
+    ck_assert_int_eq((h[2] << 8) | h[3], request_id);
+    size_t len = ((size_t)h[4] << 8) | h[5];
+    ck_assert_uint_le(len + h[6], cap);
+    ck_assert_int_eq(recv(fd, body, len + h[6], MSG_WAITALL),
+                     (ssize_t)(len + h[6]));
+    return len;
+}
+
+START_TEST(test_hub_direct_write_to_parked_stream)
+{
+    start_healthy();
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct parked_run r;
+    memset(&r, 0, sizeof r);
+    r.b.req = req_one("default");
+    r.cursor = add_waiter(&r.b.w, &r.b.req, sv[0]);
+    sse_hub_waiter_allow_direct(E.hub, &r.b.w, 7);
+    ck_assert_int_eq(pthread_create(&r.t, NULL, parked_thread, &r), 0);
+    ck_assert_msg(wait_parked(&r.b, 5000), "stream thread did not park");
+
+    int64_t id = tu_publish(E.pub, NULL, "tick", "one\ntwo");
+    char body[1024];
+    size_t len = read_record(sv[1], 7, body, sizeof body);
+    struct sse_parser *p = sse_parser_new();
+    sse_parser_feed(p, body, len);
+    ck_assert_uint_eq(sse_parser_count(p), 1);
+    const struct sse_parsed_event *ev = sse_parser_event(p, 0);
+    ck_assert_str_eq(ev->type, "tick");
+    ck_assert_str_eq(ev->data, "one\ntwo");
+    ck_assert_int_eq(strtoll(ev->last_event_id, NULL, 10), id);
+    sse_parser_free(p);
+
+    pthread_join(r.t, NULL);
+    /* The thread slept through it: no events handed to it, but its cursor
+     * moved past the event and the hub counted what it wrote. */
+    ck_assert_int_eq(atomic_load(&r.b.status), SSE_HUB_EVENTS);
+    ck_assert_uint_eq(r.n, 0);
+    ck_assert_int_eq(r.cursor, id);
+    ck_assert_int_eq(r.b.w.direct_events, 1);
+    ck_assert_int_eq(r.b.w.direct_bytes, (int64_t)len + 8);
+    ck_assert_int_gt(r.b.w.last_write_ns, 0);
+    sse_hub_waiter_remove(E.hub, &r.b.w);
+    close(sv[0]);
+    close(sv[1]);
+}
+END_TEST
+
+START_TEST(test_hub_direct_write_other_channel_moves_cursor)
+{
+    start_healthy();
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct parked_run r;
+    memset(&r, 0, sizeof r);
+    r.b.req = req_one("a");
+    r.cursor = add_waiter(&r.b.w, &r.b.req, sv[0]);
+    sse_hub_waiter_allow_direct(E.hub, &r.b.w, 1);
+    ck_assert_int_eq(pthread_create(&r.t, NULL, parked_thread, &r), 0);
+    ck_assert_msg(wait_parked(&r.b, 5000), "stream thread did not park");
+    int64_t id = tu_publish(E.pub, "b", NULL, "not for a");
+    ck_assert(wait_head(id, 5000));
+    pthread_join(r.t, NULL);
+    ck_assert_uint_eq(r.n, 0);
+    ck_assert_int_eq(r.cursor, id);
+    ck_assert_int_eq(r.b.w.direct_events, 0);
+    char c;
+    ck_assert_int_eq(recv(sv[1], &c, 1, MSG_DONTWAIT), -1); /* nothing sent */
+    sse_hub_waiter_remove(E.hub, &r.b.w);
+    close(sv[0]);
+    close(sv[1]);
+}
+END_TEST
+
+START_TEST(test_hub_direct_write_would_block_wakes_thread)
+{
+    start_healthy();
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    /* Fill the socket so a non-blocking write cannot start. */
+    char junk[4096];
+    memset(junk, 'x', sizeof junk);
+    for (int i = 0; i < 100000; i++)
+        if (send(sv[0], junk, sizeof junk, MSG_DONTWAIT) < 0)
+            break;
+    struct parked_run r;
+    memset(&r, 0, sizeof r);
+    r.b.req = req_one("default");
+    r.cursor = add_waiter(&r.b.w, &r.b.req, sv[0]);
+    sse_hub_waiter_allow_direct(E.hub, &r.b.w, 1);
+    ck_assert_int_eq(pthread_create(&r.t, NULL, parked_thread, &r), 0);
+    ck_assert_msg(wait_parked(&r.b, 5000), "stream thread did not park");
+    int64_t id = tu_publish(E.pub, NULL, NULL, "slow reader");
+    pthread_join(r.t, NULL);
+    /* The hub gave up at once and woke the thread with the event. */
+    ck_assert_int_eq(atomic_load(&r.b.status), SSE_HUB_EVENTS);
+    ck_assert_uint_eq(r.n, 1);
+    ck_assert_int_eq(r.cursor, id);
+    ck_assert_int_eq(r.b.w.direct_events, 0);
+    sse_hub_waiter_remove(E.hub, &r.b.w);
+    close(sv[0]);
+    close(sv[1]);
+}
+END_TEST
+
 /* --- hang-up detection --- */
 
 START_TEST(test_hub_hangup_reported_promptly)
@@ -906,6 +1055,14 @@ static Suite *hub_suite(void)
     tcase_add_test(tc, test_hub_log_borrow_pooled);
     tcase_add_test(tc, test_hub_log_return_broken_closes);
     tcase_add_test(tc, test_hub_log_borrow_many);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("direct_writes");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_hub_direct_write_to_parked_stream);
+    tcase_add_test(tc, test_hub_direct_write_other_channel_moves_cursor);
+    tcase_add_test(tc, test_hub_direct_write_would_block_wakes_thread);
     suite_add_tcase(s, tc);
     return s;
 }
