@@ -1,0 +1,541 @@
+# server_cases.py - the cases of the server suite; each runs against every
+# deployment in deployments.py.
+# SPDX-License-Identifier: MIT
+#
+# A case is a function (env, dep) -> optional detail string. env is a fresh
+# harness.Env; dep is an unstarted Deployment, which the case starts with
+# the settings it needs (dep.start(...)), and may restart with others
+# (fresh_dep). Waits poll a condition with a deadline; the few sleeps hold a
+# stream idle on purpose (that is what the timeout cases test).
+
+import datetime
+import re
+import select
+import statistics
+import time
+import zlib
+
+import deployments as D
+from harness import (Client, Publisher, TestFailure, check, connect_until_ok,
+                     publish_many, publish_py, wait_until)
+
+CASES = []
+DELAYS = {}  # deployment name -> per-event delays (s) of case a
+
+HEARTBEAT = 2      # seconds, for the cases that do not test timeouts
+BUSY_RETRY = 4321  # ms; tells a "busy" answer from a stream (retry 3000)
+PROMPT = 0.5       # an event later than this after its INSERT is late
+STREAMS = 20       # the size of the concurrency case
+
+
+def case(name):
+    def deco(fn):
+        CASES.append((name, fn))
+        return fn
+    return deco
+
+
+# ----------------------------------------------------------------- helpers
+
+class GzClient(Client):
+    """A Client that sends Accept-Encoding and inflates a gzip or deflate
+    body before parsing it, counting the compressed bytes."""
+
+    def __init__(self, port, path="/events", headers=None, **kw):
+        self._z = None
+        self.wire_bytes = 0
+        hdrs = dict(headers or {})
+        hdrs.setdefault("Accept-Encoding", "gzip, deflate")
+        super().__init__(port, path, hdrs, **kw)
+
+    def encoding(self):
+        return (self.header("content-encoding") or "").lower()
+
+    def _feed_body(self, data, t, final=False):
+        enc = self.encoding()
+        if enc in ("gzip", "x-gzip", "deflate") and data:
+            if self._z is None:
+                self._z = zlib.decompressobj(31 if "gzip" in enc else 15)
+            self.wire_bytes += len(data)
+            data = self._z.decompress(data)
+        super()._feed_body(data, t, final)
+
+
+def open_stream(dep, query="", headers=None, timeout=3.0, cls=Client):
+    """Opens a stream and waits until the worker has started it (status
+    200, retry line and opening comment)."""
+    c = cls(dep.port, dep.url(query), headers)
+    c.wait_headers(timeout)
+    check(c.status == 200, "GET %s: status %s, body %r"
+          % (dep.url(query), c.status, bytes(c.body[:300])))
+    c.wait(lambda c: c.retries and c.comments, timeout, "no retry line and opening comment")
+    return c
+
+
+def publish_await(db, clients, data, timeout=3.0):
+    """Inserts one event, then waits until every client has it; returns
+    (id, [delay per client]) with delay = receive time - time before the
+    INSERT. Reads all clients as their sockets become readable."""
+    t_pub = time.monotonic()
+    id = publish_py(db, data)
+    pump_until(clients, lambda c: any(e.id == str(id) for e in c.events), timeout,
+               "event %s" % id)
+    delays = []
+    for c in clients:
+        ev = next(e for e in c.events if e.id == str(id))
+        delays.append(ev.t + c.t0 - t_pub)
+    return id, delays
+
+
+def pump_until(clients, pred, timeout, what):
+    """Reads every client (select) until pred holds for all of them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        waiting = [c for c in clients if not pred(c)]
+        if not waiting:
+            return
+        dead = [c for c in waiting if c.done]
+        left = deadline - time.monotonic()
+        if dead or left <= 0:
+            c = (dead or waiting)[0]
+            raise TestFailure("%s: %d of %d streams lack it (%s; status %s, %d events, body end %r)"
+                              % (what, len(waiting), len(clients),
+                                 "ended" if c.done else "timed out", c.status,
+                                 len(c.events), bytes(c.body[-200:])))
+        r, _, _ = select.select([c.sock for c in waiting], [], [], min(left, 0.5))
+        for c in waiting:
+            if c.sock in r:
+                c.pump(time.monotonic() + 0.01)
+
+
+def ms(x):
+    return "%.1f ms" % (x * 1000)
+
+
+def summary(delays):
+    return "median %s, max %s" % (ms(statistics.median(delays)), ms(max(delays)))
+
+
+def fresh_dep(env, dep):
+    """Stops dep and returns a new, unstarted one of the same kind in the
+    same temp dir (for a second configuration within one case)."""
+    dep.stop()
+    return type(dep)(env)
+
+
+LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z sselite-fcgi\[\d+\]: .*"
+                      r"stream end .*reason=(\w+)")
+
+
+def stream_ends(dep):
+    """[(wall time, reason)] of every 'stream end' the worker logged."""
+    out = []
+    for path in dep.worker_logs():
+        try:
+            with open(path, errors="replace") as f:
+                for line in f:
+                    m = LOG_TIME.search(line)
+                    if m:
+                        t = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f")
+                        out.append((t.replace(tzinfo=datetime.timezone.utc).timestamp(),
+                                    m.group(2)))
+        except OSError:
+            pass
+    return out
+
+
+def check_no_loss(got, published, what):
+    dups = sorted({i for i in got if got.count(i) > 1})
+    check(not dups, "%s: duplicated ids across reconnects: %s" % (what, dups))
+    missing = sorted(set(published) - set(got))
+    check(not missing, "%s: lost ids: %s" % (what, missing))
+    check(got == sorted(got) and set(got) == set(published),
+          "%s: ids out of order or unexpected: %s" % (what, got))
+
+
+# ------------------------------------------------------------------- cases
+
+@case("a. headers and retry at once; each event arrives without waiting for the next")
+def t_prompt(env, dep):
+    dep.start(heartbeat=HEARTBEAT, retry_ms=2500)
+    c = Client(dep.port, dep.url())
+    c.wait(lambda c: re.match(rb"retry: 2500\n\n:[^\r\n]*\n\n", bytes(c.body)), 2.0,
+           "the body did not start with 'retry: 2500' and a comment within 2 s")
+    check(c.status == 200, "status %s" % c.status)
+    ct = (c.header("content-type") or "").replace(" ", "").lower()
+    check(ct == "text/event-stream;charset=utf-8", "Content-Type %r" % c.header("content-type"))
+    check(c.header("cache-control") == "no-cache", "Cache-Control %r" % c.header("cache-control"))
+    first = c.t_headers
+    check(first < PROMPT and c.t_first_body < PROMPT,
+          "headers after %.3f s, first body bytes after %.3f s" % (first, c.t_first_body))
+    check(not c.events and not c.done, "events %s, ended %s" % (c.events, c.done))
+    delays = []
+    for i in range(10):
+        id, (dt,) = publish_await(env.db, [c], "event %d" % i)
+        check(dt < PROMPT, "event %d (id %s) arrived %.3f s after its INSERT" % (i, id, dt))
+        delays.append(dt)
+    check([e.data for e in c.events] == ["event %d" % i for i in range(10)],
+          "events %s" % c.events)
+    c.close()
+    DELAYS.setdefault(dep.name, []).extend(delays)
+    return "headers %s; 10 events one at a time: %s" % (ms(first), summary(delays))
+
+
+class Session:
+    """A browser-like reader: one stream at a time; when it ends (or is
+    cut), it reconnects with Last-Event-ID as EventSource does, retrying
+    while the server or worker is away. got holds every id received, ends
+    one (monotonic time, clean end?) per ended stream."""
+
+    def __init__(self, dep):
+        self.dep = dep
+        self.got, self.ends = [], []
+        self.c = open_stream(dep)
+
+    def live(self):
+        """Events received on the current stream."""
+        return len(self.c.events)
+
+    def pump(self, timeout):
+        """Reads for up to timeout s; reconnects if the stream ended."""
+        c = self.c
+        c.wait(lambda c: c.done, timeout)
+        if c.done:
+            self.ends.append((time.monotonic(), c.clean_end))
+            self.got += c.ids()
+            c.close()
+            last = self.got[-1] if self.got else None
+            self.c = connect_until_ok(self.dep.port, self.dep.url(),
+                                      {"Last-Event-ID": str(last)} if last else None,
+                                      timeout=20.0)
+
+    def until(self, pred, timeout, what):
+        deadline = time.monotonic() + timeout
+        while not pred():
+            left = deadline - time.monotonic()
+            check(left > 0, "%s: not within %.0f s (%d ids so far, %d stream ends)"
+                  % (what, timeout, len(self.got) + self.live(), len(self.ends)))
+            self.pump(min(left, 0.2))
+
+    def close(self):
+        self.got += self.c.ids()
+        self.c.close()
+
+
+@case("b. exact resume; kill -9 of the worker and a graceful restart lose and duplicate nothing")
+def t_resume_crash_graceful(env, dep):
+    dep.start(heartbeat=HEARTBEAT)
+    # Resume points, by header and by query parameter, through this server.
+    ids = publish_many(env.db, [("default", None, "e%d" % i) for i in range(5)])
+    for what, q, h in (("Last-Event-ID", "", {"Last-Event-ID": str(ids[1])}),
+                       ("last_event_id", "last_event_id=%d" % ids[1], None)):
+        r = open_stream(dep, q, h)
+        r.wait_id(ids[-1], 3.0)
+        check(r.ids() == ids[2:], "resume by %s after %d: got %s, expected %s"
+              % (what, ids[1], r.ids(), ids[2:]))
+        r.close()
+
+    pub = Publisher(env.db, interval=0.02, limit=100000, max_seconds=90)
+    notes = []
+    s = Session(dep)
+    pub.start()
+    try:
+        s.until(lambda: s.live() >= 10, 5.0, "10 events")
+        t = time.monotonic()
+        killed = dep.kill_workers()
+        s.until(lambda: s.ends, 10.0, "the stream to end after the worker was killed")
+        notes.append("kill -9 %s: stream ended after %.1f s (%s)" % (
+            ",".join(map(str, killed)), s.ends[-1][0] - t, "clean" if s.ends[-1][1] else "cut"))
+        s.until(lambda: s.live() >= 10, 5.0, "10 events after the worker was killed")
+
+        ends = len(s.ends)
+        gen = dep.generation()
+        t = time.monotonic()
+        dep.graceful()
+        # The stream either goes on (the old generation keeps serving it)
+        # or ends (the server stops its workers) and resumes; once the
+        # server has restarted, new streams must be served.
+        s.until(lambda: dep.generation() > gen, 20.0, "the graceful restart to complete")
+        restarted = time.monotonic() - t
+        probe = connect_until_ok(dep.port, dep.url(), timeout=10.0)
+        served = time.monotonic() - t
+        probe.close()
+        s.until(lambda: s.live() >= 10, 20.0, "10 events after the graceful restart")
+        if len(s.ends) > ends:
+            notes.append("%s: stream ended after %.1f s (%s), resumed" % (
+                dep.graceful_name, s.ends[ends][0] - t, "clean" if s.ends[ends][1] else "cut"))
+        else:
+            notes.append("%s: stream went on" % dep.graceful_name)
+        notes.append("restarted after %.1f s, new stream served after %.1f s" % (restarted, served))
+    finally:
+        published = pub.stop()
+    s.until(lambda: str(published[-1]) in (e.id for e in s.c.events), 10.0,
+            "the last published event")
+    s.close()
+    check_no_loss(s.got, published, "kill -9 and graceful restart")
+
+    guard = dep.graceful_guard()
+    if guard:
+        # Control: without that setting, a graceful restart with a stream
+        # open serves nothing new (the restart waits for the stream).
+        dep = fresh_dep(env, dep)
+        dep.start(heartbeat=HEARTBEAT, graceful_timeout=False)
+        c = open_stream(dep)
+        gen = dep.generation()
+        dep.graceful()
+        probe = Client(dep.port, dep.url())
+        answered = probe.wait(lambda p: p.status is not None, 3.0)
+        check(not answered and not c.done,
+              "control: without %s a new request was answered (status %s) during the "
+              "graceful restart, stream ended: %s" % (guard, probe.status, c.done))
+        notes.append("control, without %s: no answer to a new request for 3 s while a stream "
+                     "stayed open" % guard)
+        c.close()
+        probe.close()
+        # Once the stream is gone the restart completes.
+        wait_until(lambda: dep.generation() > gen, 10.0, "the restart once the stream closed")
+    return "%d events; %s" % (len(published), "; ".join(notes))
+
+
+def served_stream(dep, timeout):
+    """Opens streams until one is a real stream (not the busy answer);
+    returns it, or raises after timeout s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        c = Client(dep.port, dep.url())
+        ok = c.wait(lambda c: (c.retries and c.comments) or c.done,
+                    max(0.05, deadline - time.monotonic()))
+        if ok and c.retries == [3000] and not c.done:
+            return c
+        c.close()
+        if time.monotonic() >= deadline:
+            raise TestFailure("no stream within %.1f s (last answer: status %s, retry %s)"
+                              % (timeout, c.status, c.retries))
+        time.sleep(0.05)
+
+
+def check_full(dep):
+    """With every stream slot taken, a new request gets the busy answer
+    (threaded workers) at once."""
+    b = Client(dep.port, dep.url())
+    b.wait_end(3.0, "no busy answer while every stream thread was taken")
+    check(b.retries == [BUSY_RETRY] and not b.events,
+          "expected the busy answer (retry %d): status %s, retry %s"
+          % (BUSY_RETRY, b.status, b.retries))
+    b.close()
+
+
+@case("c. a client that disconnects frees its worker within one heartbeat")
+def t_disconnect(env, dep):
+    # One stream slot: threads 2 (one stream, one spare that answers busy),
+    # or under mod_fcgid a single process.
+    dep.start(heartbeat=HEARTBEAT, threads=2, busy_retry_ms=BUSY_RETRY, max_procs=1)
+    bound = HEARTBEAT + 0.5
+    # mod_fcgid looks for a free process about once a second.
+    serve_bound = bound + (1.0 if dep.per_process else 0.0)
+    holder = open_stream(dep)
+    procs = dep.worker_pids()
+    notes, problems = [], []
+    for how in ("reset (RST)", "close (FIN)"):
+        if not dep.per_process:
+            check_full(dep)
+        seen = len(stream_ends(dep))
+        t_wall, t = time.time(), time.monotonic()
+        if how.startswith("reset"):
+            holder.abort()
+        else:
+            holder.close()
+        if dep.per_process:
+            # The request waits in mod_fcgid for the one process.
+            nxt = Client(dep.port, dep.url())
+            nxt.wait(lambda c: c.retries and c.comments, 3 * HEARTBEAT + 2,
+                     "after a %s: the next stream was not served" % how)
+        else:
+            nxt = served_stream(dep, 3 * HEARTBEAT + 2)
+        served = time.monotonic() - t
+        freed = [w - t_wall for w, reason in stream_ends(dep)[seen:] if reason == "client_gone"]
+        freed_s = ("worker logged client_gone after %.2f s" % min(freed)) if freed else \
+            "no client_gone line in the worker log"
+        notes.append("%s: next stream after %.2f s, %s" % (how, served, freed_s))
+        if freed and min(freed) > bound:
+            problems.append("after a %s the worker freed the stream only after %.2f s "
+                            "(heartbeat %d s)" % (how, min(freed), HEARTBEAT))
+        if served > serve_bound:
+            problems.append("after a %s the next stream was served after %.2f s (bound %.1f s)"
+                            % (how, served, serve_bound))
+        holder = nxt
+    if dep.per_process:
+        check(dep.worker_pids() == procs,
+              "worker processes %s, expected the same single one %s" % (dep.worker_pids(), procs))
+    id = publish_py(env.db, "still live")
+    holder.wait_id(id, 3.0)
+    holder.close()
+    check(not problems, "; ".join(problems) + " [%s]" % "; ".join(notes))
+    return "; ".join(notes)
+
+
+@case("d. heartbeats keep a stream past the server's (short) timeouts; without the shipped "
+      "streaming setting events are late")
+def t_timeouts(env, dep):
+    notes = []
+    # 1. Timeouts SHORT (3 s), heartbeat 1 s: idle for over twice the
+    # timeout, the stream lives (under mod_fcgid, whose busy timeout counts
+    # from the start of the request, streams end cleanly at max-lifetime
+    # and resume; none is cut).
+    lifetime = D.SHORT + 1 if dep.per_process else None
+    dep.start(heartbeat=1, short_timeouts=True, max_lifetime=lifetime)
+    hold = 2 * D.SHORT + 1
+    c = open_stream(dep)
+    segments, last = [], ""
+    t = time.monotonic()
+    while True:
+        left = hold - (time.monotonic() - t)
+        if left <= 0:
+            break
+        c.wait(lambda c: c.done, left)
+        if not c.done:
+            break
+        body = bytes(c.body)
+        check(lifetime and c.clean_end and body.endswith(b"\n\n") and b"<html" not in body.lower(),
+              "the idle stream was cut after %.1f s (server timeouts %d s, heartbeat 1 s): %r"
+              % (c.now(), D.SHORT, body[-300:]))
+        segments.append(c.now())
+        last = c.last_id or last
+        c.close()
+        c = connect_until_ok(dep.port, dep.url(), {"Last-Event-ID": last} if last else None,
+                             timeout=5.0)
+    beats = len(c.comments)
+    id, (dt,) = publish_await(env.db, [c], "after the idle time")
+    check(dt < PROMPT, "the event after %d idle seconds took %.3f s" % (hold, dt))
+    c.close()
+    if segments:
+        notes.append("idle %d s with timeouts %d s: %d clean max-lifetime ends (%s), then event in %s"
+                     % (hold, D.SHORT, len(segments), ", ".join("%.1f s" % s for s in segments),
+                        ms(dt)))
+    else:
+        notes.append("idle %d s with timeouts %d s: alive (%d comments), then event in %s"
+                     % (hold, D.SHORT, beats, ms(dt)))
+
+    # 2. Control: a heartbeat longer than those timeouts gets the stream
+    # cut, so the timeouts above were real.
+    dep = fresh_dep(env, dep)
+    dep.start(heartbeat=4 * D.SHORT, short_timeouts=True)
+    c = open_stream(dep)
+    seen = len(stream_ends(dep))
+    # The worker logs the end as soon as the server drops its connection;
+    # the client may learn it later (Apache keeps the connection for its
+    # KeepAliveTimeout after a failed proxied response).
+    ended = lambda: c.done or len(stream_ends(dep)) > seen  # noqa: E731
+    deadline = time.monotonic() + D.SHORT + 4.0
+    while not ended() and time.monotonic() < deadline:
+        c.wait(lambda c: c.done, 0.1)
+    check(ended(), "control: with heartbeat %d s the stream was not cut by the %d s timeout "
+          "within %.0f s" % (4 * D.SHORT, D.SHORT, D.SHORT + 4.0))
+    t_cut = c.now()
+    c.wait_end(10.0, "control: the client never saw the cut stream end")
+    notes.append("control, heartbeat %d s: cut after %.1f s%s" % (
+        4 * D.SHORT, t_cut, "" if c.now() - t_cut < 1 else
+        " (the client saw the end after %.1f s)" % c.now()))
+    c.close()
+
+    if dep.per_process:
+        # 2b. Control: without max-lifetime, FcgidBusyTimeout (counted from
+        # the start of the request) cuts even a stream with heartbeats.
+        dep = fresh_dep(env, dep)
+        dep.start(heartbeat=1, short_timeouts=True, max_lifetime=0)
+        c = open_stream(dep)
+        c.wait_end(2 * D.SHORT + 6.0, "control: FcgidBusyTimeout %d did not cut the stream"
+                   % (2 * D.SHORT))
+        html = b"<html" in bytes(c.body).lower()
+        notes.append("control, no max-lifetime: cut by FcgidBusyTimeout %d after %.1f s%s"
+                     % (2 * D.SHORT, c.now(), " (HTML error page appended)" if html else ""))
+        c.close()
+
+    # 3. Negative control: the shipped streaming directive removed (the
+    # server's buffering default): the first event does not come promptly.
+    dep = fresh_dep(env, dep)
+    dep.start(heartbeat=HEARTBEAT, unbuffered=False)
+    c = Client(dep.port, dep.url())
+    c.wait(lambda c: c.status is not None, 0.5)
+    t_pub = time.monotonic()
+    id = publish_py(env.db, "buffered?")
+    arrived = c.wait(lambda c: any(e.id == str(id) for e in c.events), 2.5)
+    check(not arrived, "negative control: without %s the event still arrived after %.3f s"
+          % (dep.buffering_directive(), time.monotonic() - t_pub))
+    notes.append("without %s: no event in 2.5 s (%s, %d body bytes)"
+                 % (dep.buffering_directive(),
+                    "headers after %.2f s" % c.t_headers if c.status else "no headers",
+                    len(c.body)))
+    c.abort()
+
+    if isinstance(dep, D.Nginx):
+        # The worker's own "X-Accel-Buffering: no" alone (buffering on in
+        # the config) also streams: the snippet's line is a second guard.
+        dep = fresh_dep(env, dep)
+        dep.start(heartbeat=HEARTBEAT, unbuffered="header")
+        c = open_stream(dep)
+        id, (dt,) = publish_await(env.db, [c], "header only")
+        check(dt < PROMPT, "fastcgi_buffering on with the X-Accel-Buffering header: event after "
+              "%.3f s" % dt)
+        notes.append("fastcgi_buffering on, X-Accel-Buffering: no honoured: event in %s" % ms(dt))
+        c.close()
+    return "; ".join(notes)
+
+
+@case("e. %d simultaneous streams each get every event" % STREAMS)
+def t_concurrency(env, dep):
+    # Sized for STREAMS: threads STREAMS + 1 (one spare answers busy), or
+    # under mod_fcgid STREAMS processes.
+    dep.start(heartbeat=HEARTBEAT, threads=STREAMS + 1, busy_retry_ms=BUSY_RETRY,
+              max_procs=STREAMS)
+    t = time.monotonic()
+    clients = [Client(dep.port, dep.url()) for _ in range(STREAMS)]
+    pump_until(clients, lambda c: c.retries and c.comments, 15.0, "stream start")
+    started = time.monotonic() - t
+    bad = [c.status for c in clients if c.status != 200 or c.retries != [3000] or c.done]
+    check(not bad, "streams not served normally: statuses %s" % bad)
+    extra = ""
+    if dep.per_process:
+        n = len(dep.worker_pids())
+        check(n >= STREAMS, "%d worker processes for %d streams" % (n, STREAMS))
+        extra = "%d processes; " % n
+    else:
+        check_full(dep)
+        extra = "stream %d got the busy answer; " % (STREAMS + 1)
+    worst, ids = [], []
+    for i in range(10):
+        id, delays = publish_await(env.db, clients, "to all %d" % i, timeout=5.0)
+        ids.append(id)
+        worst.append(max(delays))
+    for c in clients:
+        check(c.ids() == ids, "a stream got ids %s, expected %s" % (c.ids(), ids))
+        c.close()
+    return "all %d started in %.1f s; %s10 events to all, slowest stream per event: %s" % (
+        STREAMS, started, extra, summary(worst))
+
+
+def compressed_run(env, dep, clients_note):
+    c = open_stream(dep, cls=GzClient, headers={"Accept-Encoding": "gzip, deflate"})
+    delays = []
+    for i in range(5):
+        id, (dt,) = publish_await(env.db, [c], "compressible %d " % i + "x" * 200)
+        check(dt < PROMPT, "%s: event %d took %.3f s" % (clients_note, i, dt))
+        delays.append(dt)
+    enc = c.encoding() or "none"
+    wire = c.wire_bytes if c._z is not None else len(c.body)
+    c.close()
+    return "%s: Content-Encoding %s, %d bytes on the wire for %d, events %s" % (
+        clients_note, enc, wire, len(c.body), summary(delays))
+
+
+@case("f. compression enabled server-wide does not hold events back")
+def t_compression(env, dep):
+    dep.start(heartbeat=HEARTBEAT, compress=True)
+    notes = [compressed_run(env, dep, "shipped config")]
+    if dep.gzip_guard():
+        # The same without the shipped line that keeps /events uncompressed:
+        # compressed, and still prompt.
+        dep = fresh_dep(env, dep)
+        dep.start(heartbeat=HEARTBEAT, compress=True, gzip_guard=False)
+        notes.append(compressed_run(env, dep, "without %s" % dep.gzip_guard()))
+    return "; ".join(notes)
