@@ -25,6 +25,7 @@ import pwd
 import re
 import shutil
 import signal
+import time
 
 import harness
 from harness import (FCGI, LIGHTTPD, Proc, TestFailure, check, clean_env,
@@ -120,6 +121,9 @@ def strays(tag):
     return out
 
 
+ORPHANS = []  # notes on workers a stopped server left behind (killed)
+
+
 # ---------------------------------------------------------------- the base
 
 class Deployment:
@@ -156,6 +160,7 @@ class Deployment:
         self.settings = {}
         self.sock = env.path("w.sock")
         self.worker_log_files = []
+        self.stopped = False
         # The runner stops every deployment of a case, also those a case
         # replaced by another configuration.
         env.__dict__.setdefault("deps", []).append(self)
@@ -183,15 +188,18 @@ class Deployment:
     # (log file, line) that the server logs each time it (re)starts serving
     generation_marker = None
 
+    def log_count(self, path, text):
+        """Lines of the log file path (in the temp dir) holding text."""
+        try:
+            with open(os.path.join(self.env.dir, path), errors="replace") as f:
+                return sum(text in line for line in f)
+        except OSError:
+            return 0
+
     def generation(self):
         """How many times the server has started serving (1 after start,
         +1 per completed graceful restart), read from its log."""
-        path, marker = self.generation_marker
-        try:
-            with open(os.path.join(self.env.dir, path), errors="replace") as f:
-                return sum(marker in line for line in f)
-        except OSError:
-            return 0
+        return self.log_count(*self.generation_marker)
 
     def gzip_guard(self):
         """The shipped line that keeps streams uncompressed, or None."""
@@ -207,12 +215,27 @@ class Deployment:
         """Files holding the worker's stderr (its log)."""
         return list(self.worker_log_files)
 
+    def worker_lines(self, pid, n=3):
+        """The last n lines the worker with this PID logged."""
+        tag = "sselite-fcgi[%d]" % pid
+        lines = []
+        for path in self.worker_logs():
+            try:
+                with open(path, errors="replace") as f:
+                    lines += [ln.strip() for ln in f if tag in ln]
+            except OSError:
+                pass
+        return " | ".join(lines[-n:]) or "(none)"
+
     # -- common
 
+    package = None  # the Debian package that provides the server
+
     def missing(self):
-        for prog in (self.server,):
-            if not prog or not os.access(prog, os.X_OK):
-                return "%s: server binary %s not found (not installed?)" % (self.name, prog)
+        """Why this deployment cannot run here, or None."""
+        if not self.server or not os.access(self.server, os.X_OK):
+            return "%s: server binary %s not found (Debian package %s not installed?)" % (
+                self.name, self.server, self.package)
         return None
 
     def worker_settings(self):
@@ -328,7 +351,10 @@ class Deployment:
 
     def stop(self):
         """Stops the workers and the server, then anything left of the
-        server's tree, by PID."""
+        server's tree, by PID. Once only: later calls do nothing."""
+        if self.stopped:
+            return
+        self.stopped = True
         self.adopt()
         if self.workers_first:
             if self.worker is not None:
@@ -341,6 +367,18 @@ class Deployment:
             p.stop(grace=2.0)
         if self.worker is not None:
             self.worker.stop()
+        if not self.standalone:
+            # Workers the server signalled as it stopped are exiting on
+            # their own; a server stopped while it restarts can also leave a
+            # worker it had just spawned behind. Either names our temp dir.
+            deadline = time.monotonic() + 3.0
+            while strays(self.env.dir) and time.monotonic() < deadline:
+                time.sleep(harness.POLL)
+            for pid in strays(self.env.dir):
+                ORPHANS.append("%s (%s) left worker %d running 3 s after it stopped; its "
+                               "last log lines: %s" % (self.name, self.env.name, pid,
+                                                       self.worker_lines(pid)))
+                Proc("orphaned sselite-fcgi", pid=pid).stop(grace=2.0)
 
     def url(self, query=""):
         return "/events" + ("?" + query if query else "")
@@ -379,6 +417,7 @@ deflate.allowed-encodings = ( "gzip", "deflate" )
 
 class Lighttpd(Deployment):
     server = LIGHTTPD
+    package = "lighttpd"
     graceful_name = "SIGUSR1 (graceful restart)"
     graceful_signal = signal.SIGUSR1
     generation_marker = ("lighttpd-error.log", ") server started (")
@@ -415,6 +454,11 @@ class Lighttpd(Deployment):
 
     def graceful_guard(self):
         return 'server.feature-flags "server.graceful-shutdown-timeout" => 5'
+
+    def graceful_begun(self):
+        """How many graceful restarts lighttpd has begun (it acts on
+        SIGUSR1 up to about 2 s late)."""
+        return self.log_count("lighttpd-error.log", "graceful shutdown started")
 
 
 class LighttpdSpawn(Lighttpd):
@@ -495,6 +539,7 @@ AddOutputFilterByType DEFLATE text/event-stream text/plain text/html
 
 class Apache(Deployment):
     server = APACHE
+    package = "apache2"
     graceful_name = "SIGUSR1 (apachectl -k graceful)"
     graceful_signal = signal.SIGUSR1
     generation_marker = ("apache/error.log", "resuming normal operations")
@@ -513,7 +558,8 @@ class Apache(Deployment):
         for m in self.modules:
             so = os.path.join(APACHE_MODULES, "mod_%s.so" % m)
             if not os.path.exists(so):
-                return "%s: Apache module %s not found" % (self.name, so)
+                return "%s: Apache module %s not found (Debian package %s)" % (
+                    self.name, so, self.package)
         return None
 
     def main_extra(self):
@@ -561,6 +607,7 @@ class ApacheFcgid(Apache):
     per_process = True
     shipped_file = "apache2/sselite-fcgid.conf"
     modules = Apache.modules + ("fcgid",)
+    package = "apache2 and libapache2-mod-fcgid"
 
     def main_extra(self):
         root = self.root()
@@ -652,6 +699,7 @@ NGINX_GZIP = """\
 class Nginx(Deployment):
     name = "nginx"
     server = NGINX
+    package = "nginx-light"
     graceful_name = "SIGHUP (nginx -s reload)"
     graceful_signal = signal.SIGHUP
     generation_marker = ("nginx/error.log", ": start worker processes")

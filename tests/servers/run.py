@@ -58,7 +58,7 @@ def run_case(label, cls, fn):
                     detail = fn(env, dep)
             finally:
                 signal.alarm(0)
-                for d in env.deps:
+                for d in reversed(env.deps):
                     d.stop()
     except harness.TestFailure as e:
         err = str(e)
@@ -83,7 +83,7 @@ def run_case(label, cls, fn):
             diag("%s: %s" % (os.path.basename(log), harness.tail(log, 6)))
         for d in env.deps:
             el = d.error_log()
-            if el:
+            if el and el != "(no log)":
                 diag("%s error log: %s" % (d.name, el))
     sys.stdout.flush()
     env.cleanup()
@@ -140,6 +140,8 @@ def main(argv):
     if left:
         print("not ok - processes left running after their case: %s" % ", ".join(left))
         failed += 1
+    for note in deployments.ORPHANS:
+        print("# note: %s (killed by PID)" % note)
     if server_cases.DELAYS:
         delay_summary()
     print("# suite took %.1f s" % (time.monotonic() - t))

@@ -281,13 +281,17 @@ def t_resume_crash_graceful(env, dep):
         dep = fresh_dep(env, dep)
         dep.start(heartbeat=HEARTBEAT, graceful_timeout=False)
         c = open_stream(dep)
-        gen = dep.generation()
+        gen, begun = dep.generation(), dep.graceful_begun()
         dep.graceful()
+        wait_until(lambda: dep.graceful_begun() > begun, 5.0, "lighttpd to begin the restart")
         probe = Client(dep.port, dep.url())
         answered = probe.wait(lambda p: p.status is not None, 3.0)
+        c.wait(lambda c: c.done, 0.1)
         check(not answered and not c.done,
-              "control: without %s a new request was answered (status %s) during the "
-              "graceful restart, stream ended: %s" % (guard, probe.status, c.done))
+              "control: without %s a new request was answered (status %s after %.2f s) during "
+              "the graceful restart; the open stream %s (after %.2f s)"
+              % (guard, probe.status, probe.t_headers or -1,
+                 "had ended" if c.done else "was still open", c.now()))
         notes.append("control, without %s: no answer to a new request for 3 s while a stream "
                      "stayed open" % guard)
         c.close()
