@@ -115,11 +115,17 @@ def delay_summary():
 def main(argv):
     harness.install_cleanup()
     signal.signal(signal.SIGALRM, _alarm)
+    problem = None
     for prog in (harness.FCGI, harness.CLI):
         if not os.access(prog, os.X_OK):
-            print("not ok - prerequisites: %s is not an executable (run make)" % prog)
-            print("0 passed, 1 failed")
-            return 1
+            problem = "%s is not an executable (run make)" % prog
+    if os.geteuid() != 0:
+        problem = "must run as root (Apache and nginx switch their children to %s)" \
+            % deployments.RUN_USER
+    if problem:
+        print("not ok - prerequisites: %s" % problem)
+        print("0 passed, 1 failed")
+        return 1
     passed = failed = 0
     t = time.monotonic()
     try:

@@ -357,16 +357,18 @@ def t_disconnect(env, dep):
         else:
             nxt = served_stream(dep, 3 * HEARTBEAT + 2)
         served = time.monotonic() - t
-        freed = [w - t_wall for w, reason in stream_ends(dep)[seen:] if reason == "client_gone"]
+        freed = [max(0.0, w - t_wall) for w, reason in stream_ends(dep)[seen:]
+                 if reason == "client_gone"]
         freed_s = ("worker logged client_gone after %.2f s" % min(freed)) if freed else \
             "no client_gone line in the worker log"
         notes.append("%s: next stream after %.2f s, %s" % (how, served, freed_s))
         if freed and min(freed) > bound:
-            problems.append("after a %s the worker freed the stream only after %.2f s "
-                            "(heartbeat %d s)" % (how, min(freed), HEARTBEAT))
+            problems.append("GET %s, idle stream, client %s: expected the worker to log "
+                            "client_gone within %.1f s (heartbeat %d s), got %.2f s"
+                            % (dep.url(), how, bound, HEARTBEAT, min(freed)))
         if served > serve_bound:
-            problems.append("after a %s the next stream was served after %.2f s (bound %.1f s)"
-                            % (how, served, serve_bound))
+            problems.append("the next GET %s after the %s: expected a stream within %.1f s, "
+                            "got one after %.2f s" % (dep.url(), how, serve_bound, served))
         holder = nxt
     if dep.per_process:
         check(dep.worker_pids() == procs,
