@@ -16,6 +16,8 @@
 
 #define TAKE_MAX 64
 #define NS_PER_S 1000000000LL
+/* Long enough for a vanished client's RST to come back, even over a WAN. */
+#define HEARTBEAT_PROBE_NS (250 * 1000000LL)
 
 struct session {
     struct sse_hub *hub;
@@ -197,6 +199,11 @@ static void follow(struct session *s, struct sse_hub_waiter *w, int longpoll)
         end = now + (int64_t)cfg->max_lifetime_s * NS_PER_S;
     int64_t hb_period = (int64_t)cfg->heartbeat_s * NS_PER_S;
     int64_t next_hb = now + hb_period;
+    /* Apache (mod_fcgid, mod_proxy_fcgi) closes our connection only when a
+     * write to a vanished client fails, and over TCP the first write after
+     * the client left still succeeds: a second, tiny comment shortly after
+     * each heartbeat makes it notice within one heartbeat, not two. */
+    int64_t probe_at = INT64_MAX;
     struct sse_hub_event *evs[TAKE_MAX];
 
     for (;;) {
@@ -210,6 +217,8 @@ static void follow(struct session *s, struct sse_hub_waiter *w, int longpoll)
         }
         size_t n = 0;
         int64_t deadline = longpoll ? end : (next_hb < end ? next_hb : end);
+        if (probe_at < deadline)
+            deadline = probe_at;
         int st =
             sse_hub_next(s->hub, w, &s->cursor, evs, TAKE_MAX, &n, deadline);
         /* Events the hub wrote for us while we slept count as activity. */
@@ -283,12 +292,18 @@ static void follow(struct session *s, struct sse_hub_waiter *w, int longpoll)
                        "stream lifetime reached, reconnect", -1);
             return;
         }
+        if (now >= probe_at) {
+            sse_encode_comment(&s->out, "");
+            flush_out(s);
+            probe_at = INT64_MAX;
+        }
         if (!longpoll && now >= next_hb) {
             sse_encode_comment(&s->out, "heartbeat");
             flush_out(s);
             if (s->m)
                 sse_metrics_add(&s->m->heartbeats, 1);
             next_hb = now + hb_period;
+            probe_at = now + HEARTBEAT_PROBE_NS;
         }
     }
 }
