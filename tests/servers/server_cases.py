@@ -333,7 +333,11 @@ def t_disconnect(env, dep):
     # One stream slot: threads 2 (one stream, one spare that answers busy),
     # or under mod_fcgid a single process.
     dep.start(heartbeat=HEARTBEAT, threads=2, busy_retry_ms=BUSY_RETRY, max_procs=1)
-    bound = HEARTBEAT + 0.5
+    # One heartbeat, plus room for the probe comment the worker sends
+    # 250 ms after each heartbeat (Apache notices a vanished client only on
+    # its second failed write) and for a loaded machine. Two heartbeats
+    # (4 s), the failure this catches, stay well outside.
+    bound = HEARTBEAT + 0.75
     # mod_fcgid looks for a free process about once a second.
     serve_bound = bound + (1.0 if dep.per_process else 0.0)
     holder = open_stream(dep)
