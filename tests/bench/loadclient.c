@@ -549,6 +549,7 @@ struct client {
     int64_t start_ns, ready_ns, end_ns;
     int ready;
     int ready_partial; /* ready by --ready-timeout, not all connected */
+    int quiet;         /* --selftest: no progress lines */
     int stopping;
     int64_t first_pub_us, last_recv_us, first_recv_us;
     struct stats st;
@@ -656,7 +657,8 @@ static void set_ready(struct client *c)
         c->st.rss_ready_kb = stats_sample(&c->st, &c->o, &c->st.pss_ready_kb);
         c->st.cpu_at_ready = stats_cpu_s(&c->st);
     }
-    fprintf(stderr, "loadclient: ready: %d connected, %d failed, %.2f s\n",
+    if (!c->quiet)
+        fprintf(stderr, "loadclient: ready: %d connected, %d failed, %.2f s\n",
             c->t.ever_connected, c->t.failed,
             (double)(c->ready_ns - c->start_ns) / 1e9);
     if (c->o.ready_file) {
@@ -1130,31 +1132,19 @@ static long head_parse(struct client *c, int i)
     return (long)(end - s->hdr.p) + 4;
 }
 
-static void on_readable(struct client *c, int i)
+/* Runs n bytes just read from subscriber i's connection through the head,
+ * transfer-coding and SSE parsers. */
+static void on_bytes(struct client *c, int i, const char *buf, size_t n)
 {
     struct sub *s = &c->subs[i];
-    ssize_t n = read(s->fd, c->rbuf, READ_BUF_SIZE);
     int r;
 
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR)
-            return;
-        logerr("subscriber %d: read: %s", i, strerror(errno));
-        conn_close(c, i, 1);
-        return;
-    }
-    if (n == 0) {
-        if (s->state == ST_HEADERS)
-            c->t.connect_failures++;
-        conn_close(c, i, 0);
-        return;
-    }
-    c->t.bytes += (uint64_t)n;
+    c->t.bytes += n;
     c->now_real_us = real_us();
     if (s->state == ST_HEADERS) {
         long off;
         size_t hl = s->hdr.len;
-        if (bytes_add(&s->hdr, c->rbuf, (size_t)n, HEADER_MAX)) {
+        if (bytes_add(&s->hdr, buf, n, HEADER_MAX)) {
             logerr("subscriber %d: response head over %d bytes", i,
                    HEADER_MAX);
             c->t.http_errors++;
@@ -1169,17 +1159,38 @@ static void on_readable(struct client *c, int i)
         if (off == 0)
             return;
         s->state = ST_BODY;
-        /* Body bytes that came with the head are in rbuf after it. */
-        r = body_feed(c, i, c->rbuf + (off - (long)hl),
-                      (size_t)(n - (off - (long)hl)));
+        /* Body bytes that came with the head are in buf after it. */
+        r = body_feed(c, i, buf + (off - (long)hl),
+                      n - (size_t)(off - (long)hl));
         bytes_free(&s->hdr);
     } else {
-        r = body_feed(c, i, c->rbuf, (size_t)n);
+        r = body_feed(c, i, buf, n);
     }
     if (r == 1)
         conn_close(c, i, 2);
     else if (r == 2)
         conn_close(c, i, 0);
+}
+
+static void on_readable(struct client *c, int i)
+{
+    struct sub *s = &c->subs[i];
+    ssize_t n = read(s->fd, c->rbuf, READ_BUF_SIZE);
+
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return;
+        logerr("subscriber %d: read: %s", i, strerror(errno));
+        conn_close(c, i, 1);
+        return;
+    }
+    if (n == 0) {
+        if (s->state == ST_HEADERS)
+            c->t.connect_failures++;
+        conn_close(c, i, 0);
+        return;
+    }
+    on_bytes(c, i, c->rbuf, (size_t)n);
 }
 
 static void on_writable(struct client *c, int i)
@@ -1524,6 +1535,173 @@ static void report(struct client *c)
 }
 
 /* ------------------------------------------------------------------ */
+/* Self-test of the parsers                                            */
+/* ------------------------------------------------------------------ */
+
+/* The SSE body of the canned responses: a retry field, a comment, LF,
+ * CRLF and CR line ends, "data:" without its space, an event whose data
+ * spans two lines (CR and CRLF), an sselite gap event (not counted as
+ * data), an unknown field. */
+static const char selftest_sse[] =
+    "retry: 3000\n\n: sselite stream\n\n"
+    "id: 5\ndata: {\"seq\":1,\"t\":1}\n\n"
+    "id: 6\r\ndata:{\"seq\":2,\"t\":1}\r\n\r\n"
+    "id: 7\rdata: {\"seq\":3,\rdata: \"t\":1}\r\r"
+    "event: sselite-gap\nid: 7\ndata: {\"reason\":\"pruned\"}\n\n"
+    "id: 8\nunknown: field\ndata: {\"seq\":4,\"t\":1}\n\n"
+    "id: 9\r\ndata: {\"seq\":5,\r\ndata: \"t\":1}\r\n\r\n"
+    ": heartbeat\n\n";
+
+struct selftest_case {
+    const char *name;
+    char *resp; /* owned */
+    size_t len;
+    uint64_t events, gap_events, http_errors;
+    const char *last_id;
+};
+
+/* Builds the chunked variant: odd chunk sizes, an extension, a trailer. */
+static char *selftest_chunked(size_t *len)
+{
+    static const size_t sizes[] = {7, 1, 30, 2, 64};
+    const char *body = selftest_sse;
+    size_t blen = sizeof selftest_sse - 1, off = 0, k = 0, cap = blen + 512;
+    char *out = xcalloc(1, cap);
+    int n = snprintf(out, cap,
+                     "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n");
+    size_t o = (size_t)n;
+    while (off < blen) {
+        size_t cs = k < sizeof sizes / sizeof sizes[0] ? sizes[k] : 1000;
+        if (cs > blen - off)
+            cs = blen - off;
+        o += (size_t)snprintf(out + o, cap - o, k == 2 ? "%zx;ext=1\r\n" :
+                              "%zX\r\n", cs);
+        memcpy(out + o, body + off, cs);
+        o += cs;
+        memcpy(out + o, "\r\n", 2);
+        o += 2;
+        off += cs;
+        k++;
+    }
+    o += (size_t)snprintf(out + o, cap - o, "0\r\nX-Trailer: 1\r\n\r\n");
+    *len = o;
+    return out;
+}
+
+static char *selftest_plain(const char *head, size_t *len)
+{
+    size_t hl = strlen(head), bl = sizeof selftest_sse - 1;
+    char *out = xcalloc(1, hl + bl + 1);
+    memcpy(out, head, hl);
+    memcpy(out + hl, selftest_sse, bl);
+    *len = hl + bl;
+    return out;
+}
+
+/* Feeds resp to a fresh one-subscriber client in pieces: split at one
+ * position (step 0) or in pieces of step bytes. Returns 0 if the counts
+ * match the case. */
+static int selftest_run(const struct selftest_case *tc, size_t split,
+                        size_t step)
+{
+    struct client *c = xcalloc(1, sizeof *c);
+    struct sub *s;
+    size_t off = 0;
+    int ok;
+
+    c->quiet = 1;
+    c->nsubs = 1;
+    c->ep = -1;
+    c->subs = xcalloc(1, sizeof *c->subs);
+    c->queue = xcalloc(1, sizeof *c->queue);
+    c->lat = xcalloc(1, sizeof *c->lat);
+    c->o.expect = 5;
+    c->o.first = 5;
+    c->o.id_mode = ID_SSELITE;
+    s = &c->subs[0];
+    s->fd = -1;
+    s->first_key = 5;
+    s->state = ST_HEADERS;
+    while (off < tc->len && s->state != ST_IDLE) {
+        size_t n = step ? step : (off < split ? split - off : tc->len - off);
+        if (n > tc->len - off)
+            n = tc->len - off;
+        on_bytes(c, 0, tc->resp + off, n);
+        off += n;
+    }
+    ok = s->events == tc->events && s->gap_events == tc->gap_events &&
+         c->t.http_errors == tc->http_errors && s->unparsed == 0 &&
+         s->dups == 0 && strcmp(s->last_id, tc->last_id) == 0 &&
+         (tc->events == 0 || (s->complete && c->t.comments == 2));
+    if (!ok)
+        fprintf(stderr,
+                "selftest %s (split %zu, step %zu): events %" PRIu64
+                " gap %" PRIu64 " http_errors %" PRIu64 " unparsed %" PRIu64
+                " last_id '%s' comments %" PRIu64 "\n",
+                tc->name, split, step, s->events, s->gap_events,
+                c->t.http_errors, s->unparsed, s->last_id, c->t.comments);
+    conn_reset(s);
+    bytes_free(&s->line);
+    bytes_free(&s->data);
+    free(s->bits);
+    free(c->subs);
+    free(c->queue);
+    free(c->lat);
+    free(c);
+    return ok ? 0 : -1;
+}
+
+/* Runs every case split at every byte position and byte by byte. Prints
+ * one line per case and returns the number of failures. */
+static int selftest(void)
+{
+    struct selftest_case cases[4];
+    size_t k, split;
+    int failures = 0;
+
+    err_logs = MAX_ERR_LOGS; /* the gap event and the 503 would log */
+    memset(cases, 0, sizeof cases);
+    cases[0].name = "chunked";
+    cases[0].resp = selftest_chunked(&cases[0].len);
+    cases[1].name = "until-eof";
+    cases[1].resp = selftest_plain("HTTP/1.1 200 OK\r\nContent-Type: "
+                                   "text/event-stream\r\n\r\n",
+                                   &cases[1].len);
+    cases[2].name = "content-length";
+    {
+        char head[160];
+        snprintf(head, sizeof head,
+                 "HTTP/1.0 200 OK\r\ncontent-length: %zu\r\n\r\n",
+                 sizeof selftest_sse - 1);
+        cases[2].resp = selftest_plain(head, &cases[2].len);
+    }
+    cases[3].name = "http-503";
+    cases[3].resp = selftest_plain("HTTP/1.1 503 Service Unavailable\r\n"
+                                   "Content-Length: 0\r\n\r\n",
+                                   &cases[3].len);
+    for (k = 0; k < 3; k++) {
+        cases[k].events = 5;
+        cases[k].gap_events = 1;
+        cases[k].last_id = "9";
+    }
+    cases[3].http_errors = 1;
+    cases[3].last_id = "";
+    for (k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        int f = 0;
+        for (split = 0; split <= cases[k].len; split++)
+            f += selftest_run(&cases[k], split, 0) ? 1 : 0;
+        f += selftest_run(&cases[k], 0, 1) ? 1 : 0;
+        printf("%s - loadclient parser: %s response, split at all %zu "
+               "positions and byte by byte\n",
+               f ? "not ok" : "ok", cases[k].name, cases[k].len + 1);
+        failures += f ? 1 : 0;
+        free(cases[k].resp);
+    }
+    return failures;
+}
+
+/* ------------------------------------------------------------------ */
 /* Main                                                                */
 /* ------------------------------------------------------------------ */
 
@@ -1553,7 +1731,8 @@ static void usage(FILE *f)
         "  --stats-pids PID,...   sample CPU/RSS of these and descendants\n"
         "  --stats-interval-ms M  sampling period (250)\n"
         "  --label TEXT           copied into the report\n"
-        "  --report json          output format (json, the only one)\n",
+        "  --report json          output format (json, the only one)\n"
+        "       loadclient --selftest  checks the parsers, prints ok/not ok\n",
         f);
 }
 
@@ -1710,6 +1889,10 @@ int main(int argc, char **argv)
     struct sigaction sa;
     int i;
 
+    if (argc == 2 && strcmp(argv[1], "--selftest") == 0) {
+        free(c);
+        return selftest() ? 1 : 0;
+    }
     parse_opts(&c->o, argc, argv);
     raise_nofile(c->o.subscribers);
     memset(&sa, 0, sizeof sa);

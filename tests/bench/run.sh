@@ -16,8 +16,9 @@
 # every stream is held (W2). Nchan's results are reported, never asserted.
 #
 # --smoke (CI): 50 subscribers, 200 events at 100/s, plain and with one
-#   drop-and-resume per subscriber, on sselite and (if installed) Nchan;
-#   asserts delivery, asserts no figures.
+#   drop-and-resume per subscriber, and a 10,000-event burst (publisher with
+#   synchronous=normal) to 1 and 10 subscribers, on sselite and (if
+#   installed) Nchan; asserts delivery, asserts no figures.
 # --quick: every workload at small sizes, for development.
 # Environment: SSELITE_FCGI, SSELITE_CLI, LIGHTTPD, NGINX, NCHAN_MODULE.
 set -u
@@ -49,7 +50,7 @@ while [ $# -gt 0 ]; do
     --out) shift; outroot="${1:-}" ;;
     --sync) shift; sync="${1:-}" ;;
     --keep) keep=1 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -85,8 +86,13 @@ quick)
 smoke)
     W1_SUBS=50 W1_COUNT=200 RATE=100
     W3_SUBS=50 W3_COUNT=200 W3_DROP=100
+    # A short burst: inserts without fsync come fast enough for the worker
+    # to read them in batches of hundreds (that found a real bug: events
+    # skipped when one commit brought more than 64 to a stream).
+    W4_COUNT=10000 W4_SUBS=10
+    sync=${sync:-normal}
     CONNECT_RATE=1000
-    default_workloads="W1 W3" ;;
+    default_workloads="W1 W3 W4" ;;
 esac
 workloads="${workloads:-$default_workloads}"
 workloads="${workloads//,/ }"
@@ -119,6 +125,11 @@ out="$outroot/$stamp${mode:+-$mode}"
 mkdir -p "$out" || exit 1
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sselite-bench.XXXXXX") || exit 1
 chmod 755 "$tmp"
+# Run a snapshot of the worker, so a rebuild in the tree during a long run
+# cannot mix two versions in one table.
+if [ "$have_sselite" = 1 ]; then
+    cp "$FCGI" "$tmp/sselite-fcgi" && FCGI_SRC=$FCGI && FCGI="$tmp/sselite-fcgi"
+fi
 
 # ---- process bookkeeping: everything we start is killed by PID -----------
 started=""
@@ -445,8 +456,13 @@ run_one() {
     echo "\"nginx\":\"$("$NGINX" -v 2>&1 | sed 's/.*: //')\","
     echo "\"nchan\":\"$(dpkg-query -W -f '${Version}' libnginx-mod-nchan 2>/dev/null)\","
     echo "\"sqlite_synchronous\":\"${sync:-default}\","
+    echo "\"worker\":\"${FCGI_SRC:-none}\",\"worker_sha256\":\"$(sha256sum "$FCGI" 2>/dev/null | cut -c1-16)\","
+    echo "\"git\":\"$(git -C "$repo" describe --always --dirty 2>/dev/null)\","
     echo "\"loadavg_start\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
 } >"$out/meta.json"
+# The client's parsers first: canned responses split at every byte.
+"$LC" --selftest >"$out/selftest.txt" 2>&1
+
 # Workloads that could not be run at all; only sselite's fail the checks.
 machinery_failures=0
 for ((r = 1; r <= runs; r++)); do
@@ -566,7 +582,8 @@ systems = [s for s in ("sselite", "nchan") if any(glob.glob(os.path.join(r, s + 
 meta = load(out, "meta.json") or {}
 lines = []
 lines.append(f"Runs: {len(runs)} ({mode}); {meta.get('cpus', '?')} CPUs; lighttpd {meta.get('lighttpd', '?')}, "
-             f"nginx {meta.get('nginx', '?')}, Nchan {meta.get('nchan', '?')}; SQLite synchronous: {meta.get('sqlite_synchronous', '?')}")
+             f"nginx {meta.get('nginx', '?')}, Nchan {meta.get('nchan', '?')}; SQLite synchronous: {meta.get('sqlite_synchronous', '?')}; "
+             f"tree {meta.get('git', '?')}, worker sha256 {meta.get('worker_sha256', '?')}")
 try:
     with open(os.path.join(out, "loadavg_end")) as f:
         load_end = f.read().strip()
@@ -601,6 +618,15 @@ def check(ok, what):
         failed += 1
         print(f"not ok - {what}")
 
+try:
+    with open(os.path.join(out, "selftest.txt")) as f:
+        st = [l.rstrip("\n") for l in f if l.startswith(("ok - ", "not ok - "))]
+except OSError:
+    st = []
+if not st:
+    check(False, "loadclient --selftest ran")
+for l in st:
+    check(l.startswith("ok - "), l.split(" - ", 1)[1])
 if not have_sselite:
     check(False, "sselite is runnable (worker, CLI and lighttpd present)")
 for run in runs:
