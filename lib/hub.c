@@ -330,11 +330,17 @@ static void ring_append(struct sse_hub *hub, struct sse_hub_event **evs,
         int wanted = 0;
         for (size_t i = 0; i < n && !wanted; i++)
             wanted = waiter_wants(w, evs[i]);
-        if (w->parked && w->request_id >= 0 && !w->hangup && !w->pending) {
+        if (w->parked && w->request_id >= 0 && !w->hangup && !w->pending &&
+            w->epoch == hub->epoch && !hub->stopping) {
             if (!now)
                 now = sse_hub_now_ns();
-            if (!direct_write(hub, w, evs, n, now))
+            if (!direct_write(hub, w, evs, n, now)) {
+                /* From here the thread owns the stream again, even before
+                 * it wakes: a later batch written directly would move the
+                 * cursor past events this one left for the thread. */
+                w->parked = 0;
                 pthread_cond_signal(&w->cond);
+            }
             continue;
         }
         if (wanted)

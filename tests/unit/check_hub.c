@@ -884,6 +884,172 @@ START_TEST(test_hub_direct_write_would_block_wakes_thread)
 }
 END_TEST
 
+/* A stream thread as stream.c drives it, over one end of a socketpair:
+ * events handed to it are written as FastCGI records, pending rests of the
+ * hub's partial writes are sent first. Stops after want events or 20 s. */
+struct burst {
+    struct sse_hub_waiter w;
+    struct sse_request req;
+    int fd;
+    int64_t cursor;
+    int want;
+    atomic_int delivered; /* events written by this thread */
+};
+
+static void write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
+        ck_assert_int_gt(k, 0);
+        c += k;
+        n -= (size_t)k;
+    }
+}
+
+static void *burst_stream(void *arg)
+{
+    struct burst *b = arg;
+    int64_t end = sse_hub_now_ns() + 20000 * MS;
+    while (sse_hub_now_ns() < end) {
+        struct sse_hub_event *evs[16];
+        size_t n = 0;
+        int st = sse_hub_next(E.hub, &b->w, &b->cursor, evs, 16, &n,
+                              sse_hub_now_ns() + 50 * MS);
+        if (st == SSE_HUB_PENDING) {
+            write_all(b->fd, b->w.pending, b->w.pending_len);
+            free(b->w.pending);
+            b->w.pending = NULL;
+            continue;
+        }
+        ck_assert_msg(st == SSE_HUB_EVENTS, "status %d", st);
+        for (size_t i = 0; i < n; i++) {
+            unsigned char h[8] = {1,
+                                  6,
+                                  0,
+                                  1,
+                                  (unsigned char)(evs[i]->len >> 8),
+                                  (unsigned char)(evs[i]->len & 0xff),
+                                  0,
+                                  0};
+            write_all(b->fd, h, 8);
+            write_all(b->fd, evs[i]->bytes, evs[i]->len);
+            sse_hub_event_release(evs[i]);
+        }
+        if (b->cursor >= b->want)
+            break;
+    }
+    return NULL;
+}
+
+START_TEST(test_hub_direct_burst_slow_reader_no_gap)
+{
+    /* A ring that holds the whole burst: this test is about the hub's
+     * writes and the thread's, not about catching up from the log. */
+    cfg_set("ring-events", "4096");
+    cfg_set("batch", "64");
+    start_healthy();
+    enum { COUNT = 1500 };
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    int small = 4096; /* full often: would-block and partial writes */
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct burst *b = calloc(1, sizeof *b);
+    b->req = req_one("default");
+    b->fd = sv[0];
+    b->cursor = add_waiter(&b->w, &b->req, sv[0]);
+    sse_hub_waiter_allow_direct(E.hub, &b->w, 1);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, burst_stream, b), 0);
+    int64_t first = 0;
+    for (int i = 0; i < COUNT; i++) {
+        int64_t id = tu_publish(E.pub, NULL, NULL,
+                                "burst payload, long enough to fill buffers");
+        if (i == 0)
+            first = id;
+    }
+    b->want = (int)(first + COUNT - 1);
+    /* Read records slowly and check the ids come exactly once, in order. */
+    struct sse_parser *p = sse_parser_new();
+    char body[70000];
+    int64_t deadline = sse_hub_now_ns() + 30000 * MS;
+    while (sse_parser_count(p) < COUNT && sse_hub_now_ns() < deadline) {
+        size_t len = read_record(sv[1], 1, body, sizeof body);
+        sse_parser_feed(p, body, len);
+        if (sse_parser_count(p) % 50 == 0) {
+            struct timespec ts = {0, 200000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    ck_assert_uint_eq(sse_parser_count(p), COUNT);
+    for (size_t i = 0; i < COUNT; i++) {
+        const struct sse_parsed_event *ev = sse_parser_event(p, i);
+        ck_assert_msg(strtoll(ev->last_event_id, NULL, 10) ==
+                          first + (int64_t)i,
+                      "event %zu has id %s, expected %lld", i,
+                      ev->last_event_id, (long long)(first + (int64_t)i));
+    }
+    sse_parser_free(p);
+    pthread_join(t, NULL);
+    sse_hub_waiter_remove(E.hub, &b->w);
+    free(b);
+    close(sv[0]);
+    close(sv[1]);
+}
+END_TEST
+
+/* The race the hub must not lose: a batch it could not write (socket full)
+ * is left to the thread; until that thread has woken, a later batch must
+ * not be written directly, or the cursor would jump past the first one.
+ * Deterministic: the "thread" is a waiter marked parked that never wakes. */
+START_TEST(test_hub_direct_write_not_after_handing_over)
+{
+    start_healthy();
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    char junk[4096];
+    memset(junk, 'x', sizeof junk);
+    size_t filled = 0;
+    for (int i = 0; i < 100000; i++) {
+        ssize_t k = send(sv[0], junk, sizeof junk, MSG_DONTWAIT);
+        if (k < 0)
+            break;
+        filled += (size_t)k;
+    }
+    struct sse_request req = req_one("default");
+    struct sse_hub_waiter w;
+    int64_t c = add_waiter(&w, &req, sv[0]);
+    sse_hub_waiter_allow_direct(E.hub, &w, 1);
+    w.cursor = c;
+    __atomic_store_n(&w.parked, 1, __ATOMIC_SEQ_CST); /* before any row */
+
+    int64_t id1 = tu_publish(E.pub, NULL, NULL, "left to the thread");
+    ck_assert(wait_head(id1, 5000));
+    /* Drain the socket: a direct write would now succeed. */
+    char sink[65536];
+    while (filled > 0) {
+        ssize_t k = recv(sv[1], sink, sizeof sink, MSG_DONTWAIT);
+        ck_assert_int_gt(k, 0);
+        filled -= (size_t)k;
+    }
+    int64_t id2 = tu_publish(E.pub, NULL, NULL, "must wait for the thread");
+    ck_assert(wait_head(id2, 5000));
+    ck_assert_int_eq(recv(sv[1], sink, 1, MSG_DONTWAIT), -1);
+    ck_assert_int_eq(w.direct_events, 0);
+
+    /* The thread finally runs: it gets both events, in order. */
+    int64_t cursor = c, got[2];
+    ck_assert_uint_eq(collect(&w, &cursor, got, 2, 5000), 2);
+    ck_assert_int_eq(got[0], id1);
+    ck_assert_int_eq(got[1], id2);
+    sse_hub_waiter_remove(E.hub, &w);
+    close(sv[0]);
+    close(sv[1]);
+}
+END_TEST
+
 /* --- hang-up detection --- */
 
 START_TEST(test_hub_hangup_reported_promptly)
@@ -1063,6 +1229,8 @@ static Suite *hub_suite(void)
     tcase_add_test(tc, test_hub_direct_write_to_parked_stream);
     tcase_add_test(tc, test_hub_direct_write_other_channel_moves_cursor);
     tcase_add_test(tc, test_hub_direct_write_would_block_wakes_thread);
+    tcase_add_test(tc, test_hub_direct_burst_slow_reader_no_gap);
+    tcase_add_test(tc, test_hub_direct_write_not_after_handing_over);
     suite_add_tcase(s, tc);
     return s;
 }
