@@ -298,7 +298,7 @@ static int direct_write(struct sse_hub *hub, struct sse_hub_waiter *w,
     }
     w->cursor = head;
     w->direct_events += (int64_t)nev;
-    w->direct_bytes += (int64_t)want;
+    w->direct_bytes += (int64_t)total;
     w->last_write_ns = now;
     if (hub->metrics)
         sse_metrics_add(&hub->metrics->events_delivered, (long long)nev);

@@ -819,7 +819,7 @@ START_TEST(test_hub_direct_write_to_parked_stream)
     ck_assert_uint_eq(r.n, 0);
     ck_assert_int_eq(r.cursor, id);
     ck_assert_int_eq(r.b.w.direct_events, 1);
-    ck_assert_int_eq(r.b.w.direct_bytes, (int64_t)len + 8);
+    ck_assert_int_eq(r.b.w.direct_bytes, (int64_t)len);
     ck_assert_int_gt(r.b.w.last_write_ns, 0);
     sse_hub_waiter_remove(E.hub, &r.b.w);
     close(sv[0]);
