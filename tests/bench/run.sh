@@ -5,7 +5,7 @@
 #
 # Usage: bash tests/bench/run.sh [--smoke | --quick] [--runs N]
 #          [--systems sselite,nchan] [--workloads W1,W2,W3,W4,W5,floor]
-#          [--out DIR] [--sync full|normal] [--keep]
+#          [--out DIR] [--sync full|normal] [--w4-batch N] [--keep]
 #
 # Each run starts every system afresh for every workload (generated configs,
 # free loopback ports, a temp dir), drives it with tests/bench/loadclient and
@@ -39,6 +39,7 @@ systems=""
 workloads=""
 outroot="$here/out"
 sync=""
+w4_batch=""
 keep=0
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -49,6 +50,7 @@ while [ $# -gt 0 ]; do
     --workloads) shift; workloads="${1:-}" ;;
     --out) shift; outroot="${1:-}" ;;
     --sync) shift; sync="${1:-}" ;;
+    --w4-batch) shift; w4_batch="${1:-}" ;;
     --keep) keep=1 ;;
     -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -378,6 +380,10 @@ stream_workload() {
     fi
     local pa=(--count "$count")
     [ "$rate" -gt 0 ] && pa+=(--rate "$rate")
+    # A bulk publisher commits many rows per transaction (--w4-batch).
+    if [ "$sys" = sselite ] && [ "${name%%-*}" = W4 ] && [ -n "$w4_batch" ]; then
+        pa+=(--batch "$w4_batch")
+    fi
     if [ "$name" = W5 ]; then
         pa+=(--mark-at $((count * 2 / 5)) --mark-file "$mark" --retry-s 60)
     fi
