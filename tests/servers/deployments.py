@@ -619,10 +619,24 @@ class ApacheFcgid(Apache):
             lines.append("FcgidBusyScanInterval 1")
         return "\n".join(lines) + "\n"
 
+    def worker_copy(self):
+        """mod_fcgid execs the worker as www-data, which may not be able to
+        reach the source tree (a clone under /root is mode 0700): run a copy
+        from the case's directory, which is made accessible to www-data."""
+        bindir = os.path.join(self.env.dir, "bin")
+        os.makedirs(bindir, exist_ok=True)
+        os.chmod(bindir, 0o755)
+        dst = os.path.join(bindir, "sselite-fcgi")
+        if not os.path.exists(dst):
+            shutil.copy2(FCGI, dst)
+            os.chmod(dst, 0o755)
+        return dst
+
     def snippet_subs(self):
         s = self.settings
-        bindir = os.path.dirname(FCGI)
-        subs = [(r"^(\s*Alias /events )/usr/sbin/sselite-fcgi\s*$", r"\g<1>" + FCGI),
+        fcgi = self.worker_copy()
+        bindir = os.path.dirname(fcgi)
+        subs = [(r"^(\s*Alias /events )/usr/sbin/sselite-fcgi\s*$", r"\g<1>" + fcgi),
                 (r"^(\s*<Directory )/usr/sbin>", r"\g<1>%s>" % bindir),
                 (r"^(\s*FcgidInitialEnv SSELITE_DB ).*$", r"\g<1>" + self.env.db)]
         env = self.worker_settings()
