@@ -27,7 +27,7 @@ done
 PACKAGES="autoconf automake make gcc pkg-config libfcgi-dev libfcgi-bin libsqlite3-dev
 check sqlite3 python3 curl valgrind lighttpd apache2 libapache2-mod-fcgid
 nginx-light libnginx-mod-nchan nodejs npm chromium procps iproute2 ca-certificates
-clang libclang-rt-14-dev"
+clang libclang-rt-14-dev clang-format"
 
 as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"
@@ -125,9 +125,20 @@ distcheck() {
     tail -4 "$out/distcheck.log"
 }
 
+format() {
+    # The house style (.clang-format) on every C file we wrote.
+    local bad=0 f
+    for f in lib/*.[ch] fcgi/*.[ch] tools/*.c tests/unit/*.[ch] tests/fuzz/*.c tests/bench/*.[ch]; do
+        case "$f" in lib/schema_sql.h) continue ;; esac
+        clang-format --dry-run -Werror "$f" >/dev/null 2>&1 || { echo "not formatted: $f"; bad=1; }
+    done
+    return $bad
+}
+
 suite build build
 if [ "$failed" = 0 ]; then
     suite unit unit
+    suite format format
     suite unit-valgrind valgrind_unit
     suite unit-asan asan_unit
     [ -f tests/cli/test_cli.sh ] && suite cli bash tests/cli/test_cli.sh

@@ -50,8 +50,8 @@ static inline void die(const char *fmt, ...)
 
 /* Parses a whole decimal integer in [lo, hi]; on anything else exits with
  * a message naming the option opt. */
-static inline long long parse_ll(const char *opt, const char *s,
-                                 long long lo, long long hi)
+static inline long long parse_ll(const char *opt, const char *s, long long lo,
+                                 long long hi)
 {
     char *end;
     long long v;

@@ -92,8 +92,7 @@ static void *xcalloc(size_t n, size_t size)
     return p;
 }
 
-static double parse_double(const char *opt, const char *s, double lo,
-                           double hi)
+static double parse_double(const char *opt, const char *s, double lo, double hi)
 {
     char *end;
     double v;
@@ -230,16 +229,16 @@ struct opts {
     int port;
     const char *path;
     int subscribers;
-    double connect_rate;   /* connects per second, 0 = unlimited */
-    double duration_s;     /* hard stop */
-    double hold_s;         /* stop this long after all are connected */
+    double connect_rate;    /* connects per second, 0 = unlimited */
+    double duration_s;      /* hard stop */
+    double hold_s;          /* stop this long after all are connected */
     double ready_timeout_s; /* declare ready this long after the start
                                even if not all are connected, 0 = never */
-    int64_t expect;        /* events each subscriber must get, 0 = none */
-    int64_t first;         /* first expected key, -1 = learn per subscriber */
-    int64_t drop_at;       /* close after the K-th event once, 0 = never */
+    int64_t expect;         /* events each subscriber must get, 0 = none */
+    int64_t first;          /* first expected key, -1 = learn per subscriber */
+    int64_t drop_at;        /* close after the K-th event once, 0 = never */
     enum id_mode id_mode;
-    int reconnect;         /* reconnect on EOF/error */
+    int reconnect; /* reconnect on EOF/error */
     int reconnect_delay_ms;
     const char *last_event_id; /* sent on the first connect too */
     const char *ready_file;    /* written when every subscriber is set up */
@@ -275,27 +274,27 @@ struct sub {
     int64_t not_before_ns; /* earliest time of the next connect */
 
     /* Current connection. */
-    char *req;             /* owned; unsent request bytes */
+    char *req; /* owned; unsent request bytes */
     size_t req_len, req_off;
-    struct bytes hdr;      /* header bytes until the blank line */
+    struct bytes hdr; /* header bytes until the blank line */
     enum body_mode body;
-    int64_t body_left;     /* BODY_LENGTH: bytes left */
+    int64_t body_left; /* BODY_LENGTH: bytes left */
     enum chunk_state ch;
     uint64_t chunk_left;
     int trailer_line_len;
-    struct bytes line;     /* partial SSE line */
-    int last_cr;           /* previous byte was CR: skip a following LF */
-    struct bytes data;     /* data buffer of the event being parsed */
-    char id_buf[ID_MAX];   /* last event ID buffer (spec) */
+    struct bytes line;   /* partial SSE line */
+    int last_cr;         /* previous byte was CR: skip a following LF */
+    struct bytes data;   /* data buffer of the event being parsed */
+    char id_buf[ID_MAX]; /* last event ID buffer (spec) */
     char type_buf[TYPE_MAX];
     int data_cut;
 
     /* Survives reconnects. */
-    char last_id[ID_MAX];  /* last event ID string, sent on reconnect */
-    int64_t first_key;     /* -1 until known */
-    uint64_t *bits;        /* owned; seen keys in [first_key, +expect) */
-    uint32_t *idhash;      /* owned, id mode nchan only: hash of the id each
-                              key first arrived with (never 0) */
+    char last_id[ID_MAX]; /* last event ID string, sent on reconnect */
+    int64_t first_key;    /* -1 until known */
+    uint64_t *bits;       /* owned; seen keys in [first_key, +expect) */
+    uint32_t *idhash;     /* owned, id mode nchan only: hash of the id each
+                             key first arrived with (never 0) */
     int64_t last_key;
     int have_last;
     int64_t id_seq_off;
@@ -303,10 +302,10 @@ struct sub {
     uint64_t events, unique, dups, republished, out_of_order, out_of_range;
     uint64_t unparsed;
     uint64_t gap_events, events_this_conn, conns, closes_after_ready;
-    int ever_connected;  /* got a 200 response once */
-    int dropped;         /* the --drop-at close has happened */
-    int complete;        /* unique == expect */
-    int failed;          /* gave up: no reconnect */
+    int ever_connected; /* got a 200 response once */
+    int dropped;        /* the --drop-at close has happened */
+    int complete;       /* unique == expect */
+    int failed;         /* gave up: no reconnect */
 };
 
 struct totals {
@@ -659,8 +658,8 @@ static void set_ready(struct client *c)
     }
     if (!c->quiet)
         fprintf(stderr, "loadclient: ready: %d connected, %d failed, %.2f s\n",
-            c->t.ever_connected, c->t.failed,
-            (double)(c->ready_ns - c->start_ns) / 1e9);
+                c->t.ever_connected, c->t.failed,
+                (double)(c->ready_ns - c->start_ns) / 1e9);
     if (c->o.ready_file) {
         f = fopen(c->o.ready_file, "we");
         if (f) {
@@ -1145,8 +1144,7 @@ static void on_bytes(struct client *c, int i, const char *buf, size_t n)
         long off;
         size_t hl = s->hdr.len;
         if (bytes_add(&s->hdr, buf, n, HEADER_MAX)) {
-            logerr("subscriber %d: response head over %d bytes", i,
-                   HEADER_MAX);
+            logerr("subscriber %d: response head over %d bytes", i, HEADER_MAX);
             c->t.http_errors++;
             conn_close(c, i, 1);
             return;
@@ -1377,11 +1375,11 @@ static void report_holes(struct client *c, FILE *f)
         int64_t k, start = -1;
         if (c->o.expect <= 0 || (int64_t)s->unique >= c->o.expect)
             continue;
-        fprintf(f, "\"subscriber\":%d,\"first_key\":%" PRId64
-                   ",\"ranges\":[", i, s->first_key);
+        fprintf(f, "\"subscriber\":%d,\"first_key\":%" PRId64 ",\"ranges\":[",
+                i, s->first_key);
         for (k = 0; k <= c->o.expect && nr < 8; k++) {
-            int seen = k < c->o.expect && s->bits &&
-                       (s->bits[k >> 6] >> (k & 63) & 1);
+            int seen =
+                k < c->o.expect && s->bits && (s->bits[k >> 6] >> (k & 63) & 1);
             if (k == c->o.expect)
                 seen = 1;
             if (!seen && start < 0)
@@ -1451,42 +1449,43 @@ static void report(struct client *c)
         json_str(f, c->o.label);
         fprintf(f, ",");
     }
-    fprintf(f, "\"subscribers\":%d,\"connected\":%d,\"failed\":%d,"
-               "\"ready\":%s,\"ready_partial\":%s,\"ready_s\":%.3f,"
-               "\"duration_s\":%.3f,"
-               "\"window_s\":%.3f,\"timed_out\":%s,",
+    fprintf(f,
+            "\"subscribers\":%d,\"connected\":%d,\"failed\":%d,"
+            "\"ready\":%s,\"ready_partial\":%s,\"ready_s\":%.3f,"
+            "\"duration_s\":%.3f,"
+            "\"window_s\":%.3f,\"timed_out\":%s,",
             c->nsubs, c->t.ever_connected, c->t.failed,
             c->ready ? "true" : "false", c->ready_partial ? "true" : "false",
             c->ready ? (double)(c->ready_ns - c->start_ns) / 1e9 : 0.0, dur,
             window,
             (c->o.expect > 0 && c->t.complete < c->nsubs) ? "true" : "false");
-    fprintf(f, "\"open_at_end\":%d,\"held\":%d,\"max_open\":%d,",
-            open_end, held, c->t.max_open);
-    fprintf(f, "\"expect\":%" PRId64 ",\"complete\":%d,"
-               "\"events\":%" PRIu64 ",\"unique\":%" PRIu64 ","
-               "\"dups\":%" PRIu64 ",\"republished\":%" PRIu64 ","
-               "\"missing\":%" PRIu64 ","
-               "\"out_of_order\":%" PRIu64 ",\"out_of_range\":%" PRIu64 ","
-               "\"unparsed\":%" PRIu64 ",\"gap_events\":%" PRIu64 ","
-               "\"subscribers_with_errors\":%" PRIu64 ","
-               "\"min_unique\":%" PRIu64 ",\"max_unique\":%" PRIu64 ",",
+    fprintf(f, "\"open_at_end\":%d,\"held\":%d,\"max_open\":%d,", open_end,
+            held, c->t.max_open);
+    fprintf(f,
+            "\"expect\":%" PRId64 ",\"complete\":%d,"
+            "\"events\":%" PRIu64 ",\"unique\":%" PRIu64 ","
+            "\"dups\":%" PRIu64 ",\"republished\":%" PRIu64 ","
+            "\"missing\":%" PRIu64 ","
+            "\"out_of_order\":%" PRIu64 ",\"out_of_range\":%" PRIu64 ","
+            "\"unparsed\":%" PRIu64 ",\"gap_events\":%" PRIu64 ","
+            "\"subscribers_with_errors\":%" PRIu64 ","
+            "\"min_unique\":%" PRIu64 ",\"max_unique\":%" PRIu64 ",",
             c->o.expect, c->t.complete, events, unique, dups, repub, missing,
-            ooo,
-            oor, unparsed, gapev, subs_bad, min_unique, max_unique);
-    fprintf(f, "\"connect_attempts\":%" PRIu64 ",\"connect_failures\":%" PRIu64
-               ",\"http_errors\":%" PRIu64 ",\"server_closes\":%" PRIu64
-               ",\"empty_streams\":%" PRIu64
-               ",\"reconnects\":%" PRIu64 ",\"drops\":%" PRIu64
-               ",\"bytes\":%" PRIu64 ",\"comments\":%" PRIu64
-               ",\"lines_cut\":%" PRIu64 ",\"data_cut\":%" PRIu64 ",",
+            ooo, oor, unparsed, gapev, subs_bad, min_unique, max_unique);
+    fprintf(f,
+            "\"connect_attempts\":%" PRIu64 ",\"connect_failures\":%" PRIu64
+            ",\"http_errors\":%" PRIu64 ",\"server_closes\":%" PRIu64
+            ",\"empty_streams\":%" PRIu64 ",\"reconnects\":%" PRIu64
+            ",\"drops\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"comments\":%" PRIu64
+            ",\"lines_cut\":%" PRIu64 ",\"data_cut\":%" PRIu64 ",",
             c->t.connect_attempts, c->t.connect_failures, c->t.http_errors,
-            c->t.server_closes, c->t.empty_streams, c->t.reconnects,
-            c->t.drops, c->t.bytes,
-            c->t.comments, c->t.lines_cut, c->t.data_cut);
+            c->t.server_closes, c->t.empty_streams, c->t.reconnects, c->t.drops,
+            c->t.bytes, c->t.comments, c->t.lines_cut, c->t.data_cut);
     report_holes(c, f);
-    fprintf(f, "\"latency_ms\":{\"n\":%" PRIu64 ",\"min\":%.3f,\"p50\":%.3f,"
-               "\"p90\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f,"
-               "\"mean\":%.3f},",
+    fprintf(f,
+            "\"latency_ms\":{\"n\":%" PRIu64 ",\"min\":%.3f,\"p50\":%.3f,"
+            "\"p90\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f,"
+            "\"mean\":%.3f},",
             c->lat->n, (double)c->lat->min / ms,
             (double)hist_pct(c->lat, 0.50) / ms,
             (double)hist_pct(c->lat, 0.90) / ms,
@@ -1503,17 +1502,17 @@ static void report(struct client *c)
     }
     fprintf(f, "\"client_cpu_s\":%.3f,",
             (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-                (double)ru.ru_stime.tv_sec +
-                (double)ru.ru_stime.tv_usec / 1e6);
+                (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
     if (c->st.enabled) {
         double wcpu = c->st.cpu_at_end - c->st.cpu_at_ready;
-        fprintf(f, "\"server\":{\"procs\":%d,\"procs_max\":%d,"
-                   "\"cpu_total_s\":%.3f,\"cpu_window_s\":%.3f,"
-                   "\"cpu_us_per_event\":%.3f,"
-                   "\"rss_kb_start\":%" PRIu64 ",\"rss_kb_ready\":%" PRIu64
-                   ",\"rss_kb_peak\":%" PRIu64 ",\"rss_kb_end\":%" PRIu64
-                   ",\"pss_kb_start\":%" PRIu64 ",\"pss_kb_ready\":%" PRIu64
-                   ",\"pss_kb_end\":%" PRIu64 "}",
+        fprintf(f,
+                "\"server\":{\"procs\":%d,\"procs_max\":%d,"
+                "\"cpu_total_s\":%.3f,\"cpu_window_s\":%.3f,"
+                "\"cpu_us_per_event\":%.3f,"
+                "\"rss_kb_start\":%" PRIu64 ",\"rss_kb_ready\":%" PRIu64
+                ",\"rss_kb_peak\":%" PRIu64 ",\"rss_kb_end\":%" PRIu64
+                ",\"pss_kb_start\":%" PRIu64 ",\"pss_kb_ready\":%" PRIu64
+                ",\"pss_kb_end\":%" PRIu64 "}",
                 c->st.nprocs_last, c->st.nprocs_max, c->st.cpu_at_end,
                 c->ready ? wcpu : 0.0,
                 (c->ready && events) ? wcpu * 1e6 / (double)events : 0.0,
@@ -1529,8 +1528,8 @@ static void report(struct client *c)
             "loadclient: %d/%d connected, %d complete, events %" PRIu64
             ", dups %" PRIu64 ", missing %" PRIu64 ", p50 %.2f ms, p99 "
             "%.2f ms, %.1f s\n",
-            c->t.ever_connected, c->nsubs, c->t.complete, events, dups,
-            missing, (double)hist_pct(c->lat, 0.50) / ms,
+            c->t.ever_connected, c->nsubs, c->t.complete, events, dups, missing,
+            (double)hist_pct(c->lat, 0.50) / ms,
             (double)hist_pct(c->lat, 0.99) / ms, dur);
 }
 
@@ -1575,8 +1574,8 @@ static char *selftest_chunked(size_t *len)
         size_t cs = k < sizeof sizes / sizeof sizes[0] ? sizes[k] : 1000;
         if (cs > blen - off)
             cs = blen - off;
-        o += (size_t)snprintf(out + o, cap - o, k == 2 ? "%zx;ext=1\r\n" :
-                              "%zX\r\n", cs);
+        o += (size_t)snprintf(out + o, cap - o,
+                              k == 2 ? "%zx;ext=1\r\n" : "%zX\r\n", cs);
         memcpy(out + o, body + off, cs);
         o += cs;
         memcpy(out + o, "\r\n", 2);
@@ -1757,10 +1756,27 @@ static void parse_pids(struct opts *o, const char *arg)
 static void parse_opts(struct opts *o, int argc, char **argv)
 {
     enum {
-        OPT_HOST = 256, OPT_PORT, OPT_PATH, OPT_SUBS, OPT_RATE, OPT_DUR, OPT_HOLD, OPT_EXP,
+        OPT_HOST = 256,
+        OPT_PORT,
+        OPT_PATH,
+        OPT_SUBS,
+        OPT_RATE,
+        OPT_DUR,
+        OPT_HOLD,
+        OPT_EXP,
         OPT_RTIMEOUT,
-        OPT_FIRST, OPT_LEID, OPT_DROP, OPT_IDMODE, OPT_RECONN, OPT_RDELAY, OPT_READY,
-        OPT_PIDS, OPT_SINT, OPT_LABEL, OPT_REPORT, OPT_HELP
+        OPT_FIRST,
+        OPT_LEID,
+        OPT_DROP,
+        OPT_IDMODE,
+        OPT_RECONN,
+        OPT_RDELAY,
+        OPT_READY,
+        OPT_PIDS,
+        OPT_SINT,
+        OPT_LABEL,
+        OPT_REPORT,
+        OPT_HELP
     };
     static const struct option lo[] = {
         {"host", required_argument, NULL, OPT_HOST},
@@ -1798,17 +1814,27 @@ static void parse_opts(struct opts *o, int argc, char **argv)
     o->json = 1;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
-        case OPT_HOST: o->host = optarg; break;
-        case OPT_PORT: o->port = (int)parse_ll("port", optarg, 1, 65535); break;
-        case OPT_PATH: o->path = optarg; break;
+        case OPT_HOST:
+            o->host = optarg;
+            break;
+        case OPT_PORT:
+            o->port = (int)parse_ll("port", optarg, 1, 65535);
+            break;
+        case OPT_PATH:
+            o->path = optarg;
+            break;
         case OPT_SUBS:
             o->subscribers = (int)parse_ll("subscribers", optarg, 1, 1000000);
             break;
         case OPT_RATE:
             o->connect_rate = parse_double("connect-rate", optarg, 0, 1e7);
             break;
-        case OPT_DUR: o->duration_s = parse_double("duration", optarg, 0.1, 1e6); break;
-        case OPT_HOLD: o->hold_s = parse_double("hold", optarg, 0, 1e6); break;
+        case OPT_DUR:
+            o->duration_s = parse_double("duration", optarg, 0.1, 1e6);
+            break;
+        case OPT_HOLD:
+            o->hold_s = parse_double("hold", optarg, 0, 1e6);
+            break;
         case OPT_RTIMEOUT:
             o->ready_timeout_s = parse_double("ready-timeout", optarg, 0, 1e6);
             break;
@@ -1824,7 +1850,9 @@ static void parse_opts(struct opts *o, int argc, char **argv)
                 die("--last-event-id: longer than %d bytes", ID_MAX - 1);
             o->last_event_id = optarg;
             break;
-        case OPT_DROP: o->drop_at = parse_ll("drop-at", optarg, 0, 1LL << 32); break;
+        case OPT_DROP:
+            o->drop_at = parse_ll("drop-at", optarg, 0, 1LL << 32);
+            break;
         case OPT_IDMODE:
             if (strcmp(optarg, "sselite") == 0)
                 o->id_mode = ID_SSELITE;
@@ -1833,24 +1861,36 @@ static void parse_opts(struct opts *o, int argc, char **argv)
             else
                 die("--id-mode: '%s' is not sselite or nchan", optarg);
             break;
-        case OPT_RECONN: o->reconnect = 1; break;
+        case OPT_RECONN:
+            o->reconnect = 1;
+            break;
         case OPT_RDELAY:
             o->reconnect_delay_ms =
                 (int)parse_ll("reconnect-delay-ms", optarg, 0, 600000);
             break;
-        case OPT_READY: o->ready_file = optarg; break;
-        case OPT_PIDS: parse_pids(o, optarg); break;
+        case OPT_READY:
+            o->ready_file = optarg;
+            break;
+        case OPT_PIDS:
+            parse_pids(o, optarg);
+            break;
         case OPT_SINT:
             o->stats_interval_ms =
                 (int)parse_ll("stats-interval-ms", optarg, 10, 60000);
             break;
-        case OPT_LABEL: o->label = optarg; break;
+        case OPT_LABEL:
+            o->label = optarg;
+            break;
         case OPT_REPORT:
             if (strcmp(optarg, "json") != 0)
                 die("--report: only 'json' is supported");
             break;
-        case OPT_HELP: usage(stdout); exit(0);
-        default: usage(stderr); exit(2);
+        case OPT_HELP:
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            exit(2);
         }
     }
     if (optind < argc)
@@ -1915,8 +1955,7 @@ int main(int argc, char **argv)
         s->fd = -1;
         s->first_key = c->o.first;
         if (c->o.last_event_id)
-            snprintf(s->last_id, sizeof s->last_id, "%s",
-                     c->o.last_event_id);
+            snprintf(s->last_id, sizeof s->last_id, "%s", c->o.last_event_id);
     }
     c->ep = epoll_create1(EPOLL_CLOEXEC);
     if (c->ep < 0)

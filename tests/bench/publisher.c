@@ -90,7 +90,8 @@ static void pace(const struct opts *o, int64_t start_ns, int64_t i)
     ts.tv_sec = due / 1000000000;
     ts.tv_nsec = due % 1000000000;
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
-           EINTR && !got_signal)
+               EINTR &&
+           !got_signal)
         ;
 }
 
@@ -111,8 +112,8 @@ static void published_one(const struct opts *o, struct result *r)
 
 static int make_data(char *buf, size_t len, int64_t seq)
 {
-    int n = snprintf(buf, len, "{\"seq\":%" PRId64 ",\"t\":%" PRId64 "}",
-                     seq, real_us());
+    int n = snprintf(buf, len, "{\"seq\":%" PRId64 ",\"t\":%" PRId64 "}", seq,
+                     real_us());
     if (n < 0 || (size_t)n >= len)
         die("event data does not fit");
     return n;
@@ -167,8 +168,7 @@ static void run_sqlite(const struct opts *o, struct result *r)
         sqlite3_step(sy) == SQLITE_ROW)
         r->sync_level = sqlite3_column_int(sy, 0);
     sqlite3_finalize(sy);
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO events(channel, data) VALUES(?, ?)",
+    if (sqlite3_prepare_v2(db, "INSERT INTO events(channel, data) VALUES(?, ?)",
                            -1, &ins, NULL) != SQLITE_OK)
         die("prepare: %s", sqlite3_errmsg(db));
     sqlite3_bind_text(ins, 1, o->channel, -1, SQLITE_STATIC);
@@ -188,8 +188,7 @@ static void run_sqlite(const struct opts *o, struct result *r)
         r->last_id = sqlite3_last_insert_rowid(db);
         if (i == 0)
             r->first_id = r->last_id;
-        if (o->batch > 1 && (i % o->batch == o->batch - 1 ||
-                             i == o->count - 1))
+        if (o->batch > 1 && (i % o->batch == o->batch - 1 || i == o->count - 1))
             db_exec(db, "COMMIT");
         published_one(o, r);
         dt = (mono_ns() - t0) / 1000;
@@ -303,8 +302,7 @@ static int http_response(struct http *h, int *close_after)
         if (http_read_more(h) < 0)
             return 0;
     /* Keep anything after this response (there should be nothing). */
-    memmove(h->buf, h->buf + head + (size_t)clen,
-            h->len - head - (size_t)clen);
+    memmove(h->buf, h->buf + head + (size_t)clen, h->len - head - (size_t)clen);
     h->len -= head + (size_t)clen;
     return status;
 }
@@ -397,8 +395,18 @@ static double cpu_s(void)
 int main(int argc, char **argv)
 {
     enum {
-        OPT_DB = 256, OPT_CHANNEL, OPT_HOST, OPT_PORT, OPT_PATH, OPT_COUNT,
-        OPT_RATE, OPT_BATCH, OPT_SYNC, OPT_SEQ, OPT_RETRY, OPT_MARK_AT,
+        OPT_DB = 256,
+        OPT_CHANNEL,
+        OPT_HOST,
+        OPT_PORT,
+        OPT_PATH,
+        OPT_COUNT,
+        OPT_RATE,
+        OPT_BATCH,
+        OPT_SYNC,
+        OPT_SEQ,
+        OPT_RETRY,
+        OPT_MARK_AT,
         OPT_MARK_FILE
     };
     static const struct option lo[] = {
@@ -437,12 +445,24 @@ int main(int argc, char **argv)
     optind = 2;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
-        case OPT_DB: o.db = optarg; break;
-        case OPT_CHANNEL: o.channel = optarg; break;
-        case OPT_HOST: o.host = optarg; break;
-        case OPT_PORT: o.port = (int)parse_ll("port", optarg, 1, 65535); break;
-        case OPT_PATH: o.path = optarg; break;
-        case OPT_COUNT: o.count = parse_ll("count", optarg, 0, 1LL << 40); break;
+        case OPT_DB:
+            o.db = optarg;
+            break;
+        case OPT_CHANNEL:
+            o.channel = optarg;
+            break;
+        case OPT_HOST:
+            o.host = optarg;
+            break;
+        case OPT_PORT:
+            o.port = (int)parse_ll("port", optarg, 1, 65535);
+            break;
+        case OPT_PATH:
+            o.path = optarg;
+            break;
+        case OPT_COUNT:
+            o.count = parse_ll("count", optarg, 0, 1LL << 40);
+            break;
         case OPT_RATE:
             o.rate = (double)parse_ll("rate", optarg, 0, 10000000);
             break;
@@ -452,8 +472,7 @@ int main(int argc, char **argv)
         case OPT_SYNC:
             if (strcmp(optarg, "full") && strcmp(optarg, "normal") &&
                 strcmp(optarg, "off") && strcmp(optarg, "extra"))
-                die("--synchronous: '%s' is not off|normal|full|extra",
-                    optarg);
+                die("--synchronous: '%s' is not off|normal|full|extra", optarg);
             o.sync = optarg;
             break;
         case OPT_SEQ:
@@ -465,8 +484,12 @@ int main(int argc, char **argv)
         case OPT_MARK_AT:
             o.mark_at = parse_ll("mark-at", optarg, 1, 1LL << 40);
             break;
-        case OPT_MARK_FILE: o.mark_file = optarg; break;
-        default: usage(stderr); return 2;
+        case OPT_MARK_FILE:
+            o.mark_file = optarg;
+            break;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind < argc)
@@ -499,12 +522,11 @@ int main(int argc, char **argv)
     }
     printf("{\"mode\":\"%s\",\"count\":%" PRId64 ",\"published\":%" PRId64
            ",\"retries\":%" PRId64 ",\"ambiguous_retries\":%" PRId64
-           ",\"first_id\":%" PRId64
-           ",\"last_id\":%" PRId64 ",\"elapsed_s\":%.3f,\"rate\":%.1f,"
+           ",\"first_id\":%" PRId64 ",\"last_id\":%" PRId64
+           ",\"elapsed_s\":%.3f,\"rate\":%.1f,"
            "\"max_call_ms\":%.3f,\"synchronous\":%d,\"cpu_s\":%.3f}\n",
            o.mode, o.count, r.published, r.retries, r.ambiguous, r.first_id,
-           r.last_id,
-           r.elapsed_s,
+           r.last_id, r.elapsed_s,
            r.elapsed_s > 0 ? (double)r.published / r.elapsed_s : 0.0,
            (double)r.max_call_us / 1000.0, r.sync_level, cpu_s());
     return r.published == o.count ? 0 : 1;
