@@ -354,21 +354,26 @@ struct read_batch {
     struct sse_buf enc;
 };
 
-static int on_row(const struct sse_event_row *row, void *ctx)
+int sse_hub_encode_row(struct sse_buf *out, const struct sse_event_row *row)
 {
-    struct read_batch *b = ctx;
-    sse_buf_reset(&b->enc);
-    int rc = sse_encode_event(&b->enc, row->id, row->type, row->type_len,
-                              row->data, row->data_len);
+    int rc = sse_encode_event(out, row->id, row->type, row->type_len, row->data,
+                              row->data_len);
     if (rc == SSE_EINVAL) {
         /* The schema's CHECK refuses such types; a row from an older or
          * hand-edited table is sent without its type rather than lost. */
         sse_log(SSE_LOG_WARN,
                 "event id=%lld has an invalid type; sent as 'message'",
                 (long long)row->id);
-        rc = sse_encode_event(&b->enc, row->id, NULL, 0, row->data,
-                              row->data_len);
+        rc = sse_encode_event(out, row->id, NULL, 0, row->data, row->data_len);
     }
+    return rc;
+}
+
+static int on_row(const struct sse_event_row *row, void *ctx)
+{
+    struct read_batch *b = ctx;
+    sse_buf_reset(&b->enc);
+    int rc = sse_hub_encode_row(&b->enc, row);
     if (rc)
         return rc;
     struct sse_hub_event *ev =

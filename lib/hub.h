@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "config.h"
 #include "eventlog.h"
 #include "request.h"
@@ -164,6 +165,12 @@ int sse_hub_log_borrow(struct sse_hub *hub, struct sse_eventlog **log);
  * it (after an error). */
 void sse_hub_log_return(struct sse_hub *hub, struct sse_eventlog *log,
                         int broken);
+
+/* Appends the SSE bytes of one log row to out (sse_encode_event). A type
+ * the schema would refuse (CR/LF, from an older or hand-edited table) is
+ * dropped with a warning, so the event still arrives, as "message".
+ * Returns 0 or a buffer error; out unchanged on failure. Thread-safe. */
+int sse_hub_encode_row(struct sse_buf *out, const struct sse_event_row *row);
 
 /* Hash used for channel names in events and waiters (FNV-1a). */
 uint32_t sse_hub_channel_hash(const char *name, size_t len);

@@ -72,11 +72,7 @@ struct backlog_ctx {
 static int backlog_row(const struct sse_event_row *row, void *ctx)
 {
     struct backlog_ctx *b = ctx;
-    int rc = sse_encode_event(&b->s->out, row->id, row->type, row->type_len,
-                              row->data, row->data_len);
-    if (rc == SSE_EINVAL)
-        rc = sse_encode_event(&b->s->out, row->id, NULL, 0, row->data,
-                              row->data_len);
+    int rc = sse_hub_encode_row(&b->s->out, row);
     if (rc)
         return rc;
     b->last_id = row->id;
