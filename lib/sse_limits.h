@@ -17,4 +17,18 @@
  * such event per catch-up read, so this bounds a worker's memory. */
 #define SSE_EVENT_DATA_MAX (4 * 1024 * 1024)
 
+/* The longest channel name, in bytes (names are ASCII: bytes = characters).
+ * A name is a key: it is stored in the (channel, id) index entry of every
+ * row, copied into every stream's request, and sent in URLs, up to
+ * SSE_REQUEST_MAX_CHANNELS of them in one query string of at most 8 KiB
+ * (32 names of 128 bytes with "channel=" take 4.3 KiB). */
+#define SSE_CHANNEL_MAX 128
+
+/* The longest event type, in bytes. The protocol sets no limit, but a type
+ * is a name for addEventListener, not payload, and it is sent again with
+ * every event; schema version 1 already refused types over 128 characters,
+ * a CHECK that cannot be relaxed without rebuilding the table, so the limit
+ * stays 128, now counted in bytes everywhere. */
+#define SSE_EVENT_TYPE_MAX 128
+
 #endif
