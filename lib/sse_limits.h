@@ -3,7 +3,9 @@
  * SPDX-License-Identifier: MIT
  *
  * Each limit exists for a reason stated beside it (and in README.md,
- * "Limits"); schema/ enforces the same numbers at INSERT time.
+ * "Limits"). schema/003-limits.sql enforces the same numbers at INSERT and
+ * UPDATE time; SQL cannot include this file, so tests/unit/check_admin.c
+ * tries both sides of every limit against the schema.
  */
 #ifndef SSE_LIMITS_H
 #define SSE_LIMITS_H
