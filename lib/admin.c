@@ -32,10 +32,12 @@
 #include "schema_sql.h"
 #include "sqlite_error.h"
 #include "sse_error.h"
+#include "sse_limits.h"
 
 static const char *const schema_steps[] = {
     schema_step_001,
     schema_step_002,
+    schema_step_003,
 };
 
 _Static_assert(sizeof schema_steps / sizeof schema_steps[0] ==
@@ -187,6 +189,47 @@ const char *sse_admin_errmsg(const struct sse_admin *a)
     return a->err;
 }
 
+/* Refuses to apply step n to a database it cannot serve: version 0 with a
+ * foreign "events" table (step 1), or a log that already handed out ids
+ * above SSE_ID_MAX (step 3). Such ids cannot be resumed from, and step 3
+ * would refuse every later INSERT, so the operator repairs the log first
+ * (README, "Limits") rather than find it stuck. Runs inside the step's
+ * transaction. */
+static int step_precondition(struct sse_admin *a, int n)
+{
+    int exists = 0;
+    int64_t head = 0;
+    int err = 0;
+    switch (n) {
+    case 1:
+        err = events_table_exists(a, &exists);
+        if (!err && exists)
+            err = own_fail(a, SSE_ESCHEMA,
+                           "schema version 0 but an events table exists:"
+                           " not an sselite event log");
+        break;
+    case 3:
+        err = query_i64(a,
+                        "SELECT max(coalesce((SELECT max(seq) FROM"
+                        " sqlite_sequence WHERE name = 'events'), 0),"
+                        " coalesce((SELECT max(id) FROM events), 0))",
+                        &head);
+        if (!err && head > SSE_ID_MAX) {
+            snprintf(a->err, sizeof a->err,
+                     "the log has used ids above %lld, which no client can"
+                     " resume from: delete those rows and lower"
+                     " sqlite_sequence (README, \"Limits\"), then run init"
+                     " again",
+                     (long long)SSE_ID_MAX);
+            err = SSE_ESCHEMA;
+        }
+        break;
+    default:
+        break;
+    }
+    return err;
+}
+
 /* Applies schema step n (1-based) inside its own write transaction, unless
  * a concurrent init got there first. */
 static int apply_step(struct sse_admin *a, int n)
@@ -203,16 +246,9 @@ static int apply_step(struct sse_admin *a, int n)
         err = own_fail(a, SSE_ESCHEMA, "schema version changed during init");
         goto out;
     }
-    if (n == 1) {
-        int exists = 0;
-        err = events_table_exists(a, &exists);
-        if (!err && exists)
-            err = own_fail(a, SSE_ESCHEMA,
-                           "schema version 0 but an events table exists:"
-                           " not an sselite event log");
-        if (err)
-            goto out;
-    }
+    err = step_precondition(a, n);
+    if (err)
+        goto out;
     err = exec_sql(a, schema_steps[n - 1]);
     if (err)
         goto out;

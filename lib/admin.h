@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SSE_SCHEMA_VERSION 2
+#define SSE_SCHEMA_VERSION 3
 
 struct sse_admin;
 
@@ -38,16 +38,18 @@ const char *sse_admin_errmsg(const struct sse_admin *a);
 
 /* Sets journal_mode=WAL and applies every schema step above the database's
  * user_version. *from and *to (may be NULL) receive the versions before and
- * after. Idempotent. Errors: SSE_ESCHEMA (newer than SSE_SCHEMA_VERSION, or
- * a user_version of 0 on a database that already has an incompatible
- * "events" table), SSE_EBUSY, SSE_EDB. */
+ * after. Idempotent. Errors: SSE_ESCHEMA (newer than SSE_SCHEMA_VERSION, a
+ * user_version of 0 on a database that already has an incompatible "events"
+ * table, or an older log that has used ids above SSE_ID_MAX: it must be
+ * repaired first; the steps below it stay applied), SSE_EBUSY, SSE_EDB. */
 int sse_admin_init(struct sse_admin *a, int *from, int *to);
 
 /* Inserts one event and stores its id in *id (may be NULL). channel NULL
  * means "default"; type NULL means none (message). data[0..len) is copied.
- * Errors: SSE_EINVAL when the schema's CHECK refuses the row (bad channel,
- * bad type, not text), SSE_ESCHEMA (no events table: not initialised),
- * SSE_EBUSY, SSE_EDB. */
+ * Errors: SSE_EINVAL when the schema refuses the row (sse_limits.h: bad
+ * channel, bad type, data over SSE_EVENT_DATA_MAX, no id left below
+ * SSE_ID_MAX; sse_admin_errmsg names the rule), SSE_ESCHEMA (no events
+ * table: not initialised), SSE_EBUSY, SSE_EDB. */
 int sse_admin_publish(struct sse_admin *a, const char *channel,
                       const char *type, const char *data, size_t len,
                       int64_t *id);

@@ -1,18 +1,19 @@
 /* channel.h - channel names and event type names.
  * SPDX-License-Identifier: MIT
  *
- * The same rules as the CHECK constraints in schema/001-events.sql, so a
- * request can be refused with a clear message before any SQL runs:
- *   channel: 1 to 128 bytes of [A-Za-z0-9_.:/@-];
- *   event type: at most 128 bytes, no CR, no LF, no NUL.
+ * The same rules as the schema (schema/001-events.sql and 003-limits.sql),
+ * with the numbers of sse_limits.h, so a request or a publish can be
+ * refused with a clear message before any SQL runs:
+ *   channel: 1 to SSE_CHANNEL_MAX bytes of [A-Za-z0-9_.:/@-];
+ *   event type: at most SSE_EVENT_TYPE_MAX bytes, no CR, no LF, no NUL.
  */
 #ifndef SSE_CHANNEL_H
 #define SSE_CHANNEL_H
 
 #include <stddef.h>
 
-#define SSE_CHANNEL_MAX 128
-#define SSE_EVENT_TYPE_MAX 128
+#include "sse_limits.h"
+
 #define SSE_CHANNEL_DEFAULT "default"
 
 /* Returns 1 if name[0..len) is a valid channel name, 0 otherwise. */

@@ -39,6 +39,7 @@
 #include "eventlog.h"
 #include "request.h"
 #include "sse_error.h"
+#include "sse_limits.h"
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
@@ -279,8 +280,8 @@ static int check_channel(const char *cmd, const char *c)
     char q[300];
     if (sse_channel_valid(c, strlen(c)))
         return 0;
-    say(cmd, "channel '%s' is not valid: use 1-128 of A-Z a-z 0-9 _ . : / @ -",
-        quote(q, sizeof q, c, strlen(c)));
+    say(cmd, "channel '%s' is not valid: use 1-%d of A-Z a-z 0-9 _ . : / @ -",
+        quote(q, sizeof q, c, strlen(c)), SSE_CHANNEL_MAX);
     return -1;
 }
 
@@ -339,14 +340,20 @@ static const char publish_help[] =
     "                (default: default)\n"
     "  --event T     event type (addEventListener name), at most 128 bytes,\n"
     "                no line breaks (default: none, i.e. \"message\")\n"
-    "  --data D      the event's data; may contain line breaks\n";
+    "  --data D      the event's data, at most 4 MiB; may contain line "
+    "breaks\n";
 
-/* Reads all of stdin into b. */
-static int read_stdin(struct sse_buf *b)
+_Static_assert(SSE_CHANNEL_MAX == 128 && SSE_EVENT_TYPE_MAX == 128 &&
+                   SSE_EVENT_DATA_MAX == 4 * 1024 * 1024,
+               "publish_help states the limits of sse_limits.h");
+
+/* Reads all of stdin into b, but stops once b holds more than max bytes:
+ * the caller refuses such data anyway, so memory stays bounded. */
+static int read_stdin(struct sse_buf *b, size_t max)
 {
     char chunk[65536];
     size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, stdin)) > 0) {
+    while (b->len <= max && (n = fread(chunk, 1, sizeof chunk, stdin)) > 0) {
         int err = sse_buf_append(b, chunk, n);
         if (err)
             return err;
@@ -409,7 +416,7 @@ static int cmd_publish(int argc, char **argv, int busy_ms)
     }
     size_t len = data ? strlen(data) : 0;
     if (data == NULL) {
-        err = read_stdin(&in);
+        err = read_stdin(&in, SSE_EVENT_DATA_MAX);
         if (err) {
             say(cmd, "cannot read the data from standard input: %s",
                 err == SSE_EIO ? strerror(errno) : sse_strerror(err));
@@ -418,6 +425,14 @@ static int cmd_publish(int argc, char **argv, int busy_ms)
         }
         data = in.data;
         len = in.len;
+    }
+    if (len > SSE_EVENT_DATA_MAX) {
+        say(cmd,
+            "the data is larger than %d bytes (4 MiB), the most one event"
+            " may carry",
+            SSE_EVENT_DATA_MAX);
+        rc = EXIT_USAGE;
+        goto out;
     }
     err = sse_admin_publish(a, pa.channel, pa.type, data, len, &id);
     if (err) {

@@ -186,20 +186,51 @@ expect_error "flag with a value exits 2" 2 "takes no value"
 
 db="$tmp/events.db"
 sl init "$db"
-expect "init creates a new log" 0 "created $db (schema version 2)"
-check "init sets schema version 2" test "$(q "$db" 'PRAGMA user_version')" = 2
+expect "init creates a new log" 0 "created $db (schema version 3)"
+check "init sets schema version 3" test "$(q "$db" 'PRAGMA user_version')" = 3
 check "init sets WAL mode" test "$(q "$db" 'PRAGMA journal_mode')" = wal
 sl init "$db"
-expect "init again is a no-op" 0 "$db is up to date (schema version 2)"
+expect "init again is a no-op" 0 "$db is up to date (schema version 3)"
 
 v1="$tmp/v1.db"
 q "$v1" <"$top/schema/001-events.sql" && q "$v1" "PRAGMA user_version = 1;
     INSERT INTO events(channel, data) VALUES ('old', 'kept');"
 sl init "$v1"
-expect "init upgrades a v1 log" 0 "upgraded $v1 from schema version 1 to 2"
+expect "init upgrades a v1 log" 0 "upgraded $v1 from schema version 1 to 3"
 check "upgrade adds the id guard and keeps rows" test \
     "$(q "$v1" "SELECT (SELECT count(*) FROM sqlite_master WHERE name = 'events_id_guard') || '/' || (SELECT data FROM events)")" = "1/kept"
 check "upgrade switches to WAL" test "$(q "$v1" 'PRAGMA journal_mode')" = wal
+
+# A version 2 log (as sselite with the id guard left it) with a pruned head:
+# sqlite_sequence (4) above max(id) (3).
+v2="$tmp/v2.db"
+cat "$top/schema/001-events.sql" "$top/schema/002-id-guard.sql" | q "$v2" && q "$v2" "PRAGMA user_version = 2;
+    INSERT INTO events(channel, event, data) VALUES ('old', 'e', 'one'), ('old', NULL, 'two'), ('x', NULL, 'three'), ('x', NULL, 'four');
+    DELETE FROM events WHERE id = 4"
+sl init "$v2"
+expect "init upgrades a v2 log" 0 "upgraded $v2 from schema version 2 to 3"
+check "v2 upgrade keeps rows and sequence" test \
+    "$(q "$v2" "SELECT group_concat(id || data, ',') || '/' || (SELECT seq FROM sqlite_sequence WHERE name = 'events') FROM events")" = "1one,2two,3three/4"
+check "upgraded v2 log refuses an id past 18 digits" bash -c \
+    'case "$(sqlite3 -bail "$0" "INSERT INTO events(id, data) VALUES (1000000000000000000, '\''big'\'')" 2>&1)" in
+    *"sselite: events.id must be at most 999999999999999999"*) exit 0;; esac; exit 1' "$v2"
+check "upgraded v2 log refuses NUL in a channel" \
+    bash -c '! sqlite3 -bail "$0" "INSERT INTO events(channel, data) VALUES ('\''a'\'' || char(0) || '\''b'\'', '\''x'\'')" 2>/dev/null' "$v2"
+check "upgraded v2 log goes on from the sequence" test \
+    "$(q "$v2" "INSERT INTO events(data) VALUES ('five') RETURNING id")" = 5
+
+# Version 2 let an explicit id of 10^18 in; init says how to repair that.
+v2big="$tmp/v2big.db"
+cat "$top/schema/001-events.sql" "$top/schema/002-id-guard.sql" | q "$v2big" && q "$v2big" "PRAGMA user_version = 2;
+    INSERT INTO events(data) VALUES ('ok');
+    INSERT INTO events(id, data) VALUES (1000000000000000000, 'unresumable')"
+sl init "$v2big"
+expect_error "init refuses a log with ids past 18 digits" 1 "ids above 999999999999999999, which no client can resume from"
+check "refused log stays at version 2" test "$(q "$v2big" 'PRAGMA user_version')" = 2
+q "$v2big" "DELETE FROM events WHERE id > 999999999999999999;
+    UPDATE sqlite_sequence SET seq = (SELECT coalesce(max(id), 0) FROM events) WHERE name = 'events'"
+sl init "$v2big"
+expect "init after the README's repair" 0 "upgraded $v2big from schema version 2 to 3"
 
 newer="$tmp/newer.db"
 q "$newer" <"$top/schema/001-events.sql" && q "$newer" "PRAGMA user_version = 99"
@@ -210,7 +241,7 @@ check "refused log keeps its version" test "$(q "$newer" 'PRAGMA user_version')"
 app="$tmp/app.db"
 q "$app" "CREATE TABLE orders (id INTEGER PRIMARY KEY); INSERT INTO orders DEFAULT VALUES"
 sl init "$app"
-expect "init adds the log to an existing database" 0 "initialised $app (schema version 2)"
+expect "init adds the log to an existing database" 0 "initialised $app (schema version 3)"
 check "existing tables are kept" test "$(q "$app" 'SELECT count(*) FROM orders')" = 1
 
 printf 'plain text, not a database, long enough for a header ..................................................' >"$tmp/text.db"
@@ -254,7 +285,20 @@ sl publish "$db" --channel "$(printf 'x%.0s' $(seq 129))" --data x
 expect_error "129-byte channel exits 2" 2 "is not valid"
 sl publish "$db" --event "$(printf 'a\nb')" --data x
 expect_error "event type with a line break exits 2" 2 "event type 'a\\\\x0Ab' is not valid"
+# Event types are counted in bytes: 64 x "é" is 128 bytes, 65 are 130.
+e64=$(printf '\xc3\xa9%.0s' $(seq 64))
+sl publish "$db" --event "$(printf '\xc3\xa9%.0s' $(seq 65))" --data x
+expect_error "a 130-byte event type exits 2" 2 "event type '.*' is not valid: use at most 128 bytes"
+head -c $((4 * 1024 * 1024 + 1)) /dev/zero | tr '\0' d >"$tmp/big"
+sl_in "$tmp/big" publish "$db"
+expect_error "4 MiB + 1 of data exits 2" 2 "larger than 4194304 bytes"
 check "refused publishes wrote nothing" test "$(q "$db" 'SELECT count(*) FROM events')" = 6
+sl publish "$db" --event "$e64" --data x
+expect "a 128-byte event type is accepted" 0 7
+head -c $((4 * 1024 * 1024)) "$tmp/big" >"$tmp/max"
+sl_in "$tmp/max" publish "$db"
+expect "4 MiB of data is accepted" 0 8
+check "the 4 MiB are stored" test "$(q "$db" 'SELECT length(data) FROM events WHERE id = 8')" = 4194304
 
 sl publish "$tmp/missing.db" --data x
 expect_error "publish to a missing DB exits 1" 1 "no such file"
@@ -482,7 +526,7 @@ printf '%s' "$out" >"$tmp/stats.json"
 check "stats --json parses and has the numbers" python3 - "$tmp/stats.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
-assert d["schema_version"] == 2, d
+assert d["schema_version"] == 3, d
 assert d["journal_mode"] == "wal", d
 assert (d["rows"], d["head_id"], d["oldest_id"]) == (3, 4, 2), d
 assert (d["oldest_ms"], d["newest_ms"]) == (1700000000000, 1700000001234), d
@@ -493,7 +537,7 @@ assert d["channels"] == [{"name": "a", "rows": 2, "last_id": 3},
                          {"name": "b", "rows": 1, "last_id": 4}], d
 PY
 sl stats "$sdb"
-check "stats text" bash -c 'grep -qx "schema version  2" "$0" && grep -qx "head id         4" "$0" &&
+check "stats text" bash -c 'grep -qx "schema version  3" "$0" && grep -qx "head id         4" "$0" &&
     grep -qx "oldest event    2023-11-14T22:13:20.000Z" "$0" &&
     grep -qE "^  a +rows 2, last id 3$" "$0"' "$tmp/out"
 edb=$(new_db empty.db)

@@ -15,8 +15,10 @@
 
 #include "admin.h"
 #include "channel.h"
+#include "eventlog.h"
 #include "schema_sql.h"
 #include "sse_error.h"
+#include "sse_limits.h"
 #include "testutil.h"
 
 /* The fixture's directory and database path; set by setup for each test
@@ -112,6 +114,49 @@ static void make_v1(const char *path)
     raw_create(path, "PRAGMA user_version = 1");
 }
 
+/* Creates path as a schema version 2 database, as sselite 0.x with the id
+ * guard left it (schema/001 and 002, user_version 2). */
+static void make_v2(const char *path)
+{
+    make_v1(path);
+    raw_create(path, schema_step_002);
+    raw_create(path, "PRAGMA user_version = 2");
+}
+
+/* Inserts row into path with a raw connection, as a publisher in another
+ * language would, and returns SQLite's primary result code; on failure
+ * SQLite's message goes to msg[0..cap). row->id < 0 leaves the id to SQLite,
+ * a NULL type is SQL NULL, created_ms is not used; strings are bound with
+ * their lengths, so they may hold NUL. */
+static int raw_insert(const char *path, const struct sse_event_row *row,
+                      char *msg, size_t cap)
+{
+    sqlite3 *h = raw_open(path);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(h,
+                                "INSERT INTO events(id, channel, event, data)"
+                                " VALUES (?1, ?2, ?3, ?4)",
+                                -1, &st, NULL);
+    ck_assert_msg(rc == SQLITE_OK, "prepare: %s", sqlite3_errmsg(h));
+    if (row->id >= 0)
+        ck_assert_int_eq(sqlite3_bind_int64(st, 1, row->id), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_bind_text64(st, 2, row->channel, row->channel_len,
+                                         SQLITE_STATIC, SQLITE_UTF8),
+                     SQLITE_OK);
+    if (row->type != NULL)
+        ck_assert_int_eq(sqlite3_bind_text64(st, 3, row->type, row->type_len,
+                                             SQLITE_STATIC, SQLITE_UTF8),
+                         SQLITE_OK);
+    ck_assert_int_eq(sqlite3_bind_text64(st, 4, row->data, row->data_len,
+                                         SQLITE_STATIC, SQLITE_UTF8),
+                     SQLITE_OK);
+    rc = sqlite3_step(st);
+    snprintf(msg, cap, "%s", rc == SQLITE_DONE ? "" : sqlite3_errmsg(h));
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc & 0xff;
+}
+
 /* Opens db read-write (creating it) and applies the schema. */
 static struct sse_admin *open_init(void)
 {
@@ -178,7 +223,7 @@ END_TEST
 
 /* --- init --- */
 
-START_TEST(test_admin_init_new_file_version2_wal)
+START_TEST(test_admin_init_new_file_latest_version_wal)
 {
     struct sse_admin *a = NULL;
     int from = -1, to = -1;
@@ -188,14 +233,16 @@ START_TEST(test_admin_init_new_file_version2_wal)
     ck_assert_int_eq(to, SSE_SCHEMA_VERSION);
     sse_admin_close(a);
 
-    ck_assert_int_eq(raw_i64(db, "PRAGMA user_version"), 2);
+    ck_assert_int_eq(raw_i64(db, "PRAGMA user_version"), 3);
     char *mode = raw_text(db, "PRAGMA journal_mode");
     ck_assert_str_eq(mode, "wal");
     free(mode);
     ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM sqlite_master"
                                  " WHERE name IN ('events', 'events_id_guard',"
-                                 " 'events_channel_id', 'events_created_at')"),
-                     4);
+                                 " 'events_channel_id', 'events_created_at',"
+                                 " 'events_limits_insert',"
+                                 " 'events_limits_update')"),
+                     6);
 }
 END_TEST
 
@@ -205,21 +252,21 @@ START_TEST(test_admin_init_twice_idempotent)
     int64_t id = publish_n(a, "news", 3);
     int from = -1, to = -1;
     ck_assert_int_eq(sse_admin_init(a, &from, &to), 0);
-    ck_assert_int_eq(from, 2);
-    ck_assert_int_eq(to, 2);
+    ck_assert_int_eq(from, SSE_SCHEMA_VERSION);
+    ck_assert_int_eq(to, SSE_SCHEMA_VERSION);
     sse_admin_close(a);
 
     /* A second process (new connection) sees the same: nothing to do. */
     ck_assert_int_eq(sse_admin_open(db, 0, 5000, &a), 0);
     ck_assert_int_eq(sse_admin_init(a, &from, &to), 0);
-    ck_assert_int_eq(from, 2);
+    ck_assert_int_eq(from, SSE_SCHEMA_VERSION);
     sse_admin_close(a);
     ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM events"), 3);
     ck_assert_int_eq(raw_i64(db, "SELECT max(id) FROM events"), id);
 }
 END_TEST
 
-START_TEST(test_admin_init_v1_upgrades_to_v2)
+START_TEST(test_admin_init_v1_upgrades_to_latest)
 {
     make_v1(db);
     tu_sql(db, "INSERT INTO events(channel, event, data)"
@@ -233,18 +280,90 @@ START_TEST(test_admin_init_v1_upgrades_to_v2)
     ck_assert_int_eq(sse_admin_open(db, 0, 5000, &a), 0);
     ck_assert_int_eq(sse_admin_init(a, &from, &to), 0);
     ck_assert_int_eq(from, 1);
-    ck_assert_int_eq(to, 2);
+    ck_assert_int_eq(to, 3);
     sse_admin_close(a);
 
-    ck_assert_int_eq(raw_i64(db, "PRAGMA user_version"), 2);
+    ck_assert_int_eq(raw_i64(db, "PRAGMA user_version"), 3);
     ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM sqlite_master"
-                                 " WHERE type = 'trigger'"
-                                 " AND name = 'events_id_guard'"),
-                     1);
+                                 " WHERE type = 'trigger' AND name IN"
+                                 " ('events_id_guard', 'events_limits_insert',"
+                                 " 'events_limits_update')"),
+                     3);
     ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM events"), 2);
     char *mode = raw_text(db, "PRAGMA journal_mode");
     ck_assert_str_eq(mode, "wal");
     free(mode);
+}
+END_TEST
+
+START_TEST(test_admin_init_v2_upgrades_to_v3_keeps_rows)
+{
+    make_v2(db);
+    /* A pruned head: sqlite_sequence (7) is above max(id) (5). */
+    tu_sql(db, "INSERT INTO events(channel, data) VALUES"
+               " ('a', '1'), ('a', '2'), ('b', '3'), ('a', '4'), ('b', '5'),"
+               " ('a', '6'), ('a', '7');"
+               "DELETE FROM events WHERE id > 5");
+    struct sse_admin *a = NULL;
+    int from = -1, to = -1;
+    ck_assert_int_eq(sse_admin_open(db, 0, 5000, &a), 0);
+    ck_assert_int_eq(sse_admin_init(a, &from, &to), 0);
+    ck_assert_int_eq(from, 2);
+    ck_assert_int_eq(to, 3);
+    int64_t id = 0;
+    ck_assert_int_eq(sse_admin_publish(a, "a", NULL, "8", 1, &id), 0);
+    ck_assert_int_eq(id, 8);
+    sse_admin_close(a);
+
+    ck_assert_int_eq(raw_i64(db, "PRAGMA user_version"), 3);
+    char *rows = raw_text(db, "SELECT group_concat(id || channel || data, ',')"
+                              " FROM (SELECT * FROM events ORDER BY id)");
+    ck_assert_str_eq(rows, "1a1,2a2,3b3,4a4,5b5,8a8");
+    free(rows);
+    /* The upgraded log refuses what a new one refuses. */
+    char msg[256];
+    struct sse_event_row big = {
+        INT64_C(1000000000000000000), "a", 1, NULL, 0, "x", 1, 0};
+    ck_assert_int_eq(raw_insert(db, &big, msg, sizeof msg), SQLITE_CONSTRAINT);
+    struct sse_event_row nul = {-1, "a\0b", 3, NULL, 0, "x", 1, 0};
+    ck_assert_int_eq(raw_insert(db, &nul, msg, sizeof msg), SQLITE_CONSTRAINT);
+    ck_assert_int_eq(raw_exec_rc(db, "INSERT INTO events(id, data)"
+                                     " VALUES (6, 'below the head')"),
+                     SQLITE_CONSTRAINT);
+}
+END_TEST
+
+START_TEST(test_admin_init_v2_ids_above_max_refused)
+{
+    /* Version 2 let explicit ids past 18 digits in (no client can resume
+     * from them); the upgrade says so instead of leaving a log that would
+     * refuse every INSERT. */
+    make_v2(db);
+    tu_sql(db, "INSERT INTO events(channel, data) VALUES ('a', 'ok');"
+               "INSERT INTO events(id, channel, data)"
+               " VALUES (1000000000000000000, 'a', 'too big')");
+    struct sse_admin *a = NULL;
+    int from = -1;
+    ck_assert_int_eq(sse_admin_open(db, 0, 5000, &a), 0);
+    ck_assert_int_eq(sse_admin_init(a, &from, NULL), SSE_ESCHEMA);
+    ck_assert_int_eq(from, -1);
+    ck_assert_ptr_nonnull(
+        strstr(sse_admin_errmsg(a), "above 999999999999999999"));
+    sse_admin_close(a);
+    ck_assert_int_eq(raw_i64(db, "PRAGMA user_version"), 2);
+    ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM events"), 2);
+
+    /* The README's repair, then init succeeds. */
+    tu_sql(db, "DELETE FROM events WHERE id > 999999999999999999;"
+               "UPDATE sqlite_sequence SET seq = (SELECT coalesce(max(id), 0)"
+               " FROM events) WHERE name = 'events'");
+    ck_assert_int_eq(sse_admin_open(db, 0, 5000, &a), 0);
+    ck_assert_int_eq(sse_admin_init(a, &from, NULL), 0);
+    ck_assert_int_eq(from, 2);
+    int64_t id = 0;
+    ck_assert_int_eq(sse_admin_publish(a, "a", NULL, "x", 1, &id), 0);
+    ck_assert_int_eq(id, 2);
+    sse_admin_close(a);
 }
 END_TEST
 
@@ -293,7 +412,7 @@ START_TEST(test_admin_init_other_tables_kept)
     ck_assert_int_eq(from, 0);
     sse_admin_close(a);
     ck_assert_int_eq(raw_i64(db, "SELECT total FROM orders"), 42);
-    ck_assert_int_eq(raw_i64(db, "PRAGMA user_version"), 2);
+    ck_assert_int_eq(raw_i64(db, "PRAGMA user_version"), SSE_SCHEMA_VERSION);
 }
 END_TEST
 
@@ -414,6 +533,15 @@ START_TEST(test_admin_publish_bad_type_einval)
                       "type %zu accepted", i);
     longtype[128] = '\0';
     ck_assert_int_eq(sse_admin_publish(a, "c", longtype, "d", 1, NULL), 0);
+    /* Counted in bytes: 65 two-byte characters are 130 bytes, too many. */
+    char wide[2 * 65 + 1];
+    for (size_t i = 0; i < 65; i++)
+        memcpy(wide + 2 * i, "\xC3\xA9", 2);
+    wide[2 * 65] = '\0';
+    ck_assert_int_eq(sse_admin_publish(a, "c", wide, "d", 1, NULL), SSE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(sse_admin_errmsg(a), "128 bytes"));
+    wide[2 * 64] = '\0';
+    ck_assert_int_eq(sse_admin_publish(a, "c", wide, "d", 1, NULL), 0);
     ck_assert_int_eq(sse_admin_publish(a, "c", "with space: ok", "d", 1, NULL),
                      0);
     sse_admin_close(a);
@@ -480,6 +608,132 @@ START_TEST(test_admin_init_guard_refuses_id_at_or_below_head)
                      SQLITE_OK);
     ck_assert_int_eq(raw_i64(db, "SELECT max(id) FROM events"), 11);
     ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM events"), 3);
+}
+END_TEST
+
+/* --- the schema version 3 limits (raw SQL, as other publishers) --- */
+
+/* The schema states each limit as a number of its own; these tests pin
+ * every one to lib/sse_limits.h, on both sides of the boundary. */
+
+START_TEST(test_admin_limits_id_max)
+{
+    sse_admin_close(open_init());
+    char msg[256];
+    const int64_t too_big[] = {SSE_ID_MAX + 1, INT64_MAX};
+    for (size_t i = 0; i < 2; i++) {
+        struct sse_event_row r = {too_big[i], "c", 1, NULL, 0, "x", 1, 0};
+        ck_assert_int_eq(raw_insert(db, &r, msg, sizeof msg),
+                         SQLITE_CONSTRAINT);
+        ck_assert_ptr_nonnull(strstr(msg, "at most 999999999999999999"));
+    }
+    struct sse_event_row last_but_one = {
+        SSE_ID_MAX - 1, "c", 1, NULL, 0, "x", 1, 0};
+    ck_assert_int_eq(raw_insert(db, &last_but_one, msg, sizeof msg), SQLITE_OK);
+    /* SQLite assigns the last id, then has none left to give. */
+    struct sse_event_row next = {-1, "c", 1, NULL, 0, "y", 1, 0};
+    ck_assert_int_eq(raw_insert(db, &next, msg, sizeof msg), SQLITE_OK);
+    ck_assert_int_eq(raw_i64(db, "SELECT max(id) FROM events"), SSE_ID_MAX);
+    ck_assert_int_eq(raw_insert(db, &next, msg, sizeof msg), SQLITE_CONSTRAINT);
+    ck_assert_ptr_nonnull(strstr(msg, "last id"));
+    struct sse_admin *a = NULL;
+    ck_assert_int_eq(sse_admin_open(db, 0, 5000, &a), 0);
+    ck_assert_int_eq(sse_admin_publish(a, "c", NULL, "z", 1, NULL), SSE_EINVAL);
+    sse_admin_close(a);
+    ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM events"), 2);
+    ck_assert_int_eq(raw_exec_rc(db,
+                                 "UPDATE events SET id = 1000000000000000000"
+                                 " WHERE id = 999999999999999998"),
+                     SQLITE_CONSTRAINT);
+}
+END_TEST
+
+START_TEST(test_admin_limits_channel_bytes_and_nul)
+{
+    sse_admin_close(open_init());
+    char name[SSE_CHANNEL_MAX + 1];
+    memset(name, 'n', sizeof name);
+    char msg[256];
+    struct sse_event_row r = {-1, name, SSE_CHANNEL_MAX + 1, NULL, 0, "x",
+                              1,  0};
+    ck_assert_int_eq(raw_insert(db, &r, msg, sizeof msg), SQLITE_CONSTRAINT);
+    ck_assert_ptr_nonnull(strstr(msg, "1 to 128 bytes"));
+    r.channel_len = SSE_CHANNEL_MAX;
+    ck_assert_int_eq(raw_insert(db, &r, msg, sizeof msg), SQLITE_OK);
+    /* length() and GLOB stop at NUL; version 1's CHECK let these in. */
+    const char *with_nul[] = {"a\0b", "a\0 bad", "\0"};
+    const size_t lens[] = {3, 7, 1};
+    for (size_t i = 0; i < 3; i++) {
+        struct sse_event_row n = {-1, with_nul[i], lens[i], NULL, 0, "x", 1, 0};
+        ck_assert_msg(raw_insert(db, &n, msg, sizeof msg) == SQLITE_CONSTRAINT,
+                      "channel %zu with NUL accepted", i);
+    }
+    ck_assert_int_eq(raw_exec_rc(db, "UPDATE events SET channel = 'a' ||"
+                                     " char(0) || 'b'"),
+                     SQLITE_CONSTRAINT);
+    ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM events"), 1);
+}
+END_TEST
+
+START_TEST(test_admin_limits_type_bytes_and_nul)
+{
+    sse_admin_close(open_init());
+    char t[SSE_EVENT_TYPE_MAX + 2];
+    for (size_t i = 0; i + 1 < sizeof t; i += 2)
+        memcpy(t + i, "\xC3\xA9", 2); /* é: two bytes */
+    char msg[256];
+    struct sse_event_row r = {-1, "c", 1, t, SSE_EVENT_TYPE_MAX + 2, "x", 1, 0};
+    ck_assert_int_eq(raw_insert(db, &r, msg, sizeof msg), SQLITE_CONSTRAINT);
+    ck_assert_ptr_nonnull(strstr(msg, "at most 128 bytes"));
+    r.type_len = SSE_EVENT_TYPE_MAX;
+    ck_assert_int_eq(raw_insert(db, &r, msg, sizeof msg), SQLITE_OK);
+    struct sse_event_row n = {-1, "c", 1, "ok\0x", 4, "x", 1, 0};
+    ck_assert_int_eq(raw_insert(db, &n, msg, sizeof msg), SQLITE_CONSTRAINT);
+    ck_assert_ptr_nonnull(strstr(msg, "NUL"));
+    /* CR and LF after a NUL are seen too. */
+    struct sse_event_row lf = {-1, "c", 1, "\0\n", 2, "x", 1, 0};
+    ck_assert_int_eq(raw_insert(db, &lf, msg, sizeof msg), SQLITE_CONSTRAINT);
+    ck_assert_int_eq(
+        raw_exec_rc(db, "UPDATE events SET event = 'a' || char(0)"),
+        SQLITE_CONSTRAINT);
+    ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM events"), 1);
+}
+END_TEST
+
+START_TEST(test_admin_limits_data_bytes)
+{
+    struct sse_admin *a = open_init();
+    char *data = malloc(SSE_EVENT_DATA_MAX + 1);
+    ck_assert_ptr_nonnull(data);
+    memset(data, 'd', SSE_EVENT_DATA_MAX + 1);
+    data[7] = '\0'; /* NUL in data is delivered byte for byte: allowed */
+    char msg[256];
+    struct sse_event_row r = {-1, "c", 1, NULL, 0, data, SSE_EVENT_DATA_MAX + 1,
+                              0};
+    ck_assert_int_eq(raw_insert(db, &r, msg, sizeof msg), SQLITE_CONSTRAINT);
+    ck_assert_ptr_nonnull(strstr(msg, "at most 4194304 bytes"));
+    ck_assert_int_eq(
+        sse_admin_publish(a, "c", NULL, data, SSE_EVENT_DATA_MAX + 1, NULL),
+        SSE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(sse_admin_errmsg(a), "4194304"));
+    r.data_len = SSE_EVENT_DATA_MAX;
+    ck_assert_int_eq(raw_insert(db, &r, msg, sizeof msg), SQLITE_OK);
+    /* Bytes, not characters: 2^21 two-byte characters fill the limit,
+     * and one more byte is too many. */
+    for (size_t i = 0; i + 1 < SSE_EVENT_DATA_MAX + 1; i += 2)
+        memcpy(data + i, "\xC3\xA9", 2);
+    ck_assert_int_eq(
+        sse_admin_publish(a, "c", NULL, data, SSE_EVENT_DATA_MAX, NULL), 0);
+    memcpy(data + SSE_EVENT_DATA_MAX, "x", 1);
+    ck_assert_int_eq(
+        sse_admin_publish(a, "c", NULL, data, SSE_EVENT_DATA_MAX + 1, NULL),
+        SSE_EINVAL);
+    sse_admin_close(a);
+    free(data);
+    ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM events"), 2);
+    ck_assert_int_eq(raw_i64(db, "SELECT max(length(CAST(data AS BLOB)))"
+                                 " FROM events"),
+                     SSE_EVENT_DATA_MAX);
 }
 END_TEST
 
@@ -642,7 +896,7 @@ START_TEST(test_admin_stats_numbers)
     struct sse_admin_stats st;
     struct channel_seen seen = {0};
     ck_assert_int_eq(sse_admin_stats(a, &st, record_channel, &seen), 0);
-    ck_assert_int_eq(st.schema_version, 2);
+    ck_assert_int_eq(st.schema_version, SSE_SCHEMA_VERSION);
     ck_assert_str_eq(st.journal_mode, "wal");
     ck_assert_int_eq(st.rows, 5);
     ck_assert_int_eq(st.head_id, 7);
@@ -780,14 +1034,20 @@ static Suite *admin_suite(void)
     tcase_add_test(tc, test_admin_open_path_through_file_enoent);
     tcase_add_test(tc, test_admin_open_not_a_database_ecorrupt);
     tcase_add_test(tc, test_admin_close_null_is_noop);
-    tcase_add_test(tc, test_admin_init_new_file_version2_wal);
+    tcase_add_test(tc, test_admin_init_new_file_latest_version_wal);
     tcase_add_test(tc, test_admin_init_twice_idempotent);
-    tcase_add_test(tc, test_admin_init_v1_upgrades_to_v2);
+    tcase_add_test(tc, test_admin_init_v1_upgrades_to_latest);
+    tcase_add_test(tc, test_admin_init_v2_upgrades_to_v3_keeps_rows);
+    tcase_add_test(tc, test_admin_init_v2_ids_above_max_refused);
     tcase_add_test(tc, test_admin_init_newer_version_refused);
     tcase_add_test(tc, test_admin_init_foreign_events_table_refused);
     tcase_add_test(tc, test_admin_init_other_tables_kept);
     tcase_add_test(tc, test_admin_open_locked_ebusy);
     tcase_add_test(tc, test_admin_init_guard_refuses_id_at_or_below_head);
+    tcase_add_test(tc, test_admin_limits_id_max);
+    tcase_add_test(tc, test_admin_limits_channel_bytes_and_nul);
+    tcase_add_test(tc, test_admin_limits_type_bytes_and_nul);
+    tcase_add_test(tc, test_admin_limits_data_bytes);
     tcase_add_test(tc, test_admin_publish_ids_increase);
     tcase_add_test(tc, test_admin_publish_stores_fields);
     tcase_add_test(tc, test_admin_publish_data_byte_exact);

@@ -2,6 +2,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include <check.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "channel.h"
@@ -162,6 +163,27 @@ START_TEST(test_event_type_valid_too_long_refused)
 }
 END_TEST
 
+START_TEST(test_event_type_valid_counts_bytes)
+{
+    /* 64 two-byte characters are the limit; 65 are 130 bytes. */
+    char t[2 * 65];
+    for (size_t i = 0; i < sizeof t; i += 2)
+        memcpy(t + i, "\xC3\xA9", 2);
+    ck_assert_int_eq(sse_event_type_valid(t, SSE_EVENT_TYPE_MAX), 1);
+    ck_assert_int_eq(sse_event_type_valid(t, sizeof t), 0);
+}
+END_TEST
+
+START_TEST(test_limits_are_the_documented_numbers)
+{
+    /* README "Limits" and schema/003-limits.sql state these numbers. */
+    ck_assert_int_eq(SSE_CHANNEL_MAX, 128);
+    ck_assert_int_eq(SSE_EVENT_TYPE_MAX, 128);
+    ck_assert_int_eq(SSE_EVENT_DATA_MAX, 4194304);
+    ck_assert_int_eq(SSE_ID_MAX, INT64_C(999999999999999999));
+}
+END_TEST
+
 START_TEST(test_event_type_valid_lf_refused)
 {
     ck_assert_int_eq(type_ok("a\nb"), 0);
@@ -193,6 +215,7 @@ static Suite *channel_suite(void)
     Suite *s = suite_create("channel");
     TCase *tc = tcase_create("channel");
     tcase_add_test(tc, test_channel_valid_default);
+    tcase_add_test(tc, test_limits_are_the_documented_numbers);
     tcase_add_test(tc, test_channel_valid_one_byte);
     tcase_add_test(tc, test_channel_valid_every_allowed_byte);
     tcase_add_test(tc, test_channel_valid_punctuation_only);
@@ -214,6 +237,7 @@ static Suite *channel_suite(void)
     tcase_add_test(tc, test_event_type_valid_spaces_colons_utf8);
     tcase_add_test(tc, test_event_type_valid_max_length);
     tcase_add_test(tc, test_event_type_valid_too_long_refused);
+    tcase_add_test(tc, test_event_type_valid_counts_bytes);
     tcase_add_test(tc, test_event_type_valid_lf_refused);
     tcase_add_test(tc, test_event_type_valid_cr_refused);
     tcase_add_test(tc, test_event_type_valid_nul_refused);

@@ -8,6 +8,7 @@
 
 #include "request.h"
 #include "sse_error.h"
+#include "sse_limits.h"
 #include "testutil.h"
 
 static struct sse_request_vars get_vars(const char *query)
@@ -475,6 +476,19 @@ START_TEST(test_request_parse_id_18_digits)
 }
 END_TEST
 
+START_TEST(test_request_parse_id_schema_max_round_trips)
+{
+    /* Every id the schema lets in comes back as a Last-Event-ID. */
+    char s[32];
+    int n = snprintf(s, sizeof s, "%lld", (long long)SSE_ID_MAX);
+    ck_assert(n > 0 && (size_t)n < sizeof s);
+    ck_assert_int_eq(id_ok(s), SSE_ID_MAX);
+    n = snprintf(s, sizeof s, "%lld", (long long)SSE_ID_MAX + 1);
+    ck_assert(n > 0 && (size_t)n < sizeof s);
+    id_refused(s, (size_t)n);
+}
+END_TEST
+
 START_TEST(test_request_parse_id_19_digits_refused)
 {
     id_refused("1000000000000000000", 19);
@@ -802,6 +816,7 @@ static Suite *request_suite(void)
     tcase_add_test(tc, test_request_parse_id_zero);
     tcase_add_test(tc, test_request_parse_id_leading_zeros);
     tcase_add_test(tc, test_request_parse_id_18_digits);
+    tcase_add_test(tc, test_request_parse_id_schema_max_round_trips);
     tcase_add_test(tc, test_request_parse_id_19_digits_refused);
     tcase_add_test(tc, test_request_parse_id_many_digits_refused);
     tcase_add_test(tc, test_request_parse_id_empty_refused);
