@@ -200,3 +200,23 @@ def t_blob_channel(env):
     check(live.ids() == [first, last], "got %s, want %s" % (live.ids(), [first, last]))
     live.close()
     resumed.close()
+
+
+@case("d6: a database of a schema version the worker does not know is refused")
+def t_unknown_schema_version(env):
+    env.init_db()
+    publish_py(env.db, "hello", channel="x")
+    for version in (99, 0):
+        with contextlib.closing(sqlite3.connect(env.db, timeout=5)) as con:
+            con.execute("PRAGMA user_version = %d" % version)
+        w = env.start_worker(sock=env.path("w-%d.sock" % version))
+        lt = env.start_lighttpd(socket_path=w.sock)
+        s = Client(lt.port, "/events?channel=x", {"Last-Event-ID": "0"})
+        s.wait_end(5.0, "user_version %d: the stream was not refused" % version)
+        body = bytes(s.body)
+        check(b": error: database not initialised" in body and b"id: 1" not in body,
+              "user_version %d: got %r" % (version, body[:300]))
+        check(s.retries, "user_version %d: no retry: line" % version)
+        check(w.alive(), "the worker died: %s" % tail(w.log))
+        lt.stop()
+        w.stop()
