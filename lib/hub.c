@@ -473,21 +473,28 @@ static int read_new_rows(struct sse_hub *hub)
         pthread_mutex_lock(&hub->mu);
         int64_t after = hub->head;
         pthread_mutex_unlock(&hub->mu);
-        size_t nrows = 0;
+        struct sse_eventlog_progress p;
         b.n = 0;
         int rc = sse_eventlog_read(hub->log, after, INT64_MAX, NULL, 0, batch,
-                                   on_row, &b, &nrows);
-        if (hub->metrics)
+                                   on_row, &b, &p);
+        if (hub->metrics) {
             sse_metrics_add(&hub->metrics->db_reads, 1);
-        if (b.n) {
+            sse_metrics_add(&hub->metrics->rows_skipped, (long long)p.skipped);
+        }
+        if (b.n || p.last_seen > after) {
             pthread_mutex_lock(&hub->mu);
-            ring_append(hub, b.evs, b.n);
+            if (b.n)
+                ring_append(hub, b.evs, b.n);
+            /* Skipped rows are in no ring; head passes them anyway, or a
+             * trailing one would be read again on every commit. */
+            if (p.last_seen > hub->head)
+                hub->head = p.last_seen;
             int64_t head = hub->head;
             pthread_mutex_unlock(&hub->mu);
             if (hub->metrics)
                 atomic_store_explicit(&hub->metrics->head_id, head,
                                       memory_order_relaxed);
-            added = 1;
+            added |= b.n > 0;
         }
         if (rc) {
             if (hub->metrics)
@@ -500,7 +507,7 @@ static int read_new_rows(struct sse_hub *hub)
                 close_log(hub, rc);
             break;
         }
-        if (nrows < batch)
+        if (p.complete)
             break;
     }
     sse_buf_cleanup(&b.enc);

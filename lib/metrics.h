@@ -45,6 +45,7 @@ struct sse_metrics {
     atomic_llong busy_rejects;     /* every thread already streaming */
     atomic_llong db_reads;         /* range reads by the hub and streams */
     atomic_llong db_faults;        /* reads that failed */
+    atomic_llong rows_skipped;     /* unreadable rows skipped by reads */
     atomic_llong head_id;          /* newest id seen by the hub */
 };
 

@@ -536,7 +536,7 @@ static const char tail_help[] =
 
 struct tail_state {
     struct sse_buf out;
-    int64_t last_id; /* highest id printed (or the --after value) */
+    int64_t last_id; /* highest id printed or skipped (or --after) */
     int64_t printed;
     int64_t limit; /* INT64_MAX when not given */
 };
@@ -548,7 +548,6 @@ static int tail_row(const struct sse_event_row *row, void *ctx)
                                row->data, row->data_len);
     if (err)
         return err;
-    t->last_id = row->id;
     t->printed++;
     return 0;
 }
@@ -560,14 +559,17 @@ static int tail_drain(struct sse_eventlog *log,
                       size_t nchannels, struct tail_state *t)
 {
     for (;;) {
-        size_t want = TAIL_BATCH, got = 0;
+        size_t want = TAIL_BATCH;
         if (t->limit - t->printed < (int64_t)want)
             want = (size_t)(t->limit - t->printed);
         if (want == 0)
             return 0;
         sse_buf_reset(&t->out);
+        struct sse_eventlog_progress p;
         int err = sse_eventlog_read(log, t->last_id, INT64_MAX, channels,
-                                    nchannels, want, tail_row, t, &got);
+                                    nchannels, want, tail_row, t, &p);
+        /* Past the rows printed and any skipped as unreadable (logged). */
+        t->last_id = p.last_seen;
         /* Rows encoded before an error are still printed. */
         if (t->out.len > 0 &&
             (fwrite(t->out.data, 1, t->out.len, stdout) != t->out.len ||
@@ -575,7 +577,7 @@ static int tail_drain(struct sse_eventlog *log,
             return SSE_EIO;
         if (err)
             return err;
-        if (got < want)
+        if (p.complete)
             return 0;
     }
 }
