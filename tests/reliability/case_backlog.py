@@ -188,8 +188,11 @@ def t_blob_channel(env):
     live = open_stream(lt.port, "/events?channel=blobch")
     first = publish_py(env.db, "before", channel="blobch")
     with contextlib.closing(sqlite3.connect(env.db, timeout=5)) as con:
+        # A table from before schema v3 (or edited by hand): neither its
+        # CHECKs nor the v3 trigger stop the row.
         con.execute("PRAGMA ignore_check_constraints = ON")
         with con:
+            con.execute("DROP TRIGGER IF EXISTS events_limits_insert")
             con.execute("INSERT INTO events(channel, data) VALUES (CAST('blobch' AS BLOB), 'r')")
     last = publish_py(env.db, "after", channel="blobch")
     live.wait_id(last, 5.0)

@@ -1003,6 +1003,7 @@ START_TEST(test_eventlog_read_blob_channel_skipped_on_every_path)
     static const char two[2][SSE_CHANNEL_MAX + 1] = {"blobch", "x"};
     struct collect c = {0};
     tu_sql(path, "PRAGMA ignore_check_constraints = ON;"
+                 "DROP TRIGGER IF EXISTS events_limits_insert;"
                  "INSERT INTO events(channel, data) VALUES ('blobch', 'a');"
                  "INSERT INTO events(channel, data)"
                  " VALUES (CAST('blobch' AS BLOB), 'b');"
@@ -1025,6 +1026,7 @@ START_TEST(test_eventlog_read_invalid_channel_name_skipped)
      * version 2); no request can name it, and a C string would stop at it. */
     struct collect c = {0};
     tu_sql(path, "PRAGMA ignore_check_constraints = ON;"
+                 "DROP TRIGGER IF EXISTS events_limits_insert;"
                  "INSERT INTO events(channel, data)"
                  " VALUES ('ab' || char(0) || 'cd', 'x');"
                  "INSERT INTO events(channel, data) VALUES ('bad name', 'x');"
@@ -1048,6 +1050,7 @@ START_TEST(test_eventlog_read_data_size_limit)
     char sql[512];
     snprintf(sql, sizeof(sql),
              "PRAGMA ignore_check_constraints = ON;"
+             "DROP TRIGGER IF EXISTS events_limits_insert;"
              "INSERT INTO events(channel, data)"
              " VALUES ('a', hex(zeroblob(%d)));"
              "INSERT INTO events(channel, data)"

@@ -1309,6 +1309,7 @@ START_TEST(test_stream_blob_channel_live_equals_resume)
     run_wait_started(&live);
     publish("x", NULL, "a");
     tu_sql(E.db, "PRAGMA ignore_check_constraints = ON;"
+                 "DROP TRIGGER IF EXISTS events_limits_insert;"
                  "INSERT INTO events(channel, data)"
                  " VALUES (CAST('x' AS BLOB), 'blob');");
     int64_t last = publish("x", NULL, "b");
