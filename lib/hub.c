@@ -405,6 +405,16 @@ static void ring_evict_oldest(struct sse_hub *hub)
     hub->ring_count--;
 }
 
+/* Returns 1 while an event of cost bytes would break either bound. Called
+ * with mu held. */
+static int ring_lacks_room(const struct sse_hub *hub, size_t cost)
+{
+    if (hub->ring_count == 0)
+        return 0;
+    return hub->ring_count == hub->ring_cap ||
+           hub->ring_bytes + cost > hub->ring_bytes_max;
+}
+
 /* Makes ev (id above head) the newest event: kept with a reference of the
  * ring's own after evicting the oldest while either bound would be
  * exceeded, or, when it has no bytes (too large), not kept: the ring then
@@ -418,9 +428,7 @@ static void ring_store(struct sse_hub *hub, struct sse_hub_event *ev)
     } else {
         size_t cost = event_cost(ev);
         assert(cost <= hub->ring_bytes_max);
-        while (
-            hub->ring_count == hub->ring_cap ||
-            (hub->ring_count && hub->ring_bytes + cost > hub->ring_bytes_max))
+        while (ring_lacks_room(hub, cost))
             ring_evict_oldest(hub);
         atomic_fetch_add_explicit(&ev->refs, 1, memory_order_relaxed);
         hub->ring[(hub->ring_start + hub->ring_count) % hub->ring_cap] = ev;
