@@ -91,11 +91,11 @@ int sse_hub_new(const struct sse_config *cfg, struct sse_metrics *metrics,
 /* Test-only fault injection: where the hub calls a hook set with
  * sse_hub_set_hook. Production code never sets one. */
 enum sse_hub_hook_point {
-    SSE_HUB_HOOK_OPENED, /* the log is open and its bounds are read; a
-                            non-zero return fails the open with it */
-    SSE_HUB_HOOK_ROW     /* a new row is about to be kept; a non-zero return
-                            stops that read as if it had failed with it */
+    SSE_HUB_HOOK_OPENED, /* the log is open and its bounds are read */
+    SSE_HUB_HOOK_ROW     /* the hub's read is about to keep a new row */
 };
+/* Returns 0 to go on, or a negative SSE_E* code that fails the open, or
+ * stops the read, as if SQLite had reported it. */
 typedef int (*sse_hub_hook_fn)(enum sse_hub_hook_point point, void *ctx);
 
 /* Installs fn (NULL: none) with ctx (borrowed until the hub is freed); for
