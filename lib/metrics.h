@@ -47,6 +47,8 @@ struct sse_metrics {
     atomic_llong db_faults;        /* reads that failed */
     atomic_llong rows_skipped;     /* unreadable rows skipped by reads */
     atomic_llong head_id;          /* newest id seen by the hub */
+    atomic_llong ring_events;      /* events in the hub's memory now */
+    atomic_llong ring_bytes;       /* and their size (ring-bytes bounds it) */
 };
 
 /* Zeroes m and records the start time and thread count. */
