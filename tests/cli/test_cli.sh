@@ -184,19 +184,22 @@ expect_error "flag with a value exits 2" 2 "takes no value"
 
 # --- init ---
 
+# The schema version this build writes (lib/admin.h).
+sv=$(sed -n 's/^#define SSE_SCHEMA_VERSION \([0-9]*\)$/\1/p' "$top/lib/admin.h")
+
 db="$tmp/events.db"
 sl init "$db"
-expect "init creates a new log" 0 "created $db (schema version 2)"
-check "init sets schema version 2" test "$(q "$db" 'PRAGMA user_version')" = 2
+expect "init creates a new log" 0 "created $db (schema version $sv)"
+check "init sets schema version $sv" test "$(q "$db" 'PRAGMA user_version')" = "$sv"
 check "init sets WAL mode" test "$(q "$db" 'PRAGMA journal_mode')" = wal
 sl init "$db"
-expect "init again is a no-op" 0 "$db is up to date (schema version 2)"
+expect "init again is a no-op" 0 "$db is up to date (schema version $sv)"
 
 v1="$tmp/v1.db"
 q "$v1" <"$top/schema/001-events.sql" && q "$v1" "PRAGMA user_version = 1;
     INSERT INTO events(channel, data) VALUES ('old', 'kept');"
 sl init "$v1"
-expect "init upgrades a v1 log" 0 "upgraded $v1 from schema version 1 to 2"
+expect "init upgrades a v1 log" 0 "upgraded $v1 from schema version 1 to $sv"
 check "upgrade adds the id guard and keeps rows" test \
     "$(q "$v1" "SELECT (SELECT count(*) FROM sqlite_master WHERE name = 'events_id_guard') || '/' || (SELECT data FROM events)")" = "1/kept"
 check "upgrade switches to WAL" test "$(q "$v1" 'PRAGMA journal_mode')" = wal
@@ -210,7 +213,7 @@ check "refused log keeps its version" test "$(q "$newer" 'PRAGMA user_version')"
 app="$tmp/app.db"
 q "$app" "CREATE TABLE orders (id INTEGER PRIMARY KEY); INSERT INTO orders DEFAULT VALUES"
 sl init "$app"
-expect "init adds the log to an existing database" 0 "initialised $app (schema version 2)"
+expect "init adds the log to an existing database" 0 "initialised $app (schema version $sv)"
 check "existing tables are kept" test "$(q "$app" 'SELECT count(*) FROM orders')" = 1
 
 printf 'plain text, not a database, long enough for a header ..................................................' >"$tmp/text.db"
@@ -449,8 +452,10 @@ for d in 90s 30m 12h 7d 500ms 3600; do
 done
 sl prune "$pdb" --older-than 5x
 expect_error "bad duration exits 2" 2 "--older-than '5x' is not a duration"
-sl prune "$pdb"
-expect_error "prune without a rule exits 2" 2 "nothing to do"
+sl prune "$pdb" --rules "$tmp/no-such-rules.conf"
+expect_error "prune with a missing rules file exits 1" 1 "no-such-rules.conf: No such file or directory"
+sl prune "$pdb" --channel odd
+expect_error "prune --channel without a rule exits 2" 2 "--channel needs --keep"
 sl prune "$pdb" --keep many
 expect_error "prune --keep many exits 2" 2 "--keep 'many' is not valid"
 sl prune "$tmp/missing.db" --keep 1
@@ -479,23 +484,27 @@ q "$sdb" "INSERT INTO events(channel, data) VALUES ('b', '1'), ('a', '2'), ('a',
     UPDATE events SET created_at = 1700000001234 WHERE id = 4"
 sl stats "$sdb" --json
 printf '%s' "$out" >"$tmp/stats.json"
-check "stats --json parses and has the numbers" python3 - "$tmp/stats.json" <<'PY'
+check "stats --json parses and has the numbers" python3 - "$tmp/stats.json" "$sv" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
-assert d["schema_version"] == 2, d
+assert d["schema_version"] == int(sys.argv[2]), d
 assert d["journal_mode"] == "wal", d
 assert (d["rows"], d["head_id"], d["oldest_id"]) == (3, 4, 2), d
 assert (d["oldest_ms"], d["newest_ms"]) == (1700000000000, 1700000001234), d
 assert d["oldest_time"] == "2023-11-14T22:13:20.000Z", d
 assert d["newest_time"] == "2023-11-14T22:13:21.234Z", d
 assert d["db_bytes"] > 0 and d["wal_bytes"] >= 0, d
-assert d["channels"] == [{"name": "a", "rows": 2, "last_id": 3},
-                         {"name": "b", "rows": 1, "last_id": 4}], d
+# b lost id 1, so a client of b resumes without a gap only after 1.
+assert d["channels"] == [
+    {"name": "a", "rows": 2, "last_id": 3, "oldest_id": 2,
+     "oldest_ms": 1700000000000, "resume_after": 1},
+    {"name": "b", "rows": 1, "last_id": 4, "oldest_id": 4,
+     "oldest_ms": 1700000001234, "resume_after": 1}], d
 PY
 sl stats "$sdb"
-check "stats text" bash -c 'grep -qx "schema version  2" "$0" && grep -qx "head id         4" "$0" &&
+check "stats text" bash -c 'grep -qx "schema version  $1" "$0" && grep -qx "head id         4" "$0" &&
     grep -qx "oldest event    2023-11-14T22:13:20.000Z" "$0" &&
-    grep -qE "^  a +rows 2, last id 3$" "$0"' "$tmp/out"
+    grep -qE "^  a +rows 2, last id 3, resumes after id 1, oldest event 2023-11-14T22:13:20.000Z$" "$0"' "$tmp/out" "$sv"
 edb=$(new_db empty.db)
 sl stats "$edb" --json
 printf '%s' "$out" >"$tmp/empty.json"
