@@ -42,6 +42,10 @@ struct sse_eventlog {
     sqlite3_stmt *nth_all;
     sqlite3_stmt *nth_multi;
     sqlite3_stmt *data_version;
+    /* Prepared at first use: NULL also while the log's schema (before
+     * version 4) has no events_pruned table. */
+    sqlite3_stmt *pruned_all;
+    sqlite3_stmt *pruned_multi;
     int64_t last_data_version; /* -1 before the first call */
     /* Skip warnings: ids up to skip_logged_upto were reported (or counted
      * as suppressed); skip_lines were written since skip_window_ns. */
@@ -78,6 +82,8 @@ void sse_eventlog_close(struct sse_eventlog *log)
     sqlite3_finalize(log->nth_all);
     sqlite3_finalize(log->nth_multi);
     sqlite3_finalize(log->data_version);
+    sqlite3_finalize(log->pruned_all);
+    sqlite3_finalize(log->pruned_multi);
     sqlite3_close_v2(log->db);
     free(log->path);
     free(log);
@@ -410,6 +416,54 @@ int sse_eventlog_bounds(struct sse_eventlog *log, int64_t *oldest,
             rc = SSE_EDB;
     }
     sqlite3_reset(log->bounds);
+    return rc;
+}
+
+/* Prepares the events_pruned statements if they are not yet. Returns 0
+ * (with *st NULL when the table does not exist) or an SSE_E* code. */
+static int prepare_pruned(struct sse_eventlog *log, int multi,
+                          sqlite3_stmt **st)
+{
+    sqlite3_stmt **slot = multi ? &log->pruned_multi : &log->pruned_all;
+    int rc = 0;
+    if (*slot == NULL) {
+        /* The channel slots are ?4..: bind_range's numbering. */
+        char sql[1024] = "SELECT max(through_id) FROM events_pruned";
+        if (multi)
+            rc = build_multi_sql(sql, sizeof sql,
+                                 "SELECT max(through_id) FROM events_pruned"
+                                 " WHERE channel IN (",
+                                 "");
+        if (!rc)
+            rc = prepare(log->db, sql, slot);
+        if (rc == SSE_ESCHEMA)
+            rc = 0; /* an older schema: nothing recorded */
+    }
+    *st = *slot;
+    return rc;
+}
+
+int sse_eventlog_pruned_through(struct sse_eventlog *log,
+                                const char (*channels)[SSE_CHANNEL_MAX + 1],
+                                size_t nchannels, int64_t *through)
+{
+    if (channels && nchannels > MULTI_SLOTS)
+        return SSE_EINVAL;
+    sqlite3_stmt *st = NULL;
+    int rc = prepare_pruned(log, channels != NULL, &st);
+    if (rc || st == NULL) {
+        if (!rc)
+            *through = 0;
+        return rc;
+    }
+    bind_range(st, 0, 0, 0, channels, nchannels);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        *through = sqlite3_column_int64(st, 0); /* NULL (none) -> 0 */
+    else
+        rc = step == SQLITE_DONE ? SSE_EDB : sse_sqlite_error(step);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return rc;
 }
 

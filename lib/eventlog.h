@@ -126,6 +126,15 @@ int sse_eventlog_replay_start(struct sse_eventlog *log,
 int sse_eventlog_bounds(struct sse_eventlog *log, int64_t *oldest,
                         int64_t *head);
 
+/* Sets *through to the highest id ever deleted from any of channels (NULL
+ * = every channel), as recorded in events_pruned (schema version 4), or 0
+ * when none was (or the schema is older). A resume after r is complete for
+ * these channels only if r >= *through (and sse_eventlog_bounds agrees).
+ * Errors as sse_eventlog_read. */
+int sse_eventlog_pruned_through(struct sse_eventlog *log,
+                                const char (*channels)[SSE_CHANNEL_MAX + 1],
+                                size_t nchannels, int64_t *through);
+
 /* Sets *changed to 1 if another connection committed since the previous
  * call (PRAGMA data_version), else 0. The first call reports 1. Cheap: no
  * table is read. Errors: SSE_EDB, SSE_ECORRUPT. */

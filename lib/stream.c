@@ -170,17 +170,27 @@ static int plan_start(struct session *s, char *gap_json, size_t cap)
     int rc = sse_hub_log_borrow(s->hub, &log);
     if (rc)
         return rc;
-    int64_t oldest, head;
+    int64_t oldest, head, through = 0;
     rc = sse_eventlog_bounds(log, &oldest, &head);
+    /* Retention prunes channels unevenly, so the log's lowest id is not
+     * enough: a resume point below the highest id deleted from one of
+     * the stream's channels has lost events too. Read after the bounds,
+     * it can only be newer; never past head. */
+    if (!rc && req->resume_source != SSE_RESUME_NONE)
+        rc = sse_eventlog_pruned_through(log, req->channels, req->nchannels,
+                                         &through);
     if (!rc && req->resume_source != SSE_RESUME_NONE) {
         int64_t r = req->resume_id;
+        int64_t horizon = oldest - 1 > through ? oldest - 1 : through;
+        if (horizon > head)
+            horizon = head;
         const char *reason = NULL;
         if (r > head) {
             reason = "future";
             s->cursor = head;
-        } else if (r < oldest - 1) {
+        } else if (r < horizon) {
             reason = "pruned";
-            s->cursor = oldest - 1;
+            s->cursor = horizon;
         } else {
             s->cursor = r;
         }

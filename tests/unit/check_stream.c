@@ -872,6 +872,56 @@ START_TEST(test_stream_run_resume_oldest_minus_one_no_gap)
 }
 END_TEST
 
+/* Retention prunes channel a harder than b: the log's lowest id (2) still
+ * predates the resume points below, yet a lost its events through 13. */
+static void log_with_channel_a_pruned(void)
+{
+    create_log();
+    for (int i = 0; i < 10; i++) { /* a: 1, 3, ..., 19; b: 2, 4, ..., 20 */
+        publish("a", NULL, "a");
+        publish("b", NULL, "b");
+    }
+    int64_t cutoff = 0, deleted = 0;
+    ck_assert_int_eq(sse_admin_prune_cutoff(E.pub, "a", 3, -1, &cutoff), 0);
+    ck_assert_int_eq(cutoff, 13);
+    ck_assert_int_eq(
+        sse_admin_delete_through(E.pub, "a", cutoff, 100, &deleted), 0);
+    ck_assert_int_eq(deleted, 7);
+    start_hub(0);
+}
+
+START_TEST(test_stream_run_channel_pruned_resume_gap)
+{
+    log_with_channel_a_pruned();
+    struct run r;
+    struct output o;
+    stream_until(&r, &o, "channel=a", "4", 19);
+    assert_gap(&o, "13",
+               "{\"reason\":\"pruned\",\"requested\":4,\"resumed_after\":13,"
+               "\"oldest\":2,\"head\":20}");
+    int64_t want[] = {15, 17, 19};
+    assert_ids(&o, want, 3, 1);
+    ck_assert_int_eq(r.res.gap, 1);
+    finish(&r, &o);
+}
+END_TEST
+
+START_TEST(test_stream_run_channel_pruned_other_channel_no_gap)
+{
+    log_with_channel_a_pruned();
+    int64_t want[] = {6, 8, 10, 12, 14, 16, 18, 20};
+    expect_events("channel=b", "4", want, 8);
+}
+END_TEST
+
+START_TEST(test_stream_run_channel_pruned_at_horizon_no_gap)
+{
+    log_with_channel_a_pruned();
+    int64_t want[] = {15, 17, 19};
+    expect_events("channel=a", "13", want, 3);
+}
+END_TEST
+
 START_TEST(test_stream_run_future_resume_gap)
 {
     create_log();
@@ -1487,6 +1537,9 @@ static Suite *stream_suite(void)
     tcase_add_test(tc, test_stream_run_pruned_resume_gap);
     tcase_add_test(tc, test_stream_run_pruned_while_running_gap);
     tcase_add_test(tc, test_stream_run_resume_oldest_minus_one_no_gap);
+    tcase_add_test(tc, test_stream_run_channel_pruned_resume_gap);
+    tcase_add_test(tc, test_stream_run_channel_pruned_other_channel_no_gap);
+    tcase_add_test(tc, test_stream_run_channel_pruned_at_horizon_no_gap);
     tcase_add_test(tc, test_stream_run_future_resume_gap);
     tcase_add_test(tc, test_stream_run_replay_param);
     tcase_add_test(tc, test_stream_run_replay_config_default);
