@@ -27,10 +27,11 @@ static int ms_until(int64_t deadline_ns)
     return (int)((left + 999999) / 1000000);
 }
 
-/* Ends our side, then reads until the peer closes, so that input we never
- * read (a STDIN record) does not turn the close into a reset that could
- * destroy the response still in flight; at most LINGER_NS in all. */
-static void close_conn(int fd)
+/* Ends our side after a response, then reads until the peer closes, so
+ * that input we never read (a STDIN record) does not turn the close into a
+ * reset that could destroy the response still in flight; at most
+ * LINGER_NS in all. */
+static void linger_close(int fd)
 {
     if (shutdown(fd, SHUT_WR) == 0) {
         int64_t deadline = sse_hub_now_ns() + LINGER_NS;
@@ -153,7 +154,9 @@ void sse_conn_serve(const struct sse_conn_ctx *ctx, FCGX_Request *req,
     struct timeval tv = {.tv_sec = ctx->cfg->write_timeout_s};
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     req->ipcFd = fd;
+    int answered = 0; /* a response was just written: linger at close */
     for (int kept = 0;; kept = 1) {
+        answered = 0; /* an earlier response is read by now */
         if (kept &&
             !next_request_arrives(req->ipcFd, ctx->cfg->request_timeout_s)) {
             sse_log(SSE_LOG_DEBUG,
@@ -165,6 +168,7 @@ void sse_conn_serve(const struct sse_conn_ctx *ctx, FCGX_Request *req,
             break;
         int keep = req->keepConnection; /* as the web server asked */
         serve_request(ctx, req);
+        answered = 1;
         /* Finish the request but let us close the connection: libfcgi
          * closes it only after a write error (and then at once, detached). */
         req->keepConnection = 1;
@@ -172,7 +176,9 @@ void sse_conn_serve(const struct sse_conn_ctx *ctx, FCGX_Request *req,
         if (!keep || req->ipcFd < 0)
             break;
     }
-    if (req->ipcFd >= 0)
-        close_conn(req->ipcFd);
+    if (req->ipcFd >= 0 && answered)
+        linger_close(req->ipcFd);
+    else if (req->ipcFd >= 0)
+        close(req->ipcFd);
     req->ipcFd = -1;
 }
