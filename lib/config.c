@@ -63,8 +63,8 @@ static const struct setting SETTINGS[] = {
      "drop a client that accepts no data for this many seconds"},
     {"request-timeout", K_INT, OFF(request_timeout_s), 1, 3600, "5",
      "close a FastCGI connection that has not sent a whole request (begin "
-     "record and every param) this many seconds after it was accepted or, "
-     "kept alive, after its previous request"},
+     "record and every param) this many seconds after it was accepted; a "
+     "kept-alive one may idle as long, then has as long again"},
     {"web-server-addrs", K_ADDRS, 0, 0, 0, "(FCGI_WEB_SERVER_ADDRS, or any)",
      "comma-separated IP addresses of the web servers allowed to connect to a "
      "TCP socket; others are closed at once"},
