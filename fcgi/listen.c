@@ -154,7 +154,7 @@ static int open_tcp(const struct sse_config *cfg, const char *l, int *fd,
                  "address the web server connects to (e.g. 127.0.0.1:%s), or "
                  "list the web servers allowed to connect in web-server-addrs "
                  "or FCGI_WEB_SERVER_ADDRS",
-                 l, addr, strrchr(addr, ':') + 1);
+                 l, addr, strrchr(l, ':') + 1);
         return SSE_EINVAL;
     }
     int s = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -236,7 +236,7 @@ int main(int argc, char **argv)
     sse_log_setup("sselite-fcgi", cfg.log_level);
 
     /* Handlers before FCGX_Init (see the file comment); then block them in
-     * every thread so only sigwait() in main sees them. */
+     * every thread so only sigtimedwait() in main sees them. */
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     int sigs[] = {SIGTERM, SIGINT, SIGUSR1, SIGHUP};
@@ -305,10 +305,8 @@ int main(int argc, char **argv)
     if (started == 0)
         return 1;
     sse_log(SSE_LOG_INFO,
-            "started version=%s db=%s socket=\"%s\" threads=%d heartbeat=%ds "
-            "request-timeout=%ds",
-            PACKAGE_VERSION, cfg.db, desc, started, cfg.heartbeat_s,
-            cfg.request_timeout_s);
+            "started version=%s db=%s socket=\"%s\" threads=%d heartbeat=%ds",
+            PACKAGE_VERSION, cfg.db, desc, started, cfg.heartbeat_s);
 
     int sig = 0;
     for (;;) {
