@@ -5,8 +5,10 @@
  * help text. Options, environment variables and --help are all driven by
  * it, so a new setting cannot be half-added.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +17,7 @@
 #include "config.h"
 #include "sse_error.h"
 
-enum kind { K_STR, K_INT, K_I64, K_BOOL, K_MODE, K_LEVEL, K_ORIGINS };
+enum kind { K_STR, K_INT, K_I64, K_BOOL, K_MODE, K_LEVEL, K_ORIGINS, K_ADDRS };
 
 struct setting {
     const char *name;
@@ -59,6 +61,13 @@ static const struct setting SETTINGS[] = {
     {"batch", K_INT, OFF(batch), 1, 100000, "256", "rows per database read"},
     {"write-timeout", K_INT, OFF(write_timeout_s), 1, 3600, "30",
      "drop a client that accepts no data for this many seconds"},
+    {"request-timeout", K_INT, OFF(request_timeout_s), 1, 3600, "5",
+     "close a FastCGI connection that has not sent a whole request (begin "
+     "record and every param) this many seconds after it was accepted; a "
+     "kept-alive one may idle as long, then has as long again"},
+    {"web-server-addrs", K_ADDRS, 0, 0, 0, "(FCGI_WEB_SERVER_ADDRS, or any)",
+     "comma-separated IP addresses of the web servers allowed to connect to a "
+     "TCP socket; others are closed at once"},
     {"longpoll-timeout", K_INT, OFF(longpoll_timeout_s), 1, 3600, "25",
      "how long a long-poll request waits for an event"},
     {"ring-events", K_INT, OFF(ring_events), 16, 1048576, "4096",
@@ -98,6 +107,7 @@ void sse_config_init(struct sse_config *c)
     c->busy_timeout_ms = 5000;
     c->batch = 256;
     c->write_timeout_s = 30;
+    c->request_timeout_s = 5;
     c->longpoll_timeout_s = 25;
     c->ring_events = 4096;
     c->ring_bytes = 32 * 1024 * 1024;
@@ -226,6 +236,63 @@ static int set_origins(struct sse_config *c, const struct setting *s,
     return 0;
 }
 
+/* One address of a list: IPv4, IPv6, or [IPv6]; an IPv4-mapped IPv6
+ * address is kept as IPv4 so that it matches either form of a peer. */
+static int parse_addr(const char *p, size_t len, struct sse_config_addr *a)
+{
+    char tmp[INET6_ADDRSTRLEN + 2];
+    if (len >= 2 && p[0] == '[' && p[len - 1] == ']') {
+        p++;
+        len -= 2;
+    }
+    if (len == 0 || len >= sizeof tmp)
+        return -1;
+    memcpy(tmp, p, len);
+    tmp[len] = '\0';
+    memset(a, 0, sizeof *a);
+    if (inet_pton(AF_INET, tmp, a->addr) == 1) {
+        a->family = AF_INET;
+        return 0;
+    }
+    struct in6_addr v6;
+    if (inet_pton(AF_INET6, tmp, &v6) != 1)
+        return -1;
+    if (IN6_IS_ADDR_V4MAPPED(&v6)) {
+        a->family = AF_INET;
+        memcpy(a->addr, v6.s6_addr + 12, 4);
+    } else {
+        a->family = AF_INET6;
+        memcpy(a->addr, v6.s6_addr, 16);
+    }
+    return 0;
+}
+
+static int set_addrs(struct sse_config *c, const struct setting *s,
+                     const char *value, char *err, size_t errlen)
+{
+    struct sse_config_addr tmp[SSE_CONFIG_MAX_PEERS];
+    size_t n = 0;
+    for (const char *p = value; *p;) {
+        p += strspn(p, ", \t");
+        size_t len = strcspn(p, ", \t");
+        if (len == 0)
+            break;
+        if (n == SSE_CONFIG_MAX_PEERS)
+            return bad(err, errlen, s, value,
+                       "lists too many addresses (at most 32)");
+        if (parse_addr(p, len, &tmp[n]))
+            return bad(err, errlen, s, value,
+                       "is not a list of IP addresses like 127.0.0.1,::1");
+        n++;
+        p += len;
+    }
+    if (n == 0)
+        return bad(err, errlen, s, value, "lists no address");
+    memcpy(c->peers, tmp, n * sizeof tmp[0]);
+    c->npeers = n;
+    return 0;
+}
+
 int sse_config_set(struct sse_config *c, const char *name, const char *value,
                    char *err, size_t errlen)
 {
@@ -295,6 +362,8 @@ int sse_config_set(struct sse_config *c, const char *name, const char *value,
                    "is not one of error, warn, info, debug");
     case K_ORIGINS:
         return set_origins(c, s, value, err, errlen);
+    case K_ADDRS:
+        return set_addrs(c, s, value, err, errlen);
     }
     return SSE_EINVAL;
 }
@@ -323,6 +392,18 @@ int sse_config_from_env(struct sse_config *c,
         int rc = sse_config_set(c, SETTINGS[i].name, v, inner, sizeof inner);
         if (rc) {
             snprintf(err, errlen, "%s (from %s)", inner, var);
+            return rc;
+        }
+    }
+    /* libfcgi's own variable, which FCGX_Accept_r would have honoured had
+     * the worker let libfcgi accept (it does not: see fcgi/accept.c). */
+    const char *fcgi = lookup("FCGI_WEB_SERVER_ADDRS", ctx);
+    if (c->npeers == 0 && fcgi && fcgi[0]) {
+        char inner[200];
+        int rc =
+            sse_config_set(c, "web-server-addrs", fcgi, inner, sizeof inner);
+        if (rc) {
+            snprintf(err, errlen, "%s (from FCGI_WEB_SERVER_ADDRS)", inner);
             return rc;
         }
     }
@@ -374,6 +455,33 @@ int sse_config_origin_allowed(const struct sse_config *c, const char *origin)
     for (size_t i = 0; i < c->norigins; i++)
         if (strcmp(c->origins[i], "*") == 0 ||
             strcmp(c->origins[i], origin) == 0)
+            return 1;
+    return 0;
+}
+
+int sse_config_peer_allowed(const struct sse_config *c,
+                            const struct sockaddr *sa)
+{
+    struct sse_config_addr peer = {0};
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        peer.family = AF_INET;
+        memcpy(peer.addr, &in->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        const unsigned char *b = in6->sin6_addr.s6_addr;
+        int mapped = IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr);
+        peer.family = mapped ? AF_INET : AF_INET6;
+        memcpy(peer.addr, mapped ? b + 12 : b, mapped ? 4 : 16);
+    } else {
+        return 1; /* a unix socket: its file mode decides who connects */
+    }
+    if (c->npeers == 0)
+        return 1;
+    size_t len = peer.family == AF_INET ? 4 : 16;
+    for (size_t i = 0; i < c->npeers; i++)
+        if (c->peers[i].family == peer.family &&
+            memcmp(c->peers[i].addr, peer.addr, len) == 0)
             return 1;
     return 0;
 }
