@@ -380,13 +380,13 @@ class Deployment:
         socket_unit=False): self.worker is then the worker itself."""
         return self.worker is not None and self.worker.name == "sselite-fcgi"
 
-    def kill_workers(self, only=None, restart=True):
-        """kill -9 of every worker process (or of the PIDs in only). The
-        server (spawned workers) or the socket unit starts new ones; a
-        worker run with --listen is started again here on the same path, as
-        a supervisor without socket activation would. Returns the killed
-        PIDs, once they are gone."""
-        pids = only or self.worker_pids()
+    def kill_workers(self, restart=True):
+        """kill -9 of every worker process. The server (spawned workers) or
+        the socket unit starts new ones; a worker run with --listen is
+        started again here on the same path (unless restart is False), as a
+        supervisor without socket activation would. Returns the killed
+        PIDs, once every thread of theirs has ended."""
+        pids = self.worker_pids()
         check(pids, "%s: no worker process to kill" % self.name)
         procs = [self.worker] if self.listen_worker() else [self.kids[p] for p in pids]
         for pid in pids:

@@ -554,10 +554,10 @@ class Reconnector:
     """A client that always wants a stream, reconnecting at once with
     Last-Event-ID whenever one ends or is refused (as a page that opens a
     new EventSource would; sselite.js does so after a refusal). A poller
-    also closes each stream itself once it has an event, so that it sends
-    requests all the time, also while a worker is down. got holds every id
-    received; answers one (time sent, status or error, was a stream) per
-    request."""
+    also closes each stream itself once it has an event and is HOLD s old,
+    so that it sends requests all the time, also while a worker is down.
+    got holds every id received; answers one (time sent, status or error,
+    was a stream, time the stream started or None) per request."""
 
     PAUSE = 0.05  # s between a refused request and the next
     HOLD = 0.25   # s a poller keeps each stream
