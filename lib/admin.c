@@ -24,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -161,6 +163,17 @@ int sse_admin_open(const char *path, int create, int busy_timeout_ms,
     }
     memcpy(a->path, path, n);
 
+    /* SQLite creates a new file with mode 0644 whatever the umask, and
+     * gives -wal and -shm the database's mode, so a group of publishers
+     * (the systemd unit's UMask=0007) could not write. Creating the empty
+     * file ourselves with 0666 lets the umask decide, as for any file; an
+     * empty file is a valid empty database. EEXIST: someone was first. */
+    if (create) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY,
+                      0666);
+        if (fd >= 0)
+            close(fd);
+    }
     int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
     int rc = sqlite3_open_v2(path, &a->db, flags, NULL);
     if (rc != SQLITE_OK) {

@@ -192,6 +192,21 @@ sl init "$db"
 expect "init creates a new log" 0 "created $db (schema version $sv)"
 check "init sets schema version $sv" test "$(q "$db" 'PRAGMA user_version')" = "$sv"
 check "init sets WAL mode" test "$(q "$db" 'PRAGMA journal_mode')" = wal
+# The mode of a new log follows the umask (SQLite alone makes 0644 files,
+# and gives -wal and -shm the same mode): under the unit's UMask=0007 the
+# group of publishers must be able to write all three.
+gdb="$tmp/group.db"
+(umask 0007 && "$SSELITE" init "$gdb" >/dev/null && "$SSELITE" publish "$gdb" --data x >/dev/null &&
+    python3 - "$gdb" >"$tmp/modes" <<'PY') || true
+import os, sqlite3, sys
+db = sys.argv[1]
+con = sqlite3.connect(db)  # open, so -wal and -shm exist while we look
+con.execute("SELECT count(*) FROM events").fetchall()
+print(" ".join(oct(os.stat(db + s).st_mode & 0o777)[2:] for s in ("", "-wal", "-shm")))
+PY
+check "under umask 0007 init makes the log 0660 (and -wal, -shm follow)" test "$(cat "$tmp/modes" 2>/dev/null)" = "660 660 660"
+(umask 0022 && "$SSELITE" init "$tmp/u22.db" >/dev/null)
+check "under umask 0022 init makes the log 0644" test "$(stat -c '%a' "$tmp/u22.db")" = 644
 sl init "$db"
 expect "init again is a no-op" 0 "$db is up to date (schema version $sv)"
 
