@@ -186,17 +186,17 @@ expect_error "flag with a value exits 2" 2 "takes no value"
 
 db="$tmp/events.db"
 sl init "$db"
-expect "init creates a new log" 0 "created $db (schema version 3)"
-check "init sets schema version 3" test "$(q "$db" 'PRAGMA user_version')" = 3
+expect "init creates a new log" 0 "created $db (schema version 4)"
+check "init sets schema version 4" test "$(q "$db" 'PRAGMA user_version')" = 4
 check "init sets WAL mode" test "$(q "$db" 'PRAGMA journal_mode')" = wal
 sl init "$db"
-expect "init again is a no-op" 0 "$db is up to date (schema version 3)"
+expect "init again is a no-op" 0 "$db is up to date (schema version 4)"
 
 v1="$tmp/v1.db"
 q "$v1" <"$top/schema/001-events.sql" && q "$v1" "PRAGMA user_version = 1;
     INSERT INTO events(channel, data) VALUES ('old', 'kept');"
 sl init "$v1"
-expect "init upgrades a v1 log" 0 "upgraded $v1 from schema version 1 to 3"
+expect "init upgrades a v1 log" 0 "upgraded $v1 from schema version 1 to 4"
 check "upgrade adds the id guard and keeps rows" test \
     "$(q "$v1" "SELECT (SELECT count(*) FROM sqlite_master WHERE name = 'events_id_guard') || '/' || (SELECT data FROM events)")" = "1/kept"
 check "upgrade switches to WAL" test "$(q "$v1" 'PRAGMA journal_mode')" = wal
@@ -208,7 +208,7 @@ cat "$top/schema/001-events.sql" "$top/schema/002-id-guard.sql" | q "$v2" && q "
     INSERT INTO events(channel, event, data) VALUES ('old', 'e', 'one'), ('old', NULL, 'two'), ('x', NULL, 'three'), ('x', NULL, 'four');
     DELETE FROM events WHERE id = 4"
 sl init "$v2"
-expect "init upgrades a v2 log" 0 "upgraded $v2 from schema version 2 to 3"
+expect "init upgrades a v2 log" 0 "upgraded $v2 from schema version 2 to 4"
 check "v2 upgrade keeps rows and sequence" test \
     "$(q "$v2" "SELECT group_concat(id || data, ',') || '/' || (SELECT seq FROM sqlite_sequence WHERE name = 'events') FROM events")" = "1one,2two,3three/4"
 check "upgraded v2 log refuses an id past 18 digits" bash -c \
@@ -230,7 +230,7 @@ check "refused log stays at version 2" test "$(q "$v2big" 'PRAGMA user_version')
 q "$v2big" "DELETE FROM events WHERE id > 999999999999999999;
     UPDATE sqlite_sequence SET seq = (SELECT coalesce(max(id), 0) FROM events) WHERE name = 'events'"
 sl init "$v2big"
-expect "init after the README's repair" 0 "upgraded $v2big from schema version 2 to 3"
+expect "init after the README's repair" 0 "upgraded $v2big from schema version 2 to 4"
 
 newer="$tmp/newer.db"
 q "$newer" <"$top/schema/001-events.sql" && q "$newer" "PRAGMA user_version = 99"
@@ -241,7 +241,7 @@ check "refused log keeps its version" test "$(q "$newer" 'PRAGMA user_version')"
 app="$tmp/app.db"
 q "$app" "CREATE TABLE orders (id INTEGER PRIMARY KEY); INSERT INTO orders DEFAULT VALUES"
 sl init "$app"
-expect "init adds the log to an existing database" 0 "initialised $app (schema version 3)"
+expect "init adds the log to an existing database" 0 "initialised $app (schema version 4)"
 check "existing tables are kept" test "$(q "$app" 'SELECT count(*) FROM orders')" = 1
 
 printf 'plain text, not a database, long enough for a header ..................................................' >"$tmp/text.db"
@@ -315,6 +315,41 @@ release
 expect_error "publish to a locked DB exits 1 after the busy timeout" 1 "locked"
 SSELITE_BUSY_TIMEOUT_MS=soon sl publish "$db" --data x
 expect_error "bad SSELITE_BUSY_TIMEOUT_MS exits 2" 2 "SSELITE_BUSY_TIMEOUT_MS 'soon'"
+
+# --- publish --idem-key (schema version 4) ---
+
+idb="$tmp/idem.db"
+sl init "$idb"
+sl publish "$idb" --channel orders --data first --idem-key order-7
+expect "publish --idem-key prints the new id" 0 1
+sl publish "$idb" --channel orders --data other
+sl publish "$idb" --channel orders --data retry --idem-key order-7
+expect "a retry with the same key prints the first id, exit 0" 0 1
+check "the retried event is stored once, with its first data" test \
+    "$(q "$idb" "SELECT count(*) || data FROM events WHERE idem_key = 'order-7'")" = 1first
+sl publish "$idb" --channel audit --data x --idem-key=order-7
+check "the same key in another channel is a new event" test "$out" -gt 2
+sl publish "$idb" --data x --idem-key ''
+expect_error "an empty key exits 2" 2 "idempotency key '' is not valid"
+sl publish "$idb" --data x --idem-key "$(printf 'k%.0s' $(seq 129))"
+expect_error "a 129-byte key exits 2" 2 "use 1 to 128 bytes"
+next=$(($(q "$idb" "SELECT seq FROM sqlite_sequence WHERE name = 'events'") + 1))
+sl publish "$idb" --data x --idem-key "$(printf 'k%.0s' $(seq 128))"
+expect "a 128-byte key is accepted" 0 "$next"
+check "raw INSERT ... ON CONFLICT DO NOTHING with a known key stores nothing" test \
+    "$(q "$idb" "INSERT INTO events(channel, data, idem_key) VALUES ('orders', 'raw', 'order-7') ON CONFLICT DO NOTHING;
+        SELECT count(*) FROM events WHERE idem_key = 'order-7' AND channel = 'orders'")" = 1
+v3="$tmp/v3.db"
+cat "$top/schema/001-events.sql" "$top/schema/002-id-guard.sql" "$top/schema/003-limits.sql" | q "$v3" &&
+    q "$v3" "PRAGMA user_version = 3; INSERT INTO events(data) VALUES ('old')"
+sl publish "$v3" --data x --idem-key k
+expect_error "publish --idem-key to a v3 log says to run init" 1 "upgrade it with sselite init"
+sl init "$v3"
+expect "init upgrades a v3 log" 0 "upgraded $v3 from schema version 3 to 4"
+sl publish "$v3" --data x --idem-key k
+expect "the upgraded v3 log takes keys" 0 2
+check "the upgraded v3 log keeps its limits" \
+    bash -c '! sqlite3 -bail "$0" "INSERT INTO events(channel, data) VALUES ('\''a'\'' || char(0) || '\''b'\'', '\''x'\'')" 2>/dev/null' "$v3"
 
 # --- publishers in other languages (as the README shows them) ---
 
@@ -526,7 +561,7 @@ printf '%s' "$out" >"$tmp/stats.json"
 check "stats --json parses and has the numbers" python3 - "$tmp/stats.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
-assert d["schema_version"] == 3, d
+assert d["schema_version"] == 4, d
 assert d["journal_mode"] == "wal", d
 assert (d["rows"], d["head_id"], d["oldest_id"]) == (3, 4, 2), d
 assert (d["oldest_ms"], d["newest_ms"]) == (1700000000000, 1700000001234), d
@@ -537,7 +572,7 @@ assert d["channels"] == [{"name": "a", "rows": 2, "last_id": 3},
                          {"name": "b", "rows": 1, "last_id": 4}], d
 PY
 sl stats "$sdb"
-check "stats text" bash -c 'grep -qx "schema version  3" "$0" && grep -qx "head id         4" "$0" &&
+check "stats text" bash -c 'grep -qx "schema version  4" "$0" && grep -qx "head id         4" "$0" &&
     grep -qx "oldest event    2023-11-14T22:13:20.000Z" "$0" &&
     grep -qE "^  a +rows 2, last id 3$" "$0"' "$tmp/out"
 edb=$(new_db empty.db)
