@@ -139,7 +139,7 @@ def t_upgrade_v2(env):
                           " ('a', 'up', 'one'), ('b', NULL, 'two'), ('a', NULL, 'three');"
                           "DELETE FROM events WHERE id = 3;")
     r = run([CLI, "init", env.db])
-    check(r.returncode == 0 and r.stdout.strip() == "upgraded %s from schema version 2 to 3" % env.db,
+    check(r.returncode == 0 and r.stdout.strip() == "upgraded %s from schema version 2 to 4" % env.db,
           "sselite init: status %d, %r %r" % (r.returncode, r.stdout, r.stderr))
     check(query(env.db, "SELECT id, channel, event, data FROM events ORDER BY id")
           == [(1, "a", "up", "one"), (2, "b", None, "two")], "rows changed by the upgrade")
