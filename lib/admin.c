@@ -35,10 +35,8 @@
 #include "sse_limits.h"
 
 static const char *const schema_steps[] = {
-    schema_step_001,
-    schema_step_002,
-    schema_step_003,
-    schema_step_004,
+    schema_step_001, schema_step_002, schema_step_003,
+    schema_step_004, schema_step_005,
 };
 
 _Static_assert(sizeof schema_steps / sizeof schema_steps[0] ==
@@ -101,6 +99,16 @@ static int query_i64(struct sse_admin *a, const char *sql, int64_t *out)
 out:
     sqlite3_finalize(st);
     return err;
+}
+
+/* Rows the last statement changed itself (not through triggers). */
+static int64_t rows_changed(struct sse_admin *a)
+{
+#if SQLITE_VERSION_NUMBER >= 3037000
+    return sqlite3_changes64(a->db);
+#else
+    return sqlite3_changes(a->db);
+#endif
 }
 
 /* Sets *exists to 1 if the database has a table named "events". */
@@ -336,14 +344,14 @@ static int bind_event(sqlite3_stmt *st, const char *channel, const char *type,
 }
 
 /* Called after a statement naming idem_key failed to prepare: a log below
- * schema version 4 has no such column, which the operator fixes with
+ * schema version 5 has no such column, which the operator fixes with
  * `sselite init`; any other failure is kept. */
 static int idem_column_missing_or(struct sse_admin *a, int err)
 {
     int64_t v = SSE_SCHEMA_VERSION;
     err = schema_missing_or(a, err);
     if (err != SSE_EDB || query_i64(a, "PRAGMA user_version", &v) != 0 ||
-        v >= 4)
+        v >= 5)
         return err;
     snprintf(a->err, sizeof a->err,
              "the log is at schema version %" PRId64 ", which has no"
@@ -504,13 +512,8 @@ int sse_admin_prune(struct sse_admin *a, int64_t keep, int64_t older_than_ms,
         err = db_fail(a, rc);
         goto out;
     }
-    if (deleted != NULL) {
-#if SQLITE_VERSION_NUMBER >= 3037000
-        *deleted = sqlite3_changes64(a->db);
-#else
-        *deleted = sqlite3_changes(a->db);
-#endif
-    }
+    if (deleted != NULL)
+        *deleted = rows_changed(a);
 out:
     sqlite3_finalize(st);
     return err;
@@ -598,16 +601,41 @@ static int read_stats(struct sse_admin *a, struct sse_admin_stats *st,
 
     if (fn == NULL)
         goto out;
-    err = prepare(a,
-                  "SELECT channel, count(*), max(id) FROM events"
-                  " GROUP BY channel ORDER BY channel",
-                  &q);
+    /* Channels that lost every row live on in events_pruned (schema 3);
+     * an older schema has no such table, and then nothing was recorded. */
+    err = prepare(
+        a,
+        st->schema_version >= 3
+            ? "WITH c AS (SELECT channel, count(*) AS n, max(id) AS hi,"
+              "                  min(id) AS lo FROM events GROUP BY channel)"
+              " SELECT ch.channel, coalesce(c.n, 0), coalesce(c.hi, 0),"
+              "        coalesce(c.lo, 0),"
+              "        (SELECT created_at FROM events WHERE id = c.lo),"
+              "        coalesce(p.through_id, 0)"
+              " FROM (SELECT channel FROM c"
+              "       UNION SELECT channel FROM events_pruned) AS ch"
+              " LEFT JOIN c ON c.channel = ch.channel"
+              " LEFT JOIN events_pruned AS p ON p.channel = ch.channel"
+              " ORDER BY ch.channel"
+            : "SELECT channel, count(*), max(id), min(id),"
+              "       (SELECT created_at FROM events WHERE id = min(e.id)), 0"
+              " FROM events AS e GROUP BY channel ORDER BY channel",
+        &q);
     if (err)
         goto out;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(q, 0);
-        err = fn(name ? name : "", sqlite3_column_int64(q, 1),
-                 sqlite3_column_int64(q, 2), ctx);
+        struct sse_admin_channel ch = {
+            .name = name ? name : "",
+            .rows = sqlite3_column_int64(q, 1),
+            .last_id = sqlite3_column_int64(q, 2),
+            .oldest_id = sqlite3_column_int64(q, 3),
+            .oldest_ms = sqlite3_column_int64(q, 4),
+            .resume_after = sqlite3_column_int64(q, 5),
+        };
+        if (ch.resume_after < st->oldest_id - 1)
+            ch.resume_after = st->oldest_id - 1;
+        err = fn(&ch, ctx);
         if (err)
             goto out;
     }
@@ -652,4 +680,117 @@ int sse_admin_checkpoint(struct sse_admin *a, int *busy)
         return 0;
     }
     return db_fail(a, rc);
+}
+
+/* Binds ?1 channel, ?2 x and ?3 y to the prepared st and steps it once,
+ * expecting want (SQLITE_ROW or SQLITE_DONE); the row stays readable. */
+static int bind_step(struct sse_admin *a, sqlite3_stmt *st, const char *channel,
+                     int64_t x, int64_t y, int want)
+{
+    int rc = sqlite3_bind_text(st, 1, channel, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, x);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 3, y);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    return rc == want ? 0 : db_fail(a, rc);
+}
+
+/* prepare() for a statement on "events": "no such table" becomes
+ * SSE_ESCHEMA (not initialised). */
+static int prepare_events(struct sse_admin *a, const char *sql,
+                          sqlite3_stmt **st)
+{
+    int err = prepare(a, sql, st);
+    return err ? schema_missing_or(a, err) : 0;
+}
+
+int sse_admin_next_channel(struct sse_admin *a, const char *after, char *out,
+                           int *found)
+{
+    sqlite3_stmt *st = NULL;
+    /* A seek per channel: a DISTINCT would read the whole index. */
+    int err =
+        prepare_events(a,
+                       "SELECT channel FROM events INDEXED BY events_channel_id"
+                       " WHERE channel > ?1 ORDER BY channel LIMIT 1",
+                       &st);
+    if (err)
+        goto out;
+    int rc = sqlite3_bind_text(st, 1, after, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        int n = snprintf(out, SSE_CHANNEL_MAX + 1, "%s", name ? name : "");
+        /* The schema's CHECK bounds every stored name. */
+        assert(n >= 0 && n <= SSE_CHANNEL_MAX);
+        (void)n;
+        *found = 1;
+    } else if (rc == SQLITE_DONE) {
+        *found = 0;
+    } else {
+        err = db_fail(a, rc);
+    }
+out:
+    sqlite3_finalize(st);
+    return err;
+}
+
+int sse_admin_prune_cutoff(struct sse_admin *a, const char *channel,
+                           int64_t keep, int64_t older_than_ms, int64_t *cutoff)
+{
+    if (keep < 0 && older_than_ms < 0)
+        return own_fail(a, SSE_EINVAL, "neither keep nor older-than given");
+    /* Both walk the (channel, id) index: "keep" from the newest end, at
+     * most keep + 1 entries; "older than" from the oldest end up to the
+     * first young row, i.e. over the rows that go anyway. */
+    sqlite3_stmt *st = NULL;
+    int err = prepare_events(
+        a,
+        "SELECT max("
+        "  CASE WHEN ?2 < 0 THEN 0 ELSE coalesce("
+        "    (SELECT id FROM events INDEXED BY events_channel_id"
+        "     WHERE channel = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2), 0) END,"
+        "  CASE WHEN ?3 < 0 THEN 0 ELSE coalesce("
+        "    (SELECT id - 1 FROM events INDEXED BY events_channel_id"
+        "     WHERE channel = ?1 AND created_at >="
+        "           CAST((julianday('now') - 2440587.5) * 86400000.0"
+        "                AS INTEGER) - ?3"
+        "     ORDER BY id LIMIT 1),"
+        "    (SELECT max(id) FROM events WHERE channel = ?1), 0) END)",
+        &st);
+    if (!err)
+        err = bind_step(a, st, channel, keep, older_than_ms, SQLITE_ROW);
+    if (!err)
+        *cutoff = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return err;
+}
+
+int sse_admin_delete_through(struct sse_admin *a, const char *channel,
+                             int64_t cutoff, int64_t limit, int64_t *deleted)
+{
+    assert(limit >= 1);
+    sqlite3_stmt *st = NULL;
+    /* One statement in autocommit: one transaction of at most limit rows,
+     * so a publisher waits for one batch at most. */
+    int err = prepare_events(
+        a,
+        "DELETE FROM events WHERE id IN"
+        " (SELECT id FROM events INDEXED BY events_channel_id"
+        "  WHERE channel = ?1 AND id <= ?2 ORDER BY id LIMIT ?3)",
+        &st);
+    if (!err)
+        err = bind_step(a, st, channel, cutoff, limit, SQLITE_DONE);
+    if (!err)
+        *deleted = rows_changed(a);
+    sqlite3_finalize(st);
+    return err;
+}
+
+int sse_admin_vacuum(struct sse_admin *a)
+{
+    return exec_sql(a, "VACUUM");
 }

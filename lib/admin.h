@@ -87,11 +87,25 @@ struct sse_admin_stats {
     int64_t wal_bytes; /* size of the -wal file, 0 if none */
 };
 
+/* One channel as sse_admin_stats sees it. A channel whose every row was
+ * deleted still appears (rows 0) once the schema records its pruning. */
+struct sse_admin_channel {
+    const char *name; /* borrowed for the callback */
+    int64_t rows;
+    int64_t last_id;   /* highest stored id, 0 if none */
+    int64_t oldest_id; /* lowest stored id, 0 if none */
+    int64_t oldest_ms; /* created_at of that row, 0 if none */
+    /* A stream of this channel resumed after any id >= resume_after gets
+     * every event after it; below, the worker sends an sselite-gap event.
+     * It is the higher of the log's lowest id - 1 and the highest id ever
+     * deleted from this channel (events_pruned, schema 3). */
+    int64_t resume_after;
+};
+
 /* Called per channel by sse_admin_stats, in channel order. Return 0 to go
- * on; any other value stops the scan and is returned by sse_admin_stats.
- * name is borrowed for the call. */
-typedef int (*sse_admin_channel_fn)(const char *name, int64_t rows,
-                                    int64_t last_id, void *ctx);
+ * on; any other value stops the scan and is returned by sse_admin_stats. */
+typedef int (*sse_admin_channel_fn)(const struct sse_admin_channel *ch,
+                                    void *ctx);
 
 /* Fills st from one snapshot; calls fn (may be NULL) once per channel.
  * Errors as publish, and SSE_EIO when the file sizes cannot be read; st is
@@ -102,5 +116,36 @@ int sse_admin_stats(struct sse_admin *a, struct sse_admin_stats *st,
 /* Runs PRAGMA wal_checkpoint(TRUNCATE) so the WAL file shrinks; *busy (may
  * be NULL) is set to 1 when a reader kept it from completing. */
 int sse_admin_checkpoint(struct sse_admin *a, int *busy);
+
+/* --- bounded pruning, one channel at a time (used by retention.c) --- */
+
+/* Finds the first channel name above after ("" for the first) in byte
+ * order, through the (channel, id) index, into out (SSE_CHANNEL_MAX + 1
+ * bytes). *found is 0 when there is none. Errors: SSE_ESCHEMA, SSE_EBUSY,
+ * SSE_EDB. */
+int sse_admin_next_channel(struct sse_admin *a, const char *after, char *out,
+                           int *found);
+
+/* Works out the highest id of channel that retention removes: with
+ * keep >= 0, the rows below the newest keep go; with older_than_ms >= 0,
+ * every row before the channel's first row created less than that long ago
+ * goes (rows are taken in id order, so a row with a clock that went back is
+ * kept until an older-looking row after it goes). A row goes if either rule
+ * says so. *cutoff gets 0 when nothing goes. Reads only. Errors: SSE_EINVAL
+ * (neither rule), SSE_ESCHEMA, SSE_EBUSY, SSE_EDB. */
+int sse_admin_prune_cutoff(struct sse_admin *a, const char *channel,
+                           int64_t keep, int64_t older_than_ms,
+                           int64_t *cutoff);
+
+/* Deletes, in one short write transaction, the oldest at most limit (>= 1)
+ * rows of channel with id <= cutoff; *deleted gets how many. Call again
+ * until it deletes fewer than limit. Errors: SSE_ESCHEMA, SSE_EBUSY,
+ * SSE_EDB. */
+int sse_admin_delete_through(struct sse_admin *a, const char *channel,
+                             int64_t cutoff, int64_t limit, int64_t *deleted);
+
+/* Runs VACUUM: rewrites the file without its free pages. Needs as much
+ * free disk as the database and blocks every writer until done. */
+int sse_admin_vacuum(struct sse_admin *a);
 
 #endif

@@ -65,6 +65,9 @@ static const struct setting SETTINGS[] = {
      "how long a long-poll request waits for an event"},
     {"ring-events", K_INT, OFF(ring_events), 16, 1048576, "4096",
      "recent events kept encoded in memory, shared by all streams"},
+    {"ring-bytes", K_I64, OFF(ring_bytes), 1048576, 4294967296LL, "33554432",
+     "bytes of encoded events kept in memory (32 MiB); an event over 1/8 of "
+     "this is read from the database by the streams that want it"},
     {"access-log", K_BOOL, OFF(access_log), 0, 1, "1",
      "log one line per ended stream"},
     {"log-level", K_LEVEL, OFF(log_level), 0, 3, "info",
@@ -99,6 +102,7 @@ void sse_config_init(struct sse_config *c)
     c->write_timeout_s = 30;
     c->longpoll_timeout_s = 25;
     c->ring_events = 4096;
+    c->ring_bytes = 32 * 1024 * 1024;
     c->access_log = 1;
     c->log_level = 2;
 }

@@ -41,6 +41,7 @@ struct sse_config {
     int write_timeout_s;    /* a stalled client is dropped after N seconds */
     int longpoll_timeout_s; /* long poll waits at most N seconds */
     int ring_events;        /* recent events kept in memory per process */
+    int64_t ring_bytes;     /* and at most this many bytes of them */
     int access_log;         /* 1: one log line per ended stream */
     int log_level;          /* 0 error, 1 warn, 2 info, 3 debug */
     int cors_credentials;   /* 1: Access-Control-Allow-Credentials */

@@ -7,6 +7,13 @@
  * range per channel, merged by a sort; unused slots are bound to NULL, which
  * matches nothing). Every statement is reset before returning so no read
  * transaction outlives a call.
+ *
+ * A row that cannot be sent as stored (possible only in a hand-made table
+ * or with CHECK constraints off) is skipped with a warning rather than
+ * failing the read: an error would end every stream and strand each client
+ * that resumes from before the row, on every reconnect. The warnings are
+ * kept per connection (no process-wide state in lib/): each row id once,
+ * and at most a burst a minute, so a million bad rows cannot flood the log.
  */
 #include <errno.h>
 #include <limits.h>
@@ -15,8 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
+#include "admin.h"
 #include "eventlog.h"
+#include "logging.h"
 #include "request.h"
 #include "sqlite_error.h"
 #include "sse_error.h"
@@ -32,13 +42,24 @@ struct sse_eventlog {
     sqlite3_stmt *nth_all;
     sqlite3_stmt *nth_multi;
     sqlite3_stmt *data_version;
+    /* Prepared at first use: NULL also while the log's schema (before
+     * version 4) has no events_pruned table. */
+    sqlite3_stmt *pruned_all;
+    sqlite3_stmt *pruned_multi;
     int64_t last_data_version; /* -1 before the first call */
+    /* Skip warnings: ids up to skip_logged_upto were reported (or counted
+     * as suppressed); skip_lines were written since skip_window_ns. */
+    int64_t skip_logged_upto;
+    int64_t skip_window_ns;
+    int skip_lines;
+    long long skip_suppressed; /* not logged, told in the next line */
     dev_t dev;
     ino_t ino;
     char *path;
 };
 
 #define COLUMNS "id, channel, event, data, created_at"
+#define SKIP_LOG_WINDOW_NS (60 * 1000000000LL)
 
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 {
@@ -61,6 +82,8 @@ void sse_eventlog_close(struct sse_eventlog *log)
     sqlite3_finalize(log->nth_all);
     sqlite3_finalize(log->nth_multi);
     sqlite3_finalize(log->data_version);
+    sqlite3_finalize(log->pruned_all);
+    sqlite3_finalize(log->pruned_multi);
     sqlite3_close_v2(log->db);
     free(log->path);
     free(log);
@@ -76,6 +99,29 @@ static int build_multi_sql(char *sql, size_t cap, const char *head,
     if (n > 0 && (size_t)n < cap)
         n += snprintf(sql + n, cap - (size_t)n, ")%s", tail);
     return n > 0 && (size_t)n < cap ? 0 : SSE_EINVAL;
+}
+
+/* Refuses a database that `sselite init` did not make, or made by a newer
+ * build: its rows may not mean what this build reads them as. */
+static int check_version(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sse_sqlite_error(
+        sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL));
+    if (rc)
+        return rc;
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        int64_t v = sqlite3_column_int64(st, 0);
+        if (v < 1 || v > SSE_SCHEMA_VERSION)
+            rc = SSE_ESCHEMA;
+    } else {
+        rc = sse_sqlite_error(step);
+        if (!rc)
+            rc = SSE_EDB;
+    }
+    sqlite3_finalize(st);
+    return rc;
 }
 
 int sse_eventlog_open(const char *path, int busy_timeout_ms,
@@ -145,6 +191,8 @@ int sse_eventlog_open(const char *path, int busy_timeout_ms,
                      &log->bounds);
     if (!rc)
         rc = prepare(log->db, "PRAGMA data_version", &log->data_version);
+    if (!rc)
+        rc = check_version(log->db);
 out:
     if (rc) {
         sse_eventlog_close(log);
@@ -197,12 +245,100 @@ int sse_eventlog_replay_start(struct sse_eventlog *log,
     return rc;
 }
 
+static int64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Logs a skipped row once per id on this connection, at most
+ * SSE_EVENTLOG_SKIP_LOG_BURST lines per SKIP_LOG_WINDOW_NS. */
+static void report_skip(struct sse_eventlog *log, int64_t id, const char *why)
+{
+    if (id <= log->skip_logged_upto)
+        return;
+    log->skip_logged_upto = id;
+    int64_t now = monotonic_ns();
+    if (log->skip_lines == 0 ||
+        now - log->skip_window_ns >= SKIP_LOG_WINDOW_NS) {
+        log->skip_window_ns = now;
+        log->skip_lines = 0;
+    }
+    if (log->skip_lines >= SSE_EVENTLOG_SKIP_LOG_BURST) {
+        log->skip_suppressed++;
+        return;
+    }
+    log->skip_lines++;
+    if (log->skip_suppressed)
+        sse_log(SSE_LOG_WARN,
+                "event id=%lld skipped: %s, so it cannot be sent as stored "
+                "(and %lld rows skipped before it were not logged)",
+                (long long)id, why, log->skip_suppressed);
+    else
+        sse_log(SSE_LOG_WARN,
+                "event id=%lld skipped: %s, so it cannot be sent as stored",
+                (long long)id, why);
+    log->skip_suppressed = 0;
+}
+
+/* Fills row from the current result row of st. Returns 0 with *why NULL
+ * for a row that can be sent, 0 with *why saying what is wrong for one
+ * that must be skipped, or SSE_ENOMEM. */
+static int take_row(sqlite3_stmt *st, struct sse_event_row *row,
+                    const char **why)
+{
+    *why = NULL;
+    row->id = sqlite3_column_int64(st, 0);
+    /* Types first: they are undefined after a conversion. A channel
+     * stored as a BLOB (CHECKs off) is never equal to a bound TEXT, so the
+     * channel-filtered reads never return it; the all-channels read must
+     * not deliver it either. */
+    int channel_type = sqlite3_column_type(st, 1);
+    int type_type = sqlite3_column_type(st, 2);
+    int data_type = sqlite3_column_type(st, 3);
+    if (channel_type != SQLITE_TEXT) {
+        *why = channel_type == SQLITE_NULL ? "channel is NULL"
+                                           : "channel is not TEXT";
+        return 0;
+    }
+    if (data_type == SQLITE_NULL) {
+        *why = "data is NULL";
+        return 0;
+    }
+    /* column_text before column_bytes: bytes then describe the text. A
+     * NULL pointer for a non-NULL value means SQLite ran out of memory. */
+    row->channel = (const char *)sqlite3_column_text(st, 1);
+    row->channel_len = (size_t)sqlite3_column_bytes(st, 1);
+    row->data = (const char *)sqlite3_column_text(st, 3);
+    row->data_len = (size_t)sqlite3_column_bytes(st, 3);
+    row->type = NULL;
+    row->type_len = 0;
+    if (type_type != SQLITE_NULL) {
+        row->type = (const char *)sqlite3_column_text(st, 2);
+        row->type_len = (size_t)sqlite3_column_bytes(st, 2);
+        if (!row->type)
+            return SSE_ENOMEM;
+    }
+    if (!row->channel || !row->data)
+        return SSE_ENOMEM;
+    row->created_ms = sqlite3_column_int64(st, 4);
+    /* No request can name such a channel (a NUL would also make the hub's
+     * C-string match disagree with SQL's byte match). */
+    if (!sse_channel_valid(row->channel, row->channel_len))
+        *why = "channel is not a valid channel name";
+    else if (row->data_len > SSE_EVENT_DATA_MAX)
+        *why = "data is longer than 4 MiB";
+    return 0;
+}
+
 int sse_eventlog_read(struct sse_eventlog *log, int64_t after_id,
                       int64_t upto_id,
                       const char (*channels)[SSE_CHANNEL_MAX + 1],
                       size_t nchannels, size_t limit, sse_eventlog_row_fn fn,
-                      void *ctx, size_t *nrows)
+                      void *ctx, struct sse_eventlog_progress *progress)
 {
+    struct sse_eventlog_progress p = {.last_seen = after_id};
     sqlite3_stmt *st;
     if (!channels)
         st = log->read_all;
@@ -210,42 +346,57 @@ int sse_eventlog_read(struct sse_eventlog *log, int64_t after_id,
         st = log->read_one;
     else
         st = log->read_multi;
-    if (channels && nchannels > MULTI_SLOTS)
-        return SSE_EINVAL;
+    int rc = 0, step = SQLITE_DONE;
+    if (channels && nchannels > MULTI_SLOTS) {
+        rc = SSE_EINVAL;
+        goto out;
+    }
     if (limit > INT64_MAX)
         limit = INT64_MAX;
     bind_range(st, after_id, upto_id, (int64_t)limit, channels, nchannels);
 
-    size_t n = 0;
-    int rc = 0, step;
+    size_t seen = 0;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         struct sse_event_row row;
-        row.id = sqlite3_column_int64(st, 0);
-        row.channel = (const char *)sqlite3_column_text(st, 1);
-        row.channel_len = (size_t)sqlite3_column_bytes(st, 1);
-        row.type = (const char *)sqlite3_column_text(st, 2);
-        row.type_len = row.type ? (size_t)sqlite3_column_bytes(st, 2) : 0;
-        /* column_text before column_bytes: bytes then describe the text. */
-        row.data = (const char *)sqlite3_column_text(st, 3);
-        row.data_len = (size_t)sqlite3_column_bytes(st, 3);
-        row.created_ms = sqlite3_column_int64(st, 4);
-        if (!row.channel || !row.data) {
-            rc = sqlite3_errcode(log->db) == SQLITE_NOMEM ? SSE_ENOMEM
-                                                          : SSE_ECORRUPT;
+        const char *why;
+        seen++;
+        rc = take_row(st, &row, &why);
+        if (rc)
             break;
+        if (why) {
+            report_skip(log, row.id, why);
+            p.skipped++;
+            p.last_seen = row.id;
+            continue;
         }
-        n++;
         rc = fn(&row, ctx);
         if (rc)
             break;
+        p.rows++;
+        p.last_seen = row.id;
     }
     if (!rc && step != SQLITE_DONE)
         rc = sse_sqlite_error(step);
+    /* LIMIT ends a statement with SQLITE_DONE too: only fewer rows than
+     * the limit prove that the range was read to its end. */
+    p.complete = !rc && seen < limit;
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    if (nrows)
-        *nrows = n;
+out:
+    if (progress)
+        *progress = p;
     return rc;
+}
+
+int sse_eventlog_reading(const struct sse_eventlog *log)
+{
+    sqlite3_stmt *const all[] = {
+        log->read_all, log->read_one,  log->read_multi,  log->bounds,
+        log->nth_all,  log->nth_multi, log->data_version};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (sqlite3_stmt_busy(all[i]))
+            return 1;
+    return 0;
 }
 
 int sse_eventlog_bounds(struct sse_eventlog *log, int64_t *oldest,
@@ -265,6 +416,54 @@ int sse_eventlog_bounds(struct sse_eventlog *log, int64_t *oldest,
             rc = SSE_EDB;
     }
     sqlite3_reset(log->bounds);
+    return rc;
+}
+
+/* Prepares the events_pruned statements if they are not yet. Returns 0
+ * (with *st NULL when the table does not exist) or an SSE_E* code. */
+static int prepare_pruned(struct sse_eventlog *log, int multi,
+                          sqlite3_stmt **st)
+{
+    sqlite3_stmt **slot = multi ? &log->pruned_multi : &log->pruned_all;
+    int rc = 0;
+    if (*slot == NULL) {
+        /* The channel slots are ?4..: bind_range's numbering. */
+        char sql[1024] = "SELECT max(through_id) FROM events_pruned";
+        if (multi)
+            rc = build_multi_sql(sql, sizeof sql,
+                                 "SELECT max(through_id) FROM events_pruned"
+                                 " WHERE channel IN (",
+                                 "");
+        if (!rc)
+            rc = prepare(log->db, sql, slot);
+        if (rc == SSE_ESCHEMA)
+            rc = 0; /* an older schema: nothing recorded */
+    }
+    *st = *slot;
+    return rc;
+}
+
+int sse_eventlog_pruned_through(struct sse_eventlog *log,
+                                const char (*channels)[SSE_CHANNEL_MAX + 1],
+                                size_t nchannels, int64_t *through)
+{
+    if (channels && nchannels > MULTI_SLOTS)
+        return SSE_EINVAL;
+    sqlite3_stmt *st = NULL;
+    int rc = prepare_pruned(log, channels != NULL, &st);
+    if (rc || st == NULL) {
+        if (!rc)
+            *through = 0;
+        return rc;
+    }
+    bind_range(st, 0, 0, 0, channels, nchannels);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        *through = sqlite3_column_int64(st, 0); /* NULL (none) -> 0 */
+    else
+        rc = step == SQLITE_DONE ? SSE_EDB : sse_sqlite_error(step);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return rc;
 }
 

@@ -5,7 +5,10 @@
  * queries prepared once at open. Every read is one statement, so it sees one
  * consistent snapshot, and the statement is reset before the call returns:
  * the connection never holds a read transaction while its owner waits,
- * which would keep WAL checkpoints from completing.
+ * which would keep WAL checkpoints from completing and let the -wal file
+ * grow without bound. The row callback runs inside the statement, so it
+ * only collects rows; writing them to a client (which may block for as
+ * long as the client reads slowly) comes after the read has returned.
  *
  * Ids are committed in increasing order (SQLite has one writer at a time and
  * AUTOINCREMENT never reuses an id), so "id > N" read at any moment never
@@ -21,12 +24,15 @@
 #include <stdint.h>
 
 #include "channel.h"
+#include "sse_limits.h"
 
 struct sse_eventlog;
 
 /* One row. Every pointer borrows from SQLite and is valid only during the
  * callback that receives the row. type is NULL (or type_len 0) for the
- * default "message" type. */
+ * default "message" type. channel is always a valid channel name
+ * (sse_channel_valid) and data_len <= SSE_EVENT_DATA_MAX: rows that are not
+ * are skipped by the read (see sse_eventlog_read). */
 struct sse_event_row {
     int64_t id;
     const char *channel;
@@ -38,32 +44,72 @@ struct sse_event_row {
     int64_t created_ms;
 };
 
-/* Called once per row in id order; return 0 to go on, anything else to stop
- * the read (that value is then returned by the read). */
+/* Called once per row in id order; return 0 to take the row and go on,
+ * anything else to stop the read before it (the row is not consumed; the
+ * read returns that value). */
 typedef int (*sse_eventlog_row_fn)(const struct sse_event_row *row, void *ctx);
 
 /* Opens path read-only with the given busy timeout and checks that it holds
- * an sselite event log. On success *out is owned by the caller (free with
- * sse_eventlog_close). Errors: SSE_ENOENT (no such file), SSE_ESCHEMA (a
- * database without the events table: not initialised), SSE_ECORRUPT (not a
- * database, or damaged), SSE_EBUSY, SSE_EDB, SSE_ENOMEM. */
+ * an sselite event log: an events table with the expected columns and a
+ * PRAGMA user_version from 1 to SSE_SCHEMA_VERSION (lib/admin.h). On
+ * success *out is owned by the caller (free with sse_eventlog_close).
+ * Errors: SSE_ENOENT (no such file), SSE_ESCHEMA (not initialised, a table
+ * that `sselite init` did not make, or a schema version this build does not
+ * know), SSE_ECORRUPT (not a database, or damaged), SSE_EBUSY, SSE_EDB,
+ * SSE_ENOMEM. */
 int sse_eventlog_open(const char *path, int busy_timeout_ms,
                       struct sse_eventlog **out);
 
 /* Closes the connection. NULL-safe. */
 void sse_eventlog_close(struct sse_eventlog *log);
 
+/* What one sse_eventlog_read went through; filled in every case. */
+struct sse_eventlog_progress {
+    /* Every row with after_id < id <= last_seen was consumed: taken by fn
+     * or skipped. after_id when none was. The next read starts here. */
+    int64_t last_seen;
+    size_t rows;    /* rows taken by fn */
+    size_t skipped; /* unreadable rows skipped */
+    /* 1 when no row with last_seen < id <= upto_id is left unconsumed (the
+     * read ran out of rows before the limit), so the caller may move its
+     * cursor to upto_id. */
+    int complete;
+};
+
 /* Reads rows with after_id < id <= upto_id (INT64_MAX for no upper bound)
- * in id order, at most limit of them, calling fn for each. channels is an
- * array of nchannels names (as in struct sse_request), or NULL for every
- * channel. *nrows (may be NULL) receives the number of rows passed to fn.
- * Returns 0 when the range was read up to the limit, the callback's
- * non-zero value if it stopped early, or SSE_EBUSY/SSE_ECORRUPT/SSE_EDB. */
+ * in id order, looking at most at limit of them, calling fn for each.
+ * channels is an array of nchannels names (as in struct sse_request), or
+ * NULL for every channel. *progress (may be NULL) says how far it got.
+ *
+ * A row that cannot be sent as stored is skipped, never an error, so one
+ * bad row (possible only in a table made or changed by hand, or written
+ * with CHECK constraints off) cannot stop the rows after it: a channel
+ * that is NULL, not TEXT or not a valid channel name (such a row matches
+ * no channel filter either, so every path agrees on which rows a channel
+ * has), data that is NULL or longer than SSE_EVENT_DATA_MAX bytes. Each is
+ * counted in progress->skipped and logged once per row id and connection
+ * as a warning, at most SSE_EVENTLOG_SKIP_LOG_BURST lines a minute per
+ * connection (the rest are counted in the next line).
+ *
+ * The statement is reset before the call returns, so no read transaction
+ * outlives it; but fn runs inside it, so fn must never wait on a client
+ * (collect, then write after the read). Returns 0 when the range was read
+ * up to the limit, the callback's non-zero value if it stopped early, or
+ * SSE_EBUSY/SSE_ECORRUPT/SSE_EDB/SSE_ENOMEM. */
 int sse_eventlog_read(struct sse_eventlog *log, int64_t after_id,
                       int64_t upto_id,
                       const char (*channels)[SSE_CHANNEL_MAX + 1],
                       size_t nchannels, size_t limit, sse_eventlog_row_fn fn,
-                      void *ctx, size_t *nrows);
+                      void *ctx, struct sse_eventlog_progress *progress);
+
+/* Warning lines about skipped rows, per connection and minute. */
+#define SSE_EVENTLOG_SKIP_LOG_BURST 10
+
+/* Returns 1 while a statement of log is active (between its first step and
+ * its reset), i.e. while log holds a read snapshot that keeps checkpoints
+ * from completing; 0 otherwise. For assertions: nothing may wait on a
+ * client while this is 1. */
+int sse_eventlog_reading(const struct sse_eventlog *log);
 
 /* Finds where a replay of the newest n rows of channels (NULL = all) with
  * id <= upto_id starts: *after is the id of the n-th newest such row minus
@@ -90,6 +136,15 @@ int sse_eventlog_newest_ids(struct sse_eventlog *log,
  * oldest - 1 <= r <= head. Errors as sse_eventlog_read. */
 int sse_eventlog_bounds(struct sse_eventlog *log, int64_t *oldest,
                         int64_t *head);
+
+/* Sets *through to the highest id ever deleted from any of channels (NULL
+ * = every channel), as recorded in events_pruned (schema version 4), or 0
+ * when none was (or the schema is older). A resume after r is complete for
+ * these channels only if r >= *through (and sse_eventlog_bounds agrees).
+ * Errors as sse_eventlog_read. */
+int sse_eventlog_pruned_through(struct sse_eventlog *log,
+                                const char (*channels)[SSE_CHANNEL_MAX + 1],
+                                size_t nchannels, int64_t *through);
 
 /* Sets *changed to 1 if another connection committed since the previous
  * call (PRAGMA data_version), else 0. The first call reports 1. Cheap: no

@@ -12,8 +12,20 @@
  * A commit writes the WAL before it publishes the new wal-index header, so
  * the inotify wake-up can come a moment before data_version changes. After
  * such a wake-up with no change the thread re-checks at 1 ms intervals a few
- * times before falling back to the poll interval.
+ * times before falling back to the poll interval. data_version is consumed
+ * before the rows are read, so a read that stops early (the database locked
+ * past the busy timeout, no memory, the round limit) leaves must_read set
+ * and the next turn reads again, commit or not.
+ *
+ * The ring is bounded twice: ring-events entries and ring-bytes bytes
+ * (encoding can make an event up to seven times its data). An event whose
+ * encoding exceeds an eighth of ring-bytes is never kept nor even encoded
+ * here: the ring restarts after it (covered_after = its id), so each stream
+ * that wants it reads it from the log like any backlog, exactly, and the
+ * process never holds it for long. Each read batch is bounded the same way,
+ * so a read holds at most about two such shares of encoded bytes.
  */
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -39,20 +51,33 @@
 #define REPLACED_CHECK_NS 1000000000LL
 #define TAG_WAKE UINT64_MAX
 #define TAG_INOTIFY (UINT64_MAX - 1)
+/* An event over 1/RING_SHARE of ring-bytes is not kept in the ring. */
+#define RING_SHARE 8
+/* on_row's "batch full" answer: stop this read, not an error. */
+#define BATCH_FULL 1
 
 struct sse_hub {
     const struct sse_config *cfg;
     struct sse_metrics *metrics;
     pthread_mutex_t mu;
 
-    /* Guarded by mu. */
+    /* Set at creation. */
+    size_t ring_bytes_max; /* ring-bytes */
+    size_t event_max;      /* larger encoded events are not kept */
+
+    /* Guarded by mu. Ring invariant (ring_check): ids increase from
+     * covered_after (exclusive) to head (the newest entry), every entry
+     * holds its bytes, ring_bytes is the sum of their event_cost and stays
+     * within ring_bytes_max, ring_count within ring_cap. */
     struct sse_hub_event **ring; /* circular, cap entries */
     size_t ring_cap, ring_start, ring_count;
+    size_t ring_bytes;
     int64_t covered_after;
-    int64_t oldest; /* lowest stored id at the last look */
-    int64_t head;   /* -1 until the log is open */
-    uint64_t epoch;
-    int fault; /* 0, or why the log cannot be read */
+    int64_t oldest;       /* lowest stored id at the last look */
+    int64_t head;         /* -1 until the log is open */
+    uint64_t epoch;       /* bumped by every reset and fault: streams end */
+    uint64_t reset_epoch; /* epoch as of the last reset (replacement) */
+    int fault;            /* 0, or why the log cannot be read */
     int stopping;
     struct sse_hub_waiter **slots;
     size_t nslots, slots_cap;
@@ -64,6 +89,9 @@ struct sse_hub {
     struct sse_eventlog *log;
     int64_t next_open_ns, next_replaced_ns;
     int fault_logged;
+    int must_read;        /* rows may be committed that the hub has not read */
+    sse_hub_hook_fn hook; /* tests only */
+    void *hook_ctx;
 
     int epfd, wakefd, inofd;
     char *dir, *base, *wal_base;
@@ -146,6 +174,11 @@ int sse_hub_new(const struct sse_config *cfg, struct sse_metrics *metrics,
     pthread_mutex_init(&hub->mu, NULL);
     int rc = SSE_ENOMEM;
     hub->ring_cap = (size_t)cfg->ring_events;
+    hub->ring_bytes_max =
+        cfg->ring_bytes > 0 && (uint64_t)cfg->ring_bytes <= (uint64_t)SIZE_MAX
+            ? (size_t)cfg->ring_bytes
+            : SIZE_MAX;
+    hub->event_max = hub->ring_bytes_max / RING_SHARE;
     hub->ring = calloc(hub->ring_cap, sizeof *hub->ring);
     if (!hub->ring || split_path(hub, cfg->db))
         goto out;
@@ -168,12 +201,62 @@ out:
     return 0;
 }
 
+/* Bytes an event in the ring costs: its whole allocation. */
+static size_t event_cost(const struct sse_hub_event *ev)
+{
+    return sizeof *ev + (size_t)(ev->bytes - ev->channel) + ev->len;
+}
+
+static struct sse_hub_event *ring_at(const struct sse_hub *hub, size_t i)
+{
+    return hub->ring[(hub->ring_start + i) % hub->ring_cap];
+}
+
+/* Checks the ring invariant by walking it. Called where the ring is
+ * emptied (rare: a fault, a reset, an oversize event, the end), so every
+ * build can afford it; appends check their part as they go. Called with mu
+ * held. */
+static void ring_check(const struct sse_hub *hub)
+{
+#ifndef NDEBUG
+    assert(hub->ring_count <= hub->ring_cap);
+    assert(hub->ring_bytes <= hub->ring_bytes_max);
+    size_t bytes = 0;
+    int64_t prev = hub->covered_after;
+    for (size_t i = 0; i < hub->ring_count; i++) {
+        const struct sse_hub_event *ev = ring_at(hub, i);
+        assert(ev->bytes && ev->id > prev);
+        prev = ev->id;
+        bytes += event_cost(ev);
+    }
+    assert(bytes == hub->ring_bytes);
+    assert(hub->ring_count == 0 || prev == hub->head);
+#else
+    (void)hub;
+#endif
+}
+
+static void publish_ring_size(struct sse_hub *hub)
+{
+    if (!hub->metrics)
+        return;
+    atomic_store_explicit(&hub->metrics->ring_events,
+                          (long long)hub->ring_count, memory_order_relaxed);
+    atomic_store_explicit(&hub->metrics->ring_bytes, (long long)hub->ring_bytes,
+                          memory_order_relaxed);
+}
+
+/* Empties the ring; covered_after and head are the caller's to set. Called
+ * with mu held. */
 static void ring_clear(struct sse_hub *hub)
 {
+    ring_check(hub);
     for (size_t i = 0; i < hub->ring_count; i++)
-        sse_hub_event_release(hub->ring[(hub->ring_start + i) % hub->ring_cap]);
+        sse_hub_event_release(ring_at(hub, i));
     hub->ring_start = 0;
     hub->ring_count = 0;
+    hub->ring_bytes = 0;
+    publish_ring_size(hub);
 }
 
 static void pool_clear(struct sse_hub *hub)
@@ -243,7 +326,10 @@ static int direct_write(struct sse_hub *hub, struct sse_hub_waiter *w,
     for (size_t i = 0; i < n; i++) {
         if (evs[i]->id <= w->cursor || !waiter_wants(w, evs[i]))
             continue;
-        if (niov > DIRECT_MAX_IOV || total + evs[i]->len > FCGI_MAX_CONTENT)
+        /* An event too large for the ring (no bytes) is read from the log
+         * by the thread; so is anything too large for one record. */
+        if (!evs[i]->bytes || niov > DIRECT_MAX_IOV ||
+            total + evs[i]->len > FCGI_MAX_CONTENT)
             return 0;
         iov[niov].iov_base = evs[i]->bytes;
         iov[niov].iov_len = evs[i]->len;
@@ -305,23 +391,62 @@ static int direct_write(struct sse_hub *hub, struct sse_hub_waiter *w,
     return w->pending == NULL;
 }
 
-/* Appends events (ids increasing, all above head) and wakes the waiters
- * that want any of them. Called with mu held. */
+/* Drops the oldest event; streams behind it now read the log. Called with
+ * mu held. */
+static void ring_evict_oldest(struct sse_hub *hub)
+{
+    struct sse_hub_event *old = hub->ring[hub->ring_start];
+    size_t cost = event_cost(old);
+    assert(hub->ring_count > 0 && hub->ring_bytes >= cost);
+    hub->covered_after = old->id;
+    hub->ring_bytes -= cost;
+    sse_hub_event_release(old);
+    hub->ring_start = (hub->ring_start + 1) % hub->ring_cap;
+    hub->ring_count--;
+}
+
+/* Returns 1 while an event of cost bytes would break either bound. Called
+ * with mu held. */
+static int ring_lacks_room(const struct sse_hub *hub, size_t cost)
+{
+    if (hub->ring_count == 0)
+        return 0;
+    return hub->ring_count == hub->ring_cap ||
+           hub->ring_bytes + cost > hub->ring_bytes_max;
+}
+
+/* Makes ev (id above head) the newest event: kept with a reference of the
+ * ring's own after evicting the oldest while either bound would be
+ * exceeded, or, when it has no bytes (too large), not kept: the ring then
+ * restarts after it. Called with mu held. */
+static void ring_store(struct sse_hub *hub, struct sse_hub_event *ev)
+{
+    assert(ev->id > hub->head);
+    if (!ev->bytes) {
+        ring_clear(hub);
+        hub->covered_after = ev->id;
+    } else {
+        size_t cost = event_cost(ev);
+        assert(cost <= hub->ring_bytes_max);
+        while (ring_lacks_room(hub, cost))
+            ring_evict_oldest(hub);
+        atomic_fetch_add_explicit(&ev->refs, 1, memory_order_relaxed);
+        hub->ring[(hub->ring_start + hub->ring_count) % hub->ring_cap] = ev;
+        hub->ring_count++;
+        hub->ring_bytes += cost;
+    }
+    hub->head = ev->id;
+}
+
+/* Stores events (ids increasing, all above head; the caller keeps its
+ * references, so evs stays valid even if the ring drops some at once) and
+ * wakes the waiters that want any of them. Called with mu held. */
 static void ring_append(struct sse_hub *hub, struct sse_hub_event **evs,
                         size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (hub->ring_count == hub->ring_cap) {
-            struct sse_hub_event *old = hub->ring[hub->ring_start];
-            hub->covered_after = old->id;
-            sse_hub_event_release(old);
-            hub->ring_start = (hub->ring_start + 1) % hub->ring_cap;
-            hub->ring_count--;
-        }
-        hub->ring[(hub->ring_start + hub->ring_count) % hub->ring_cap] = evs[i];
-        hub->ring_count++;
-        hub->head = evs[i]->id;
-    }
+    for (size_t i = 0; i < n; i++)
+        ring_store(hub, evs[i]);
+    publish_ring_size(hub);
     int64_t now = 0;
     for (size_t s = 0; s < hub->nslots; s++) {
         struct sse_hub_waiter *w = hub->slots[s];
@@ -349,9 +474,11 @@ static void ring_append(struct sse_hub *hub, struct sse_hub_event **evs,
 }
 
 struct read_batch {
+    struct sse_hub *hub;
     struct sse_hub_event **evs;
     size_t n;
-    struct sse_buf enc;
+    size_t bytes;       /* encoded bytes in evs */
+    struct sse_buf enc; /* max: the hub's event_max */
 };
 
 int sse_hub_encode_row(struct sse_buf *out, const struct sse_event_row *row)
@@ -369,15 +496,26 @@ int sse_hub_encode_row(struct sse_buf *out, const struct sse_event_row *row)
     return rc;
 }
 
+/* Keeps one new row in the batch, encoded. Returns 0 to go on, BATCH_FULL
+ * once the batch holds event_max encoded bytes or an oversize event, or an
+ * error. */
 static int on_row(const struct sse_event_row *row, void *ctx)
 {
     struct read_batch *b = ctx;
-    sse_buf_reset(&b->enc);
-    int rc = sse_hub_encode_row(&b->enc, row);
+    struct sse_hub *hub = b->hub;
+    int rc = hub->hook ? hub->hook(SSE_HUB_HOOK_ROW, hub->hook_ctx) : 0;
     if (rc)
         return rc;
-    struct sse_hub_event *ev =
-        malloc(sizeof *ev + row->channel_len + 1 + b->enc.len);
+    sse_buf_reset(&b->enc);
+    /* b->enc refuses to grow past event_max before allocating anything, so
+     * an oversize event costs no memory here; it is kept as a stub without
+     * bytes that tells the ring where to restart. */
+    rc = sse_hub_encode_row(&b->enc, row);
+    int oversize = rc == SSE_ETOOBIG;
+    if (rc && !oversize)
+        return rc;
+    size_t len = oversize ? 0 : b->enc.len;
+    struct sse_hub_event *ev = malloc(sizeof *ev + row->channel_len + 1 + len);
     if (!ev)
         return SSE_ENOMEM;
     atomic_init(&ev->refs, 1);
@@ -386,11 +524,13 @@ static int on_row(const struct sse_event_row *row, void *ctx)
     ev->channel_hash = sse_hub_channel_hash(row->channel, row->channel_len);
     memcpy(ev->channel, row->channel, row->channel_len);
     ev->channel[row->channel_len] = '\0';
-    ev->bytes = ev->channel + row->channel_len + 1;
-    memcpy(ev->bytes, b->enc.data, b->enc.len);
-    ev->len = b->enc.len;
+    ev->bytes = oversize ? NULL : ev->channel + row->channel_len + 1;
+    if (len)
+        memcpy(ev->bytes, b->enc.data, len);
+    ev->len = len;
     b->evs[b->n++] = ev;
-    return 0;
+    b->bytes += len;
+    return oversize || b->bytes >= hub->event_max ? BATCH_FULL : 0;
 }
 
 static void set_fault(struct sse_hub *hub, int fault)
@@ -399,8 +539,8 @@ static void set_fault(struct sse_hub *hub, int fault)
     int changed = hub->fault != fault;
     hub->fault = fault;
     if (fault) {
-        hub->head = -1;
         ring_clear(hub);
+        hub->head = -1;
         hub->epoch++;
         pool_clear(hub);
         wake_all(hub);
@@ -427,22 +567,26 @@ static void try_open(struct sse_hub *hub)
     int64_t now = sse_hub_now_ns();
     if (now < hub->next_open_ns)
         return;
-    struct sse_eventlog *log;
+    struct sse_eventlog *log = NULL;
     int64_t oldest, head;
+    int changed;
     int rc = sse_eventlog_open(hub->cfg->db, hub->cfg->busy_timeout_ms, &log);
-    if (!rc) {
+    /* data_version's first value before the bounds: a commit after it is
+     * reported as a change, one before it is within the bounds. */
+    if (!rc)
+        rc = sse_eventlog_changed(log, &changed);
+    if (!rc)
         rc = sse_eventlog_bounds(log, &oldest, &head);
-        if (rc)
-            sse_eventlog_close(log);
-    }
+    if (!rc && hub->hook)
+        rc = hub->hook(SSE_HUB_HOOK_OPENED, hub->hook_ctx);
     if (rc) {
+        sse_eventlog_close(log);
         set_fault(hub, rc);
         hub->next_open_ns = now + REOPEN_INTERVAL_NS;
         return;
     }
-    int changed;
-    sse_eventlog_changed(log, &changed);
     hub->log = log;
+    hub->must_read = 1; /* cheap, and safe whatever committed meanwhile */
     hub->next_replaced_ns = now + REPLACED_CHECK_NS;
     pthread_mutex_lock(&hub->mu);
     int was_fault = hub->fault;
@@ -460,35 +604,49 @@ static void try_open(struct sse_hub *hub)
                 hub->cfg->db, (long long)head);
 }
 
-/* Reads every row above head, in batches. Returns 1 if rows were added. */
+/* Reads every row above head, in batches bounded by rows and by bytes.
+ * Returns 1 when it read to the end of the log, 0 when it stopped before
+ * (an error, no memory, the round limit): then it must be called again. */
 static int read_new_rows(struct sse_hub *hub)
 {
     size_t batch = (size_t)hub->cfg->batch;
-    struct read_batch b = {.evs = calloc(batch, sizeof *b.evs), .n = 0};
-    sse_buf_init(&b.enc, 0);
+    struct read_batch b = {
+        .hub = hub, .evs = calloc(batch, sizeof *b.evs), .n = 0};
+    sse_buf_init(&b.enc, hub->event_max);
     if (!b.evs)
         return 0;
-    int added = 0;
+    int complete = 0;
     for (int round = 0; round < 1000; round++) {
         pthread_mutex_lock(&hub->mu);
         int64_t after = hub->head;
         pthread_mutex_unlock(&hub->mu);
-        size_t nrows = 0;
+        struct sse_eventlog_progress p;
         b.n = 0;
+        b.bytes = 0;
         int rc = sse_eventlog_read(hub->log, after, INT64_MAX, NULL, 0, batch,
-                                   on_row, &b, &nrows);
-        if (hub->metrics)
+                                   on_row, &b, &p);
+        if (hub->metrics) {
             sse_metrics_add(&hub->metrics->db_reads, 1);
-        if (b.n) {
+            sse_metrics_add(&hub->metrics->rows_skipped, (long long)p.skipped);
+        }
+        if (b.n || p.last_seen > after) {
             pthread_mutex_lock(&hub->mu);
-            ring_append(hub, b.evs, b.n);
+            if (b.n)
+                ring_append(hub, b.evs, b.n);
+            /* Skipped rows are in no ring; head passes them anyway, or a
+             * trailing one would be read again on every commit. */
+            if (p.last_seen > hub->head)
+                hub->head = p.last_seen;
             int64_t head = hub->head;
             pthread_mutex_unlock(&hub->mu);
+            for (size_t i = 0; i < b.n; i++)
+                sse_hub_event_release(b.evs[i]);
             if (hub->metrics)
                 atomic_store_explicit(&hub->metrics->head_id, head,
                                       memory_order_relaxed);
-            added = 1;
         }
+        if (rc == BATCH_FULL)
+            continue;
         if (rc) {
             if (hub->metrics)
                 sse_metrics_add(&hub->metrics->db_faults, 1);
@@ -500,12 +658,14 @@ static int read_new_rows(struct sse_hub *hub)
                 close_log(hub, rc);
             break;
         }
-        if (nrows < batch)
+        if (p.complete) {
+            complete = 1;
             break;
+        }
     }
     sse_buf_cleanup(&b.enc);
     free(b.evs);
-    return added;
+    return complete;
 }
 
 /* The database file was replaced or its ids went backwards: every stream's
@@ -518,10 +678,11 @@ static void reset_log(struct sse_hub *hub, const char *why)
     sse_eventlog_close(hub->log);
     hub->log = NULL;
     pthread_mutex_lock(&hub->mu);
-    hub->head = -1;
     ring_clear(hub);
+    hub->head = -1;
     pool_clear(hub);
     hub->epoch++;
+    hub->reset_epoch = hub->epoch;
     wake_all(hub);
     pthread_mutex_unlock(&hub->mu);
     hub->next_open_ns = 0;
@@ -633,8 +794,8 @@ static void *hub_main(void *arg)
             close_log(hub, rc);
             continue;
         }
-        if (changed) {
-            read_new_rows(hub);
+        if (changed || hub->must_read) {
+            hub->must_read = !read_new_rows(hub);
             if (hub->log)
                 refresh_bounds(hub);
             quick = 0;
@@ -645,6 +806,12 @@ static void *hub_main(void *arg)
         }
     }
     return NULL;
+}
+
+void sse_hub_set_hook(struct sse_hub *hub, sse_hub_hook_fn fn, void *ctx)
+{
+    hub->hook = fn;
+    hub->hook_ctx = ctx;
 }
 
 int sse_hub_start(struct sse_hub *hub)
@@ -815,11 +982,14 @@ int sse_hub_next(struct sse_hub *hub, struct sse_hub_waiter *w, int64_t *cursor,
             status = SSE_HUB_HANGUP;
             break;
         }
-        if (w->epoch != hub->epoch) {
+        /* A replacement since the stream began is a reset; any other
+         * epoch change was a fault, perhaps over by now, but the stream
+         * ends the same way (retry later), never as a replacement. */
+        if (w->epoch < hub->reset_epoch) {
             status = SSE_HUB_RESET;
             break;
         }
-        if (hub->fault) {
+        if (hub->fault || w->epoch != hub->epoch) {
             status = SSE_HUB_FAULT;
             break;
         }

@@ -8,6 +8,11 @@
  * appends it to a bounded ring of recent events shared by all streams of the
  * process. It then wakes only the streams whose channels got rows.
  *
+ * The ring is bounded by events (ring-events) and by bytes (ring-bytes). An
+ * event whose encoding is larger than an eighth of ring-bytes is not kept:
+ * the ring restarts after it, and the streams that want it read it from the
+ * log (SSE_HUB_BEHIND), byte for byte the same.
+ *
  * Ring invariant: it holds every committed row with
  * covered_after < id <= head, in id order. A stream whose cursor (the id
  * after which it has sent everything it wants) is >= covered_after takes its
@@ -39,7 +44,8 @@ struct sse_hub;
 struct sse_metrics;
 
 /* One encoded event. Immutable once in the ring; freed by the last
- * sse_hub_event_release. */
+ * sse_hub_event_release. Events handed out by sse_hub_next always have
+ * their bytes. */
 struct sse_hub_event {
     atomic_int refs;
     int64_t id;
@@ -81,6 +87,21 @@ struct sse_hub_waiter {
  * thread. Errors: SSE_ENOMEM, SSE_EIO (epoll/inotify set-up failed). */
 int sse_hub_new(const struct sse_config *cfg, struct sse_metrics *metrics,
                 struct sse_hub **out);
+
+/* Test-only fault injection: where the hub calls a hook set with
+ * sse_hub_set_hook. Production code never sets one. */
+enum sse_hub_hook_point {
+    SSE_HUB_HOOK_OPENED, /* the log is open and its bounds are read */
+    SSE_HUB_HOOK_ROW     /* the hub's read is about to keep a new row */
+};
+/* Returns 0 to go on, or a negative SSE_E* code that fails the open, or
+ * stops the read, as if SQLite had reported it. */
+typedef int (*sse_hub_hook_fn)(enum sse_hub_hook_point point, void *ctx);
+
+/* Installs fn (NULL: none) with ctx (borrowed until the hub is freed); for
+ * tests only (tests/unit/check_hub.c). Call before sse_hub_start: the hook
+ * runs in sse_hub_start's first open and then on the detector thread. */
+void sse_hub_set_hook(struct sse_hub *hub, sse_hub_hook_fn fn, void *ctx);
 
 /* Starts the detector thread. Returns 0 or SSE_EIO. */
 int sse_hub_start(struct sse_hub *hub);
@@ -126,8 +147,12 @@ enum sse_hub_status {
     SSE_HUB_EVENTS = 0, /* *n events taken (n may be 0: deadline) */
     SSE_HUB_BEHIND = 1, /* cursor < covered_after: read the log */
     SSE_HUB_HANGUP = 2, /* the web server closed the stream's socket */
-    SSE_HUB_RESET = 3,  /* the database was replaced: end the stream */
-    SSE_HUB_FAULT = 4,  /* the database cannot be read right now */
+    SSE_HUB_RESET = 3,  /* the database was replaced (or removed) since the
+                           waiter was added: end the stream */
+    SSE_HUB_FAULT = 4,  /* the database cannot be read right now, or could
+                           not for a while since the waiter was added (a
+                           fault that is already over): end the stream as
+                           a fault, with the error retry */
     SSE_HUB_CLOSED = 5, /* the hub is stopping */
     SSE_HUB_PENDING = 6 /* w->pending holds raw bytes the thread must send
                            before anything else (then free it) */

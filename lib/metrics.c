@@ -79,7 +79,14 @@ int sse_metrics_render(const struct sse_metrics *m, int format,
          get(&m->db_reads)},
         {"db_faults_total", "counter", "Failed reads of the event log",
          get(&m->db_faults)},
+        {"rows_skipped_total", "counter",
+         "Rows that cannot be sent as stored, skipped (once per read)",
+         get(&m->rows_skipped)},
         {"db_head_id", "gauge", "Newest event id seen", get(&m->head_id)},
+        {"ring_events", "gauge", "Recent events held in memory",
+         get(&m->ring_events)},
+        {"ring_bytes", "gauge", "Bytes of the recent events held in memory",
+         get(&m->ring_bytes)},
     };
     size_t n = sizeof rows / sizeof rows[0];
     int rc = 0;

@@ -45,7 +45,10 @@ struct sse_metrics {
     atomic_llong busy_rejects;     /* every thread already streaming */
     atomic_llong db_reads;         /* range reads by the hub and streams */
     atomic_llong db_faults;        /* reads that failed */
+    atomic_llong rows_skipped;     /* unreadable rows skipped by reads */
     atomic_llong head_id;          /* newest id seen by the hub */
+    atomic_llong ring_events;      /* events in the hub's memory now */
+    atomic_llong ring_bytes;       /* and their size (ring-bytes bounds it) */
 };
 
 /* Zeroes m and records the start time and thread count. */

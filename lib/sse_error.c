@@ -25,8 +25,8 @@ const char *sse_strerror(int err)
     case SSE_EIO:
         return "write failed";
     case SSE_ESCHEMA:
-        return "database not initialised (run: sselite init DB) or schema "
-               "unknown";
+        return "database not initialised (run: sselite init DB) or of a "
+               "schema version this build does not know";
     case SSE_ECLOSED:
         return "shut down";
     case SSE_ETIMEDOUT:

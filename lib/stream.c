@@ -1,6 +1,7 @@
 /* stream.c - one client's event stream (or long poll) from start to end.
  * SPDX-License-Identifier: MIT
  */
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,11 @@
 #include "stream.h"
 
 #define TAKE_MAX 64
+/* A catch-up batch is read into memory before any of it is written; it
+ * stops at the first row that finds this many encoded bytes collected. */
+#define CATCH_UP_BYTES ((size_t)256 * 1024)
+/* backlog_row's "batch full" stop: positive, so no sse_error code. */
+#define BATCH_FULL 1
 #define NS_PER_S 1000000000LL
 /* Long enough for a vanished client's RST to come back, even over a WAN. */
 #define HEARTBEAT_PROBE_NS (250 * 1000000LL)
@@ -30,10 +36,16 @@ struct session {
     struct sse_buf latest; /* replay=latest: encoded events sent first */
     int64_t cursor;
     int failed; /* the sink reported an error: stop writing */
+    /* Borrowed during a catch-up read, NULL otherwise: nothing may be
+     * written to the client while it holds a statement (see put). */
+    struct sse_eventlog *log;
 };
 
 static void put(struct session *s, const char *p, size_t n)
 {
+    /* A write may block on a slow client; a read snapshot held meanwhile
+     * would stop every checkpoint. */
+    assert(!s->log || !sse_eventlog_reading(s->log));
     if (s->failed || n == 0)
         return;
     if (s->sink->write(s->sink->ctx, p, n)) {
@@ -65,52 +77,70 @@ static void finish(struct session *s, int reason, const char *comment,
     s->res->reason = reason;
 }
 
+/* The collecting callback of a catch-up read: encodes rows into s->out
+ * until the batch holds CATCH_UP_BYTES, then stops before the next row
+ * (always taking the first, however large). Writes nothing. */
 struct backlog_ctx {
     struct session *s;
-    int64_t last_id;
+    size_t start; /* s->out.len before the batch */
+    size_t rows;
 };
 
 static int backlog_row(const struct sse_event_row *row, void *ctx)
 {
     struct backlog_ctx *b = ctx;
-    int rc = sse_hub_encode_row(&b->s->out, row);
+    struct sse_buf *out = &b->s->out;
+    if (b->rows > 0 && out->len - b->start >= CATCH_UP_BYTES)
+        return BATCH_FULL;
+    int rc = sse_hub_encode_row(out, row);
     if (rc)
         return rc;
-    b->last_id = row->id;
-    b->s->res->events++;
-    /* Flush every 64 KiB so a large backlog streams instead of piling up. */
-    if (b->s->out.len >= 65536 && flush_out(b->s))
-        return SSE_EIO;
+    b->rows++;
     return 0;
 }
 
 /* Sends the rows after the cursor up to the hub's head from the log, one
- * bounded batch. Returns 0, or an error (fault or write failure). */
+ * bounded batch: read into memory, statement reset, connection returned,
+ * and only then written, so a slow client never holds a read snapshot (one
+ * that did would keep every checkpoint from completing, and the -wal file
+ * would grow for as long as it read). Returns 0, or an error (fault or
+ * write failure). */
 static int catch_up(struct session *s)
 {
     int64_t upto = sse_hub_head(s->hub);
     if (upto < 0)
         return SSE_ECLOSED;
-    struct sse_eventlog *log;
-    int rc = sse_hub_log_borrow(s->hub, &log);
+    int rc = sse_hub_log_borrow(s->hub, &s->log);
     if (rc)
         return rc;
-    struct backlog_ctx b = {.s = s, .last_id = s->cursor};
-    size_t nrows = 0;
-    size_t batch = (size_t)s->cfg->batch;
-    int64_t before = s->res->events;
-    rc = sse_eventlog_read(log, s->cursor, upto, s->req->channels,
-                           s->req->nchannels, batch, backlog_row, &b, &nrows);
-    sse_hub_log_return(s->hub, log, rc && rc != SSE_EIO);
+    struct backlog_ctx b = {.s = s, .start = s->out.len};
+    struct sse_eventlog_progress p;
+    rc = sse_eventlog_read(s->log, s->cursor, upto, s->req->channels,
+                           s->req->nchannels, (size_t)s->cfg->batch,
+                           backlog_row, &b, &p);
+    if (rc == BATCH_FULL)
+        rc = 0;
+    assert(!sse_eventlog_reading(s->log));
+    sse_hub_log_return(s->hub, s->log, rc != 0);
+    s->log = NULL;
+    s->res->events += (int64_t)p.rows;
     if (s->m) {
         sse_metrics_add(&s->m->db_reads, 1);
-        sse_metrics_add(&s->m->events_replayed, s->res->events - before);
-        sse_metrics_add(&s->m->events_delivered, s->res->events - before);
+        sse_metrics_add(&s->m->events_replayed, (long long)p.rows);
+        sse_metrics_add(&s->m->events_delivered, (long long)p.rows);
+        sse_metrics_add(&s->m->rows_skipped, (long long)p.skipped);
     }
+    /* On an error the rows already encoded still go out, with the fault. */
+    s->cursor = p.complete ? upto : p.last_seen;
     if (rc)
         return rc;
-    s->cursor = nrows < batch ? upto : b.last_id;
-    return flush_out(s);
+    rc = flush_out(s);
+    /* One huge event must not pin its buffer for the stream's lifetime. */
+    if (s->out.cap > 2 * CATCH_UP_BYTES) {
+        sse_buf_cleanup(&s->out);
+        sse_buf_init(&s->out, 0);
+    }
+    return rc;
 }
 
 static int latest_row(const struct sse_event_row *row, void *ctx)
@@ -170,17 +200,27 @@ static int plan_start(struct session *s, char *gap_json, size_t cap)
     int rc = sse_hub_log_borrow(s->hub, &log);
     if (rc)
         return rc;
-    int64_t oldest, head;
+    int64_t oldest, head, through = 0;
     rc = sse_eventlog_bounds(log, &oldest, &head);
+    /* Retention prunes channels unevenly, so the log's lowest id is not
+     * enough: a resume point below the highest id deleted from one of
+     * the stream's channels has lost events too. Read after the bounds,
+     * it can only be newer; never past head. */
+    if (!rc && req->resume_source != SSE_RESUME_NONE)
+        rc = sse_eventlog_pruned_through(log, req->channels, req->nchannels,
+                                         &through);
     if (!rc && req->resume_source != SSE_RESUME_NONE) {
         int64_t r = req->resume_id;
+        int64_t horizon = oldest - 1 > through ? oldest - 1 : through;
+        if (horizon > head)
+            horizon = head;
         const char *reason = NULL;
         if (r > head) {
             reason = "future";
             s->cursor = head;
-        } else if (r < oldest - 1) {
+        } else if (r < horizon) {
             reason = "pruned";
-            s->cursor = oldest - 1;
+            s->cursor = horizon;
         } else {
             s->cursor = r;
         }

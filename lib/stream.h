@@ -11,6 +11,17 @@
  * Output goes through a struct sse_sink, so the session runs the same over
  * libfcgi, a pipe or a test buffer.
  *
+ * Backlog and memory: each catch-up batch is read into memory, the read's
+ * statement reset (its snapshot released) and the connection returned
+ * before any of it is written, so however slowly a client reads it never
+ * holds a read transaction open and WAL checkpoints keep completing. A
+ * batch is at most `batch` rows and stops at the first row that finds 256
+ * KiB of encoded events collected, but always takes one row; a stream's
+ * buffer therefore holds less than 256 KiB plus one encoded event, at most
+ * sse_encode_event_size(type, SSE_EVENT_DATA_MAX), about 28 MiB for 4 MiB
+ * of line breaks, and is given back after such an event has been written.
+ * Rows the event log skips as unreadable are passed, not waited on.
+ *
  * Thread-safety: one session per thread; the hub and metrics are shared.
  */
 #ifndef SSE_STREAM_H

@@ -144,6 +144,7 @@ if [ "$failed" = 0 ]; then
     suite unit-valgrind valgrind_unit
     suite unit-asan asan_unit
     [ -f tests/cli/test_cli.sh ] && suite cli bash tests/cli/test_cli.sh
+    [ -f tests/cli/test_retention.sh ] && suite cli-retention bash tests/cli/test_retention.sh
     [ -f tests/integration/run.sh ] && suite integration-lighttpd bash tests/integration/run.sh
     [ -f tests/reliability/run.sh ] && suite reliability bash tests/reliability/run.sh
     [ -f tests/servers/run.sh ] && suite integration-servers bash tests/servers/run.sh

@@ -38,6 +38,7 @@
 #include "encode.h"
 #include "eventlog.h"
 #include "request.h"
+#include "retention.h"
 #include "sse_error.h"
 #include "sse_limits.h"
 
@@ -245,29 +246,13 @@ static int parse_count(const char *cmd, const char *opt, const char *s,
     return 0;
 }
 
-/* Parses a duration: digits with an optional unit ms, s, m, h or d (plain
- * digits are seconds) into milliseconds. */
+/* Parses a duration (see sse_retention_parse_duration) into milliseconds. */
 static int parse_duration(const char *cmd, const char *opt, const char *s,
                           int64_t *ms)
 {
-    static const struct {
-        const char *unit;
-        int64_t ms;
-    } units[] = {{"", 1000},   {"s", 1000},    {"ms", 1},
-                 {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
-    size_t n = strspn(s, "0123456789");
-    int64_t v;
     char q[300];
-    if (sse_request_parse_id(s, n, &v) == 0) {
-        for (size_t k = 0; k < sizeof units / sizeof units[0]; k++) {
-            if (strcmp(s + n, units[k].unit) != 0)
-                continue;
-            if (v > INT64_MAX / units[k].ms)
-                break;
-            *ms = v * units[k].ms;
-            return 0;
-        }
-    }
+    if (sse_retention_parse_duration(s, strlen(s), ms) == 0)
+        return 0;
     say(cmd,
         "%s '%s' is not a duration: use e.g. 90s, 30m, 12h, 7d, 500ms or"
         " plain seconds",
@@ -464,23 +449,53 @@ out:
 
 /* --- prune --- */
 
+#ifndef SSELITE_RETENTION_FILE
+#define SSELITE_RETENTION_FILE "/etc/sselite/retention.conf"
+#endif
+/* Rows per write transaction when applying the rules (the help says so):
+ * a few ms on a small machine (measured by tests/cli/test_retention.sh),
+ * so a publisher waits about that long at most. */
+#define PRUNE_BATCH 1000
+
 static const char prune_help[] =
-    "Usage: sselite prune DB [--keep N] [--older-than DURATION] [--channel C]\n"
+    "Usage: sselite prune DB [--rules FILE] [--dry-run] [--batch N] "
+    "[--vacuum]\n"
+    "       sselite prune DB [--keep N] [--older-than DURATION] [--channel C]\n"
     "\n"
-    "Delete old events and print how many went, then checkpoint the WAL\n"
-    "(TRUNCATE) so that the -wal file shrinks. Give --keep, --older-than or\n"
-    "both (an event goes if either rule says so). Ids are never reused:\n"
-    "clients resuming from a pruned id get an sselite-gap event.\n"
+    "Delete old events, then checkpoint the WAL (TRUNCATE) so that the -wal\n"
+    "file shrinks. Ids are never reused: clients resuming from a pruned id\n"
+    "get an sselite-gap event.\n"
     "\n"
+    "Without --keep and --older-than, apply the retention rules of FILE\n"
+    "(default " SSELITE_RETENTION_FILE "; see sselite(1))\n"
+    "channel by channel, in write transactions of at most N rows with a\n"
+    "pause between them; print a line per channel that lost events and a\n"
+    "summary.\n"
+    "\n"
+    "  --rules FILE           the retention rules to apply\n"
+    "  --dry-run              print what the rules would delete; change\n"
+    "                         nothing\n"
+    "  --batch N              rows per write transaction (default 1000)\n"
+    "  --vacuum               then VACUUM: give free pages back to the file\n"
+    "                         system (needs as much free disk as DB, and\n"
+    "                         blocks publishers while it runs)\n"
+    "\n"
+    "With --keep, --older-than or both (an event goes if either says so),\n"
+    "delete in one transaction and print how many went:\n"
     "  --keep N               keep only the newest N events\n"
     "  --older-than DURATION  delete events created longer ago than this:\n"
     "                         90s, 30m, 12h, 7d, 500ms or plain seconds\n"
-    "  --channel C            apply both rules to channel C only\n";
+    "  --channel C            apply both to channel C only\n"
+    "  --vacuum               as above\n";
 
 struct prune_args {
     int64_t keep;     /* -1: not given */
     int64_t older_ms; /* -1: not given */
     const char *channel;
+    const char *rules; /* NULL: the default file */
+    int dry_run;
+    int64_t batch;
+    int vacuum;
 };
 
 static int prune_opt(const char *cmd, int k, const char *val, void *ctx)
@@ -491,44 +506,121 @@ static int prune_opt(const char *cmd, int k, const char *val, void *ctx)
         return parse_count(cmd, "--keep", val, 0, &pa->keep);
     case 1:
         return parse_duration(cmd, "--older-than", val, &pa->older_ms);
-    default:
+    case 2:
         pa->channel = val;
         return check_channel(cmd, val);
+    case 3:
+        pa->rules = val;
+        return 0;
+    case 4:
+        pa->dry_run = 1;
+        return 0;
+    case 5:
+        return parse_count(cmd, "--batch", val, 1, &pa->batch);
+    default:
+        pa->vacuum = 1;
+        return 0;
     }
+}
+
+/* Prints one line per channel the rules touched (or would touch). */
+static int prune_report(const struct sse_retention_result *res, void *ctx)
+{
+    const struct prune_args *pa = ctx;
+    if (res->cutoff == 0)
+        return 0;
+    if (pa->dry_run)
+        printf("%s: would delete through id %" PRId64 " (rule '%s', line %d)\n",
+               res->channel, res->cutoff, res->rule->pattern, res->rule->line);
+    else if (res->deleted > 0)
+        printf("%s: deleted %" PRId64 " through id %" PRId64
+               " (rule '%s', line %d)\n",
+               res->channel, res->deleted, res->cutoff, res->rule->pattern,
+               res->rule->line);
+    return 0;
+}
+
+/* Applies the rules file to the open log a. */
+static int prune_by_rules(const char *cmd, const char *db, struct sse_admin *a,
+                          const struct prune_args *pa)
+{
+    const char *path = pa->rules ? pa->rules : SSELITE_RETENTION_FILE;
+    char msg[512];
+    struct sse_retention *r = NULL;
+    int err = sse_retention_load(path, &r, msg, sizeof msg);
+    if (err) {
+        say(cmd, "%s%s", msg,
+            err == SSE_ENOENT ? " (write the rules there, or give --rules"
+                                " FILE, --keep or --older-than)"
+                              : "");
+        return err == SSE_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+    }
+    struct sse_retention_totals t;
+    err = sse_retention_apply(r, a, pa->batch, pa->dry_run, prune_report,
+                              (void *)pa, &t);
+    sse_retention_free(r);
+    printf("%s %" PRId64 " events of %" PRId64 " channels (%" PRId64
+           " with a rule) in %" PRId64 " transactions, the longest %" PRId64
+           ".%03" PRId64 " ms\n",
+           pa->dry_run ? "dry run: deleted" : "deleted", t.deleted, t.channels,
+           t.channels_ruled, t.batches, t.longest_batch_us / 1000,
+           t.longest_batch_us % 1000);
+    return err ? db_failed(cmd, db, err, a) : EXIT_OK;
 }
 
 static int cmd_prune(int argc, char **argv, int busy_ms)
 {
     static const char cmd[] = "prune";
     static const struct opt opts[] = {
-        {"keep", 1}, {"older-than", 1}, {"channel", 1}};
-    static const struct cmd_spec spec = {cmd, prune_help, opts, 3, prune_opt};
-    struct prune_args pa = {-1, -1, NULL};
+        {"keep", 1},    {"older-than", 1}, {"channel", 1}, {"rules", 1},
+        {"dry-run", 0}, {"batch", 1},      {"vacuum", 0}};
+    static const struct cmd_spec spec = {cmd, prune_help, opts, 7, prune_opt};
+    struct prune_args pa = {-1, -1, NULL, NULL, 0, PRUNE_BATCH, 0};
     const char *db;
     int rc = parse_args(&spec, &pa, argc, argv, &db);
     if (rc != GO_ON)
         return rc;
-    if (pa.keep < 0 && pa.older_ms < 0) {
-        say(cmd, "nothing to do: give --keep N and/or --older-than DURATION");
+    int by_rules = pa.keep < 0 && pa.older_ms < 0;
+    if (by_rules && pa.channel) {
+        say(cmd, "--channel needs --keep N and/or --older-than DURATION");
+        return EXIT_USAGE;
+    }
+    if (!by_rules && (pa.rules || pa.dry_run)) {
+        say(cmd, "--rules and --dry-run apply the rules file: leave out"
+                 " --keep and --older-than");
         return EXIT_USAGE;
     }
 
     struct sse_admin *a = NULL;
     int64_t deleted = 0;
     int busy = 0;
-    int err = sse_admin_open(db, 0, busy_ms, &a);
-    if (!err)
-        err = sse_admin_prune(a, pa.keep, pa.older_ms, pa.channel, &deleted);
-    if (!err) {
-        printf("%" PRId64 "\n", deleted);
-        err = sse_admin_checkpoint(a, &busy);
-    }
     rc = EXIT_OK;
+    int err = sse_admin_open(db, 0, busy_ms, &a);
+    if (err) {
+        rc = db_failed(cmd, db, err, a);
+        goto out;
+    }
+    if (by_rules) {
+        rc = prune_by_rules(cmd, db, a, &pa);
+        if (rc != EXIT_OK || pa.dry_run)
+            goto out;
+    } else {
+        err = sse_admin_prune(a, pa.keep, pa.older_ms, pa.channel, &deleted);
+        if (err) {
+            rc = db_failed(cmd, db, err, a);
+            goto out;
+        }
+        printf("%" PRId64 "\n", deleted);
+    }
+    err = sse_admin_checkpoint(a, &busy);
+    if (!err && pa.vacuum)
+        err = sse_admin_vacuum(a);
     if (err)
         rc = db_failed(cmd, db, err, a);
     else if (busy)
         say(cmd, "note: a reader kept the WAL checkpoint from completing;"
                  " the -wal file was not truncated");
+out:
     sse_admin_close(a);
     return rc;
 }
@@ -552,7 +644,7 @@ static const char tail_help[] =
 
 struct tail_state {
     struct sse_buf out;
-    int64_t last_id; /* highest id printed (or the --after value) */
+    int64_t last_id; /* highest id printed or skipped (or --after) */
     int64_t printed;
     int64_t limit; /* INT64_MAX when not given */
 };
@@ -564,7 +656,6 @@ static int tail_row(const struct sse_event_row *row, void *ctx)
                                row->data, row->data_len);
     if (err)
         return err;
-    t->last_id = row->id;
     t->printed++;
     return 0;
 }
@@ -576,14 +667,17 @@ static int tail_drain(struct sse_eventlog *log,
                       size_t nchannels, struct tail_state *t)
 {
     for (;;) {
-        size_t want = TAIL_BATCH, got = 0;
+        size_t want = TAIL_BATCH;
         if (t->limit - t->printed < (int64_t)want)
             want = (size_t)(t->limit - t->printed);
         if (want == 0)
             return 0;
         sse_buf_reset(&t->out);
+        struct sse_eventlog_progress p;
         int err = sse_eventlog_read(log, t->last_id, INT64_MAX, channels,
-                                    nchannels, want, tail_row, t, &got);
+                                    nchannels, want, tail_row, t, &p);
+        /* Past the rows printed and any skipped as unreadable (logged). */
+        t->last_id = p.last_seen;
         /* Rows encoded before an error are still printed. */
         if (t->out.len > 0 &&
             (fwrite(t->out.data, 1, t->out.len, stdout) != t->out.len ||
@@ -591,7 +685,7 @@ static int tail_drain(struct sse_eventlog *log,
             return SSE_EIO;
         if (err)
             return err;
-        if (got < want)
+        if (p.complete)
             return 0;
     }
 }
@@ -742,7 +836,9 @@ static const char stats_help[] =
     "\n"
     "Print the schema version, journal mode, number of events, highest id\n"
     "ever assigned (head), oldest stored id, times of the oldest and newest\n"
-    "events, database and WAL sizes, and events and last id per channel.\n"
+    "events, database and WAL sizes, and per channel: events, last id, the\n"
+    "lowest id a client can resume after without an sselite-gap event, and\n"
+    "the time of its oldest event (how far back a client can catch up).\n"
     "\n"
     "  --json   one JSON object instead of text\n";
 
@@ -771,24 +867,35 @@ static int json_str(struct sse_buf *b, const char *s)
     return err ? err : sse_buf_append(b, "\"", 1);
 }
 
-static int stats_channel(const char *name, int64_t rows, int64_t last_id,
-                         void *ctx)
+static const char *iso_time(char *out, size_t cap, int64_t ms);
+
+static int stats_channel(const struct sse_admin_channel *ch, void *ctx)
 {
     struct stats_ctx *c = ctx;
+    char t[48];
     int err;
     if (c->json) {
         err = sse_buf_append_str(&c->channels,
                                  c->n ? ",{\"name\":" : "{\"name\":");
         if (!err)
-            err = json_str(&c->channels, name);
+            err = json_str(&c->channels, ch->name);
         if (!err)
-            err = sse_buf_appendf(
-                &c->channels, ",\"rows\":%" PRId64 ",\"last_id\":%" PRId64 "}",
-                rows, last_id);
+            err = sse_buf_appendf(&c->channels,
+                                  ",\"rows\":%" PRId64 ",\"last_id\":%" PRId64
+                                  ",\"oldest_id\":%" PRId64
+                                  ",\"oldest_ms\":%" PRId64
+                                  ",\"resume_after\":%" PRId64 "}",
+                                  ch->rows, ch->last_id, ch->oldest_id,
+                                  ch->oldest_ms, ch->resume_after);
     } else {
-        err = sse_buf_appendf(&c->channels,
-                              "  %-20s rows %" PRId64 ", last id %" PRId64 "\n",
-                              name, rows, last_id);
+        /* "resumes after": the lowest Last-Event-ID that still gets every
+         * later event of the channel without an sselite-gap event. */
+        err = sse_buf_appendf(
+            &c->channels,
+            "  %-20s rows %" PRId64 ", last id %" PRId64
+            ", resumes after id %" PRId64 ", oldest event %s\n",
+            ch->name, ch->rows, ch->last_id, ch->resume_after,
+            ch->rows ? iso_time(t, sizeof t, ch->oldest_ms) : "-");
     }
     c->n++;
     return err;

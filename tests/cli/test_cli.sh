@@ -184,19 +184,22 @@ expect_error "flag with a value exits 2" 2 "takes no value"
 
 # --- init ---
 
+# The schema version this build writes (lib/admin.h).
+sv=$(sed -n 's/^#define SSE_SCHEMA_VERSION \([0-9]*\)$/\1/p' "$top/lib/admin.h")
+
 db="$tmp/events.db"
 sl init "$db"
-expect "init creates a new log" 0 "created $db (schema version 4)"
-check "init sets schema version 4" test "$(q "$db" 'PRAGMA user_version')" = 4
+expect "init creates a new log" 0 "created $db (schema version $sv)"
+check "init sets schema version $sv" test "$(q "$db" 'PRAGMA user_version')" = "$sv"
 check "init sets WAL mode" test "$(q "$db" 'PRAGMA journal_mode')" = wal
 sl init "$db"
-expect "init again is a no-op" 0 "$db is up to date (schema version 4)"
+expect "init again is a no-op" 0 "$db is up to date (schema version $sv)"
 
 v1="$tmp/v1.db"
 q "$v1" <"$top/schema/001-events.sql" && q "$v1" "PRAGMA user_version = 1;
     INSERT INTO events(channel, data) VALUES ('old', 'kept');"
 sl init "$v1"
-expect "init upgrades a v1 log" 0 "upgraded $v1 from schema version 1 to 4"
+expect "init upgrades a v1 log" 0 "upgraded $v1 from schema version 1 to $sv"
 check "upgrade adds the id guard and keeps rows" test \
     "$(q "$v1" "SELECT (SELECT count(*) FROM sqlite_master WHERE name = 'events_id_guard') || '/' || (SELECT data FROM events)")" = "1/kept"
 check "upgrade switches to WAL" test "$(q "$v1" 'PRAGMA journal_mode')" = wal
@@ -208,7 +211,7 @@ cat "$top/schema/001-events.sql" "$top/schema/002-id-guard.sql" | q "$v2" && q "
     INSERT INTO events(channel, event, data) VALUES ('old', 'e', 'one'), ('old', NULL, 'two'), ('x', NULL, 'three'), ('x', NULL, 'four');
     DELETE FROM events WHERE id = 4"
 sl init "$v2"
-expect "init upgrades a v2 log" 0 "upgraded $v2 from schema version 2 to 4"
+expect "init upgrades a v2 log" 0 "upgraded $v2 from schema version 2 to $sv"
 check "v2 upgrade keeps rows and sequence" test \
     "$(q "$v2" "SELECT group_concat(id || data, ',') || '/' || (SELECT seq FROM sqlite_sequence WHERE name = 'events') FROM events")" = "1one,2two,3three/4"
 check "upgraded v2 log refuses an id past 18 digits" bash -c \
@@ -230,7 +233,7 @@ check "refused log stays at version 2" test "$(q "$v2big" 'PRAGMA user_version')
 q "$v2big" "DELETE FROM events WHERE id > 999999999999999999;
     UPDATE sqlite_sequence SET seq = (SELECT coalesce(max(id), 0) FROM events) WHERE name = 'events'"
 sl init "$v2big"
-expect "init after the README's repair" 0 "upgraded $v2big from schema version 2 to 4"
+expect "init after the README's repair" 0 "upgraded $v2big from schema version 2 to $sv"
 
 newer="$tmp/newer.db"
 q "$newer" <"$top/schema/001-events.sql" && q "$newer" "PRAGMA user_version = 99"
@@ -241,7 +244,7 @@ check "refused log keeps its version" test "$(q "$newer" 'PRAGMA user_version')"
 app="$tmp/app.db"
 q "$app" "CREATE TABLE orders (id INTEGER PRIMARY KEY); INSERT INTO orders DEFAULT VALUES"
 sl init "$app"
-expect "init adds the log to an existing database" 0 "initialised $app (schema version 4)"
+expect "init adds the log to an existing database" 0 "initialised $app (schema version $sv)"
 check "existing tables are kept" test "$(q "$app" 'SELECT count(*) FROM orders')" = 1
 
 printf 'plain text, not a database, long enough for a header ..................................................' >"$tmp/text.db"
@@ -316,7 +319,7 @@ expect_error "publish to a locked DB exits 1 after the busy timeout" 1 "locked"
 SSELITE_BUSY_TIMEOUT_MS=soon sl publish "$db" --data x
 expect_error "bad SSELITE_BUSY_TIMEOUT_MS exits 2" 2 "SSELITE_BUSY_TIMEOUT_MS 'soon'"
 
-# --- publish --idem-key (schema version 4) ---
+# --- publish --idem-key (schema version 5) ---
 
 idb="$tmp/idem.db"
 sl init "$idb"
@@ -339,17 +342,21 @@ expect "a 128-byte key is accepted" 0 "$next"
 check "raw INSERT ... ON CONFLICT DO NOTHING with a known key stores nothing" test \
     "$(q "$idb" "INSERT INTO events(channel, data, idem_key) VALUES ('orders', 'raw', 'order-7') ON CONFLICT DO NOTHING;
         SELECT count(*) FROM events WHERE idem_key = 'order-7' AND channel = 'orders'")" = 1
-v3="$tmp/v3.db"
-cat "$top/schema/001-events.sql" "$top/schema/002-id-guard.sql" "$top/schema/003-limits.sql" | q "$v3" &&
-    q "$v3" "PRAGMA user_version = 3; INSERT INTO events(data) VALUES ('old')"
-sl publish "$v3" --data x --idem-key k
-expect_error "publish --idem-key to a v3 log says to run init" 1 "upgrade it with sselite init"
-sl init "$v3"
-expect "init upgrades a v3 log" 0 "upgraded $v3 from schema version 3 to 4"
-sl publish "$v3" --data x --idem-key k
-expect "the upgraded v3 log takes keys" 0 2
-check "the upgraded v3 log keeps its limits" \
-    bash -c '! sqlite3 -bail "$0" "INSERT INTO events(channel, data) VALUES ('\''a'\'' || char(0) || '\''b'\'', '\''x'\'')" 2>/dev/null' "$v3"
+# Logs of the two versions before idempotency keys: init adds them, and
+# keeps what each version refuses (NUL in a channel: version 3).
+for v in 3 4; do
+    old="$tmp/v$v.db"
+    for f in "$top"/schema/00[1-$v]-*.sql; do cat "$f"; done | q "$old" &&
+        q "$old" "PRAGMA user_version = $v; INSERT INTO events(data) VALUES ('old')"
+    sl publish "$old" --data x --idem-key k
+    expect_error "publish --idem-key to a v$v log says to run init" 1 "upgrade it with sselite init"
+    sl init "$old"
+    expect "init upgrades a v$v log" 0 "upgraded $old from schema version $v to $sv"
+    sl publish "$old" --data x --idem-key k
+    expect "the upgraded v$v log takes keys" 0 2
+    check "the upgraded v$v log keeps its limits" \
+        bash -c '! sqlite3 -bail "$0" "INSERT INTO events(channel, data) VALUES ('\''a'\'' || char(0) || '\''b'\'', '\''x'\'')" 2>/dev/null' "$old"
+done
 
 # --- publishers in other languages (as the README shows them) ---
 
@@ -528,8 +535,10 @@ for d in 90s 30m 12h 7d 500ms 3600; do
 done
 sl prune "$pdb" --older-than 5x
 expect_error "bad duration exits 2" 2 "--older-than '5x' is not a duration"
-sl prune "$pdb"
-expect_error "prune without a rule exits 2" 2 "nothing to do"
+sl prune "$pdb" --rules "$tmp/no-such-rules.conf"
+expect_error "prune with a missing rules file exits 1" 1 "no-such-rules.conf: No such file or directory"
+sl prune "$pdb" --channel odd
+expect_error "prune --channel without a rule exits 2" 2 "--channel needs --keep"
 sl prune "$pdb" --keep many
 expect_error "prune --keep many exits 2" 2 "--keep 'many' is not valid"
 sl prune "$tmp/missing.db" --keep 1
@@ -558,23 +567,27 @@ q "$sdb" "INSERT INTO events(channel, data) VALUES ('b', '1'), ('a', '2'), ('a',
     UPDATE events SET created_at = 1700000001234 WHERE id = 4"
 sl stats "$sdb" --json
 printf '%s' "$out" >"$tmp/stats.json"
-check "stats --json parses and has the numbers" python3 - "$tmp/stats.json" <<'PY'
+check "stats --json parses and has the numbers" python3 - "$tmp/stats.json" "$sv" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
-assert d["schema_version"] == 4, d
+assert d["schema_version"] == int(sys.argv[2]), d
 assert d["journal_mode"] == "wal", d
 assert (d["rows"], d["head_id"], d["oldest_id"]) == (3, 4, 2), d
 assert (d["oldest_ms"], d["newest_ms"]) == (1700000000000, 1700000001234), d
 assert d["oldest_time"] == "2023-11-14T22:13:20.000Z", d
 assert d["newest_time"] == "2023-11-14T22:13:21.234Z", d
 assert d["db_bytes"] > 0 and d["wal_bytes"] >= 0, d
-assert d["channels"] == [{"name": "a", "rows": 2, "last_id": 3},
-                         {"name": "b", "rows": 1, "last_id": 4}], d
+# b lost id 1, so a client of b resumes without a gap only after 1.
+assert d["channels"] == [
+    {"name": "a", "rows": 2, "last_id": 3, "oldest_id": 2,
+     "oldest_ms": 1700000000000, "resume_after": 1},
+    {"name": "b", "rows": 1, "last_id": 4, "oldest_id": 4,
+     "oldest_ms": 1700000001234, "resume_after": 1}], d
 PY
 sl stats "$sdb"
-check "stats text" bash -c 'grep -qx "schema version  4" "$0" && grep -qx "head id         4" "$0" &&
+check "stats text" bash -c 'grep -qx "schema version  $1" "$0" && grep -qx "head id         4" "$0" &&
     grep -qx "oldest event    2023-11-14T22:13:20.000Z" "$0" &&
-    grep -qE "^  a +rows 2, last id 3$" "$0"' "$tmp/out"
+    grep -qE "^  a +rows 2, last id 3, resumes after id 1, oldest event 2023-11-14T22:13:20.000Z$" "$0"' "$tmp/out" "$sv"
 edb=$(new_db empty.db)
 sl stats "$edb" --json
 printf '%s' "$out" >"$tmp/empty.json"

@@ -54,6 +54,8 @@ static const struct {
     {"longpoll-timeout", "SSELITE_LONGPOLL_TIMEOUT", 1, 3600,
      INT(longpoll_timeout_s)},
     {"ring-events", "SSELITE_RING_EVENTS", 16, 1048576, INT(ring_events)},
+    {"ring-bytes", "SSELITE_RING_BYTES", 1048576, 4294967296LL,
+     I64(ring_bytes)},
     {"access-log", "SSELITE_ACCESS_LOG", 0, 1, INT(access_log)},
     {"log-level", "SSELITE_LOG_LEVEL", 0, 3, INT(log_level)},
     {"cors-origins", "SSELITE_CORS_ORIGINS", 1, 0, NONE},

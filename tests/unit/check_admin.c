@@ -233,7 +233,7 @@ START_TEST(test_admin_init_new_file_latest_version_wal)
     ck_assert_int_eq(to, SSE_SCHEMA_VERSION);
     sse_admin_close(a);
 
-    ck_assert_int_eq(raw_i64(db, "PRAGMA user_version"), 4);
+    ck_assert_int_eq(raw_i64(db, "PRAGMA user_version"), SSE_SCHEMA_VERSION);
     char *mode = raw_text(db, "PRAGMA journal_mode");
     ck_assert_str_eq(mode, "wal");
     free(mode);
@@ -283,10 +283,10 @@ START_TEST(test_admin_init_v1_upgrades_to_latest)
     ck_assert_int_eq(sse_admin_open(db, 0, 5000, &a), 0);
     ck_assert_int_eq(sse_admin_init(a, &from, &to), 0);
     ck_assert_int_eq(from, 1);
-    ck_assert_int_eq(to, 4);
+    ck_assert_int_eq(to, SSE_SCHEMA_VERSION);
     sse_admin_close(a);
 
-    ck_assert_int_eq(raw_i64(db, "PRAGMA user_version"), 4);
+    ck_assert_int_eq(raw_i64(db, "PRAGMA user_version"), SSE_SCHEMA_VERSION);
     ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM sqlite_master"
                                  " WHERE type = 'trigger' AND name IN"
                                  " ('events_id_guard', 'events_limits_insert',"
@@ -296,6 +296,11 @@ START_TEST(test_admin_init_v1_upgrades_to_latest)
     char *mode = raw_text(db, "PRAGMA journal_mode");
     ck_assert_str_eq(mode, "wal");
     free(mode);
+    /* Schema 3: pruning is recorded per channel from now on. */
+    tu_sql(db, "DELETE FROM events WHERE data = 'kept'");
+    ck_assert_int_eq(raw_i64(db, "SELECT through_id FROM events_pruned"
+                                 " WHERE channel = 'news'"),
+                     1);
 }
 END_TEST
 
@@ -312,13 +317,13 @@ START_TEST(test_admin_init_v2_upgrades_to_latest_keeps_rows)
     ck_assert_int_eq(sse_admin_open(db, 0, 5000, &a), 0);
     ck_assert_int_eq(sse_admin_init(a, &from, &to), 0);
     ck_assert_int_eq(from, 2);
-    ck_assert_int_eq(to, 4);
+    ck_assert_int_eq(to, SSE_SCHEMA_VERSION);
     int64_t id = 0;
     ck_assert_int_eq(sse_admin_publish(a, "a", NULL, "8", 1, &id), 0);
     ck_assert_int_eq(id, 8);
     sse_admin_close(a);
 
-    ck_assert_int_eq(raw_i64(db, "PRAGMA user_version"), 4);
+    ck_assert_int_eq(raw_i64(db, "PRAGMA user_version"), SSE_SCHEMA_VERSION);
     char *rows = raw_text(db, "SELECT group_concat(id || channel || data, ',')"
                               " FROM (SELECT * FROM events ORDER BY id)");
     ck_assert_str_eq(rows, "1a1,2a2,3b3,4a4,5b5,8a8");
@@ -1022,17 +1027,18 @@ struct channel_seen {
     char names[4][16];
     int64_t rows[4];
     int64_t last[4];
+    int64_t resume_after[4];
     int stop_after; /* return 1 after this many calls (0 = never) */
 };
 
-static int record_channel(const char *name, int64_t rows, int64_t last_id,
-                          void *ctx)
+static int record_channel(const struct sse_admin_channel *ch, void *ctx)
 {
     struct channel_seen *s = ctx;
     ck_assert_int_lt(s->n, 4);
-    snprintf(s->names[s->n], sizeof s->names[s->n], "%s", name);
-    s->rows[s->n] = rows;
-    s->last[s->n] = last_id;
+    snprintf(s->names[s->n], sizeof s->names[s->n], "%s", ch->name);
+    s->rows[s->n] = ch->rows;
+    s->last[s->n] = ch->last_id;
+    s->resume_after[s->n] = ch->resume_after;
     s->n++;
     return s->stop_after && s->n >= s->stop_after ? 1 : 0;
 }
@@ -1127,6 +1133,175 @@ START_TEST(test_admin_stats_v1_database)
 }
 END_TEST
 
+/* A channel pruned harder than the rest resumes from its own horizon; a
+ * channel that lost every row is still listed. */
+START_TEST(test_admin_stats_channel_resume_after)
+{
+    struct sse_admin *a = open_init();
+    publish_n(a, "a", 2); /* 1..2 */
+    publish_n(a, "b", 3); /* 3..5 */
+    publish_n(a, "c", 2); /* 6..7 */
+    int64_t n = 0;
+    ck_assert_int_eq(sse_admin_delete_through(a, "b", 4, 10, &n), 0);
+    ck_assert_int_eq(n, 2);
+    ck_assert_int_eq(sse_admin_delete_through(a, "c", 7, 10, &n), 0);
+    ck_assert_int_eq(n, 2);
+    struct sse_admin_stats st;
+    struct channel_seen seen = {0};
+    ck_assert_int_eq(sse_admin_stats(a, &st, record_channel, &seen), 0);
+    ck_assert_int_eq(seen.n, 3);
+    ck_assert_str_eq(seen.names[0], "a");
+    ck_assert_int_eq(seen.resume_after[0], 0);
+    ck_assert_str_eq(seen.names[1], "b");
+    ck_assert_int_eq(seen.rows[1], 1);
+    ck_assert_int_eq(seen.resume_after[1], 4);
+    ck_assert_str_eq(seen.names[2], "c");
+    ck_assert_int_eq(seen.rows[2], 0);
+    ck_assert_int_eq(seen.last[2], 0);
+    ck_assert_int_eq(seen.resume_after[2], 7);
+    /* The log's lowest id raises every channel's horizon. */
+    ck_assert_int_eq(sse_admin_delete_through(a, "a", 2, 10, &n), 0);
+    seen.n = 0;
+    ck_assert_int_eq(sse_admin_stats(a, &st, record_channel, &seen), 0);
+    ck_assert_int_eq(st.oldest_id, 5);
+    ck_assert_str_eq(seen.names[1], "b");
+    ck_assert_int_eq(seen.resume_after[1], 4);
+    sse_admin_close(a);
+}
+END_TEST
+
+/* --- bounded pruning --- */
+
+START_TEST(test_admin_pruned_trigger_records_any_delete)
+{
+    struct sse_admin *a = open_init();
+    publish_n(a, "a", 3); /* 1..3 */
+    publish_n(a, "b", 3); /* 4..6 */
+    sse_admin_close(a);
+    tu_sql(db, "DELETE FROM events WHERE id IN (2, 5);"
+               "DELETE FROM events WHERE id = 1");
+    ck_assert_int_eq(
+        raw_i64(db, "SELECT through_id FROM events_pruned WHERE channel='a'"),
+        2);
+    ck_assert_int_eq(
+        raw_i64(db, "SELECT through_id FROM events_pruned WHERE channel='b'"),
+        5);
+    ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM events_pruned"), 2);
+}
+END_TEST
+
+START_TEST(test_admin_next_channel_walks_in_order)
+{
+    struct sse_admin *a = open_init();
+    publish_n(a, "b", 2);
+    publish_n(a, "a", 1);
+    publish_n(a, "c/1", 1);
+    char name[SSE_CHANNEL_MAX + 1] = "", next[SSE_CHANNEL_MAX + 1];
+    const char *want[] = {"a", "b", "c/1"};
+    int found = 0;
+    for (size_t i = 0; i < 3; i++) {
+        ck_assert_int_eq(sse_admin_next_channel(a, name, next, &found), 0);
+        ck_assert_int_eq(found, 1);
+        ck_assert_str_eq(next, want[i]);
+        memcpy(name, next, sizeof name);
+    }
+    ck_assert_int_eq(sse_admin_next_channel(a, name, next, &found), 0);
+    ck_assert_int_eq(found, 0);
+    sse_admin_close(a);
+}
+END_TEST
+
+START_TEST(test_admin_prune_cutoff_keep)
+{
+    struct sse_admin *a = open_init();
+    for (int i = 0; i < 5; i++) { /* a: 1, 3, 5, 7, 9 */
+        publish_n(a, "a", 1);
+        publish_n(a, "b", 1);
+    }
+    int64_t cut = -1;
+    ck_assert_int_eq(sse_admin_prune_cutoff(a, "a", 2, -1, &cut), 0);
+    ck_assert_int_eq(cut, 5);
+    ck_assert_int_eq(sse_admin_prune_cutoff(a, "a", 0, -1, &cut), 0);
+    ck_assert_int_eq(cut, 9);
+    ck_assert_int_eq(sse_admin_prune_cutoff(a, "a", 5, -1, &cut), 0);
+    ck_assert_int_eq(cut, 0);
+    ck_assert_int_eq(sse_admin_prune_cutoff(a, "nope", 0, -1, &cut), 0);
+    ck_assert_int_eq(cut, 0);
+    ck_assert_int_eq(sse_admin_prune_cutoff(a, "a", -1, -1, &cut), SSE_EINVAL);
+    sse_admin_close(a);
+}
+END_TEST
+
+START_TEST(test_admin_prune_cutoff_older_than)
+{
+    struct sse_admin *a = open_init();
+    publish_n(a, "a", 6);
+    sse_admin_close(a);
+    /* 1-3 a day old, 4 new, 5 old again (a clock that went back), 6 new. */
+    tu_sql(db, "UPDATE events SET created_at = created_at - 86400000"
+               " WHERE id IN (1, 2, 3, 5)");
+    ck_assert_int_eq(sse_admin_open(db, 0, 5000, &a), 0);
+    int64_t cut = -1;
+    ck_assert_int_eq(sse_admin_prune_cutoff(a, "a", -1, 3600000, &cut), 0);
+    ck_assert_int_eq(cut, 3); /* up to the first young row */
+    /* Either rule may decide: keep 1 goes further. */
+    ck_assert_int_eq(sse_admin_prune_cutoff(a, "a", 1, 3600000, &cut), 0);
+    ck_assert_int_eq(cut, 5);
+    /* Every row old: all go. */
+    ck_assert_int_eq(sse_admin_prune_cutoff(a, "a", -1, 0, &cut), 0);
+    ck_assert_int_eq(cut, 6);
+    sse_admin_close(a);
+}
+END_TEST
+
+START_TEST(test_admin_delete_through_bounded_batches)
+{
+    struct sse_admin *a = open_init();
+    for (int i = 0; i < 10; i++) { /* a: odd ids, b: even ids */
+        publish_n(a, "a", 1);
+        publish_n(a, "b", 1);
+    }
+    int64_t n = -1;
+    ck_assert_int_eq(sse_admin_delete_through(a, "a", 15, 3, &n), 0);
+    ck_assert_int_eq(n, 3);
+    ck_assert_int_eq(
+        raw_i64(db, "SELECT min(id) FROM events WHERE channel='a'"), 7);
+    ck_assert_int_eq(sse_admin_delete_through(a, "a", 15, 3, &n), 0);
+    ck_assert_int_eq(n, 3);
+    ck_assert_int_eq(sse_admin_delete_through(a, "a", 15, 3, &n), 0);
+    ck_assert_int_eq(n, 2);
+    ck_assert_int_eq(
+        raw_i64(db, "SELECT min(id) FROM events WHERE channel='a'"), 17);
+    ck_assert_int_eq(
+        raw_i64(db, "SELECT count(*) FROM events WHERE channel='b'"), 10);
+    ck_assert_int_eq(
+        raw_i64(db, "SELECT through_id FROM events_pruned WHERE channel='a'"),
+        15);
+    sse_admin_close(a);
+}
+END_TEST
+
+START_TEST(test_admin_vacuum_shrinks_file)
+{
+    struct sse_admin *a = open_init();
+    char big[4096];
+    memset(big, 'x', sizeof big);
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_eq(sse_admin_publish(a, "a", NULL, big, sizeof big, NULL),
+                         0);
+    int64_t n = 0;
+    ck_assert_int_eq(sse_admin_delete_through(a, "a", 100, 1000, &n), 0);
+    ck_assert_int_eq(sse_admin_checkpoint(a, NULL), 0);
+    struct sse_admin_stats before, after;
+    ck_assert_int_eq(sse_admin_stats(a, &before, NULL, NULL), 0);
+    ck_assert_int_eq(sse_admin_vacuum(a), 0);
+    ck_assert_int_eq(sse_admin_checkpoint(a, NULL), 0);
+    ck_assert_int_eq(sse_admin_stats(a, &after, NULL, NULL), 0);
+    ck_assert_int_lt(after.db_bytes, before.db_bytes / 4);
+    sse_admin_close(a);
+}
+END_TEST
+
 /* --- checkpoint --- */
 
 START_TEST(test_admin_checkpoint_truncates_wal)
@@ -1217,6 +1392,13 @@ static Suite *admin_suite(void)
     tcase_add_test(tc, test_admin_prune_keep_newest);
     tcase_add_test(tc, test_admin_prune_keep_zero_empties);
     tcase_add_test(tc, test_admin_prune_older_than);
+    tcase_add_test(tc, test_admin_stats_channel_resume_after);
+    tcase_add_test(tc, test_admin_pruned_trigger_records_any_delete);
+    tcase_add_test(tc, test_admin_next_channel_walks_in_order);
+    tcase_add_test(tc, test_admin_prune_cutoff_keep);
+    tcase_add_test(tc, test_admin_prune_cutoff_older_than);
+    tcase_add_test(tc, test_admin_delete_through_bounded_batches);
+    tcase_add_test(tc, test_admin_vacuum_shrinks_file);
     tcase_add_test(tc, test_admin_prune_either_rule);
     tcase_add_test(tc, test_admin_prune_channel_only);
     tcase_add_test(tc, test_admin_prune_no_rule_einval);

@@ -40,6 +40,7 @@ static const struct numeric numerics[] = {
     {"write-timeout", INT_FIELD(write_timeout_s), 1, 3600, 30},
     {"longpoll-timeout", INT_FIELD(longpoll_timeout_s), 1, 3600, 25},
     {"ring-events", INT_FIELD(ring_events), 16, 1048576, 4096},
+    {"ring-bytes", I64_FIELD(ring_bytes), 1048576, 4294967296LL, 33554432},
 };
 #define NNUMERIC (sizeof(numerics) / sizeof(numerics[0]))
 
@@ -50,7 +51,7 @@ static const char *const all_names[] = {
     "threads",      "heartbeat",       "retry-ms",        "error-retry-ms",
     "busy-retry-ms", "max-lifetime",   "replay",          "poll-ms",
     "busy-timeout-ms", "batch",        "write-timeout",   "longpoll-timeout",
-    "ring-events",  "access-log",      "log-level",       "cors-origins",
+    "ring-events",  "ring-bytes",      "access-log",      "log-level",       "cors-origins",
     "cors-credentials", "status-path", "ping-path",
 };
 /* clang-format on */

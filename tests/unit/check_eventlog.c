@@ -63,8 +63,10 @@ struct collect {
     size_t n;
     int64_t ids[MAX_ROWS];
     char channel[MAX_ROWS][16];
-    size_t stop_after; /* return stop_rc after this many rows (0 = never) */
-    int stop_rc;
+    size_t stop_after; /* take this many rows, then stop (0 = never) */
+    int stop_rc;       /* returned to stop before the next row */
+    struct sse_eventlog_progress p; /* of the last read_into */
+    struct sse_eventlog *log;       /* set: checked to be reading */
     /* Copies of the last row's fields. */
     int type_null;
     char type[64];
@@ -77,6 +79,10 @@ struct collect {
 static int collect_row(const struct sse_event_row *row, void *ctx)
 {
     struct collect *c = ctx;
+    if (c->log)
+        ck_assert_int_eq(sse_eventlog_reading(c->log), 1);
+    if (c->stop_after && c->n == c->stop_after)
+        return c->stop_rc;
     ck_assert_uint_lt(c->n, MAX_ROWS);
     if (c->n > 0)
         ck_assert_int_gt(row->id, c->ids[c->n - 1]);
@@ -95,23 +101,27 @@ static int collect_row(const struct sse_event_row *row, void *ctx)
         memcpy(c->data, row->data, row->data_len);
     c->created_ms = row->created_ms;
     c->n++;
-    if (c->stop_after && c->n == c->stop_after)
-        return c->stop_rc;
     return 0;
 }
 
-/* Reads into c (reset first) and returns the read's result; nrows must
- * agree with the callback count unless the read failed. */
+/* Reads into c (reset first) and returns the read's result; the progress
+ * must agree with the callback unless the read failed: every row taken was
+ * counted, and without skips the last one taken is last_seen. */
 static int read_into(struct sse_eventlog *log, int64_t after, int64_t upto,
                      const char (*channels)[SSE_CHANNEL_MAX + 1],
                      size_t nchannels, size_t limit, struct collect *c)
 {
-    size_t nrows = 9999;
+    memset(&c->p, 0xA5, sizeof c->p);
     c->n = 0;
     int rc = sse_eventlog_read(log, after, upto, channels, nchannels, limit,
-                               collect_row, c, &nrows);
-    if (rc >= 0 || rc == c->stop_rc)
-        ck_assert_uint_eq(nrows, c->n);
+                               collect_row, c, &c->p);
+    ck_assert_int_eq(sse_eventlog_reading(log), 0);
+    if (rc >= 0 || rc == c->stop_rc) {
+        ck_assert_uint_eq(c->p.rows, c->n);
+        if (c->p.skipped == 0)
+            ck_assert_int_eq(c->p.last_seen, c->n ? c->ids[c->n - 1] : after);
+        ck_assert_int_ge(c->p.last_seen, after);
+    }
     return rc;
 }
 
@@ -274,6 +284,11 @@ START_TEST(test_eventlog_read_limit)
     struct sse_eventlog *log = open_log();
     ck_assert_int_eq(read_into(log, 1, INT64_MAX, NULL, 0, 2, &c), 0);
     assert_ids(&c, want, 2);
+    ck_assert_int_eq(c.p.complete, 0);
+    /* Fewer rows than the limit: the range was read to its end. */
+    ck_assert_int_eq(read_into(log, 3, INT64_MAX, NULL, 0, 3, &c), 0);
+    ck_assert_uint_eq(c.n, 2);
+    ck_assert_int_eq(c.p.complete, 1);
     sse_eventlog_close(log);
 }
 END_TEST
@@ -314,7 +329,7 @@ START_TEST(test_eventlog_read_empty_log)
 }
 END_TEST
 
-START_TEST(test_eventlog_read_nrows_null_ok)
+START_TEST(test_eventlog_read_progress_null_ok)
 {
     struct collect c = {0};
     publish_n(NULL, 2);
@@ -418,6 +433,9 @@ START_TEST(test_eventlog_read_callback_stop_propagated)
     struct sse_eventlog *log = open_log();
     ck_assert_int_eq(read_into(log, 0, INT64_MAX, NULL, 0, 100, &c), 7);
     ck_assert_uint_eq(c.n, 2);
+    /* The row it stopped before is not consumed. */
+    ck_assert_int_eq(c.p.last_seen, 2);
+    ck_assert_int_eq(c.p.complete, 0);
     /* The connection is usable again after an early stop. */
     c.stop_after = 0;
     ck_assert_int_eq(read_into(log, 0, INT64_MAX, NULL, 0, 100, &c), 0);
@@ -868,6 +886,297 @@ START_TEST(test_eventlog_replaced_after_unlink)
 }
 END_TEST
 
+/* --- unreadable rows ---------------------------------------------------- */
+
+/* Creates dir/hand.db: an events table made by hand, without the CHECKs
+ * and NOT NULLs of schema/, and user_version set so that the log is
+ * accepted; runs rows_sql on it and opens it. */
+static struct sse_eventlog *open_handmade(const char *rows_sql)
+{
+    char *p = tu_path(dir, "hand.db");
+    char sql[512];
+    tu_write_file(p, "", 0);
+    snprintf(sql, sizeof(sql),
+             "PRAGMA journal_mode=WAL;"
+             "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+             " channel TEXT, event TEXT, data TEXT, created_at INTEGER);"
+             "PRAGMA user_version = %d;",
+             SSE_SCHEMA_VERSION);
+    tu_sql(p, sql);
+    tu_sql(p, rows_sql);
+    struct sse_eventlog *log = NULL;
+    int rc = sse_eventlog_open(p, 5000, &log);
+    ck_assert_msg(rc == 0, "sse_eventlog_open(%s): %s", p, sse_strerror(rc));
+    free(p);
+    return log;
+}
+
+START_TEST(test_eventlog_read_null_data_skipped)
+{
+    static const int64_t want[] = {1, 3};
+    struct collect c = {0};
+    struct sse_eventlog *log =
+        open_handmade("INSERT INTO events(channel, data) VALUES ('a', 'e1');"
+                      "INSERT INTO events(channel, data) VALUES ('a', NULL);"
+                      "INSERT INTO events(channel, data) VALUES ('a', 'e3');");
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, NULL, 0, 100, &c), 0);
+    assert_ids(&c, want, 2);
+    ck_assert_uint_eq(c.p.skipped, 1);
+    ck_assert_int_eq(c.p.last_seen, 3);
+    ck_assert_int_eq(c.p.complete, 1);
+    /* The same through the channel-filtered statement. */
+    static const char chans[1][SSE_CHANNEL_MAX + 1] = {"a"};
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, chans, 1, 100, &c), 0);
+    assert_ids(&c, want, 2);
+    ck_assert_uint_eq(c.p.skipped, 1);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_null_channel_skipped)
+{
+    static const int64_t want[] = {2};
+    struct collect c = {0};
+    struct sse_eventlog *log =
+        open_handmade("INSERT INTO events(channel, data) VALUES (NULL, 'e1');"
+                      "INSERT INTO events(channel, data) VALUES ('a', 'e2');");
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, NULL, 0, 100, &c), 0);
+    assert_ids(&c, want, 1);
+    ck_assert_uint_eq(c.p.skipped, 1);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_trailing_bad_row_last_seen)
+{
+    /* A bad row at the end of the range is consumed too: a caller that
+     * moves to last_seen does not read it again. */
+    struct collect c = {0};
+    struct sse_eventlog *log =
+        open_handmade("INSERT INTO events(channel, data) VALUES ('a', 'e1');"
+                      "INSERT INTO events(channel, data) VALUES ('a', NULL);");
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, NULL, 0, 100, &c), 0);
+    ck_assert_uint_eq(c.n, 1);
+    ck_assert_int_eq(c.p.last_seen, 2);
+    ck_assert_int_eq(read_into(log, c.p.last_seen, INT64_MAX, NULL, 0, 100, &c),
+                     0);
+    ck_assert_uint_eq(c.n, 0);
+    ck_assert_uint_eq(c.p.skipped, 0);
+    ck_assert_int_eq(c.p.last_seen, 2);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_only_bad_rows_limit_advances)
+{
+    /* A batch of nothing but bad rows still moves last_seen to its end and
+     * is not complete: the limit counts every row looked at. */
+    static const int64_t want[] = {4};
+    struct collect c = {0};
+    struct sse_eventlog *log =
+        open_handmade("INSERT INTO events(channel, data) VALUES ('a', NULL);"
+                      "INSERT INTO events(channel, data) VALUES ('a', NULL);"
+                      "INSERT INTO events(channel, data) VALUES ('a', NULL);"
+                      "INSERT INTO events(channel, data) VALUES ('a', 'e4');");
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, NULL, 0, 2, &c), 0);
+    ck_assert_uint_eq(c.n, 0);
+    ck_assert_uint_eq(c.p.skipped, 2);
+    ck_assert_int_eq(c.p.last_seen, 2);
+    ck_assert_int_eq(c.p.complete, 0);
+    ck_assert_int_eq(read_into(log, 2, INT64_MAX, NULL, 0, 2, &c), 0);
+    assert_ids(&c, want, 1);
+    ck_assert_int_eq(c.p.last_seen, 4);
+    ck_assert_int_eq(c.p.complete, 0);
+    ck_assert_int_eq(read_into(log, 4, INT64_MAX, NULL, 0, 2, &c), 0);
+    ck_assert_int_eq(c.p.complete, 1);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_blob_channel_skipped_on_every_path)
+{
+    /* With CHECKs off a BLOB channel can be stored. Filtered reads never
+     * match it (BLOB <> TEXT), so the all-channels read must skip it too:
+     * the live path and resume then agree. */
+    static const int64_t want[] = {1, 3};
+    static const char chans[1][SSE_CHANNEL_MAX + 1] = {"blobch"};
+    static const char two[2][SSE_CHANNEL_MAX + 1] = {"blobch", "x"};
+    struct collect c = {0};
+    tu_sql(path, "PRAGMA ignore_check_constraints = ON;"
+                 "DROP TRIGGER IF EXISTS events_limits_insert;"
+                 "INSERT INTO events(channel, data) VALUES ('blobch', 'a');"
+                 "INSERT INTO events(channel, data)"
+                 " VALUES (CAST('blobch' AS BLOB), 'b');"
+                 "INSERT INTO events(channel, data) VALUES ('blobch', 'c');");
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, NULL, 0, 100, &c), 0);
+    assert_ids(&c, want, 2);
+    ck_assert_uint_eq(c.p.skipped, 1);
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, chans, 1, 100, &c), 0);
+    assert_ids(&c, want, 2);
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, two, 2, 100, &c), 0);
+    assert_ids(&c, want, 2);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_invalid_channel_name_skipped)
+{
+    /* A NUL inside a channel passes length() and GLOB (CHECKs of schema
+     * version 2); no request can name it, and a C string would stop at it. */
+    struct collect c = {0};
+    tu_sql(path, "PRAGMA ignore_check_constraints = ON;"
+                 "DROP TRIGGER IF EXISTS events_limits_insert;"
+                 "INSERT INTO events(channel, data)"
+                 " VALUES ('ab' || char(0) || 'cd', 'x');"
+                 "INSERT INTO events(channel, data) VALUES ('bad name', 'x');"
+                 "INSERT INTO events(channel, data) VALUES ('', 'x');"
+                 "INSERT INTO events(channel, data) VALUES ('ab', 'y');");
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, NULL, 0, 100, &c), 0);
+    ck_assert_uint_eq(c.n, 1);
+    ck_assert_int_eq(c.ids[0], 4);
+    ck_assert_str_eq(c.channel[0], "ab");
+    ck_assert_uint_eq(c.p.skipped, 3);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_data_size_limit)
+{
+    /* Exactly SSE_EVENT_DATA_MAX bytes are delivered, one more is not.
+     * hex(zeroblob(n)) is 2n characters of TEXT. */
+    struct collect c = {0};
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "PRAGMA ignore_check_constraints = ON;"
+             "DROP TRIGGER IF EXISTS events_limits_insert;"
+             "INSERT INTO events(channel, data)"
+             " VALUES ('a', hex(zeroblob(%d)));"
+             "INSERT INTO events(channel, data)"
+             " VALUES ('a', substr(hex(zeroblob(%d)), 1, %d));"
+             "INSERT INTO events(channel, data) VALUES ('a', 'small');",
+             SSE_EVENT_DATA_MAX / 2, SSE_EVENT_DATA_MAX / 2 + 1,
+             SSE_EVENT_DATA_MAX + 1);
+    tu_sql(path, sql);
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, NULL, 0, 100, &c), 0);
+    ck_assert_uint_eq(c.n, 2);
+    ck_assert_int_eq(c.ids[0], 1);
+    ck_assert_int_eq(c.ids[1], 3);
+    ck_assert_uint_eq(c.p.skipped, 1);
+    ck_assert_int_eq(c.p.last_seen, 3);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+/* Runs a read of every row of log on p with stderr sent to a file; returns
+ * the number of lines written that report a skipped row. */
+static int skip_lines_of_read(struct sse_eventlog *log)
+{
+    char *out = tu_path(dir, "stderr.txt");
+    FILE *f = fopen(out, "w+");
+    ck_assert_ptr_nonnull(f);
+    fflush(stderr);
+    int saved = dup(2);
+    ck_assert_int_ge(saved, 0);
+    ck_assert_int_ge(dup2(fileno(f), 2), 0);
+    struct collect c = {0};
+    int rc = read_into(log, 0, INT64_MAX, NULL, 0, 1000, &c);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    ck_assert_int_eq(rc, 0);
+    rewind(f);
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof(line), f))
+        if (strstr(line, "skipped: data is NULL"))
+            n++;
+    fclose(f);
+    free(out);
+    return n;
+}
+
+START_TEST(test_eventlog_read_skip_log_rate_limited)
+{
+    /* 200 bad rows: the warnings stop at the burst, and a second read of
+     * the same rows on the same connection logs nothing new. */
+    struct sse_eventlog *log = open_handmade(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1"
+        " FROM n WHERE i < 200)"
+        " INSERT INTO events(channel, data) SELECT 'a', NULL FROM n;");
+    ck_assert_int_eq(skip_lines_of_read(log), SSE_EVENTLOG_SKIP_LOG_BURST);
+    ck_assert_int_eq(skip_lines_of_read(log), 0);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+/* --- schema version ----------------------------------------------------- */
+
+static void set_version(const char *p, int v)
+{
+    char sql[64];
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d;", v);
+    tu_sql(p, sql);
+}
+
+START_TEST(test_eventlog_open_newer_version_eschema)
+{
+    set_version(path, SSE_SCHEMA_VERSION + 1);
+    struct sse_eventlog *log = NULL;
+    ck_assert_int_eq(sse_eventlog_open(path, 100, &log), SSE_ESCHEMA);
+    ck_assert_ptr_null(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_open_version_zero_eschema)
+{
+    /* A valid events table that `sselite init` did not make. */
+    set_version(path, 0);
+    struct sse_eventlog *log = NULL;
+    ck_assert_int_eq(sse_eventlog_open(path, 100, &log), SSE_ESCHEMA);
+    ck_assert_ptr_null(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_open_negative_version_eschema)
+{
+    set_version(path, -1);
+    struct sse_eventlog *log = NULL;
+    ck_assert_int_eq(sse_eventlog_open(path, 100, &log), SSE_ESCHEMA);
+    ck_assert_ptr_null(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_open_every_known_version_ok)
+{
+    for (int v = 1; v <= SSE_SCHEMA_VERSION; v++) {
+        set_version(path, v);
+        sse_eventlog_close(open_log());
+    }
+}
+END_TEST
+
+START_TEST(test_eventlog_reading_only_during_read)
+{
+    struct collect c = {0};
+    publish_n(NULL, 3);
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(sse_eventlog_reading(log), 0);
+    c.log = log; /* collect_row asserts reading == 1 */
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, NULL, 0, 100, &c), 0);
+    ck_assert_uint_eq(c.n, 3);
+    c.stop_after = 1;
+    c.stop_rc = 5;
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX, NULL, 0, 100, &c), 5);
+    int64_t oldest, head;
+    ck_assert_int_eq(sse_eventlog_bounds(log, &oldest, &head), 0);
+    ck_assert_int_eq(sse_eventlog_reading(log), 0);
+    sse_eventlog_close(log);
+}
+END_TEST
+
 static Suite *eventlog_suite(void)
 {
     Suite *s = suite_create("eventlog");
@@ -881,6 +1190,10 @@ static Suite *eventlog_suite(void)
     tcase_add_test(tc, test_eventlog_open_other_database_eschema);
     tcase_add_test(tc, test_eventlog_open_directory_fails);
     tcase_add_test(tc, test_eventlog_close_null_safe);
+    tcase_add_test(tc, test_eventlog_open_newer_version_eschema);
+    tcase_add_test(tc, test_eventlog_open_version_zero_eschema);
+    tcase_add_test(tc, test_eventlog_open_negative_version_eschema);
+    tcase_add_test(tc, test_eventlog_open_every_known_version_ok);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("read");
@@ -894,7 +1207,7 @@ static Suite *eventlog_suite(void)
     tcase_add_test(tc, test_eventlog_read_after_head_empty);
     tcase_add_test(tc, test_eventlog_read_upto_not_above_after_empty);
     tcase_add_test(tc, test_eventlog_read_empty_log);
-    tcase_add_test(tc, test_eventlog_read_nrows_null_ok);
+    tcase_add_test(tc, test_eventlog_read_progress_null_ok);
     tcase_add_test(tc, test_eventlog_read_row_fields);
     tcase_add_test(tc, test_eventlog_read_data_with_nul);
     tcase_add_test(tc, test_eventlog_read_empty_data);
@@ -916,6 +1229,20 @@ static Suite *eventlog_suite(void)
     tcase_add_test(tc, test_eventlog_replay_start_fewer_rows);
     tcase_add_test(tc, test_eventlog_replay_start_channels);
     tcase_add_test(tc, test_eventlog_replay_start_upto);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("unreadable_rows");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_eventlog_read_null_data_skipped);
+    tcase_add_test(tc, test_eventlog_read_null_channel_skipped);
+    tcase_add_test(tc, test_eventlog_read_trailing_bad_row_last_seen);
+    tcase_add_test(tc, test_eventlog_read_only_bad_rows_limit_advances);
+    tcase_add_test(tc, test_eventlog_read_blob_channel_skipped_on_every_path);
+    tcase_add_test(tc, test_eventlog_read_invalid_channel_name_skipped);
+    tcase_add_test(tc, test_eventlog_read_data_size_limit);
+    tcase_add_test(tc, test_eventlog_read_skip_log_rate_limited);
+    tcase_add_test(tc, test_eventlog_reading_only_during_read);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("bounds_changes");

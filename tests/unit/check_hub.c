@@ -172,6 +172,18 @@ static int next_in(struct sse_hub_waiter *w, int64_t *cursor, int ms, size_t *n)
     return st;
 }
 
+/* Calls sse_hub_next until it reports something other than events, for at
+ * most ms; returns that status (SSE_HUB_EVENTS when time ran out). */
+static int wait_status(struct sse_hub_waiter *w, int64_t *cursor, int ms)
+{
+    size_t n = 0;
+    int64_t deadline = sse_hub_now_ns() + ms * MS;
+    int st = SSE_HUB_EVENTS;
+    while (st == SSE_HUB_EVENTS && sse_hub_now_ns() < deadline)
+        st = next_in(w, cursor, 100, &n);
+    return st;
+}
+
 /* Takes events until want of them arrived or ms passed; stores their ids
  * (and releases them). Returns how many arrived; fails on a non-event
  * status. */
@@ -657,11 +669,7 @@ START_TEST(test_hub_reset_when_db_replaced)
     ck_assert_msg(rename(other, E.db) == 0, "rename: %s", strerror(errno));
     free(other);
 
-    size_t n = 99;
-    int64_t deadline = sse_hub_now_ns() + 5000 * MS;
-    int st = SSE_HUB_EVENTS;
-    while (st == SSE_HUB_EVENTS && sse_hub_now_ns() < deadline)
-        st = next_in(&w, &cursor, 100, &n);
+    int st = wait_status(&w, &cursor, 5000);
     ck_assert_msg(st == SSE_HUB_RESET, "status %d, not RESET", st);
     sse_hub_waiter_remove(E.hub, &w);
 
@@ -1177,6 +1185,418 @@ START_TEST(test_hub_log_borrow_many)
 }
 END_TEST
 
+/* --- the ring's byte budget (ring-bytes) --- */
+
+#define KB 1000
+/* With ring-bytes at its minimum (1 MiB) the hub keeps no event encoded
+ * larger than 128 KiB, and a read batch stops once it holds 128 KiB. */
+#define SMALL_RING "1048576"
+#define SMALL_EVENT_MAX (1048576 / 8)
+
+/* A payload of n bytes of fill (NUL-terminated, owned by caller) that
+ * starts with its tag, so events are told apart. */
+static char *payload(const char *tag, char fill, size_t n)
+{
+    char *p = malloc(n + 1);
+    ck_assert_ptr_nonnull(p);
+    memset(p, fill, n);
+    size_t t = strlen(tag);
+    memcpy(p, tag, t < n ? t : n);
+    p[n] = '\0';
+    return p;
+}
+
+START_TEST(test_hub_ring_evicts_by_bytes)
+{
+    cfg_set("ring-bytes", SMALL_RING);
+    start_healthy();
+    /* 14 events of 100 kB fit the 16-event bound but not 1 MiB: the
+     * ring keeps the newest 10 (10 x ~100 kB <= 1 MiB < 11 x). */
+    enum { COUNT = 14, KEPT = 10 };
+    char *data[COUNT];
+    int64_t ids[COUNT];
+    for (int i = 0; i < COUNT; i++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "ev%d ", i);
+        data[i] = payload(tag, 'x', 100 * KB);
+        ids[i] = tu_publish(E.pub, NULL, NULL, data[i]);
+    }
+    ck_assert(wait_head(ids[COUNT - 1], 5000));
+
+    int64_t covered, oldest, head;
+    sse_hub_window(E.hub, &covered, &oldest, &head);
+    ck_assert_int_eq(head, ids[COUNT - 1]);
+    ck_assert_int_eq(covered, ids[COUNT - KEPT - 1]);
+    long long bytes = atomic_load(&E.m.ring_bytes);
+    ck_assert_int_eq(atomic_load(&E.m.ring_events), KEPT);
+    ck_assert_int_gt(bytes, KEPT * 100 * KB);
+    ck_assert_int_le(bytes, 1048576);
+
+    struct sse_request req = req_one("default");
+    struct sse_hub_waiter w;
+    ck_assert_int_eq(sse_hub_waiter_add(E.hub, &w, &req, -1), 0);
+    struct sse_hub_event *evs[RING];
+    size_t n = 99;
+    int64_t cursor = covered - 1;
+    ck_assert_int_eq(sse_hub_next(E.hub, &w, &cursor, evs, RING, &n, 0),
+                     SSE_HUB_BEHIND);
+    cursor = covered;
+    ck_assert_int_eq(sse_hub_next(E.hub, &w, &cursor, evs, RING, &n, 0),
+                     SSE_HUB_EVENTS);
+    ck_assert_uint_eq(n, KEPT);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = COUNT - KEPT + i;
+        ck_assert_int_eq(evs[i]->id, ids[k]);
+        assert_encoded(evs[i], "message", data[k]);
+        sse_hub_event_release(evs[i]);
+    }
+    sse_hub_waiter_remove(E.hub, &w);
+    for (int i = 0; i < COUNT; i++)
+        free(data[i]);
+}
+END_TEST
+
+START_TEST(test_hub_oversize_event_restarts_ring)
+{
+    cfg_set("ring-bytes", SMALL_RING);
+    start_healthy();
+    /* Over 128 KiB encoded: 200 kB of text, and 40 kB of line breaks
+     * (each becomes "data: \n", so about 280 kB). */
+    char *plain = payload("plain ", 'p', 200 * KB);
+    char *breaks = payload("", '\n', 40 * KB);
+    int64_t a = tu_publish(E.pub, NULL, NULL, "a");
+    int64_t big = tu_publish(E.pub, NULL, NULL, plain);
+    int64_t b = tu_publish(E.pub, NULL, NULL, "b");
+    ck_assert(wait_head(b, 5000));
+    int64_t covered, oldest, head;
+    sse_hub_window(E.hub, &covered, &oldest, &head);
+    ck_assert_int_eq(covered, big);
+    ck_assert_int_eq(head, b);
+    ck_assert_int_eq(atomic_load(&E.m.ring_events), 1);
+
+    int64_t nl = tu_publish(E.pub, NULL, NULL, breaks);
+    int64_t c = tu_publish(E.pub, NULL, NULL, "c");
+    ck_assert(wait_head(c, 5000));
+    sse_hub_window(E.hub, &covered, &oldest, &head);
+    ck_assert_int_eq(covered, nl);
+    ck_assert_int_eq(atomic_load(&E.m.ring_events), 1);
+    ck_assert_int_lt(atomic_load(&E.m.ring_bytes), 1024);
+
+    /* Whoever is before an oversize event reads the log; after it, the
+     * ring serves. */
+    struct sse_request req = req_one("default");
+    struct sse_hub_waiter w;
+    ck_assert_int_eq(sse_hub_waiter_add(E.hub, &w, &req, -1), 0);
+    struct sse_hub_event *evs[4];
+    size_t n = 99;
+    int64_t cursor = a;
+    ck_assert_int_eq(sse_hub_next(E.hub, &w, &cursor, evs, 4, &n, 0),
+                     SSE_HUB_BEHIND);
+    cursor = b;
+    ck_assert_int_eq(sse_hub_next(E.hub, &w, &cursor, evs, 4, &n, 0),
+                     SSE_HUB_BEHIND);
+    cursor = nl;
+    ck_assert_int_eq(sse_hub_next(E.hub, &w, &cursor, evs, 4, &n, 0),
+                     SSE_HUB_EVENTS);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(evs[0]->id, c);
+    assert_encoded(evs[0], "message", "c");
+    sse_hub_event_release(evs[0]);
+    sse_hub_waiter_remove(E.hub, &w);
+    free(plain);
+    free(breaks);
+}
+END_TEST
+
+START_TEST(test_hub_event_at_share_is_kept)
+{
+    cfg_set("ring-bytes", SMALL_RING);
+    start_healthy();
+    /* "id: N\ndata: " + data + "\n\n" exactly at the limit is kept. */
+    int64_t next = sse_hub_head(E.hub) + 1;
+    char digits[24];
+    int nd = snprintf(digits, sizeof digits, "%" PRId64, next);
+    size_t fixed = 4 + (size_t)nd + 1 + 6 + 2;
+    char *fits = payload("fits ", 'f', SMALL_EVENT_MAX - fixed);
+    int64_t id = tu_publish(E.pub, NULL, NULL, fits);
+    ck_assert_int_eq(id, next);
+    ck_assert(wait_head(id, 5000));
+    int64_t covered, oldest, head;
+    sse_hub_window(E.hub, &covered, &oldest, &head);
+    ck_assert_int_lt(covered, id);
+    ck_assert_int_eq(atomic_load(&E.m.ring_events), 1);
+
+    char *over = payload("over ", 'o', SMALL_EVENT_MAX - fixed + 1);
+    int64_t id2 = tu_publish(E.pub, NULL, NULL, over);
+    ck_assert(wait_head(id2, 5000));
+    sse_hub_window(E.hub, &covered, &oldest, &head);
+    ck_assert_int_eq(covered, id2);
+    ck_assert_int_eq(atomic_load(&E.m.ring_events), 0);
+    ck_assert_int_eq(atomic_load(&E.m.ring_bytes), 0);
+    free(fits);
+    free(over);
+}
+END_TEST
+
+START_TEST(test_hub_read_batch_bounded_by_bytes)
+{
+    cfg_set("ring-bytes", SMALL_RING);
+    start_healthy(); /* batch 8 */
+    long long reads0 = atomic_load(&E.m.db_reads);
+    /* One commit of 8 rows of 100 kB: a batch stops after 2 of them
+     * (128 KiB), so the hub needs at least 4 reads, not 1 or 2. */
+    tu_sql(E.db, "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+                 "FROM c WHERE i < 8) INSERT INTO events(channel, data) "
+                 "SELECT 'default', substr(hex(zeroblob(50000)), 1, 100000) "
+                 "FROM c;");
+    ck_assert(wait_head(8, 5000));
+    long long reads = atomic_load(&E.m.db_reads) - reads0;
+    ck_assert_msg(reads >= 4, "%lld reads for 8 rows of 100 kB", reads);
+    ck_assert_int_le(atomic_load(&E.m.ring_bytes), 1048576);
+}
+END_TEST
+
+/* A commit of more rows than ring-events: the ring drops some of them at
+ * once, while the hub still serves waiters from the batch (valgrind and
+ * ASan see a use after free if the batch does not hold its own refs). */
+START_TEST(test_hub_batch_larger_than_ring)
+{
+    cfg_set("batch", "64");
+    start_healthy();
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct parked_run r;
+    memset(&r, 0, sizeof r);
+    r.b.req = req_one("other");
+    r.cursor = add_waiter(&r.b.w, &r.b.req, sv[0]);
+    sse_hub_waiter_allow_direct(E.hub, &r.b.w, 1);
+    ck_assert_int_eq(pthread_create(&r.t, NULL, parked_thread, &r), 0);
+    ck_assert_msg(wait_parked(&r.b, 5000), "stream thread did not park");
+    tu_sql(E.db, "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+                 "FROM c WHERE i < 40) INSERT INTO events(channel, data) "
+                 "SELECT 'default', 'r' || i FROM c;");
+    ck_assert(wait_head(40, 5000));
+    pthread_join(r.t, NULL);
+    ck_assert_int_eq(atomic_load(&r.b.status), SSE_HUB_EVENTS);
+    ck_assert_int_eq(r.cursor, 40);
+    ck_assert_int_eq(atomic_load(&E.m.ring_events), RING);
+    sse_hub_waiter_remove(E.hub, &r.b.w);
+    close(sv[0]);
+    close(sv[1]);
+}
+END_TEST
+
+/* A parked stream that wants an oversize event is handed over to its
+ * thread, which must read the log; one on another channel just moves on. */
+START_TEST(test_hub_oversize_event_and_direct_waiters)
+{
+    cfg_set("ring-bytes", SMALL_RING);
+    start_healthy();
+    int sv[2], so[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, so), 0);
+    struct parked_run r, o;
+    memset(&r, 0, sizeof r);
+    memset(&o, 0, sizeof o);
+    r.b.req = req_one("default");
+    o.b.req = req_one("other");
+    r.cursor = add_waiter(&r.b.w, &r.b.req, sv[0]);
+    o.cursor = add_waiter(&o.b.w, &o.b.req, so[0]);
+    int64_t start = r.cursor;
+    sse_hub_waiter_allow_direct(E.hub, &r.b.w, 1);
+    sse_hub_waiter_allow_direct(E.hub, &o.b.w, 1);
+    ck_assert_int_eq(pthread_create(&r.t, NULL, parked_thread, &r), 0);
+    ck_assert_int_eq(pthread_create(&o.t, NULL, parked_thread, &o), 0);
+    ck_assert(wait_parked(&r.b, 5000) && wait_parked(&o.b, 5000));
+    char *big = payload("big ", 'b', 200 * KB);
+    int64_t id = tu_publish(E.pub, NULL, NULL, big);
+    pthread_join(r.t, NULL);
+    pthread_join(o.t, NULL);
+    ck_assert_int_eq(atomic_load(&r.b.status), SSE_HUB_BEHIND);
+    ck_assert_int_eq(r.cursor, start);
+    ck_assert_int_eq(r.b.w.direct_events, 0);
+    ck_assert_int_eq(atomic_load(&o.b.status), SSE_HUB_EVENTS);
+    ck_assert_int_eq(o.cursor, id);
+    char c;
+    ck_assert_int_eq(recv(sv[1], &c, 1, MSG_DONTWAIT), -1);
+    sse_hub_waiter_remove(E.hub, &r.b.w);
+    sse_hub_waiter_remove(E.hub, &o.b.w);
+    free(big);
+    close(sv[0]);
+    close(sv[1]);
+    close(so[0]);
+    close(so[1]);
+}
+END_TEST
+
+/* --- reads that stop early are retried (must_read) --- */
+
+/* What the test hook does: fail the next rows with a code, and publish
+ * one row from inside the first open, after the bounds were read. */
+static struct {
+    atomic_int fail_rows;
+    atomic_int fail_code;
+    atomic_int rows_seen;
+    atomic_int opens;
+    struct sse_admin *publish_on_open;
+    int64_t published_id;
+} H;
+
+static int test_hook(enum sse_hub_hook_point point, void *ctx)
+{
+    (void)ctx;
+    if (point == SSE_HUB_HOOK_OPENED) {
+        if (atomic_fetch_add(&H.opens, 1) == 0 && H.publish_on_open)
+            H.published_id =
+                tu_publish(H.publish_on_open, NULL, NULL, "during open");
+        return 0;
+    }
+    atomic_fetch_add(&H.rows_seen, 1);
+    if (atomic_load(&H.fail_rows) > 0) {
+        atomic_fetch_sub(&H.fail_rows, 1);
+        return atomic_load(&H.fail_code);
+    }
+    return 0;
+}
+
+/* start_healthy with the test hook installed. */
+static void start_hooked(void)
+{
+    memset(&H, 0, sizeof H);
+    E.db = tu_log_create(E.dir, "events.db");
+    E.pub = tu_admin_open(E.db);
+    hub_new_for("events.db");
+    sse_hub_set_hook(E.hub, test_hook, NULL);
+    ck_assert_int_eq(sse_hub_start(E.hub), 0);
+    ck_assert_msg(wait_head(0, 5000), "hub did not open the log");
+}
+
+/* Starts a hooked hub, registers w for req (caller storage, "default") and
+ * makes the hub's next rows reads fail with code. Returns the cursor. */
+static int64_t start_failing(struct sse_hub_waiter *w, struct sse_request *req,
+                             int code, int rows)
+{
+    start_hooked();
+    *req = req_one("default");
+    int64_t cursor = add_waiter(w, req, -1);
+    atomic_store(&H.fail_code, code);
+    atomic_store(&H.fail_rows, rows);
+    return cursor;
+}
+
+START_TEST(test_hub_busy_read_retried_without_commit)
+{
+    struct sse_request req;
+    struct sse_hub_waiter w;
+    int64_t cursor = start_failing(&w, &req, SSE_EBUSY, 1);
+    int64_t id = tu_publish(E.pub, NULL, NULL, "read after a busy read");
+    /* No other commit: the hub must read again on its own (poll-ms 5). */
+    int64_t got[1];
+    ck_assert_msg(collect(&w, &cursor, got, 1, 1000) == 1,
+                  "row not delivered after a busy read (hook saw %d rows)",
+                  atomic_load(&H.rows_seen));
+    ck_assert_int_eq(got[0], id);
+    ck_assert_int_ge(atomic_load(&H.rows_seen), 2);
+    ck_assert_int_eq(sse_hub_fault(E.hub), 0);
+    sse_hub_waiter_remove(E.hub, &w);
+}
+END_TEST
+
+START_TEST(test_hub_busy_mid_batch_keeps_earlier_rows)
+{
+    struct sse_request req;
+    struct sse_hub_waiter w;
+    /* Three rows in one commit; the read fails at the first, twice. */
+    int64_t cursor = start_failing(&w, &req, SSE_EBUSY, 2);
+    tu_sql(E.db,
+           "INSERT INTO events(channel, data) VALUES "
+           "('default', 'one'), ('default', 'two'), ('default', 'three');");
+    int64_t got[3];
+    ck_assert_uint_eq(collect(&w, &cursor, got, 3, 1000), 3);
+    ck_assert_int_eq(got[0], 1);
+    ck_assert_int_eq(got[2], 3);
+    sse_hub_waiter_remove(E.hub, &w);
+}
+END_TEST
+
+START_TEST(test_hub_open_race_commit_after_bounds)
+{
+    memset(&H, 0, sizeof H);
+    E.db = tu_log_create(E.dir, "events.db");
+    E.pub = tu_admin_open(E.db);
+    H.publish_on_open = E.pub;
+    hub_new_for("events.db");
+    sse_hub_set_hook(E.hub, test_hook, NULL);
+    /* The first open reads the bounds (head 0), then a row commits. */
+    ck_assert_int_eq(sse_hub_start(E.hub), 0);
+    ck_assert_int_eq(H.published_id, 1);
+    struct sse_request req = req_one("default");
+    struct sse_hub_waiter w;
+    ck_assert_int_eq(sse_hub_waiter_add(E.hub, &w, &req, -1), 0);
+    int64_t cursor = 0, got[1];
+    ck_assert_msg(collect(&w, &cursor, got, 1, 1000) == 1,
+                  "a row committed during open waits for the next commit");
+    ck_assert_int_eq(got[0], 1);
+    sse_hub_waiter_remove(E.hub, &w);
+}
+END_TEST
+
+/* --- a fault is reported as a fault, a replacement as a reset --- */
+
+START_TEST(test_hub_fault_reported_as_fault)
+{
+    struct sse_request req;
+    struct sse_hub_waiter w;
+    int64_t cursor = start_failing(&w, &req, SSE_ECORRUPT, 1);
+    tu_publish(E.pub, NULL, NULL, "unreadable");
+    int st = wait_status(&w, &cursor, 5000);
+    ck_assert_msg(st == SSE_HUB_FAULT, "status %d, not FAULT", st);
+    sse_hub_waiter_remove(E.hub, &w);
+}
+END_TEST
+
+START_TEST(test_hub_fault_over_still_reported_as_fault)
+{
+    struct sse_request req;
+    struct sse_hub_waiter w;
+    int64_t cursor = start_failing(&w, &req, SSE_ECORRUPT, 1);
+    int64_t id = tu_publish(E.pub, NULL, NULL, "unreadable once");
+    /* The stream thread is busy elsewhere while the fault comes and goes
+     * (the hub reopens after a second). */
+    ck_assert(wait_fault(1, 5000));
+    ck_assert(wait_fault(0, 5000));
+    ck_assert(wait_head(id, 5000));
+    size_t n = 99;
+    ck_assert_int_eq(next_in(&w, &cursor, 0, &n), SSE_HUB_FAULT);
+    ck_assert_uint_eq(n, 0);
+    sse_hub_waiter_remove(E.hub, &w);
+}
+END_TEST
+
+START_TEST(test_hub_removed_db_is_reset_not_fault)
+{
+    start_healthy();
+    struct sse_request req = req_one("default");
+    struct sse_hub_waiter w;
+    int64_t cursor = add_waiter(&w, &req, -1);
+    sse_admin_close(E.pub);
+    E.pub = NULL;
+    /* Removed: the hub resets, then cannot reopen (a fault). */
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "events.db%s", suffix[i]);
+        char *p = tu_path(E.dir, name);
+        unlink(p);
+        free(p);
+    }
+    ck_assert(wait_fault(1, 5000));
+    size_t n = 99;
+    ck_assert_int_eq(next_in(&w, &cursor, 0, &n), SSE_HUB_RESET);
+    sse_hub_waiter_remove(E.hub, &w);
+}
+END_TEST
+
 static Suite *hub_suite(void)
 {
     Suite *s = suite_create("hub");
@@ -1233,6 +1653,33 @@ static Suite *hub_suite(void)
     tcase_add_test(tc, test_hub_direct_write_would_block_wakes_thread);
     tcase_add_test(tc, test_hub_direct_burst_slow_reader_no_gap);
     tcase_add_test(tc, test_hub_direct_write_not_after_handing_over);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("ring_bytes");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_hub_ring_evicts_by_bytes);
+    tcase_add_test(tc, test_hub_oversize_event_restarts_ring);
+    tcase_add_test(tc, test_hub_event_at_share_is_kept);
+    tcase_add_test(tc, test_hub_read_batch_bounded_by_bytes);
+    tcase_add_test(tc, test_hub_batch_larger_than_ring);
+    tcase_add_test(tc, test_hub_oversize_event_and_direct_waiters);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("must_read");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_hub_busy_read_retried_without_commit);
+    tcase_add_test(tc, test_hub_busy_mid_batch_keeps_earlier_rows);
+    tcase_add_test(tc, test_hub_open_race_commit_after_bounds);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("fault_or_reset");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_hub_fault_reported_as_fault);
+    tcase_add_test(tc, test_hub_fault_over_still_reported_as_fault);
+    tcase_add_test(tc, test_hub_removed_db_is_reset_not_fault);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@
 #include "request.h"
 #include "response.h"
 #include "sse_error.h"
+#include "sse_limits.h"
 #include "sse_parser.h"
 #include "stream.h"
 #include "testutil.h"
@@ -139,13 +141,45 @@ struct tsink {
     int flushes;
     atomic_int fail; /* 1: every write and flush fails (EIO) */
     struct sse_sink sink;
+    /* Set: before each write, commit a row on this connection and check
+     * that a checkpoint then completes, i.e. that the writing stream holds
+     * no read snapshot (see probe_snapshot). Used by the stream thread. */
+    sqlite3 *probe;
+    int probe_writes;
+    int probe_failures;
 };
+
+/* Commits a row (on a channel no test reads), then runs a FULL checkpoint:
+ * it waits (busy timeout) for readers of older snapshots and completes
+ * only if none is left. A stream thread that writes to a client while its
+ * read statement is open holds such a snapshot for as long as the write
+ * takes. Returns 1 if the checkpoint completed. */
+static int probe_snapshot(sqlite3 *db)
+{
+    int rc = sqlite3_exec(
+        db, "INSERT INTO events(channel, data) VALUES ('probe', 'p')", NULL,
+        NULL, NULL);
+    int nlog = -1, nckpt = -2;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_FULL, &nlog,
+                                       &nckpt);
+    return rc == SQLITE_OK && nlog == nckpt;
+}
 
 static int tsink_write(void *ctx, const char *p, size_t n)
 {
     struct tsink *t = ctx;
     if (atomic_load(&t->fail))
         return SSE_EIO;
+    if (t->probe) {
+        t->probe_writes++;
+        if (!probe_snapshot(t->probe)) {
+            /* End the stream: each failed probe waits a busy timeout. */
+            t->probe_failures++;
+            atomic_store(&t->fail, 1);
+            return SSE_EIO;
+        }
+    }
     pthread_mutex_lock(&t->mu);
     int rc = sse_buf_append(&t->buf, p, n);
     pthread_mutex_unlock(&t->mu);
@@ -175,6 +209,9 @@ static void tsink_init(struct tsink *t, int fd)
     t->sink.flush = tsink_flush;
     t->sink.ctx = t;
     t->sink.fd = fd;
+    t->probe = NULL;
+    t->probe_writes = 0;
+    t->probe_failures = 0;
 }
 
 static void tsink_cleanup(struct tsink *t)
@@ -835,6 +872,56 @@ START_TEST(test_stream_run_resume_oldest_minus_one_no_gap)
 }
 END_TEST
 
+/* Retention prunes channel a harder than b: the log's lowest id (2) still
+ * predates the resume points below, yet a lost its events through 13. */
+static void log_with_channel_a_pruned(void)
+{
+    create_log();
+    for (int i = 0; i < 10; i++) { /* a: 1, 3, ..., 19; b: 2, 4, ..., 20 */
+        publish("a", NULL, "a");
+        publish("b", NULL, "b");
+    }
+    int64_t cutoff = 0, deleted = 0;
+    ck_assert_int_eq(sse_admin_prune_cutoff(E.pub, "a", 3, -1, &cutoff), 0);
+    ck_assert_int_eq(cutoff, 13);
+    ck_assert_int_eq(
+        sse_admin_delete_through(E.pub, "a", cutoff, 100, &deleted), 0);
+    ck_assert_int_eq(deleted, 7);
+    start_hub(0);
+}
+
+START_TEST(test_stream_run_channel_pruned_resume_gap)
+{
+    log_with_channel_a_pruned();
+    struct run r;
+    struct output o;
+    stream_until(&r, &o, "channel=a", "4", 19);
+    assert_gap(&o, "13",
+               "{\"reason\":\"pruned\",\"requested\":4,\"resumed_after\":13,"
+               "\"oldest\":2,\"head\":20}");
+    int64_t want[] = {15, 17, 19};
+    assert_ids(&o, want, 3, 1);
+    ck_assert_int_eq(r.res.gap, 1);
+    finish(&r, &o);
+}
+END_TEST
+
+START_TEST(test_stream_run_channel_pruned_other_channel_no_gap)
+{
+    log_with_channel_a_pruned();
+    int64_t want[] = {6, 8, 10, 12, 14, 16, 18, 20};
+    expect_events("channel=b", "4", want, 8);
+}
+END_TEST
+
+START_TEST(test_stream_run_channel_pruned_at_horizon_no_gap)
+{
+    log_with_channel_a_pruned();
+    int64_t want[] = {15, 17, 19};
+    expect_events("channel=a", "13", want, 3);
+}
+END_TEST
+
 START_TEST(test_stream_run_future_resume_gap)
 {
     create_log();
@@ -1158,6 +1245,200 @@ START_TEST(test_stream_run_reset_on_replaced_db)
 }
 END_TEST
 
+/* --- the backlog: memory, snapshots, unreadable rows --- */
+
+START_TEST(test_stream_catch_up_writes_hold_no_snapshot)
+{
+    /* Rows big enough that a batch passes 64 KiB: a session that wrote
+     * while reading would hold the statement's snapshot during the write. */
+    create_log();
+    char *big = malloc(30001);
+    ck_assert_ptr_nonnull(big);
+    memset(big, 'b', 30000);
+    big[30000] = '\0';
+    int64_t last = -1;
+    for (int i = 0; i < 12; i++)
+        last = publish("default", NULL, big);
+    free(big);
+    start_hub(0);
+    struct run r;
+    run_init(&r, "", "0", -1);
+    ck_assert_int_eq(
+        sqlite3_open_v2(E.db, &r.out.probe, SQLITE_OPEN_READWRITE, NULL),
+        SQLITE_OK);
+    sqlite3_busy_timeout(r.out.probe, 1000);
+    run_start(&r);
+    int got = wait_event_id(&r, last, 20000);
+    stop_and_join(&r);
+    sqlite3_close(r.out.probe);
+    ck_assert_msg(r.out.probe_failures == 0,
+                  "%d of %d writes happened while a read snapshot was held",
+                  r.out.probe_failures, r.out.probe_writes);
+    ck_assert_msg(got, "the backlog did not arrive");
+    ck_assert_int_ge(r.out.probe_writes, 3);
+    struct output o;
+    output_read(&r, &o);
+    int64_t want[16];
+    assert_ids(&o, want, id_range(1, last, want), 0);
+    finish(&r, &o);
+}
+END_TEST
+
+START_TEST(test_stream_run_resume_event_larger_than_batch_bytes)
+{
+    /* A batch always takes its first row, however large. */
+    create_log();
+    char *big = malloc(SSE_EVENT_DATA_MAX + 1);
+    ck_assert_ptr_nonnull(big);
+    memset(big, 'x', SSE_EVENT_DATA_MAX);
+    big[SSE_EVENT_DATA_MAX] = '\0';
+    publish("default", NULL, big);
+    free(big);
+    int64_t last = publish("default", NULL, "small");
+    start_hub(0);
+    struct run r;
+    struct output o;
+    stream_until(&r, &o, "", "0", last);
+    int64_t want[] = {1, 2};
+    assert_ids(&o, want, 2, 0);
+    ck_assert_uint_eq(strlen(sse_parser_event(o.p, 0)->data),
+                      SSE_EVENT_DATA_MAX);
+    finish(&r, &o);
+}
+END_TEST
+
+/* Makes E.db an events table made by hand (no CHECKs, no NOT NULL) with a
+ * user_version the worker accepts, and the publisher connection. */
+static void create_handmade_log(void)
+{
+    char sql[512];
+    E.db = tu_path(E.dir, "events.db");
+    tu_write_file(E.db, "", 0);
+    snprintf(sql, sizeof sql,
+             "PRAGMA journal_mode=WAL;"
+             "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+             " channel TEXT, event TEXT, data TEXT, created_at INTEGER);"
+             "PRAGMA user_version = %d;",
+             SSE_SCHEMA_VERSION);
+    tu_sql(E.db, sql);
+    E.pub = tu_admin_open(E.db);
+    cfg_set("db", E.db);
+}
+
+/* Output ids of r (a stream that has ended) into ids; returns the count. */
+static size_t ids_of(struct run *r, int64_t *ids, size_t cap)
+{
+    struct output o;
+    output_read(r, &o);
+    size_t n = sse_parser_count(o.p);
+    ck_assert_uint_le(n, cap);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = event_id(&o, i);
+    output_free(&o);
+    return n;
+}
+
+/* Pushes everything published so far out of the hub's ring (16 events),
+ * so that a resume from an early id is read from SQL. */
+static void push_out_of_ring(void)
+{
+    publish_n("filler", 20);
+    int64_t covered, oldest, head;
+    int64_t deadline = sse_hub_now_ns() + 5000 * MS;
+    do {
+        ck_assert_msg(sse_hub_now_ns() < deadline, "the hub did not read");
+        tick();
+        sse_hub_window(E.hub, &covered, &oldest, &head);
+    } while (covered < 4);
+}
+
+START_TEST(test_stream_null_data_row_skipped_live_and_resume)
+{
+    /* One row that cannot be read ends no stream, on its channel or any
+     * other, and a resume from before it gets the rows after it. */
+    create_handmade_log();
+    start_hub(0);
+    struct run x, y;
+    run_init(&x, "channel=x", NULL, -1);
+    run_start(&x);
+    run_init(&y, "channel=y", NULL, -1);
+    run_start(&y);
+    run_wait_started(&x);
+    run_wait_started(&y);
+    int64_t a = publish("x", NULL, "a");
+    tu_sql(E.db, "INSERT INTO events(channel, data) VALUES ('x', NULL)");
+    int64_t b = publish("x", NULL, "b");
+    int64_t c = publish("y", NULL, "c");
+    ck_assert_msg(wait_event_id(&x, b, 5000), "x stopped at the bad row");
+    ck_assert_msg(wait_event_id(&y, c, 5000), "y stopped at the bad row");
+    /* A bad row last in a read: the hub's head passes it. */
+    tu_sql(E.db, "INSERT INTO events(channel, data) VALUES ('x', NULL)");
+    int64_t bad = c + 1;
+    int64_t deadline = sse_hub_now_ns() + 5000 * MS;
+    while (sse_hub_head(E.hub) != bad) {
+        ck_assert_msg(sse_hub_now_ns() < deadline, "hub head %lld, want %lld",
+                      (long long)sse_hub_head(E.hub), (long long)bad);
+        tick();
+    }
+    int64_t d = publish("x", NULL, "d");
+    ck_assert_msg(wait_event_id(&x, d, 5000), "x stopped at the last bad row");
+    ck_assert_int_eq(atomic_load(&x.done), 0);
+    ck_assert_int_eq(atomic_load(&y.done), 0);
+    ck_assert_int_ge(atomic_load(&E.m.rows_skipped), 2);
+
+    push_out_of_ring();
+    struct run rx;
+    struct output o;
+    stream_until(&rx, &o, "channel=x", "0", d); /* stops the hub */
+    int64_t want[] = {a, b, d};
+    assert_ids(&o, want, 3, 0);
+    finish(&rx, &o);
+    run_join(&x, 10000);
+    run_join(&y, 10000);
+    int64_t got[8];
+    ck_assert_uint_eq(ids_of(&x, got, 8), 3);
+    ck_assert(got[0] == a && got[1] == b && got[2] == d);
+    ck_assert_uint_eq(ids_of(&y, got, 8), 1);
+    ck_assert_int_eq(got[0], c);
+    run_cleanup(&x);
+    run_cleanup(&y);
+}
+END_TEST
+
+START_TEST(test_stream_blob_channel_live_equals_resume)
+{
+    /* With CHECKs off, a BLOB channel can be stored: the live path (the
+     * hub's ring) and a resume read from SQL must agree on the rows. */
+    create_log();
+    start_hub(0);
+    struct run live;
+    run_init(&live, "channel=x", NULL, -1);
+    run_start(&live);
+    run_wait_started(&live);
+    publish("x", NULL, "a");
+    tu_sql(E.db, "PRAGMA ignore_check_constraints = ON;"
+                 "DROP TRIGGER IF EXISTS events_limits_insert;"
+                 "INSERT INTO events(channel, data)"
+                 " VALUES (CAST('x' AS BLOB), 'blob');");
+    int64_t last = publish("x", NULL, "b");
+    ck_assert(wait_event_id(&live, last, 5000));
+    push_out_of_ring();
+    struct run resumed;
+    struct output o;
+    stream_until(&resumed, &o, "channel=x", "0", last); /* stops the hub */
+    run_join(&live, 10000);
+    int64_t live_ids[8], resumed_ids[8];
+    size_t nl = ids_of(&live, live_ids, 8);
+    size_t nr = ids_of(&resumed, resumed_ids, 8);
+    ck_assert_msg(nl == nr, "live got %zu events, resumed %zu", nl, nr);
+    for (size_t i = 0; i < nl; i++)
+        ck_assert_int_eq(live_ids[i], resumed_ids[i]);
+    ck_assert_uint_eq(nl, 2);
+    finish(&resumed, &o);
+    run_cleanup(&live);
+}
+END_TEST
+
 /* --- HEAD, long poll, faults, busy --- */
 
 START_TEST(test_stream_run_head_headers_only)
@@ -1314,6 +1595,9 @@ static Suite *stream_suite(void)
     tcase_add_test(tc, test_stream_run_pruned_resume_gap);
     tcase_add_test(tc, test_stream_run_pruned_while_running_gap);
     tcase_add_test(tc, test_stream_run_resume_oldest_minus_one_no_gap);
+    tcase_add_test(tc, test_stream_run_channel_pruned_resume_gap);
+    tcase_add_test(tc, test_stream_run_channel_pruned_other_channel_no_gap);
+    tcase_add_test(tc, test_stream_run_channel_pruned_at_horizon_no_gap);
     tcase_add_test(tc, test_stream_run_future_resume_gap);
     tcase_add_test(tc, test_stream_run_replay_param);
     tcase_add_test(tc, test_stream_run_replay_config_default);
@@ -1324,6 +1608,10 @@ static Suite *stream_suite(void)
     tcase_add_test(tc, test_stream_run_replay_latest_config_default);
     tcase_add_test(tc, test_stream_run_replay_latest_first_id_and_empty_log);
     tcase_add_test(tc, test_stream_run_resume_beats_replay_latest);
+    tcase_add_test(tc, test_stream_catch_up_writes_hold_no_snapshot);
+    tcase_add_test(tc, test_stream_run_resume_event_larger_than_batch_bytes);
+    tcase_add_test(tc, test_stream_null_data_row_skipped_live_and_resume);
+    tcase_add_test(tc, test_stream_blob_channel_live_equals_resume);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("end");

@@ -1,0 +1,75 @@
+/* pattern.c - channel patterns: an exact name, a prefix, or every channel.
+ * SPDX-License-Identifier: MIT
+ *
+ * Patterns are short (at most 128 bytes) and matched against a handful of
+ * rules per channel, so plain byte comparison is all that is needed; the
+ * syntax is deliberately too small to need a parser state machine.
+ */
+#include "pattern.h"
+
+#include <assert.h>
+#include <string.h>
+
+#include "channel.h"
+#include "sse_error.h"
+
+int sse_pattern_parse(const char *p, size_t len, enum sse_pattern_kind *kind)
+{
+    if (p == NULL || len == 0 || len > SSE_PATTERN_MAX)
+        return SSE_EINVAL;
+    if (len == 1 && p[0] == '*') {
+        *kind = SSE_PATTERN_ALL;
+        return 0;
+    }
+    if (p[len - 1] != '*') {
+        if (!sse_channel_valid(p, len))
+            return SSE_EINVAL;
+        *kind = SSE_PATTERN_EXACT;
+        return 0;
+    }
+    /* A prefix ends in ":*" or in '/' and '*'; the separator keeps
+     * "user/4" and '*' (which would also match user/42) from being
+     * written by mistake. */
+    size_t n = len - 1;
+    if (p[n - 1] != '/' && p[n - 1] != ':')
+        return SSE_EINVAL;
+    if (!sse_channel_valid(p, n))
+        return SSE_EINVAL;
+    *kind = SSE_PATTERN_PREFIX;
+    return 0;
+}
+
+/* The kind of a pattern the caller has already checked. */
+static enum sse_pattern_kind kind_of(const char *p, size_t plen)
+{
+    enum sse_pattern_kind kind = SSE_PATTERN_ALL;
+    int valid = sse_pattern_parse(p, plen, &kind) == 0;
+    assert(valid);
+    (void)valid;
+    return kind;
+}
+
+int sse_pattern_match(const char *p, size_t plen, const char *channel,
+                      size_t clen)
+{
+    switch (kind_of(p, plen)) {
+    case SSE_PATTERN_ALL:
+        return 1;
+    case SSE_PATTERN_PREFIX:
+        return clen >= plen - 1 && memcmp(channel, p, plen - 1) == 0;
+    default:
+        return clen == plen && memcmp(channel, p, plen) == 0;
+    }
+}
+
+size_t sse_pattern_specificity(const char *p, size_t plen)
+{
+    switch (kind_of(p, plen)) {
+    case SSE_PATTERN_ALL:
+        return 0;
+    case SSE_PATTERN_PREFIX:
+        return plen - 1;
+    default:
+        return SSE_PATTERN_MAX + 1;
+    }
+}

@@ -1,0 +1,52 @@
+/* pattern.h - channel patterns: an exact name, a prefix, or every channel.
+ * SPDX-License-Identifier: MIT
+ *
+ * A pattern is one of
+ *   - an exact channel name ("news", "user/42/inbox"): that channel only;
+ *   - a prefix ending in '*' right after '/' or ':' ("orders:*", or
+ *     "user/42/" followed by '*'): every channel whose name starts with the
+ *     part before the '*' (the latter matches "user/42/inbox", not
+ *     "user/42");
+ *   - "*" alone: every channel.
+ * The part before a prefix's '*' obeys the channel rules (channel.h), so a
+ * pattern never needs escaping, and '*' appears nowhere else: no globs, no
+ * regular expressions. Retention rules use patterns; access grants and
+ * pattern subscriptions are meant to use the same syntax and this module.
+ *
+ * When several patterns match one channel, the most specific wins: the
+ * exact name, else the longest prefix, else "*". Two different patterns
+ * that match the same channel never have the same specificity.
+ *
+ * Thread-safety: pure functions, safe from any thread.
+ */
+#ifndef SSE_PATTERN_H
+#define SSE_PATTERN_H
+
+#include <stddef.h>
+
+enum sse_pattern_kind {
+    SSE_PATTERN_EXACT,  /* the whole pattern is a channel name */
+    SSE_PATTERN_PREFIX, /* pattern[0..len-1) is the prefix, '*' follows */
+    SSE_PATTERN_ALL     /* "*" */
+};
+
+/* The longest pattern: a prefix of a full-length channel name plus '*'. */
+#define SSE_PATTERN_MAX 128
+
+/* Classifies p[0..len) into *kind. Returns 0, or SSE_EINVAL (with *kind
+ * untouched) when p is not a pattern: empty, too long, a byte a channel
+ * may not hold, a '*' anywhere but at the end, or a '*' that does not
+ * follow '/' or ':' (or stand alone). */
+int sse_pattern_parse(const char *p, size_t len, enum sse_pattern_kind *kind);
+
+/* Returns 1 if the valid pattern p[0..plen) matches channel[0..clen), else
+ * 0. The caller checked p with sse_pattern_parse (asserted). */
+int sse_pattern_match(const char *p, size_t plen, const char *channel,
+                      size_t clen);
+
+/* How specific the valid pattern p[0..plen) is: 0 for "*", the prefix's
+ * length (1 to SSE_PATTERN_MAX - 1) for a prefix, SSE_PATTERN_MAX + 1 for
+ * an exact name. Among patterns matching one channel, the highest wins. */
+size_t sse_pattern_specificity(const char *p, size_t plen);
+
+#endif
