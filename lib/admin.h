@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SSE_SCHEMA_VERSION 4
+#define SSE_SCHEMA_VERSION 5
 
 struct sse_admin;
 

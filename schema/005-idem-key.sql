@@ -1,4 +1,4 @@
--- 004-idem-key.sql: schema version 4, idempotent publishing.
+-- 005-idem-key.sql: schema version 5, idempotent publishing.
 -- SPDX-License-Identifier: MIT
 --
 -- A publisher that does not know whether its INSERT committed (the process
@@ -25,8 +25,8 @@
 -- the channel a "retry" of the first.
 --
 -- ALTER TABLE ADD COLUMN changes only the table's definition, not its rows,
--- so the upgrade is instant on a log of any size; the triggers of version 3
--- stay as they are.
+-- so the upgrade is instant on a log of any size; the triggers of versions 3
+-- and 4 stay as they are.
 
 ALTER TABLE events ADD COLUMN idem_key TEXT;
 
