@@ -37,10 +37,8 @@
 #include "sse_limits.h"
 
 static const char *const schema_steps[] = {
-    schema_step_001,
-    schema_step_002,
-    schema_step_003,
-    schema_step_004,
+    schema_step_001, schema_step_002, schema_step_003,
+    schema_step_004, schema_step_005,
 };
 
 _Static_assert(sizeof schema_steps / sizeof schema_steps[0] ==
@@ -340,44 +338,152 @@ int sse_admin_init(struct sse_admin *a, int *from, int *to)
     return 0;
 }
 
-int sse_admin_publish(struct sse_admin *a, const char *channel,
-                      const char *type, const char *data, size_t len,
-                      int64_t *id)
+/* Binds channel, type and data to parameters 1-3 of an INSERT into events.
+ * The statement runs before the publish call returns, so nothing is copied
+ * here; SQLite copies the values into the database. */
+static int bind_event(sqlite3_stmt *st, const char *channel, const char *type,
+                      const char *data, size_t len)
 {
-    sqlite3_stmt *st = NULL;
-    int err = prepare(a,
-                      "INSERT INTO events (channel, event, data)"
-                      " VALUES (?1, ?2, ?3)",
-                      &st);
-    if (err) {
-        err = schema_missing_or(a, err);
-        goto out;
-    }
     int rc = sqlite3_bind_text(st, 1, channel ? channel : SSE_CHANNEL_DEFAULT,
                                -1, SQLITE_STATIC);
     /* An empty type means "message" just as NULL does; store one form. */
     if (rc == SQLITE_OK && type != NULL && type[0] != '\0')
         rc = sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
-    /* The statement runs before we return, so data need not be copied
-     * here; SQLite copies it into the database. NULL data would bind SQL
-     * NULL, so an empty payload is bound as "". */
+    /* NULL data would bind SQL NULL, so an empty payload is bound as "". */
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_text64(st, 3, len ? data : "", len, SQLITE_STATIC,
                                  SQLITE_UTF8);
-    if (rc != SQLITE_OK) {
-        err = db_fail(a, rc);
+    return rc;
+}
+
+/* Called after a statement naming idem_key failed to prepare: a log below
+ * schema version 5 has no such column, which the operator fixes with
+ * `sselite init`; any other failure is kept. */
+static int idem_column_missing_or(struct sse_admin *a, int err)
+{
+    int64_t v = SSE_SCHEMA_VERSION;
+    err = schema_missing_or(a, err);
+    if (err != SSE_EDB || query_i64(a, "PRAGMA user_version", &v) != 0 ||
+        v >= 5)
+        return err;
+    snprintf(a->err, sizeof a->err,
+             "the log is at schema version %" PRId64 ", which has no"
+             " idempotency keys: upgrade it with sselite init",
+             v);
+    return SSE_ESCHEMA;
+}
+
+/* Inserts the event with key unless the channel already has that key, and
+ * reads the id of the one stored event; the caller holds a write
+ * transaction, so no prune or other publisher comes in between. */
+static int insert_keyed(struct sse_admin *a, const char *channel,
+                        const char *type, const char *data, size_t len,
+                        const char *key, int64_t *id, int *duplicate)
+{
+    sqlite3_stmt *st = NULL;
+    int err = prepare(a,
+                      "INSERT INTO events (channel, event, data, idem_key)"
+                      " VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                      &st);
+    if (err) {
+        err = idem_column_missing_or(a, err);
         goto out;
     }
-    rc = sqlite3_step(st);
+    int rc = bind_event(st, channel, type, data, len);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 4, key, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
     if (rc != SQLITE_DONE) {
         err = db_fail(a, rc);
         goto out;
     }
-    if (id != NULL)
+    /* changes() counts the rows this INSERT stored, not a trigger's. */
+    if (sqlite3_changes(a->db) == 1) {
         *id = sqlite3_last_insert_rowid(a->db);
+        *duplicate = 0;
+        goto out;
+    }
+    sqlite3_finalize(st);
+    err = prepare(
+        a, "SELECT id FROM events WHERE channel = ?1 AND idem_key = ?2", &st);
+    if (err)
+        goto out;
+    rc = sqlite3_bind_text(st, 1, channel ? channel : SSE_CHANNEL_DEFAULT, -1,
+                           SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        *duplicate = 1;
+    } else if (rc == SQLITE_DONE) {
+        /* ON CONFLICT DO NOTHING skipped the row, so some unique rule
+         * matched; only the idem_key index can, as ids are not given. */
+        err = own_fail(a, SSE_EDB, "the event was neither stored nor found");
+    } else {
+        err = db_fail(a, rc);
+    }
 out:
     sqlite3_finalize(st);
     return err;
+}
+
+int sse_admin_publish_idem(struct sse_admin *a, const char *channel,
+                           const char *type, const char *data, size_t len,
+                           const char *key, int64_t *id, int *duplicate)
+{
+    int64_t new_id = 0;
+    int dup = 0;
+    sqlite3_stmt *st = NULL;
+    int err = 0;
+    if (key != NULL) {
+        /* BEGIN IMMEDIATE takes the write lock at once (waiting up to the
+         * busy timeout), so the look-up after a skipped INSERT cannot be
+         * overtaken by a prune. */
+        err = exec_sql(a, "BEGIN IMMEDIATE");
+        if (err)
+            return err;
+        err = insert_keyed(a, channel, type, data, len, key, &new_id, &dup);
+        if (err)
+            sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+        else
+            err = exec_sql(a, "COMMIT");
+        goto out;
+    }
+    err = prepare(a,
+                  "INSERT INTO events (channel, event, data)"
+                  " VALUES (?1, ?2, ?3)",
+                  &st);
+    if (err) {
+        err = schema_missing_or(a, err);
+        goto out;
+    }
+    int rc = bind_event(st, channel, type, data, len);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) {
+        err = db_fail(a, rc);
+        goto out;
+    }
+    new_id = sqlite3_last_insert_rowid(a->db);
+out:
+    sqlite3_finalize(st);
+    if (err)
+        return err;
+    if (id != NULL)
+        *id = new_id;
+    if (duplicate != NULL)
+        *duplicate = dup;
+    return 0;
+}
+
+int sse_admin_publish(struct sse_admin *a, const char *channel,
+                      const char *type, const char *data, size_t len,
+                      int64_t *id)
+{
+    return sse_admin_publish_idem(a, channel, type, data, len, NULL, id, NULL);
 }
 
 int sse_admin_prune(struct sse_admin *a, int64_t keep, int64_t older_than_ms,

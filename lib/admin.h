@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SSE_SCHEMA_VERSION 4
+#define SSE_SCHEMA_VERSION 5
 
 struct sse_admin;
 
@@ -53,6 +53,18 @@ int sse_admin_init(struct sse_admin *a, int *from, int *to);
 int sse_admin_publish(struct sse_admin *a, const char *channel,
                       const char *type, const char *data, size_t len,
                       int64_t *id);
+
+/* Publishes idempotently: as sse_admin_publish, but with key (NULL: none,
+ * then exactly sse_admin_publish) stored as the row's idem_key. When the
+ * channel already holds an event with that key, nothing is inserted and *id
+ * gets that event's id, so a retry after an uncertain failure publishes the
+ * event once. The insert and the look-up are one write transaction.
+ * *duplicate (may be NULL) is 1 when the key was already there, else 0.
+ * Errors as sse_admin_publish, and SSE_EINVAL for a key that is empty or
+ * longer than SSE_IDEM_KEY_MAX bytes. */
+int sse_admin_publish_idem(struct sse_admin *a, const char *channel,
+                           const char *type, const char *data, size_t len,
+                           const char *key, int64_t *id, int *duplicate);
 
 /* Deletes old events: with keep >= 0, all but the newest keep rows; with
  * older_than_ms >= 0, rows created more than that many milliseconds before

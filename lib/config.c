@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "request.h"
 #include "sse_error.h"
 
 enum kind { K_STR, K_INT, K_I64, K_BOOL, K_MODE, K_LEVEL, K_ORIGINS, K_ADDRS };
@@ -53,7 +54,8 @@ static const struct setting SETTINGS[] = {
     {"max-lifetime", K_INT, OFF(max_lifetime_s), 0, 604800, "0",
      "end a stream after this many seconds (0: never); clients resume exactly"},
     {"replay", K_I64, OFF(replay), 0, 100000, "0",
-     "events replayed to a client that connects without a resume point"},
+     "events replayed to a client that connects without a resume point, or "
+     "'latest': the newest event of each of its channels"},
     {"poll-ms", K_INT, OFF(poll_ms), 1, 60000, "100",
      "fallback interval for noticing new rows when inotify cannot"},
     {"busy-timeout-ms", K_INT, OFF(busy_timeout_ms), 0, 600000, "5000",
@@ -324,6 +326,10 @@ int sse_config_set(struct sse_config *c, const char *name, const char *value,
     case K_I64:
     case K_MODE:
     case K_BOOL:
+        if (s->offset == OFF(replay) && strcmp(value, "latest") == 0) {
+            c->replay = SSE_REPLAY_LATEST;
+            return 0;
+        }
         if (s->kind == K_BOOL &&
             (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 ||
              strcmp(value, "on") == 0))

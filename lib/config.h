@@ -44,7 +44,8 @@ struct sse_config {
     int64_t error_retry_ms; /* "retry:" sent with a server-side fault */
     int64_t busy_retry_ms;  /* "retry:" sent when every thread is busy */
     int max_lifetime_s;     /* end a stream after N seconds; 0 = never */
-    int64_t replay;         /* events replayed on a first connect */
+    int64_t replay;         /* events replayed on a first connect, or
+                               SSE_REPLAY_LATEST (request.h) */
     int poll_ms;            /* change-detection fallback poll interval */
     int busy_timeout_ms;    /* SQLite busy timeout */
     int batch;              /* rows per read */

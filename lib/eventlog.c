@@ -496,3 +496,41 @@ const char *sse_eventlog_path(const struct sse_eventlog *log)
 {
     return log->path;
 }
+
+int sse_eventlog_newest_ids(struct sse_eventlog *log,
+                            const char (*channels)[SSE_CHANNEL_MAX + 1],
+                            size_t nchannels, int64_t upto_id, int64_t *ids,
+                            size_t *nids)
+{
+    /* Rarely used (first connects with replay=latest), so prepared per
+     * call rather than kept with the connection. max() over an equality
+     * on channel and a range on id is SQLite's min/max optimisation: one
+     * seek to the end of the channel's slice of the index. */
+    sqlite3_stmt *st = NULL;
+    size_t n = 0;
+    int rc = sse_sqlite_error(sqlite3_prepare_v2(
+        log->db, "SELECT max(id) FROM events WHERE channel = ?1 AND id <= ?2",
+        -1, &st, NULL));
+    for (size_t i = 0; !rc && i < nchannels; i++) {
+        sqlite3_bind_text(st, 1, channels[i], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, upto_id);
+        int step = sqlite3_step(st);
+        if (step != SQLITE_ROW) {
+            rc = sse_sqlite_error(step);
+            if (!rc)
+                rc = SSE_EDB;
+        } else if (sqlite3_column_type(st, 0) != SQLITE_NULL) {
+            /* Insertion sort: at most SSE_REQUEST_MAX_CHANNELS ids. */
+            int64_t id = sqlite3_column_int64(st, 0);
+            size_t k = n++;
+            for (; k > 0 && ids[k - 1] > id; k--)
+                ids[k] = ids[k - 1];
+            ids[k] = id;
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    if (!rc)
+        *nids = n;
+    return rc;
+}

@@ -119,6 +119,17 @@ int sse_eventlog_replay_start(struct sse_eventlog *log,
                               size_t nchannels, int64_t n, int64_t upto_id,
                               int64_t *after);
 
+/* Finds the newest row with id <= upto_id of each of channels[0..nchannels)
+ * (replay=latest) and stores the ids of those that exist in ids[0..*nids),
+ * in increasing order; ids has room for nchannels. One backward seek in
+ * events_channel_id per channel, never a scan, whatever the log's size. The
+ * look-ups are separate statements: a row pruned meanwhile may still be
+ * listed, and then reads as nothing. Errors as sse_eventlog_read. */
+int sse_eventlog_newest_ids(struct sse_eventlog *log,
+                            const char (*channels)[SSE_CHANNEL_MAX + 1],
+                            size_t nchannels, int64_t upto_id, int64_t *ids,
+                            size_t *nids);
+
 /* Reports, from one snapshot, the highest id ever assigned (*head, 0 for a
  * new log; pruning does not lower it) and the lowest id still stored
  * (*oldest, head + 1 when the table is empty). A resume id r is complete iff

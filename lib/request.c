@@ -123,10 +123,14 @@ static int parse_query(const char *qs, struct sse_request *req,
                           SSE_REQUEST_MAX_ID_DIGITS);
         } else if (sse_query_key_is(k, kn, "replay")) {
             int64_t n;
-            if (sse_query_decode(v, vn, tmp, sizeof tmp, &tn) ||
-                sse_request_parse_id(tmp, tn, &n) || n > SSE_REQUEST_MAX_REPLAY)
+            int undecodable = sse_query_decode(v, vn, tmp, sizeof tmp, &tn);
+            if (!undecodable && tn == 6 && memcmp(tmp, "latest", 6) == 0)
+                req->replay = SSE_REPLAY_LATEST;
+            else if (undecodable || sse_request_parse_id(tmp, tn, &n) ||
+                     n > SSE_REQUEST_MAX_REPLAY)
                 rc = fail(err, 400, SSE_EINVAL,
-                          "bad replay: expected a count from 0 to %d",
+                          "bad replay: expected a count from 0 to %d or"
+                          " 'latest'",
                           SSE_REQUEST_MAX_REPLAY);
             else
                 req->replay = n;

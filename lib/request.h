@@ -12,6 +12,8 @@
  *                    Last-Event-ID header wins over both
  *   replay=N         on a first connect (no resume point), start N events
  *                    back instead of at the end of the log
+ *   replay=latest    on a first connect, start with the newest event of
+ *                    each channel (one per channel, in id order)
  *   longpoll=1       answer as a long poll (also: X-Requestor: XHR header)
  *   padding=1        start with a 2 KiB comment (old polyfills)
  * Unknown parameters are ignored (cache-busters such as "_=123" are common).
@@ -65,12 +67,15 @@ struct sse_request {
     char channels[SSE_REQUEST_MAX_CHANNELS][SSE_CHANNEL_MAX + 1];
     enum sse_resume_source resume_source;
     int64_t resume_id; /* valid when resume_source != SSE_RESUME_NONE */
-    int64_t replay;    /* -1 = not given, else 0..SSE_REQUEST_MAX_REPLAY */
+    int64_t replay;    /* -1 = not given, SSE_REPLAY_LATEST, or
+                          0..SSE_REQUEST_MAX_REPLAY */
     int longpoll;      /* 1 for the long-poll fallback */
     int padding;       /* 1 for the 2 KiB padding comment */
 };
 
 #define SSE_REQUEST_MAX_REPLAY 100000
+/* replay=latest, as a value of sse_request.replay and sse_config.replay. */
+#define SSE_REPLAY_LATEST (-2)
 
 /* The outcome of a refused request: an HTTP status (400, 405, 414) and a
  * reason without line breaks, suitable as a text/plain body. */

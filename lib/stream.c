@@ -33,6 +33,7 @@ struct session {
     struct sse_sink *sink;
     struct sse_stream_result *res;
     struct sse_buf out;
+    struct sse_buf latest; /* replay=latest: encoded events sent first */
     int64_t cursor;
     int failed; /* the sink reported an error: stop writing */
     /* Borrowed during a catch-up read, NULL otherwise: nothing may be
@@ -142,20 +143,49 @@ static int catch_up(struct session *s)
     return rc;
 }
 
+static int latest_row(const struct sse_event_row *row, void *ctx)
+{
+    struct session *s = ctx;
+    int rc = sse_hub_encode_row(&s->latest, row);
+    if (!rc)
+        s->res->events++;
+    return rc;
+}
+
+/* replay=latest: encodes into s->latest the newest row of each channel up
+ * to head, in id order; the stream then goes on after head. */
+static int plan_latest(struct session *s, struct sse_eventlog *log,
+                       int64_t head)
+{
+    int64_t ids[SSE_REQUEST_MAX_CHANNELS];
+    size_t n = 0;
+    int rc = sse_eventlog_newest_ids(log, s->req->channels, s->req->nchannels,
+                                     head, ids, &n);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = sse_eventlog_read(log, ids[i] - 1, ids[i], NULL, 0, 1, latest_row,
+                               s, NULL);
+    if (!rc && s->m) {
+        sse_metrics_add(&s->m->events_replayed, s->res->events);
+        sse_metrics_add(&s->m->events_delivered, s->res->events);
+    }
+    s->cursor = head;
+    return rc;
+}
+
 /* Works out where the stream starts and whether the resume point is gone.
  * Fills gap_json (empty when there is no gap). */
 static int plan_start(struct session *s, char *gap_json, size_t cap)
 {
     gap_json[0] = '\0';
     const struct sse_request *req = s->req;
-    int64_t replay = req->replay >= 0 ? req->replay : s->cfg->replay;
+    int64_t replay = req->replay != -1 ? req->replay : s->cfg->replay;
     int64_t covered, hub_oldest, hub_head;
     /* The common cases need no database: a first connect starts at the
      * hub's head, and a resume point inside the ring's window that the
      * hub saw no pruning of is served from the ring. */
     sse_hub_window(s->hub, &covered, &hub_oldest, &hub_head);
     if (hub_head >= 0) {
-        if (req->resume_source == SSE_RESUME_NONE && replay <= 0) {
+        if (req->resume_source == SSE_RESUME_NONE && replay == 0) {
             s->cursor = hub_head;
             return 0;
         }
@@ -200,6 +230,8 @@ static int plan_start(struct session *s, char *gap_json, size_t cap)
                      ",\"resumed_after\":%" PRId64 ",\"oldest\":%" PRId64
                      ",\"head\":%" PRId64 "}",
                      reason, r, s->cursor, oldest, head);
+    } else if (!rc && replay == SSE_REPLAY_LATEST) {
+        rc = plan_latest(s, log, head);
     } else if (!rc) {
         s->cursor = head;
         if (replay > 0)
@@ -377,6 +409,7 @@ void sse_stream_run(struct sse_hub *hub, const struct sse_config *cfg,
                         .res = res ? res : &local};
     memset(s.res, 0, sizeof *s.res);
     sse_buf_init(&s.out, 0);
+    sse_buf_init(&s.latest, 0);
     int longpoll = req->longpoll;
     char gap[256];
 
@@ -410,6 +443,11 @@ void sse_stream_run(struct sse_hub *hub, const struct sse_config *cfg,
         if (metrics)
             sse_metrics_add(&metrics->gaps, 1);
     }
+    if (sse_buf_append(&s.out, s.latest.data, s.latest.len)) {
+        finish(&s, SSE_CLOSE_FAULT, "error: out of memory",
+               cfg->error_retry_ms);
+        goto out;
+    }
     if (flush_out(&s)) {
         s.res->reason = SSE_CLOSE_CLIENT_GONE;
         goto out;
@@ -429,6 +467,7 @@ void sse_stream_run(struct sse_hub *hub, const struct sse_config *cfg,
 out:
     s.res->end_cursor = s.cursor;
     sse_buf_cleanup(&s.out);
+    sse_buf_cleanup(&s.latest);
 }
 
 void sse_stream_busy(const struct sse_config *cfg,

@@ -27,7 +27,9 @@ done
 PACKAGES="autoconf automake make gcc pkg-config libfcgi-dev libfcgi-bin libsqlite3-dev
 check sqlite3 python3 curl valgrind lighttpd apache2 libapache2-mod-fcgid
 nginx-light libnginx-mod-nchan nodejs npm chromium procps iproute2 ca-certificates
-clang libclang-rt-14-dev clang-format debhelper dpkg-dev lintian lighttpd-mod-openssl lighttpd-mod-deflate openssl"
+clang libclang-rt-14-dev clang-format debhelper dpkg-dev lintian lighttpd-mod-openssl lighttpd-mod-deflate openssl
+php-cli php-sqlite3 libdbd-sqlite3-perl ruby ruby-sqlite3 tcl libsqlite3-tcl
+golang-go golang-github-mattn-go-sqlite3-dev"
 
 as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"
@@ -148,6 +150,7 @@ if [ "$failed" = 0 ]; then
     [ -f tests/servers/run.sh ] && suite integration-servers bash tests/servers/run.sh
     [ -f tests/browser/run.sh ] && suite browser bash tests/browser/run.sh
     [ -f tests/http2/run.sh ] && suite http2 bash tests/http2/run.sh
+    [ -f tests/publishers/run.sh ] && suite publishers bash tests/publishers/run.sh
     [ -f tests/bench/run.sh ] && suite bench-smoke bash tests/bench/run.sh --smoke
     [ -f tests/fuzz/run.sh ] && suite fuzz bash tests/fuzz/run.sh
     [ -f tests/package/run.sh ] && suite package bash tests/package/run.sh

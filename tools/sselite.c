@@ -316,6 +316,7 @@ static int cmd_init(int argc, char **argv, int busy_ms)
 
 static const char publish_help[] =
     "Usage: sselite publish DB [--channel C] [--event T] [--data D]\n"
+    "                          [--idem-key K]\n"
     "\n"
     "Add one event to DB and print its id. Without --data the data is all\n"
     "of standard input, byte for byte (a final newline is kept, and becomes\n"
@@ -326,10 +327,14 @@ static const char publish_help[] =
     "  --event T     event type (addEventListener name), at most 128 bytes,\n"
     "                no line breaks (default: none, i.e. \"message\")\n"
     "  --data D      the event's data, at most 4 MiB; may contain line "
-    "breaks\n";
+    "breaks\n"
+    "  --idem-key K  idempotency key, 1-128 bytes: if C already holds an\n"
+    "                event with key K, store nothing and print that event's\n"
+    "                id (exit 0), so a retry never publishes twice\n";
 
 _Static_assert(SSE_CHANNEL_MAX == 128 && SSE_EVENT_TYPE_MAX == 128 &&
-                   SSE_EVENT_DATA_MAX == 4 * 1024 * 1024,
+                   SSE_EVENT_DATA_MAX == 4 * 1024 * 1024 &&
+                   SSE_IDEM_KEY_MAX == 128,
                "publish_help states the limits of sse_limits.h");
 
 /* Reads all of stdin into b, but stops once b holds more than max bytes:
@@ -350,6 +355,7 @@ struct publish_args {
     const char *channel;
     const char *type; /* NULL: none */
     const char *data; /* NULL: read stdin */
+    const char *key;  /* NULL: no idempotency key */
 };
 
 static int publish_opt(const char *cmd, int k, const char *val, void *ctx)
@@ -369,9 +375,16 @@ static int publish_opt(const char *cmd, int k, const char *val, void *ctx)
             " breaks",
             quote(q, sizeof q, val, strlen(val)), SSE_EVENT_TYPE_MAX);
         return -1;
-    default:
+    case 2:
         pa->data = val;
         return 0;
+    default:
+        pa->key = val;
+        if (val[0] != '\0' && strlen(val) <= SSE_IDEM_KEY_MAX)
+            return 0;
+        say(cmd, "idempotency key '%s' is not valid: use 1 to %d bytes",
+            quote(q, sizeof q, val, strlen(val)), SSE_IDEM_KEY_MAX);
+        return -1;
     }
 }
 
@@ -379,10 +392,10 @@ static int cmd_publish(int argc, char **argv, int busy_ms)
 {
     static const char cmd[] = "publish";
     static const struct opt opts[] = {
-        {"channel", 1}, {"event", 1}, {"data", 1}};
-    static const struct cmd_spec spec = {cmd, publish_help, opts, 3,
+        {"channel", 1}, {"event", 1}, {"data", 1}, {"idem-key", 1}};
+    static const struct cmd_spec spec = {cmd, publish_help, opts, 4,
                                          publish_opt};
-    struct publish_args pa = {SSE_CHANNEL_DEFAULT, NULL, NULL};
+    struct publish_args pa = {SSE_CHANNEL_DEFAULT, NULL, NULL, NULL};
     const char *db;
     int rc = parse_args(&spec, &pa, argc, argv, &db);
     if (rc != GO_ON)
@@ -419,7 +432,10 @@ static int cmd_publish(int argc, char **argv, int busy_ms)
         rc = EXIT_USAGE;
         goto out;
     }
-    err = sse_admin_publish(a, pa.channel, pa.type, data, len, &id);
+    /* A retry with a known key prints the first event's id, like the
+     * publish that stored it: the caller cannot tell, and need not. */
+    err = sse_admin_publish_idem(a, pa.channel, pa.type, data, len, pa.key, &id,
+                                 NULL);
     if (err) {
         rc = db_failed(cmd, db, err, a);
         goto out;

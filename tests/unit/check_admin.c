@@ -241,8 +241,11 @@ START_TEST(test_admin_init_new_file_latest_version_wal)
                                  " WHERE name IN ('events', 'events_id_guard',"
                                  " 'events_channel_id', 'events_created_at',"
                                  " 'events_limits_insert',"
-                                 " 'events_limits_update')"),
-                     6);
+                                 " 'events_limits_update',"
+                                 " 'events_channel_idem_key',"
+                                 " 'events_idem_key_insert',"
+                                 " 'events_idem_key_update')"),
+                     9);
 }
 END_TEST
 
@@ -301,7 +304,7 @@ START_TEST(test_admin_init_v1_upgrades_to_latest)
 }
 END_TEST
 
-START_TEST(test_admin_init_v2_upgrades_to_v3_keeps_rows)
+START_TEST(test_admin_init_v2_upgrades_to_latest_keeps_rows)
 {
     make_v2(db);
     /* A pruned head: sqlite_sequence (7) is above max(id) (5). */
@@ -581,6 +584,156 @@ START_TEST(test_admin_publish_locked_ebusy)
     sqlite3_close(h);
     ck_assert_int_eq(sse_admin_publish(a, "c", NULL, "d", 1, &id), 0);
     ck_assert_int_eq(id, 1);
+    sse_admin_close(a);
+}
+END_TEST
+
+/* --- idempotent publish (schema version 4) --- */
+
+START_TEST(test_admin_publish_idem_retry_returns_first_id)
+{
+    struct sse_admin *a = open_init();
+    int64_t first = 0, again = 0, other = 0;
+    int dup = -1;
+    ck_assert_int_eq(sse_admin_publish_idem(a, "orders", "paid", "v1", 2,
+                                            "order-7", &first, &dup),
+                     0);
+    ck_assert_int_eq(dup, 0);
+    publish_n(a, "orders", 2);
+    /* A retry (even with other data) stores nothing and gets the first id. */
+    ck_assert_int_eq(sse_admin_publish_idem(a, "orders", "paid", "v2", 2,
+                                            "order-7", &again, &dup),
+                     0);
+    ck_assert_int_eq(dup, 1);
+    ck_assert_int_eq(again, first);
+    /* The same key in another channel is another event. */
+    ck_assert_int_eq(sse_admin_publish_idem(a, "audit", NULL, "x", 1, "order-7",
+                                            &other, &dup),
+                     0);
+    ck_assert_int_eq(dup, 0);
+    ck_assert_int_gt(other, first);
+    sse_admin_close(a);
+    ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM events"
+                                 " WHERE idem_key = 'order-7'"),
+                     2);
+    char *data = raw_text(db, "SELECT data FROM events WHERE channel ="
+                              " 'orders' AND idem_key = 'order-7'");
+    ck_assert_str_eq(data, "v1");
+    free(data);
+}
+END_TEST
+
+START_TEST(test_admin_publish_idem_null_key_never_collides)
+{
+    struct sse_admin *a = open_init();
+    int64_t id1 = 0, id2 = 0;
+    int dup = -1;
+    ck_assert_int_eq(
+        sse_admin_publish_idem(a, "c", NULL, "x", 1, NULL, &id1, &dup), 0);
+    ck_assert_int_eq(dup, 0);
+    ck_assert_int_eq(
+        sse_admin_publish_idem(a, "c", NULL, "x", 1, NULL, &id2, &dup), 0);
+    ck_assert_int_eq(dup, 0);
+    ck_assert_int_gt(id2, id1);
+    sse_admin_close(a);
+    ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM events"), 2);
+    /* Raw publishers: plain INSERTs without a key are never compared. */
+    tu_sql(db, "INSERT INTO events(channel, data) VALUES ('c', 'y');"
+               "INSERT INTO events(channel, data, idem_key)"
+               " VALUES ('c', 'z', NULL)");
+    ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM events"), 4);
+}
+END_TEST
+
+START_TEST(test_admin_publish_idem_key_limits_einval)
+{
+    struct sse_admin *a = open_init();
+    char key[SSE_IDEM_KEY_MAX + 2];
+    memset(key, 'k', sizeof key - 1);
+    key[SSE_IDEM_KEY_MAX + 1] = '\0';
+    int64_t id = -7;
+    ck_assert_int_eq(
+        sse_admin_publish_idem(a, "c", NULL, "x", 1, key, &id, NULL),
+        SSE_EINVAL);
+    ck_assert_int_eq(id, -7);
+    ck_assert_ptr_nonnull(strstr(sse_admin_errmsg(a), "idem_key"));
+    ck_assert_int_eq(
+        sse_admin_publish_idem(a, "c", NULL, "x", 1, "", &id, NULL),
+        SSE_EINVAL);
+    key[SSE_IDEM_KEY_MAX] = '\0';
+    ck_assert_int_eq(
+        sse_admin_publish_idem(a, "c", NULL, "x", 1, key, &id, NULL), 0);
+    sse_admin_close(a);
+    ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM events"), 1);
+    /* The schema refuses the same for raw publishers and updates. */
+    ck_assert_int_eq(raw_exec_rc(db, "INSERT INTO events(data, idem_key)"
+                                     " VALUES ('x', x'6b6b')"),
+                     SQLITE_CONSTRAINT);
+    ck_assert_int_eq(
+        raw_exec_rc(db, "UPDATE events SET idem_key = '' WHERE id = 1"),
+        SQLITE_CONSTRAINT);
+}
+END_TEST
+
+START_TEST(test_admin_publish_idem_key_freed_by_prune)
+{
+    /* The key is remembered while its event is stored. */
+    struct sse_admin *a = open_init();
+    int64_t first = 0, later = 0;
+    int dup = -1;
+    ck_assert_int_eq(
+        sse_admin_publish_idem(a, "c", NULL, "x", 1, "k", &first, &dup), 0);
+    publish_n(a, "c", 1);
+    ck_assert_int_eq(sse_admin_prune(a, 1, -1, NULL, NULL), 0);
+    ck_assert_int_eq(
+        sse_admin_publish_idem(a, "c", NULL, "x", 1, "k", &later, &dup), 0);
+    ck_assert_int_eq(dup, 0);
+    ck_assert_int_gt(later, first);
+    sse_admin_close(a);
+}
+END_TEST
+
+START_TEST(test_admin_publish_idem_old_schema_eschema)
+{
+    make_v2(db);
+    struct sse_admin *a = NULL;
+    ck_assert_int_eq(sse_admin_open(db, 0, 5000, &a), 0);
+    int64_t id = -7;
+    ck_assert_int_eq(
+        sse_admin_publish_idem(a, "c", NULL, "x", 1, "k", &id, NULL),
+        SSE_ESCHEMA);
+    ck_assert_int_eq(id, -7);
+    ck_assert_ptr_nonnull(strstr(sse_admin_errmsg(a), "sselite init"));
+    /* Without a key an old log still takes events. */
+    ck_assert_int_eq(sse_admin_publish(a, "c", NULL, "x", 1, &id), 0);
+    ck_assert_int_eq(sse_admin_init(a, NULL, NULL), 0);
+    ck_assert_int_eq(
+        sse_admin_publish_idem(a, "c", NULL, "x", 1, "k", &id, NULL), 0);
+    ck_assert_int_eq(id, 2);
+    sse_admin_close(a);
+}
+END_TEST
+
+START_TEST(test_admin_publish_idem_locked_ebusy)
+{
+    struct sse_admin *a = NULL;
+    sse_admin_close(open_init());
+    ck_assert_int_eq(sse_admin_open(db, 0, 50, &a), 0);
+    sqlite3 *h = raw_open(db);
+    ck_assert_int_eq(sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+                     SQLITE_OK);
+    int64_t id = -7;
+    ck_assert_int_eq(
+        sse_admin_publish_idem(a, "c", NULL, "d", 1, "k", &id, NULL),
+        SSE_EBUSY);
+    ck_assert_int_eq(id, -7);
+    ck_assert_int_eq(sqlite3_exec(h, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    /* The failed call left no transaction open behind it. */
+    ck_assert_int_eq(
+        sse_admin_publish_idem(a, "c", NULL, "d", 1, "k", &id, NULL), 0);
+    ck_assert_int_eq(id, 1);
+    ck_assert_int_eq(sse_admin_publish(a, "c", NULL, "d", 1, &id), 0);
     sse_admin_close(a);
 }
 END_TEST
@@ -1212,7 +1365,7 @@ static Suite *admin_suite(void)
     tcase_add_test(tc, test_admin_init_new_file_latest_version_wal);
     tcase_add_test(tc, test_admin_init_twice_idempotent);
     tcase_add_test(tc, test_admin_init_v1_upgrades_to_latest);
-    tcase_add_test(tc, test_admin_init_v2_upgrades_to_v3_keeps_rows);
+    tcase_add_test(tc, test_admin_init_v2_upgrades_to_latest_keeps_rows);
     tcase_add_test(tc, test_admin_init_v2_ids_above_max_refused);
     tcase_add_test(tc, test_admin_init_newer_version_refused);
     tcase_add_test(tc, test_admin_init_foreign_events_table_refused);
@@ -1230,6 +1383,12 @@ static Suite *admin_suite(void)
     tcase_add_test(tc, test_admin_publish_bad_type_einval);
     tcase_add_test(tc, test_admin_publish_uninitialised_eschema);
     tcase_add_test(tc, test_admin_publish_locked_ebusy);
+    tcase_add_test(tc, test_admin_publish_idem_retry_returns_first_id);
+    tcase_add_test(tc, test_admin_publish_idem_null_key_never_collides);
+    tcase_add_test(tc, test_admin_publish_idem_key_limits_einval);
+    tcase_add_test(tc, test_admin_publish_idem_key_freed_by_prune);
+    tcase_add_test(tc, test_admin_publish_idem_old_schema_eschema);
+    tcase_add_test(tc, test_admin_publish_idem_locked_ebusy);
     tcase_add_test(tc, test_admin_prune_keep_newest);
     tcase_add_test(tc, test_admin_prune_keep_zero_empties);
     tcase_add_test(tc, test_admin_prune_older_than);

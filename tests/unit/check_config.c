@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "request.h"
 #include "sse_error.h"
 #include "testutil.h"
 
@@ -307,6 +308,21 @@ START_TEST(test_config_set_socket_mode_bad_refused)
     set_refused(&c, "socket-mode", "rw-rw----");
     set_refused(&c, "socket-mode", "");
     set_refused(&c, "socket-mode", "-1");
+    sse_config_cleanup(&c);
+}
+END_TEST
+
+START_TEST(test_config_set_replay_latest)
+{
+    struct sse_config c;
+    sse_config_init(&c);
+    set_ok(&c, "replay", "latest");
+    ck_assert_int_eq(c.replay, SSE_REPLAY_LATEST);
+    set_ok(&c, "replay", "7");
+    ck_assert_int_eq(c.replay, 7);
+    set_refused(&c, "replay", "Latest");
+    set_refused(&c, "replay", "latest ");
+    set_refused(&c, "replay", "-2");
     sse_config_cleanup(&c);
 }
 END_TEST
@@ -992,6 +1008,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_config_set_env_spelling_refused);
     tcase_add_test(tc, test_config_set_socket_mode_octal);
     tcase_add_test(tc, test_config_set_socket_mode_bad_refused);
+    tcase_add_test(tc, test_config_set_replay_latest);
     tcase_add_test(tc, test_config_set_log_level_names);
     tcase_add_test(tc, test_config_set_log_level_bad_refused);
     tcase_add_test(tc, test_config_set_bool_values);

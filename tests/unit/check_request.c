@@ -588,6 +588,20 @@ START_TEST(test_request_parse_replay_malformed_refused)
 }
 END_TEST
 
+START_TEST(test_request_parse_replay_latest)
+{
+    struct sse_request req;
+    parse_query_ok("replay=latest", &req);
+    ck_assert_int_eq(req.replay, SSE_REPLAY_LATEST);
+    parse_query_ok("replay=%6Catest", &req);
+    ck_assert_int_eq(req.replay, SSE_REPLAY_LATEST);
+    struct sse_request_error err = parse_query_fails("replay=latest2");
+    assert_reason_mentions(&err, "latest");
+    parse_query_fails("replay=LATEST");
+    parse_query_fails("replay=lates");
+}
+END_TEST
+
 START_TEST(test_request_parse_longpoll_param)
 {
     struct sse_request req;
@@ -833,6 +847,7 @@ static Suite *request_suite(void)
     tcase_add_test(tc, test_request_parse_replay_max);
     tcase_add_test(tc, test_request_parse_replay_over_max_refused);
     tcase_add_test(tc, test_request_parse_replay_malformed_refused);
+    tcase_add_test(tc, test_request_parse_replay_latest);
     tcase_add_test(tc, test_request_parse_longpoll_param);
     tcase_add_test(tc, test_request_parse_longpoll_zero);
     tcase_add_test(tc, test_request_parse_longpoll_requestor_header);

@@ -1001,6 +1001,64 @@ START_TEST(test_stream_run_resume_beats_replay)
 }
 END_TEST
 
+START_TEST(test_stream_run_replay_latest_one_per_channel_in_id_order)
+{
+    create_log();
+    publish_n("a", 3);                 /* 1-3 */
+    publish_n("b", 2);                 /* 4-5 */
+    publish_n("other", 2);             /* 6-7: not subscribed */
+    publish("a", NULL, "newest of a"); /* 8 */
+    publish_n("c", 1);                 /* 9: not subscribed */
+    start_hub(0);
+    struct run r;
+    run_init(&r, "channel=b&channel=a&channel=empty&replay=latest", NULL, -1);
+    run_start(&r);
+    ck_assert(wait_event_id(&r, 8, 10000));
+    int64_t live = publish("b", NULL, "live");
+    ck_assert(wait_event_id(&r, live, 10000));
+    stop_and_join(&r);
+    struct output o;
+    output_read(&r, &o);
+    int64_t want[] = {5, 8, live};
+    assert_ids(&o, want, 3, 0);
+    ck_assert_str_eq(sse_parser_event(o.p, 1)->data, "newest of a");
+    ck_assert_int_eq(r.res.start_after, 9);
+    finish(&r, &o);
+}
+END_TEST
+
+START_TEST(test_stream_run_replay_latest_config_default)
+{
+    cfg_set("replay", "latest");
+    create_log();
+    publish_n("default", 4);
+    start_hub(0);
+    int64_t want[] = {4};
+    expect_events("", NULL, want, 1);
+}
+END_TEST
+
+START_TEST(test_stream_run_replay_latest_first_id_and_empty_log)
+{
+    /* Id 1 is the newest of its channel: "newest id - 1" is 0 here. */
+    create_log();
+    publish_n("a", 1);
+    start_hub(0);
+    int64_t want[] = {1};
+    expect_events("channel=a&channel=b&replay=latest", NULL, want, 1);
+}
+END_TEST
+
+START_TEST(test_stream_run_resume_beats_replay_latest)
+{
+    create_log();
+    publish_n("default", 6);
+    start_hub(0);
+    int64_t want[] = {5, 6};
+    expect_events("replay=latest", "4", want, 2);
+}
+END_TEST
+
 /* --- idle streams and their end --- */
 
 START_TEST(test_stream_run_heartbeat_when_idle)
@@ -1545,6 +1603,11 @@ static Suite *stream_suite(void)
     tcase_add_test(tc, test_stream_run_replay_config_default);
     tcase_add_test(tc, test_stream_run_replay_more_than_stored);
     tcase_add_test(tc, test_stream_run_resume_beats_replay);
+    tcase_add_test(tc,
+                   test_stream_run_replay_latest_one_per_channel_in_id_order);
+    tcase_add_test(tc, test_stream_run_replay_latest_config_default);
+    tcase_add_test(tc, test_stream_run_replay_latest_first_id_and_empty_log);
+    tcase_add_test(tc, test_stream_run_resume_beats_replay_latest);
     tcase_add_test(tc, test_stream_catch_up_writes_hold_no_snapshot);
     tcase_add_test(tc, test_stream_run_resume_event_larger_than_batch_bytes);
     tcase_add_test(tc, test_stream_null_data_row_skipped_live_and_resume);
