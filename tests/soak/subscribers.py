@@ -17,8 +17,9 @@
 #
 # Kinds: "steady" reads everything and now and then goes offline for a few
 # seconds (lid closed) and resumes; "slow" has a small receive buffer, reads
-# 1 KiB at a time and sometimes stops reading for longer than the worker's
-# write-timeout; "rewind" starts new sessions from ids it saw long ago (a page
+# 2 KiB at a time (about twice its one channel's rate), sometimes stops
+# reading for longer than the worker's write-timeout, and every 20-40 s
+# reloads from an old id, so it reads a backlog slowly; "rewind" starts new sessions from ids it saw long ago (a page
 # reloaded with an old id, by header or query); "churn" connections (at most
 # a few at once) connect and leave within a second, some before the answer,
 # some with a TCP reset.
@@ -53,7 +54,7 @@ from checks import OP_BADGAP, OP_EVENT, OP_GAP, OP_SESSION  # noqa: E402
 from harness import Client  # noqa: E402
 
 SLOW_RCVBUF = 4096
-SLOW_READ = 1024
+SLOW_READ = 2048
 CHURN_MAX = 3
 
 flags = {"drain": False, "stop": False}
@@ -279,7 +280,12 @@ class Sub:
             return
         if drain:
             return
-        if self.kind == "slow" and now >= self.next_read and now >= self.stall_until:
+        if self.kind == "slow" and now >= self.next_offline:
+            # A reload on a slow link: the backlog is then read slowly.
+            if self.next_offline:
+                self.rewind(now)
+            self.next_offline = now + self.rng.uniform(20, 40)
+        elif self.kind == "slow" and now >= self.next_read and now >= self.stall_until:
             self.read(now, SLOW_READ)
             self.next_read = now + self.rng.uniform(0.01, 0.1)
             if self.conn is not None and self.rng.random() < 0.0005:
@@ -293,12 +299,18 @@ class Sub:
                          delay=self.rng.uniform(0.5, 5.0))
             self.next_offline = now + self.rng.uniform(8, 30)
         elif self.kind == "rewind" and now >= self.next_offline:
-            if self.next_offline and len(self.history) > 200:
-                old = self.history[self.rng.randrange(0, len(self.history) // 2)]
-                L.counts["rewinds"] += 1
-                self.end(now, "close", delay=0)
-                self.start_session(old, by_query=self.rng.random() < 0.5)
+            if self.next_offline:
+                self.rewind(now)
             self.next_offline = now + self.rng.uniform(4, 12)
+
+    def rewind(self, now):
+        """Starts a new session from an id seen long ago (a page reloaded
+        with an old id, by header or query)."""
+        if len(self.history) > 200:
+            old = self.history[self.rng.randrange(0, len(self.history) // 2)]
+            self.loop.counts["rewinds"] += 1
+            self.end(now, "close", delay=0)
+            self.start_session(old, by_query=self.rng.random() < 0.5)
 
     def drain_mode(self):
         if self.kind == "slow" and self.conn is not None:
@@ -327,8 +339,9 @@ class Loop:
         for kind, count in (("steady", cfg["steady"]), ("slow", cfg["slow"]), ("rewind", cfg["rewind"])):
             for _ in range(count):
                 n += 1
-                s = Sub(self, "%s-%d" % (kind, n), kind,
-                        self.rng.sample(chans, self.rng.randint(1, 3)), random.Random(self.rng.random()))
+                width = 1 if kind == "slow" else self.rng.randint(1, 3)
+                s = Sub(self, "%s-%d" % (kind, n), kind, self.rng.sample(chans, width),
+                        random.Random(self.rng.random()))
                 # Half start from the beginning of the log, half at its head.
                 s.start_session(0 if n % 2 else None)
                 s.next_connect = time.monotonic() + self.rng.uniform(0, 2)
