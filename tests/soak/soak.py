@@ -65,7 +65,10 @@ FAULT_GRACE_MS = 3000  # lighttpd's disable-time (1 s) plus slack
 EXPECTED_STATUS = {500, 502, 503, 504}
 # Flatness, after a warm-up of the first 20 % of the run (checks.py):
 RSS_FACTOR, RSS_SLACK_KB = 1.25, 8 * 1024
-FD_SLACK = 4
+# A worker's database descriptors: the hub's connection and a pool of at
+# most 16 read-only ones (POOL_MAX, lib/hub.c), each the db and -wal files,
+# plus one -shm shared by all.
+DB_FDS_MAX = 2 * (16 + 1) + 1
 WAL_MAX = 64 * 1024 * 1024
 
 
@@ -73,23 +76,27 @@ def mono_ms():
     return int(time.monotonic() * 1000)
 
 
-def proc_figures(pid):
-    """VmRSS, VmHWM (kB), threads, fds and socket fds of a live process, or
-    None if it is gone."""
+def proc_figures(pid, db):
+    """VmRSS, VmHWM (kB), threads and descriptors of a live process (all;
+    sockets; the database's files db, -wal, -shm; the rest), or None if it
+    is gone."""
     try:
         with open("/proc/%d/status" % pid) as f:
             st = dict(line.split(":", 1) for line in f if ":" in line)
         fds = os.listdir("/proc/%d/fd" % pid)
     except OSError:
         return None
-    socks = 0
+    socks = dbfds = 0
     for fd in fds:
         try:
-            socks += os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:")
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
         except OSError:
-            pass
+            continue  # closed meanwhile
+        socks += target.startswith("socket:")
+        dbfds += target.startswith(db)
     return {"rss": int(st["VmRSS"].split()[0]), "hwm": int(st["VmHWM"].split()[0]),
-            "thr": int(st["Threads"]), "fds": len(fds), "socks": socks}
+            "thr": int(st["Threads"]), "fds": len(fds), "socks": socks, "dbfds": dbfds,
+            "other": len(fds) - socks - dbfds}
 
 
 class Soak:
@@ -207,7 +214,7 @@ class Soak:
         out = []
         for name in ("a", "b"):
             p = self.workers.get(name)
-            fig = proc_figures(p.pid) if p is not None and p.alive() else None
+            fig = proc_figures(p.pid, self.db) if p is not None and p.alive() else None
             if fig is not None:
                 r = dict(row, w=p.label, pid=p.pid, **fig)
                 out.append(r)
@@ -315,7 +322,7 @@ class Soak:
         self.start_worker("b")
         self.start_lighttpd()
         for name in ("a", "b"):
-            self.baseline[name] = proc_figures(self.workers[name].pid)
+            self.baseline[name] = proc_figures(self.workers[name].pid, self.db)
         self.say("lighttpd on 127.0.0.1:%d, workers a (pid %d) and b (pid %d); out %s"
                  % (self.port, self.workers["a"].pid, self.workers["b"].pid, self.out))
         self.sample("start")
@@ -380,7 +387,7 @@ class Soak:
         while True:
             for name in ("a", "b"):
                 p = self.workers[name]
-                got[name] = proc_figures(p.pid) if p.alive() else None
+                got[name] = proc_figures(p.pid, self.db) if p.alive() else None
             base = {n: self.baseline[n]["socks"] for n in ("a", "b")}
             if all(got[n] and got[n]["socks"] <= base[n] for n in ("a", "b")) \
                     or time.monotonic() >= deadline:
@@ -517,19 +524,20 @@ class Soak:
                    % (RSS_FACTOR, RSS_SLACK_KB // 1024), bool(a_run) and len(a_run) >= 4 and not g,
                    detail + ([g] if g else []))
 
-        # Descriptors: non-socket fds must not grow; sockets never exceed
-        # one per thread plus the listener; with every client gone, the
-        # sockets are back at their count before the first client.
-        for s in self.samples:
-            s["files"] = s["fds"] - s["socks"]
+        # Descriptors: every one is a socket (one per stream, the listener),
+        # a database file (bounded by the pool) or one of a fixed set, whose
+        # number must not change. With every client gone, the sockets are
+        # back at their count before the first client.
         problems = []
-        g = checks.grew(a_run, "files", 1.0, FD_SLACK)
-        if g:
-            problems.append("worker a: " + g)
-        over = [s for s in self.samples if s["socks"] > THREADS + 2]
-        if over:
-            problems.append("%d samples with more sockets than threads + 2, e.g. %s %d" %
-                            (len(over), over[0]["w"], over[0]["socks"]))
+        for label, ss in sorted(by_label.items()):
+            g = checks.not_constant(ss, "other")
+            if g:
+                problems.append("worker %s, descriptors neither socket nor database: %s" % (label, g))
+        for what, key, limit in (("sockets", "socks", THREADS + 2), ("database files", "dbfds", DB_FDS_MAX)):
+            over = [s for s in self.samples if s[key] > limit]
+            if over:
+                problems.append("%d samples with more than %d %s, e.g. worker %s: %d"
+                                % (len(over), limit, what, over[0]["w"], over[0][key]))
         q = self.quiet
         for n in ("a", "b"):
             base = self.baseline[n]
@@ -541,8 +549,10 @@ class Soak:
         detail = ["worker %s: fds %d (sockets %d) before any client, %s at the end"
                   % (n, self.baseline[n]["fds"], self.baseline[n]["socks"],
                      "%d (sockets %d)" % (q[n]["fds"], q[n]["socks"]) if q[n] else "gone") for n in ("a", "b")]
-        self.check("worker fds flat (no growth of files after warm-up; sockets back to their baseline "
-                   "when clients leave)", not problems, detail + problems)
+        detail.append("most database descriptors in a worker: %d (bound %d)"
+                      % (max(s["dbfds"] for s in self.samples), DB_FDS_MAX))
+        self.check("worker fds flat (sockets <= threads + 2 and back to their baseline when clients leave; "
+                   "database files within the pool's bound; the rest constant)", not problems, detail + problems)
 
         problems = []
         threads = set()
@@ -592,7 +602,8 @@ class Soak:
 
     def report(self, passed, failed, started):
         with open(self.path("samples.csv"), "w", newline="") as f:
-            keys = ["t", "phase", "w", "pid", "rss", "hwm", "fds", "socks", "thr", "wal", "rows", "delivered"]
+            keys = ["t", "phase", "w", "pid", "rss", "hwm", "fds", "socks", "dbfds", "other", "thr", "wal",
+                    "rows", "delivered"]
             wr = csv.DictWriter(f, keys, extrasaction="ignore")
             wr.writeheader()
             wr.writerows(self.samples)
