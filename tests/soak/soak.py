@@ -36,6 +36,7 @@ import subprocess
 import sys
 import threading
 import time
+from array import array
 
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -465,7 +466,6 @@ class Soak:
         with open(self.path("subscribers.json")) as f:
             sub = json.load(f)
         self.sub = sub
-        from array import array
         logs = array("q")
         with open(self.path("subscribers.bin"), "rb") as f:
             logs.frombytes(f.read())
@@ -484,8 +484,10 @@ class Soak:
         self.check("exact sequences: every session of every subscriber got its channels' ids in order, "
                    "once, with the published type and data",
                    not errors and agg["events"] > 0,
-                   ["%(subscribers)d subscribers, %(sessions)d sessions, %(events)d events, %(gaps)d gap events, "
-                    "%(skips)d silent skips of %(skipped_ids)d pruned ids" % agg] + errors[:20])
+                   ["%d persistent subscribers and %d churn connections, %d sessions, %d events, %d gap events, "
+                    "%d silent skips of %d pruned ids"
+                    % (sum(SUBSCRIBERS.values()), agg["subscribers"] - sum(SUBSCRIBERS.values()), agg["sessions"],
+                       agg["events"], agg["gaps"], agg["skips"], agg["skipped_ids"])] + errors[:20])
         self.check("caught up: every persistent subscriber ended at the last id of its channels",
                    not behind and sub["drained"], behind[:20])
 
@@ -617,7 +619,7 @@ class Soak:
 
         c = self.sub["counts"] if hasattr(self, "sub") else {}
         md = []
-        md.append("### Soak figures (%s, %s)" % (started, "%d passed, %d failed" % (passed, failed)))
+        md.append("Run of %s on tree %s: **%d passed, %d failed**." % (started, tree_version(), passed, failed))
         md.append("")
         md.append("Command: `bash tests/soak/run.sh --duration %d --seed %d --rate %g`; churn phase %d s, "
                   "whole run %.0f s; host: %d CPUs (`nproc`), %s, lighttpd %s, SQLite %s, Python %s."
@@ -687,6 +689,18 @@ def worker_log_tally(out):
                         if level in line:
                             tally[level.strip(" :")] = tally.get(level.strip(" :"), 0) + 1
     return ", ".join("%s %d" % kv for kv in sorted(tally.items())) or "none"
+
+
+def tree_version():
+    """The commit of the tree the soak ran from, "+" if it had changes."""
+    try:
+        rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return (rev + ("+" if dirty else "")) or "?"
+    except (OSError, subprocess.SubprocessError):
+        return "?"
 
 
 def lighttpd_version():
