@@ -87,6 +87,8 @@ def proc_figures(pid, db):
         fds = os.listdir("/proc/%d/fd" % pid)
     except OSError:
         return None
+    if "VmRSS" not in st:
+        return None  # a zombie: killed, not yet reaped
     socks = dbfds = 0
     for fd in fds:
         try:
@@ -122,6 +124,7 @@ class Soak:
         self.publishers = []
         self.subscribers = None
         self._stop_sampling = threading.Event()
+        self.sampler_errors = []
         self.results = []
 
     # -- output
@@ -224,7 +227,10 @@ class Soak:
 
     def sampler(self):
         while not self._stop_sampling.wait(SAMPLE_EVERY):
-            self.sample("run")
+            try:
+                self.sample("run")
+            except Exception as e:  # counted by the RSS check; sampling goes on
+                self.sampler_errors.append("at %.0f s: %r" % (self.t(), e))
 
     # -- faults
 
@@ -516,15 +522,23 @@ class Soak:
         for s in self.samples:
             if s["phase"] == "run":
                 by_label.setdefault(s["w"], []).append(s)
-        a_run = checks.after_warmup(by_label.get("a", []), 0, t_end)
+        a_all = by_label.get("a", [])
+        a_run = checks.after_warmup(a_all, 0, t_end)
+        # Worker A lives through the run: it must have been sampled (almost)
+        # every SAMPLE_EVERY seconds, or the figures below say little.
+        expected = int(self.duration / SAMPLE_EVERY)
+        sampling = [] if len(a_all) >= 0.8 * expected and not self.sampler_errors else \
+            ["worker a sampled %d times of %d; sampler errors: %s"
+             % (len(a_all), expected, self.sampler_errors[:3] or "none")]
         # RSS of the worker that lived through the whole run.
         g = checks.grew(a_run, "rss", RSS_FACTOR, RSS_SLACK_KB)
-        detail = ["worker a: VmRSS %d -> %d kB (max %d), VmHWM %d kB, over %d samples after warm-up"
+        detail = ["worker a: VmRSS %d -> %d kB (max %d), VmHWM %d kB, over %d samples after warm-up (%d of %d in all)"
                   % (a_run[0]["rss"], a_run[-1]["rss"], max(s["rss"] for s in a_run), a_run[-1]["hwm"],
-                     len(a_run))] if a_run else ["no samples of worker a"]
+                     len(a_run), len(a_all), expected)] if a_run else ["no samples of worker a"]
         self.check("worker RSS flat (max of the later half <= %.2f x max of the earlier half + %d MB)"
-                   % (RSS_FACTOR, RSS_SLACK_KB // 1024), bool(a_run) and len(a_run) >= 4 and not g,
-                   detail + ([g] if g else []))
+                   % (RSS_FACTOR, RSS_SLACK_KB // 1024),
+                   bool(a_run) and len(a_run) >= 4 and not g and not sampling,
+                   detail + ([g] if g else []) + sampling)
 
         # Descriptors: every one is a socket (one per stream, the listener),
         # a database file (bounded by the pool) or one of a fixed set, whose
