@@ -147,6 +147,7 @@ if [ "$failed" = 0 ]; then
     [ -f tests/cli/test_retention.sh ] && suite cli-retention bash tests/cli/test_retention.sh
     [ -f tests/integration/run.sh ] && suite integration-lighttpd bash tests/integration/run.sh
     [ -f tests/reliability/run.sh ] && suite reliability bash tests/reliability/run.sh
+    [ -f tests/soak/run.sh ] && suite soak bash tests/soak/run.sh --duration 60
     [ -f tests/servers/run.sh ] && suite integration-servers bash tests/servers/run.sh
     [ -f tests/browser/run.sh ] && suite browser bash tests/browser/run.sh
     [ -f tests/http2/run.sh ] && suite http2 bash tests/http2/run.sh
