@@ -73,3 +73,22 @@ size_t sse_pattern_specificity(const char *p, size_t plen)
         return SSE_PATTERN_MAX + 1;
     }
 }
+
+int sse_pattern_covers(const char *a, size_t alen, const char *b, size_t blen)
+{
+    enum sse_pattern_kind ka = kind_of(a, alen), kb = kind_of(b, blen);
+    switch (ka) {
+    case SSE_PATTERN_ALL:
+        return 1;
+    case SSE_PATTERN_PREFIX:
+        /* A prefix b is a subset when its own prefix starts with a's; an
+         * exact name when it matches. "*" is never inside a prefix. */
+        if (kb == SSE_PATTERN_ALL)
+            return 0;
+        return sse_pattern_match(a, alen, b,
+                                 kb == SSE_PATTERN_PREFIX ? blen - 1 : blen);
+    default:
+        return kb == SSE_PATTERN_EXACT && alen == blen &&
+               memcmp(a, b, alen) == 0;
+    }
+}

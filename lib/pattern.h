@@ -49,4 +49,13 @@ int sse_pattern_match(const char *p, size_t plen, const char *channel,
  * an exact name. Among patterns matching one channel, the highest wins. */
 size_t sse_pattern_specificity(const char *p, size_t plen);
 
+/* Returns 1 if every channel the valid pattern b[0..blen) matches is also
+ * matched by the valid pattern a[0..alen), else 0: "*" covers everything,
+ * a prefix covers the names and the longer prefixes that start with it
+ * ("user:*" covers "user:42" and "user:42:*", not "users" nor "*"), an
+ * exact name covers only itself. Access grants use it: a subscription is
+ * allowed when one grant covers it whole. Both checked by the caller
+ * (asserted). */
+int sse_pattern_covers(const char *a, size_t alen, const char *b, size_t blen);
+
 #endif

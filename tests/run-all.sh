@@ -145,6 +145,7 @@ if [ "$failed" = 0 ]; then
     [ -f tests/cli/test_retention.sh ] && suite cli-retention bash tests/cli/test_retention.sh
     [ -f tests/integration/run.sh ] && suite integration-lighttpd bash tests/integration/run.sh
     [ -f tests/reliability/run.sh ] && suite reliability bash tests/reliability/run.sh
+    [ -f tests/access/run.sh ] && suite access bash tests/access/run.sh
     [ -f tests/servers/run.sh ] && suite integration-servers bash tests/servers/run.sh
     [ -f tests/browser/run.sh ] && suite browser bash tests/browser/run.sh
     [ -f tests/bench/run.sh ] && suite bench-smoke bash tests/bench/run.sh --smoke

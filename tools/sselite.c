@@ -37,6 +37,7 @@
 #include "channel.h"
 #include "encode.h"
 #include "eventlog.h"
+#include "pattern.h"
 #include "request.h"
 #include "retention.h"
 #include "sse_error.h"
@@ -266,6 +267,19 @@ static int check_channel(const char *cmd, const char *c)
     if (sse_channel_valid(c, strlen(c)))
         return 0;
     say(cmd, "channel '%s' is not valid: use 1-%d of A-Z a-z 0-9 _ . : / @ -",
+        quote(q, sizeof q, c, strlen(c)), SSE_CHANNEL_MAX);
+    return -1;
+}
+
+static int check_pattern(const char *cmd, const char *c)
+{
+    char q[300];
+    enum sse_pattern_kind kind;
+    if (sse_pattern_parse(c, strlen(c), &kind) == 0)
+        return 0;
+    say(cmd,
+        "channel '%s' is not valid: use 1-%d of A-Z a-z 0-9 _ . : / @ -, or "
+        "a prefix ending in /* or :*, or * alone",
         quote(q, sizeof q, c, strlen(c)), SSE_CHANNEL_MAX);
     return -1;
 }
@@ -618,8 +632,9 @@ static const char tail_help[] =
     "Print stored events exactly as a browser's EventSource receives them\n"
     "(id:, event:, one data: line per payload line, blank line).\n"
     "\n"
-    "  --channel C         only channel C; repeat for up to 32 channels\n"
-    "                      (default: every channel)\n"
+    "  --channel C         only channel C, or a pattern: orders:* or\n"
+    "                      user/42/* for every channel under the prefix, *\n"
+    "                      for all; repeat for up to 32 (default: all)\n"
     "  --after ID          start after event ID (default 0: from the oldest)\n"
     "  --limit N           stop after N events\n"
     "  --follow            then wait for new events until SIGINT or SIGTERM\n"
@@ -727,7 +742,7 @@ static int tail_opt(const char *cmd, int k, const char *val, void *ctx)
     struct tail_args *ta = ctx;
     switch (k) {
     case 0:
-        if (check_channel(cmd, val))
+        if (check_pattern(cmd, val))
             return -1;
         if (ta->nchannels == SSE_REQUEST_MAX_CHANNELS) {
             say(cmd, "too many channels: at most %d", SSE_REQUEST_MAX_CHANNELS);
