@@ -25,6 +25,7 @@ while [ $# -gt 0 ]; do
 done
 
 PACKAGES="autoconf automake make gcc pkg-config libfcgi-dev libfcgi-bin libsqlite3-dev
+libssl-dev libjansson-dev
 check sqlite3 python3 curl valgrind lighttpd apache2 libapache2-mod-fcgid
 nginx-light libnginx-mod-nchan nodejs npm chromium procps iproute2 ca-certificates
 clang libclang-rt-14-dev clang-format"

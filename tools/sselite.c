@@ -42,6 +42,7 @@
 #include "retention.h"
 #include "sse_error.h"
 #include "sse_limits.h"
+#include "token.h"
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
@@ -189,8 +190,26 @@ static int find_opt(const struct cmd_spec *spec, const char *s, int argc,
  * "--" ends the options. Returns GO_ON with *db set, or the status to exit
  * with: EXIT_OK after printing the help, EXIT_USAGE after printing why the
  * arguments are refused. */
+static int parse_argv(const struct cmd_spec *spec, void *ctx, int argc,
+                      char **argv, const char **db, int no_db);
+
 static int parse_args(const struct cmd_spec *spec, void *ctx, int argc,
                       char **argv, const char **db)
+{
+    return parse_argv(spec, ctx, argc, argv, db, 0);
+}
+
+/* parse_args for a command that takes options only. */
+static int parse_options(const struct cmd_spec *spec, void *ctx, int argc,
+                         char **argv)
+{
+    const char *none;
+    return parse_argv(spec, ctx, argc, argv, &none, 1);
+}
+
+/* parse_args, or with no_db set parse_options. */
+static int parse_argv(const struct cmd_spec *spec, void *ctx, int argc,
+                      char **argv, const char **db, int no_db)
 {
     char q[300];
     int options_done = 0;
@@ -213,9 +232,10 @@ static int parse_args(const struct cmd_spec *spec, void *ctx, int argc,
                 return EXIT_USAGE;
             continue;
         }
-        if (*db != NULL) {
-            say(spec->name, "unexpected argument '%s' (one DB only)",
-                quote(q, sizeof q, s, strlen(s)));
+        if (*db != NULL || no_db) {
+            say(spec->name, "unexpected argument '%s' (%s)",
+                quote(q, sizeof q, s, strlen(s)),
+                no_db ? "it takes options only" : "one DB only");
             return EXIT_USAGE;
         }
         if (s[0] == '\0') {
@@ -224,7 +244,7 @@ static int parse_args(const struct cmd_spec *spec, void *ctx, int argc,
         }
         *db = s;
     }
-    if (*db == NULL) {
+    if (*db == NULL && !no_db) {
         say(spec->name, "missing DB argument (see: sselite %s --help)",
             spec->name);
         return EXIT_USAGE;
@@ -828,6 +848,109 @@ static int cmd_tail(int argc, char **argv, int busy_ms)
     return rc;
 }
 
+/* --- token --- */
+
+static const char token_help[] =
+    "Usage: sselite token --secret-file FILE --channel PATTERN...\n"
+    "                     [--sub USER] [--ttl DURATION]\n"
+    "\n"
+    "Print a signed access token (a JWT, HS256) for the worker's\n"
+    "auth-secret-file: the bearer may read the channels of every PATTERN\n"
+    "until the token expires. Signed with the file's first secret.\n"
+    "\n"
+    "  --secret-file FILE  the worker's auth-secret-file (one secret a line)\n"
+    "  --channel PATTERN   a channel, a prefix (orders/* or orders:*) or *;\n"
+    "                      {user} stands for --sub; repeat for up to 64\n"
+    "  --sub USER          the user the token is for (the sub claim)\n"
+    "  --ttl DURATION      lifetime: 90s, 15m (the default), 12h, 7d\n";
+
+struct token_args {
+    const char *secret_file;
+    struct sse_token_claims claims;
+    int64_t ttl_ms;
+};
+
+static int token_opt(const char *cmd, int k, const char *val, void *ctx)
+{
+    struct token_args *ta = ctx;
+    struct sse_token_claims *c = &ta->claims;
+    char q[300];
+    switch (k) {
+    case 0:
+        ta->secret_file = val;
+        return 0;
+    case 1:
+        if (strlen(val) > SSE_PATTERN_MAX ||
+            !sse_pattern_template_valid(val, strlen(val))) {
+            say(cmd,
+                "--channel '%s' is not a pattern: use a channel name, a "
+                "prefix ending in /* or :*, or *; {user} for the user",
+                quote(q, sizeof q, val, strlen(val)));
+            return -1;
+        }
+        if (c->nchannels == SSE_TOKEN_MAX_CHANNELS) {
+            say(cmd, "too many channels: at most %d", SSE_TOKEN_MAX_CHANNELS);
+            return -1;
+        }
+        snprintf(c->channels[c->nchannels++], sizeof c->channels[0], "%s", val);
+        return 0;
+    case 2:
+        if (strlen(val) > SSE_TOKEN_SUB_MAX || val[0] == '\0') {
+            say(cmd, "--sub must be 1 to %d bytes", SSE_TOKEN_SUB_MAX);
+            return -1;
+        }
+        snprintf(c->sub, sizeof c->sub, "%s", val);
+        c->has_sub = 1;
+        return 0;
+    default:
+        if (parse_duration(cmd, "--ttl", val, &ta->ttl_ms))
+            return -1;
+        if (ta->ttl_ms < 1000) {
+            say(cmd, "--ttl must be at least 1s");
+            return -1;
+        }
+        return 0;
+    }
+}
+
+static int cmd_token(int argc, char **argv, int busy_ms)
+{
+    (void)busy_ms;
+    static const char cmd[] = "token";
+    static const struct opt opts[] = {
+        {"secret-file", 1}, {"channel", 1}, {"sub", 1}, {"ttl", 1}};
+    static const struct cmd_spec spec = {cmd, token_help, opts, 4, token_opt};
+    static struct token_args ta; /* 8 KiB of claims: not on the stack */
+    ta.ttl_ms = 15 * 60 * 1000;
+    int rc = parse_options(&spec, &ta, argc, argv);
+    if (rc != GO_ON)
+        return rc;
+    if (!ta.secret_file || ta.claims.nchannels == 0) {
+        say(cmd, "--secret-file and at least one --channel are required");
+        return EXIT_USAGE;
+    }
+    char err[512];
+    struct sse_token_secrets *s = NULL;
+    if (sse_token_secrets_load(ta.secret_file, &s, err, sizeof err)) {
+        say(cmd, "%s", err);
+        return EXIT_RUNTIME;
+    }
+    int64_t now = (int64_t)time(NULL);
+    ta.claims.exp_s = now + (ta.ttl_ms + 999) / 1000;
+    struct sse_buf out;
+    sse_buf_init(&out, 0);
+    int err_rc = sse_token_sign(s, &ta.claims, now, &out);
+    if (!err_rc)
+        err_rc = sse_buf_append(&out, "\n", 1);
+    if (!err_rc)
+        fputs(out.data, stdout);
+    else
+        say(cmd, "cannot sign: %s", sse_strerror(err_rc));
+    sse_buf_cleanup(&out);
+    sse_token_secrets_free(s);
+    return err_rc ? EXIT_RUNTIME : EXIT_OK;
+}
+
 /* --- stats --- */
 
 static const char stats_help[] =
@@ -1004,6 +1127,7 @@ static const char main_help[] =
     "  prune DB     delete old events; print how many; shrink the WAL\n"
     "  tail DB      print events as a browser receives them; --follow\n"
     "  stats DB     print the state and size of the log\n"
+    "  token        print a signed access token (--secret-file, --channel)\n"
     "  help [CMD]   this help, or a command's (same as: sselite CMD --help)\n"
     "\n"
     "Options:\n"
@@ -1026,7 +1150,7 @@ struct command {
 static const struct command commands[] = {
     {"init", cmd_init, init_help},    {"publish", cmd_publish, publish_help},
     {"prune", cmd_prune, prune_help}, {"tail", cmd_tail, tail_help},
-    {"stats", cmd_stats, stats_help},
+    {"stats", cmd_stats, stats_help}, {"token", cmd_token, token_help},
 };
 
 static const struct command *find_command(const char *name)
