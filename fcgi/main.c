@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "buf.h"
 #include "config.h"
 #include "fcgi_sink.h"
@@ -155,6 +156,9 @@ static void copy_vars(FCGX_Request *req, struct sse_request_vars *v)
     v->acrh = FCGX_GetParam("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", env);
     v->uri = FCGX_GetParam("REQUEST_URI", env);
     v->remote_addr = FCGX_GetParam("REMOTE_ADDR", env);
+    v->cookie = FCGX_GetParam("HTTP_COOKIE", env);
+    v->authorization = FCGX_GetParam("HTTP_AUTHORIZATION", env);
+    v->remote_user = FCGX_GetParam("REMOTE_USER", env);
 }
 
 static void *serve_thread(void *arg)
@@ -221,6 +225,16 @@ int main(int argc, char **argv)
         return pr > 0 ? 0 : 2;
     }
     sse_log_setup("sselite-fcgi", cfg.log_level);
+    /* Before anything is served: a secret file that is missing, empty or
+     * open to others stops the worker here, with a message naming it. */
+    struct sse_access *access = NULL;
+    char aerr[512];
+    if (sse_access_new(&cfg, &access, aerr, sizeof aerr)) {
+        sse_log(SSE_LOG_ERROR, "cannot start: %s", aerr);
+        sse_config_cleanup(&cfg);
+        return 2;
+    }
+    cfg.access = access;
 
     /* Handlers before FCGX_Init (see the file comment); then block them in
      * every thread so only sigwait() in main sees them. */
@@ -282,8 +296,10 @@ int main(int argc, char **argv)
     if (started == 0)
         return 1;
     sse_log(SSE_LOG_INFO,
-            "started version=%s db=%s socket=\"%s\" threads=%d heartbeat=%ds",
-            PACKAGE_VERSION, cfg.db, desc, started, cfg.heartbeat_s);
+            "started version=%s db=%s socket=\"%s\" threads=%d heartbeat=%ds "
+            "access=%s",
+            PACKAGE_VERSION, cfg.db, desc, started, cfg.heartbeat_s,
+            sse_access_enabled(access) ? "on" : "off");
 
     int sig = 0;
     for (;;) {

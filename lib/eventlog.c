@@ -62,6 +62,7 @@ struct sse_eventlog {
     sqlite3_stmt *pruned_all;
     sqlite3_stmt *pruned_multi;
     sqlite3_stmt *pruned_pattern;
+    sqlite3_stmt *grants;      /* lazily, NULL before schema version 5 */
     int64_t last_data_version; /* -1 before the first call */
     int64_t last_read_steps;   /* sse_eventlog_last_read_steps */
     /* Skip warnings: ids up to skip_logged_upto were reported (or counted
@@ -76,6 +77,8 @@ struct sse_eventlog {
 };
 
 #define COLUMNS "id, channel, event, data, created_at"
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define SKIP_LOG_WINDOW_NS (60 * 1000000000LL)
 
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
@@ -104,6 +107,7 @@ void sse_eventlog_close(struct sse_eventlog *log)
     sqlite3_finalize(log->pruned_all);
     sqlite3_finalize(log->pruned_multi);
     sqlite3_finalize(log->pruned_pattern);
+    sqlite3_finalize(log->grants);
     sqlite3_close_v2(log->db);
     free(log->path);
     free(log);
@@ -575,9 +579,9 @@ int64_t sse_eventlog_last_read_steps(const struct sse_eventlog *log)
 int sse_eventlog_reading(const struct sse_eventlog *log)
 {
     sqlite3_stmt *const all[] = {
-        log->read_all,     log->read_one,    log->read_multi,
-        log->read_pattern, log->bounds,      log->nth_all,
-        log->nth_multi,    log->nth_pattern, log->data_version};
+        log->read_all,     log->read_one, log->read_multi, log->read_pattern,
+        log->bounds,       log->nth_all,  log->nth_multi,  log->nth_pattern,
+        log->data_version, log->grants};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (sqlite3_stmt_busy(all[i]))
             return 1;
@@ -661,6 +665,48 @@ int sse_eventlog_pruned_through(struct sse_eventlog *log,
         *through = sqlite3_column_int64(st, 0); /* NULL (none) -> 0 */
     else
         rc = step == SQLITE_DONE ? SSE_EDB : sse_sqlite_error(step);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int sse_eventlog_grants(struct sse_eventlog *log, const char *principal,
+                        int64_t now_ms, sse_eventlog_grant_fn fn, void *ctx)
+{
+    int rc = 0;
+    if (!log->grants) {
+        rc = prepare(log->db,
+                     "SELECT pattern, expires_at FROM grants WHERE principal "
+                     "= ?1 AND (expires_at IS NULL OR expires_at > ?2) "
+                     "LIMIT " STR(SSE_EVENTLOG_GRANTS_MAX),
+                     &log->grants);
+        if (rc == SSE_ESCHEMA)
+            return 0; /* an older schema: no grants table */
+        if (rc)
+            return rc;
+    }
+    sqlite3_stmt *st = log->grants;
+    sqlite3_bind_text(st, 1, principal, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now_ms);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (sqlite3_column_type(st, 0) != SQLITE_TEXT)
+            continue;
+        const char *p = (const char *)sqlite3_column_text(st, 0);
+        size_t n = (size_t)sqlite3_column_bytes(st, 0);
+        int64_t exp = sqlite3_column_type(st, 1) == SQLITE_NULL
+                          ? INT64_MAX
+                          : sqlite3_column_int64(st, 1);
+        if (!p) {
+            rc = SSE_ENOMEM;
+            break;
+        }
+        rc = fn(ctx, p, n, exp);
+        if (rc)
+            break;
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = sse_sqlite_error(step);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc;

@@ -144,6 +144,22 @@ int sse_eventlog_pruned_through(struct sse_eventlog *log,
                                 const char (*channels)[SSE_CHANNEL_MAX + 1],
                                 size_t nchannels, int64_t *through);
 
+/* Called for each grant row; pattern[0..len) is borrowed for the call.
+ * Return 0 to go on, anything else to stop (the value is returned). */
+typedef int (*sse_eventlog_grant_fn)(void *ctx, const char *pattern, size_t len,
+                                     int64_t expires_ms);
+
+/* The most grant rows read for one principal. */
+#define SSE_EVENTLOG_GRANTS_MAX 4096
+
+/* Calls fn for each row of the grants table (schema version 5) of
+ * principal that has not expired at now_ms (expires_at NULL, passed as
+ * INT64_MAX, or later than now_ms), at most SSE_EVENTLOG_GRANTS_MAX of
+ * them; rows whose pattern is not TEXT are skipped. A log of an older
+ * schema has no grants: no call. Errors as sse_eventlog_read. */
+int sse_eventlog_grants(struct sse_eventlog *log, const char *principal,
+                        int64_t now_ms, sse_eventlog_grant_fn fn, void *ctx);
+
 /* Sets *changed to 1 if another connection committed since the previous
  * call (PRAGMA data_version), else 0. The first call reports 1. Cheap: no
  * table is read. Errors: SSE_EDB, SSE_ECORRUPT. */

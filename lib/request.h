@@ -58,6 +58,9 @@ struct sse_request_vars {
     const char *acrh;          /* HTTP_ACCESS_CONTROL_REQUEST_HEADERS */
     const char *uri;           /* REQUEST_URI (path and query), for routing */
     const char *remote_addr;   /* REMOTE_ADDR, for the access log */
+    const char *cookie;        /* HTTP_COOKIE (the sselite_token cookie) */
+    const char *authorization; /* HTTP_AUTHORIZATION (Bearer token) */
+    const char *remote_user;   /* REMOTE_USER, set by the web server */
 };
 
 enum sse_method { SSE_METHOD_GET, SSE_METHOD_HEAD, SSE_METHOD_OPTIONS };
@@ -83,6 +86,10 @@ struct sse_request {
     int64_t replay;    /* -1 = not given, else 0..SSE_REQUEST_MAX_REPLAY */
     int longpoll;      /* 1 for the long-poll fallback */
     int padding;       /* 1 for the 2 KiB padding comment */
+    /* Set by the access decision (lib/access.h): the stream ends by this
+     * time (ms since the epoch), when what granted its channels runs out;
+     * INT64_MAX (as parsed) for never. */
+    int64_t access_until_ms;
 };
 
 #define SSE_REQUEST_MAX_REPLAY 100000

@@ -8,21 +8,14 @@
 import contextlib
 import sqlite3
 
-from harness import CLI, Client, check, publish_many, request, run
+from harness import CLI, check, publish_many, request, run
 from registry import case
+from tokens import stream as open_stream
 
 # Channels that share characters with the patterns below without sharing
 # their separator, or that equal the prefix without it.
 NEAR_MISSES = ["orders", "ordersx", "orders0", "order/1", "user/4", "user/42",
                "user/420/x", "news2", "other"]
-
-
-def open_stream(port, path, headers=None, timeout=5.0):
-    c = Client(port, path, headers)
-    c.wait_headers(timeout)
-    check(c.status == 200, "GET %s: status %s, body %r" % (path, c.status, bytes(c.body[:200])))
-    c.wait(lambda c: c.retries and c.comments, timeout, "no retry line and opening comment")
-    return c
 
 
 def worker_and_lighttpd(env, **opts):

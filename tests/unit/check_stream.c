@@ -1035,7 +1035,8 @@ START_TEST(test_stream_run_max_lifetime_ends_cleanly)
     run_start(&r);
     run_join(&r, 10000);
     int64_t ms = (sse_hub_now_ns() - t0) / MS;
-    ck_assert_int_ge(ms, 900);
+    /* Jittered: between 80% and 100% of the lifetime. */
+    ck_assert_int_ge(ms, 790);
     ck_assert_int_eq(r.res.reason, SSE_CLOSE_LIFETIME);
     struct output o;
     output_read(&r, &o);
