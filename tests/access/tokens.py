@@ -102,3 +102,49 @@ def status_counters(port, path="/events/status"):
         if v.lstrip("-").isdigit():
             out[k] = int(v)
     return out, bytes(r.body).decode()
+
+
+USERS = {"alice": "alice-pw", "bob": "bob-pw", "a/b": "slash-pw"}
+
+
+def basic(user):
+    return {"Authorization": "Basic " + base64.b64encode(
+        ("%s:%s" % (user, USERS[user])).encode()).decode()}
+
+
+def lighttpd_auth(env, sock):
+    """lighttpd with mod_auth (basic, a plain user file) in front of the
+    worker's socket: REMOTE_USER reaches the worker for every user of
+    USERS; /events/status stays open. Returns the Proc with .port."""
+    from harness import LIGHTTPD, Proc, clean_env, free_port, tcp_listening, wait_until
+    users = env.path("lighttpd-users")
+    with open(users, "w") as f:
+        f.writelines("%s:%s\n" % kv for kv in USERS.items())
+    for _ in range(5):
+        port = free_port()
+        conf = env.path("lighttpd-auth-%d.conf" % port)
+        with open(conf, "w") as f:
+            f.write("\n".join([
+                'server.document-root = "%s"' % env.dir,
+                'server.bind = "127.0.0.1"',
+                "server.port = %d" % port,
+                'server.modules += ( "mod_auth", "mod_authn_file", "mod_fastcgi" )',
+                "server.stream-response-body = 2",
+                'auth.backend = "plain"',
+                'auth.backend.plain.userfile = "%s"' % users,
+                '$HTTP["url"] =~ "^/events/private" {',
+                '  auth.require = ( "" => ( "method" => "basic", "realm" => "sselite",'
+                ' "require" => "valid-user" ) )',
+                "}",
+                'fastcgi.server = ( "/events" => ( ( "socket" => "%s", '
+                '"check-local" => "disable" ) ) )' % sock,
+            ]) + "\n")
+        p = Proc("lighttpd", [LIGHTTPD, "-D", "-f", conf], log=env.newlog("lighttpd"),
+                 env=clean_env())
+        env.procs.append(p)
+        wait_until(lambda: tcp_listening(port) or not p.alive(), 10, "lighttpd to listen")
+        if p.alive():
+            p.port = port
+            return p
+        p.stop()
+    raise AssertionError("lighttpd with mod_auth did not start")

@@ -833,6 +833,45 @@ START_TEST(test_eventlog_pruned_through_prefix)
 }
 END_TEST
 
+/* --- grants --------------------------------------------------------------- */
+
+static int grant_seen(void *ctx, const char *pattern, size_t len,
+                      int64_t expires_ms)
+{
+    char line[300];
+    snprintf(line, sizeof line, "%.*s@%lld;", (int)len, pattern,
+             (long long)(expires_ms == INT64_MAX ? -1 : expires_ms));
+    strncat(ctx, line, 1000 - strlen(ctx) - 1);
+    return 0;
+}
+
+START_TEST(test_eventlog_grants_of_principal_unexpired)
+{
+    tu_sql(path, "INSERT INTO grants VALUES ('bob', 'a:*', NULL), "
+                 "('bob', 'b', 5000), ('bob', 'c', 4000), "
+                 "('alice', 'd', NULL); PRAGMA ignore_check_constraints = 1; "
+                 "INSERT INTO grants VALUES ('bob', x'00', NULL)");
+    struct sse_eventlog *log = open_log();
+    char seen[1000] = "";
+    ck_assert_int_eq(sse_eventlog_grants(log, "bob", 4000, grant_seen, seen),
+                     0);
+    /* c expired at 4000; the BLOB pattern is skipped. */
+    ck_assert_str_eq(seen, "a:*@-1;b@5000;");
+    seen[0] = '\0';
+    ck_assert_int_eq(sse_eventlog_grants(log, "nobody", 0, grant_seen, seen),
+                     0);
+    ck_assert_str_eq(seen, "");
+    ck_assert_int_eq(sse_eventlog_reading(log), 0);
+    sse_eventlog_close(log);
+    /* A version 4 log has no grants table: nothing, no error. */
+    tu_sql(path, "DROP TABLE grants; PRAGMA user_version = 4");
+    log = open_log();
+    ck_assert_int_eq(sse_eventlog_grants(log, "bob", 0, grant_seen, seen), 0);
+    ck_assert_str_eq(seen, "");
+    sse_eventlog_close(log);
+}
+END_TEST
+
 /* --- replay start -------------------------------------------------------- */
 
 START_TEST(test_eventlog_replay_start_all_channels)
@@ -1416,6 +1455,7 @@ static Suite *eventlog_suite(void)
     tcase_add_test(tc, test_eventlog_read_prefix_resume_is_bounded);
     tcase_add_test(tc, test_eventlog_replay_start_prefix);
     tcase_add_test(tc, test_eventlog_pruned_through_prefix);
+    tcase_add_test(tc, test_eventlog_grants_of_principal_unexpired);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("unreadable_rows");
