@@ -172,7 +172,7 @@ static int allowed(struct sse_hub *hub, const struct sse_config *cfg,
         refuse(cfg, m, vars, cors, d.status, d.reason, sink);
         return 0;
     }
-    req->access_until_ms = d.until_ms;
+    req->access_until_ms = d.until_ms == INT64_MAX ? 0 : d.until_ms;
     return 1;
 }
 

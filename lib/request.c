@@ -201,7 +201,7 @@ int sse_request_parse(const struct sse_request_vars *vars,
     req->replay = -1;
     req->longpoll = 0;
     req->padding = 0;
-    req->access_until_ms = INT64_MAX;
+    req->access_until_ms = 0;
     err->status = 0;
     err->reason[0] = '\0';
 

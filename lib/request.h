@@ -88,7 +88,7 @@ struct sse_request {
     int padding;       /* 1 for the 2 KiB padding comment */
     /* Set by the access decision (lib/access.h): the stream ends by this
      * time (ms since the epoch), when what granted its channels runs out;
-     * INT64_MAX (as parsed) for never. */
+     * 0 (as parsed, or in a zeroed struct) for never. */
     int64_t access_until_ms;
 };
 

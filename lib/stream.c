@@ -263,7 +263,7 @@ static int64_t stream_end(const struct session *s, int longpoll, int *expiry)
         end = now + (int64_t)cfg->longpoll_timeout_s * NS_PER_S;
     else if (cfg->max_lifetime_s > 0)
         end = jittered(now, (int64_t)cfg->max_lifetime_s * NS_PER_S);
-    if (s->req->access_until_ms != INT64_MAX) {
+    if (s->req->access_until_ms > 0) {
         int64_t left = ns_until(s->req->access_until_ms);
         /* A long poll just ends; its next poll meets the refusal. */
         int64_t e = longpoll ? now + left : jittered(now, left);
