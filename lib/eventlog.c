@@ -1,12 +1,19 @@
 /* eventlog.c - read side of the SQLite event log.
  * SPDX-License-Identifier: MIT
  *
- * Three range statements are prepared at open: all channels (the shared
+ * Four range statements are prepared at open: all channels (the shared
  * live path, a primary-key range scan), one channel (an in-order range scan
- * of events_channel_id), and up to SSE_REQUEST_MAX_CHANNELS channels (one
+ * of events_channel_id), up to SSE_REQUEST_MAX_CHANNELS channels (one
  * range per channel, merged by a sort; unused slots are bound to NULL, which
- * matches nothing). Every statement is reset before returning so no read
- * transaction outlives a call.
+ * matches nothing), and the same mixed with prefix patterns ("orders:*").
+ * A prefix is the key range channel >= 'orders:' AND channel < 'orders;'
+ * (the prefix with its last byte, ':' or '/', replaced by the next byte
+ * value); its distinct channels are found by a walk of the index, one
+ * seek per channel, and each is then read as a range of its own, so a
+ * resume reads the rows after its id and never every stored row of the
+ * prefix (EXPLAIN QUERY PLAN in tests/unit/check_eventlog.c). Every
+ * statement is reset before returning so no read transaction outlives a
+ * call.
  *
  * A row that cannot be sent as stored (possible only in a hand-made table
  * or with CHECK constraints off) is skipped with a warning rather than
@@ -15,7 +22,9 @@
  * kept per connection (no process-wide state in lib/): each row id once,
  * and at most a burst a minute, so a million bad rows cannot flood the log.
  */
+#include <assert.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -27,26 +36,35 @@
 #include "admin.h"
 #include "eventlog.h"
 #include "logging.h"
+#include "pattern.h"
 #include "request.h"
 #include "sqlite_error.h"
 #include "sse_error.h"
 
 #define MULTI_SLOTS SSE_REQUEST_MAX_CHANNELS
+/* Prefix ranges bind ?PREFIX_PARAM.. as (low, high) pairs, after the exact
+ * names' ?4..?(3 + MULTI_SLOTS). */
+#define PREFIX_PARAM (4 + MULTI_SLOTS)
 
 struct sse_eventlog {
     sqlite3 *db;
     sqlite3_stmt *read_all;
     sqlite3_stmt *read_one;
     sqlite3_stmt *read_multi;
+    sqlite3_stmt *read_pattern;
     sqlite3_stmt *bounds;
     sqlite3_stmt *nth_all;
     sqlite3_stmt *nth_multi;
+    sqlite3_stmt *nth_pattern;
     sqlite3_stmt *data_version;
     /* Prepared at first use: NULL also while the log's schema (before
      * version 4) has no events_pruned table. */
     sqlite3_stmt *pruned_all;
     sqlite3_stmt *pruned_multi;
+    sqlite3_stmt *pruned_pattern;
+    sqlite3_stmt *grants;      /* lazily, NULL before schema version 6 */
     int64_t last_data_version; /* -1 before the first call */
+    int64_t last_read_steps;   /* sse_eventlog_last_read_steps */
     /* Skip warnings: ids up to skip_logged_upto were reported (or counted
      * as suppressed); skip_lines were written since skip_window_ns. */
     int64_t skip_logged_upto;
@@ -59,6 +77,8 @@ struct sse_eventlog {
 };
 
 #define COLUMNS "id, channel, event, data, created_at"
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define SKIP_LOG_WINDOW_NS (60 * 1000000000LL)
 
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
@@ -78,12 +98,16 @@ void sse_eventlog_close(struct sse_eventlog *log)
     sqlite3_finalize(log->read_all);
     sqlite3_finalize(log->read_one);
     sqlite3_finalize(log->read_multi);
+    sqlite3_finalize(log->read_pattern);
     sqlite3_finalize(log->bounds);
     sqlite3_finalize(log->nth_all);
     sqlite3_finalize(log->nth_multi);
+    sqlite3_finalize(log->nth_pattern);
     sqlite3_finalize(log->data_version);
     sqlite3_finalize(log->pruned_all);
     sqlite3_finalize(log->pruned_multi);
+    sqlite3_finalize(log->pruned_pattern);
+    sqlite3_finalize(log->grants);
     sqlite3_close_v2(log->db);
     free(log->path);
     free(log);
@@ -99,6 +123,64 @@ static int build_multi_sql(char *sql, size_t cap, const char *head,
     if (n > 0 && (size_t)n < cap)
         n += snprintf(sql + n, cap - (size_t)n, ")%s", tail);
     return n > 0 && (size_t)n < cap ? 0 : SSE_EINVAL;
+}
+
+/* Appends fmt to sql[*n..cap); returns 0, or SSE_EINVAL when it does not
+ * fit (then *n is past cap and every later call fails too). */
+static int sql_add(char *sql, size_t cap, int *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int sql_add(char *sql, size_t cap, int *n, const char *fmt, ...)
+{
+    if (*n < 0 || (size_t)*n >= cap)
+        return SSE_EINVAL;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(sql + *n, cap - (size_t)*n, fmt, ap);
+    va_end(ap);
+    *n = k < 0 ? -1 : *n + k;
+    return *n >= 0 && (size_t)*n < cap ? 0 : SSE_EINVAL;
+}
+
+/* The common table expression "want(c)": every channel a request of exact
+ * names (?4..) and prefix ranges (?PREFIX_PARAM.., low and high) wants
+ * that has rows. Each prefix's channels are walked in the index, one seek
+ * per distinct channel (min(channel) above the previous one); a NULL slot
+ * yields nothing. */
+static int build_want_cte(char *sql, size_t cap, int *n)
+{
+    int rc = sql_add(sql, cap, n, "WITH RECURSIVE p(lo, hi) AS (VALUES ");
+    for (int i = 0; i < MULTI_SLOTS && !rc; i++)
+        rc = sql_add(sql, cap, n, "%s(?%d, ?%d)", i ? "," : "",
+                     PREFIX_PARAM + 2 * i, PREFIX_PARAM + 2 * i + 1);
+    if (!rc)
+        rc = sql_add(
+            sql, cap, n,
+            "), pc(c, hi) AS (SELECT (SELECT min(channel) FROM events "
+            "WHERE channel >= p.lo AND channel < p.hi), p.hi FROM p "
+            "WHERE p.lo IS NOT NULL UNION ALL SELECT (SELECT min(channel) "
+            "FROM events WHERE channel > pc.c AND channel < pc.hi), pc.hi "
+            "FROM pc WHERE pc.c IS NOT NULL), want(c) AS (SELECT c FROM pc "
+            "WHERE c IS NOT NULL UNION ALL SELECT column1 FROM (VALUES ");
+    for (int i = 0; i < MULTI_SLOTS && !rc; i++)
+        rc = sql_add(sql, cap, n, "%s(?%d)", i ? "," : "", i + 4);
+    if (!rc)
+        rc = sql_add(sql, cap, n, ") WHERE column1 IS NOT NULL) ");
+    return rc;
+}
+
+/* The statement of every channel that a request of names and prefixes
+ * wants; head goes between the CTE and "channel IN (...)", tail after. */
+static int prepare_pattern(sqlite3 *db, const char *head, const char *tail,
+                           sqlite3_stmt **st)
+{
+    char sql[4096];
+    int n = 0;
+    int rc = build_want_cte(sql, sizeof sql, &n);
+    if (!rc)
+        rc = sql_add(sql, sizeof sql, &n,
+                     "%s channel IN (SELECT c FROM want)%s", head, tail);
+    return rc ? rc : prepare(db, sql, st);
 }
 
 /* Refuses a database that `sselite init` did not make, or made by a newer
@@ -173,6 +255,11 @@ int sse_eventlog_open(const char *path, int busy_timeout_ms,
     if (!rc)
         rc = prepare(log->db, multi, &log->read_multi);
     if (!rc)
+        rc = prepare_pattern(log->db,
+                             "SELECT " COLUMNS
+                             " FROM events WHERE id > ?1 AND id <= ?2 AND",
+                             " ORDER BY id LIMIT ?3", &log->read_pattern);
+    if (!rc)
         rc = prepare(log->db,
                      "SELECT id FROM events WHERE id <= ?2 ORDER BY id DESC "
                      "LIMIT 1 OFFSET ?3",
@@ -184,6 +271,10 @@ int sse_eventlog_open(const char *path, int busy_timeout_ms,
             " ORDER BY id DESC LIMIT 1 OFFSET ?3");
     if (!rc)
         rc = prepare(log->db, multi, &log->nth_multi);
+    if (!rc)
+        rc = prepare_pattern(
+            log->db, "SELECT id FROM events WHERE id <= ?2 AND",
+            " ORDER BY id DESC LIMIT 1 OFFSET ?3", &log->nth_pattern);
     if (!rc)
         rc = prepare(log->db,
                      "SELECT (SELECT min(id) FROM events), "
@@ -223,15 +314,102 @@ static void bind_range(sqlite3_stmt *st, int64_t after, int64_t upto,
     }
 }
 
+/* Which statements serve a read: every channel (no list, or "*" in it),
+ * names only, or names and prefixes. */
+enum filter_kind { FILTER_ALL, FILTER_NAMES, FILTER_PATTERNS };
+
+/* A request's patterns sorted for binding. Borrows the names; holds each
+ * prefix's exclusive upper bound, so it must outlive the statement's
+ * bindings (sqlite3_clear_bindings before it goes out of scope). */
+struct filter {
+    enum filter_kind kind;
+    size_t nnames, nprefixes;
+    const char *names[MULTI_SLOTS];
+    const char *lo[MULTI_SLOTS];
+    size_t lo_len[MULTI_SLOTS];
+    char hi[MULTI_SLOTS][SSE_CHANNEL_MAX + 1];
+};
+
+/* Sorts channels[0..nchannels) (NULL: all) into f. A string that is not a
+ * pattern is taken as a name, which matches only itself (nothing, if it is
+ * not a channel name either), as before patterns existed. Returns 0 or
+ * SSE_EINVAL for more than MULTI_SLOTS entries. */
+static int classify(const char (*channels)[SSE_CHANNEL_MAX + 1],
+                    size_t nchannels, struct filter *f)
+{
+    f->kind = FILTER_ALL;
+    f->nnames = f->nprefixes = 0;
+    if (!channels)
+        return 0;
+    if (nchannels > MULTI_SLOTS)
+        return SSE_EINVAL;
+    for (size_t i = 0; i < nchannels; i++) {
+        size_t len = strnlen(channels[i], SSE_CHANNEL_MAX);
+        enum sse_pattern_kind kind = SSE_PATTERN_EXACT;
+        if (sse_pattern_parse(channels[i], len, &kind))
+            kind = SSE_PATTERN_EXACT;
+        if (kind == SSE_PATTERN_ALL)
+            return 0;
+        if (kind == SSE_PATTERN_EXACT) {
+            f->names[f->nnames++] = channels[i];
+            continue;
+        }
+        /* "orders/" + '*': the range ['orders/', 'orders0'); the prefix
+         * ends in '/' or ':', whose successors '0' and ';' exist. */
+        size_t n = len - 1, k = f->nprefixes++;
+        f->lo[k] = channels[i];
+        f->lo_len[k] = n;
+        memcpy(f->hi[k], channels[i], n);
+        f->hi[k][n - 1] = (char)(channels[i][n - 1] + 1);
+        f->hi[k][n] = '\0';
+    }
+    f->kind = f->nprefixes ? FILTER_PATTERNS : FILTER_NAMES;
+    return 0;
+}
+
+/* Binds ?1..?3 as bind_range and f's names and prefix ranges into a
+ * statement made by prepare_pattern (or the pruned one); empty slots NULL. */
+static void bind_filter(sqlite3_stmt *st, int64_t after, int64_t upto,
+                        int64_t limit, const struct filter *f)
+{
+    assert(f->kind == FILTER_PATTERNS);
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int64(st, 2, upto);
+    sqlite3_bind_int64(st, 3, limit);
+    for (size_t i = 0; i < MULTI_SLOTS; i++) {
+        int slot = (int)i + 4, lo = PREFIX_PARAM + 2 * (int)i;
+        if (i < f->nnames)
+            sqlite3_bind_text(st, slot, f->names[i], -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, slot);
+        if (i < f->nprefixes) {
+            sqlite3_bind_text(st, lo, f->lo[i], (int)f->lo_len[i],
+                              SQLITE_STATIC);
+            sqlite3_bind_text(st, lo + 1, f->hi[i], -1, SQLITE_STATIC);
+        } else {
+            sqlite3_bind_null(st, lo);
+            sqlite3_bind_null(st, lo + 1);
+        }
+    }
+}
+
 int sse_eventlog_replay_start(struct sse_eventlog *log,
                               const char (*channels)[SSE_CHANNEL_MAX + 1],
                               size_t nchannels, int64_t n, int64_t upto_id,
                               int64_t *after)
 {
-    if (n <= 0 || (channels && nchannels > MULTI_SLOTS))
+    struct filter f;
+    if (n <= 0 || classify(channels, nchannels, &f))
         return SSE_EINVAL;
-    sqlite3_stmt *st = channels ? log->nth_multi : log->nth_all;
-    bind_range(st, 0, upto_id, n - 1, channels, nchannels);
+    sqlite3_stmt *st;
+    if (f.kind == FILTER_PATTERNS) {
+        st = log->nth_pattern;
+        bind_filter(st, 0, upto_id, n - 1, &f);
+    } else {
+        st = f.kind == FILTER_NAMES ? log->nth_multi : log->nth_all;
+        bind_range(st, 0, upto_id, n - 1,
+                   f.kind == FILTER_NAMES ? channels : NULL, nchannels);
+    }
     int step = sqlite3_step(st);
     int rc = 0;
     if (step == SQLITE_ROW)
@@ -339,21 +517,24 @@ int sse_eventlog_read(struct sse_eventlog *log, int64_t after_id,
                       void *ctx, struct sse_eventlog_progress *progress)
 {
     struct sse_eventlog_progress p = {.last_seen = after_id};
-    sqlite3_stmt *st;
-    if (!channels)
-        st = log->read_all;
-    else if (nchannels == 1)
-        st = log->read_one;
-    else
-        st = log->read_multi;
+    struct filter f;
+    sqlite3_stmt *st = log->read_all;
     int rc = 0, step = SQLITE_DONE;
-    if (channels && nchannels > MULTI_SLOTS) {
+    if (classify(channels, nchannels, &f)) {
         rc = SSE_EINVAL;
         goto out;
     }
     if (limit > INT64_MAX)
         limit = INT64_MAX;
-    bind_range(st, after_id, upto_id, (int64_t)limit, channels, nchannels);
+    if (f.kind == FILTER_PATTERNS) {
+        st = log->read_pattern;
+        bind_filter(st, after_id, upto_id, (int64_t)limit, &f);
+    } else {
+        if (f.kind == FILTER_NAMES)
+            st = nchannels == 1 ? log->read_one : log->read_multi;
+        bind_range(st, after_id, upto_id, (int64_t)limit,
+                   f.kind == FILTER_NAMES ? channels : NULL, nchannels);
+    }
 
     size_t seen = 0;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -380,6 +561,8 @@ int sse_eventlog_read(struct sse_eventlog *log, int64_t after_id,
     /* LIMIT ends a statement with SQLITE_DONE too: only fewer rows than
      * the limit prove that the range was read to its end. */
     p.complete = !rc && seen < limit;
+    log->last_read_steps =
+        sqlite3_stmt_status(st, SQLITE_STMTSTATUS_VM_STEP, 1);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
 out:
@@ -388,11 +571,17 @@ out:
     return rc;
 }
 
+int64_t sse_eventlog_last_read_steps(const struct sse_eventlog *log)
+{
+    return log->last_read_steps;
+}
+
 int sse_eventlog_reading(const struct sse_eventlog *log)
 {
     sqlite3_stmt *const all[] = {
-        log->read_all, log->read_one,  log->read_multi,  log->bounds,
-        log->nth_all,  log->nth_multi, log->data_version};
+        log->read_all,     log->read_one, log->read_multi, log->read_pattern,
+        log->bounds,       log->nth_all,  log->nth_multi,  log->nth_pattern,
+        log->data_version, log->grants};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (sqlite3_stmt_busy(all[i]))
             return 1;
@@ -419,21 +608,30 @@ int sse_eventlog_bounds(struct sse_eventlog *log, int64_t *oldest,
     return rc;
 }
 
-/* Prepares the events_pruned statements if they are not yet. Returns 0
- * (with *st NULL when the table does not exist) or an SSE_E* code. */
-static int prepare_pruned(struct sse_eventlog *log, int multi,
+/* Prepares the events_pruned statement of a filter kind if it is not yet.
+ * Returns 0 (with *st NULL when the table does not exist) or an SSE_E*
+ * code. The table has one row per channel, so the pattern form's OR of
+ * ranges needs no walk. */
+static int prepare_pruned(struct sse_eventlog *log, enum filter_kind kind,
                           sqlite3_stmt **st)
 {
-    sqlite3_stmt **slot = multi ? &log->pruned_multi : &log->pruned_all;
+    sqlite3_stmt **slot = kind == FILTER_ALL     ? &log->pruned_all
+                          : kind == FILTER_NAMES ? &log->pruned_multi
+                                                 : &log->pruned_pattern;
     int rc = 0;
     if (*slot == NULL) {
         /* The channel slots are ?4..: bind_range's numbering. */
-        char sql[1024] = "SELECT max(through_id) FROM events_pruned";
-        if (multi)
+        char sql[4096] = "SELECT max(through_id) FROM events_pruned";
+        if (kind != FILTER_ALL)
             rc = build_multi_sql(sql, sizeof sql,
                                  "SELECT max(through_id) FROM events_pruned"
                                  " WHERE channel IN (",
                                  "");
+        int n = (int)strlen(sql);
+        for (int i = 0; kind == FILTER_PATTERNS && i < MULTI_SLOTS && !rc; i++)
+            rc = sql_add(sql, sizeof sql, &n,
+                         " OR (channel >= ?%d AND channel < ?%d)",
+                         PREFIX_PARAM + 2 * i, PREFIX_PARAM + 2 * i + 1);
         if (!rc)
             rc = prepare(log->db, sql, slot);
         if (rc == SSE_ESCHEMA)
@@ -447,21 +645,68 @@ int sse_eventlog_pruned_through(struct sse_eventlog *log,
                                 const char (*channels)[SSE_CHANNEL_MAX + 1],
                                 size_t nchannels, int64_t *through)
 {
-    if (channels && nchannels > MULTI_SLOTS)
+    struct filter f;
+    if (classify(channels, nchannels, &f))
         return SSE_EINVAL;
     sqlite3_stmt *st = NULL;
-    int rc = prepare_pruned(log, channels != NULL, &st);
+    int rc = prepare_pruned(log, f.kind, &st);
     if (rc || st == NULL) {
         if (!rc)
             *through = 0;
         return rc;
     }
-    bind_range(st, 0, 0, 0, channels, nchannels);
+    if (f.kind == FILTER_PATTERNS)
+        bind_filter(st, 0, 0, 0, &f);
+    else
+        bind_range(st, 0, 0, 0, f.kind == FILTER_NAMES ? channels : NULL,
+                   nchannels);
     int step = sqlite3_step(st);
     if (step == SQLITE_ROW)
         *through = sqlite3_column_int64(st, 0); /* NULL (none) -> 0 */
     else
         rc = step == SQLITE_DONE ? SSE_EDB : sse_sqlite_error(step);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int sse_eventlog_grants(struct sse_eventlog *log, const char *principal,
+                        int64_t now_ms, sse_eventlog_grant_fn fn, void *ctx)
+{
+    int rc = 0;
+    if (!log->grants) {
+        rc = prepare(log->db,
+                     "SELECT pattern, expires_at FROM grants WHERE principal "
+                     "= ?1 AND (expires_at IS NULL OR expires_at > ?2) "
+                     "LIMIT " STR(SSE_EVENTLOG_GRANTS_MAX),
+                     &log->grants);
+        if (rc == SSE_ESCHEMA)
+            return 0; /* an older schema: no grants table */
+        if (rc)
+            return rc;
+    }
+    sqlite3_stmt *st = log->grants;
+    sqlite3_bind_text(st, 1, principal, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now_ms);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (sqlite3_column_type(st, 0) != SQLITE_TEXT)
+            continue;
+        const char *p = (const char *)sqlite3_column_text(st, 0);
+        size_t n = (size_t)sqlite3_column_bytes(st, 0);
+        int64_t exp = sqlite3_column_type(st, 1) == SQLITE_NULL
+                          ? INT64_MAX
+                          : sqlite3_column_int64(st, 1);
+        if (!p) {
+            rc = SSE_ENOMEM;
+            break;
+        }
+        rc = fn(ctx, p, n, exp);
+        if (rc)
+            break;
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = sse_sqlite_error(step);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc;

@@ -78,8 +78,12 @@ struct sse_eventlog_progress {
 
 /* Reads rows with after_id < id <= upto_id (INT64_MAX for no upper bound)
  * in id order, looking at most at limit of them, calling fn for each.
- * channels is an array of nchannels names (as in struct sse_request), or
- * NULL for every channel. *progress (may be NULL) says how far it got.
+ * channels is an array of nchannels (at most SSE_REQUEST_MAX_CHANNELS)
+ * channel names or patterns (pattern.h; as in struct sse_request), or NULL
+ * for every channel; patterns that overlap ("a:b" beside "a:*") are fine,
+ * a row is read once. A prefix costs one index seek per distinct channel
+ * under it with rows, besides the rows read. *progress (may be NULL) says
+ * how far it got.
  *
  * A row that cannot be sent as stored is skipped, never an error, so one
  * bad row (possible only in a table made or changed by hand, or written
@@ -101,6 +105,11 @@ int sse_eventlog_read(struct sse_eventlog *log, int64_t after_id,
                       const char (*channels)[SSE_CHANNEL_MAX + 1],
                       size_t nchannels, size_t limit, sse_eventlog_row_fn fn,
                       void *ctx, struct sse_eventlog_progress *progress);
+
+/* The SQLite virtual machine steps the last sse_eventlog_read took
+ * (SQLITE_STMTSTATUS_VM_STEP): a measure of the rows and index entries it
+ * visited, for tests that check a read stays a bounded range read. */
+int64_t sse_eventlog_last_read_steps(const struct sse_eventlog *log);
 
 /* Warning lines about skipped rows, per connection and minute. */
 #define SSE_EVENTLOG_SKIP_LOG_BURST 10
@@ -145,6 +154,22 @@ int sse_eventlog_bounds(struct sse_eventlog *log, int64_t *oldest,
 int sse_eventlog_pruned_through(struct sse_eventlog *log,
                                 const char (*channels)[SSE_CHANNEL_MAX + 1],
                                 size_t nchannels, int64_t *through);
+
+/* Called for each grant row; pattern[0..len) is borrowed for the call.
+ * Return 0 to go on, anything else to stop (the value is returned). */
+typedef int (*sse_eventlog_grant_fn)(void *ctx, const char *pattern, size_t len,
+                                     int64_t expires_ms);
+
+/* The most grant rows read for one principal. */
+#define SSE_EVENTLOG_GRANTS_MAX 4096
+
+/* Calls fn for each row of the grants table (schema version 5) of
+ * principal that has not expired at now_ms (expires_at NULL, passed as
+ * INT64_MAX, or later than now_ms), at most SSE_EVENTLOG_GRANTS_MAX of
+ * them; rows whose pattern is not TEXT are skipped. A log of an older
+ * schema has no grants: no call. Errors as sse_eventlog_read. */
+int sse_eventlog_grants(struct sse_eventlog *log, const char *principal,
+                        int64_t now_ms, sse_eventlog_grant_fn fn, void *ctx);
 
 /* Sets *changed to 1 if another connection committed since the previous
  * call (PRAGMA data_version), else 0. The first call reports 1. Cheap: no
