@@ -28,7 +28,7 @@ PACKAGES="autoconf automake make gcc pkg-config libfcgi-dev libfcgi-bin libsqlit
 libssl-dev libjansson-dev
 check sqlite3 python3 curl valgrind lighttpd apache2 libapache2-mod-fcgid
 nginx-light libnginx-mod-nchan nodejs npm chromium procps iproute2 ca-certificates
-clang libclang-rt-14-dev clang-format debhelper dpkg-dev lintian lighttpd-mod-openssl lighttpd-mod-deflate openssl
+clang libclang-rt-14-dev clang-format build-essential debhelper dpkg-dev lintian lighttpd-mod-openssl lighttpd-mod-deflate openssl
 php-cli php-sqlite3 libdbd-sqlite3-perl ruby ruby-sqlite3 tcl libsqlite3-tcl
 golang-go golang-github-mattn-go-sqlite3-dev"
 

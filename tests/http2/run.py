@@ -38,14 +38,17 @@ from harness import TestFailure, check, wait_until  # noqa: E402
 N = 10            # streams the page opens
 # Streams one fresh HTTP/2 connection carries at once, as measured:
 # "cold", a page that opens its streams first; "warm", after the page made
-# two ordinary requests 150 ms apart. nginx: up to http2_max_concurrent_streams
+# four ordinary requests 150 ms apart. nginx: up to http2_max_concurrent_streams
 # (128). Apache mod_http2: 6 (the h1 limit) until requests on the connection
 # complete, doubling at most every 100 ms (h2_mplx processing_limit); event
 # streams never complete. lighttpd 1.4.69: 8, fixed (h2.c).
 EXPECT = {
     "nginx": {"cold": N},
-    "apache-proxy_fcgi": {"cold": 6, "warm": N},
-    "apache-fcgid": {"cold": 6, "warm": N},
+    # Warm: how far the limit has doubled depends on when the page's earlier
+    # requests completed (at most every 100 ms): all 10 on a quiet machine,
+    # fewer on a loaded one, but always beyond HTTP/1.1's six.
+    "apache-proxy_fcgi": {"cold": 6, "warm": (7, N)},
+    "apache-fcgid": {"cold": 6, "warm": (7, N)},
     "lighttpd": {"cold": 8},
 }
 H1_LIMIT = 6      # Chromium's HTTP/1.1 connections per origin
@@ -243,18 +246,20 @@ def case(env, dep):
     # carry), each event at once, none compressed.
     notes = []
     for mode, want in sorted(EXPECT[cls.name].items()):
-        agent("open", url=url + ("&warm=2" if mode == "warm" else ""), http1=False)
+        least, most = want if isinstance(want, tuple) else (want, want)
+        agent("open", url=url + ("&warm=4" if mode == "warm" else ""), http1=False)
         box = {}
 
         def enough():
             box["st"] = agent("state")
-            return len(opened(box["st"])) >= want
-        wait_until(enough, 25, "%d EventSources to open over HTTP/2 (%s page)" % (want, mode))
+            return len(opened(box["st"])) >= least
+        wait_until(enough, 25, "%d EventSources to open over HTTP/2 (%s page)" % (least, mode))
         time.sleep(2.0)  # long enough for one more to open, if it could
         st = agent("state")
         check(st["protocol"] == "h2", "page came over %r, not h2" % st["protocol"])
         n2 = len(opened(st))
-        check(n2 == want, "over HTTP/2 (%s page) %d of %d opened, want %d" % (mode, n2, N, want))
+        check(least <= n2 <= most, "over HTTP/2 (%s page) %d of %d opened, want %s"
+              % (mode, n2, N, want))
         delays, st = publish_all(env, agent, n2)
         check(max(delays.values()) < AT_ONCE_MS, "late events (ms): %r" % delays)
         headers_ok(st, n2)
