@@ -2,7 +2,17 @@
  * statistics. Used by the `sselite` command-line tool and by tests.
  * SPDX-License-Identifier: MIT
  *
- * The schema is applied from the files in schema/ (embedded at build time):
+ * The log is a SQLite file, or a PostgreSQL database when the name is a
+ * postgresql:// URI (dbname.h); one interface, two engines (admin_sqlite.c,
+ * admin_pg.c). On PostgreSQL the log lives in a schema of its own
+ * ("sselite", or sselite_schema=NAME in the URI), its steps come from
+ * schema/postgresql/, the version is kept in its schema_version table,
+ * "busy timeout" is the lock_timeout, WAL checkpoints are PostgreSQL's own
+ * business (sse_admin_checkpoint does nothing) and VACUUM is the plain,
+ * non-blocking one.
+ *
+ * On SQLite the schema is applied from the files in schema/ (embedded at
+ * build time):
  * step N brings a database from user_version N-1 to N, each step in its own
  * transaction, so an older database is upgraded in place and a failed step
  * leaves the previous version intact. A database newer than this build is
@@ -26,6 +36,12 @@ struct sse_admin;
  * SSE_ENOMEM. */
 int sse_admin_open(const char *path, int create, int busy_timeout_ms,
                    struct sse_admin **out);
+
+/* As sse_admin_open; on failure err (capacity errlen, may be NULL) gets
+ * one line saying why when the engine knows (on PostgreSQL libpq's
+ * message: "password authentication failed ..."), else "". */
+int sse_admin_open_msg(const char *path, int create, int busy_timeout_ms,
+                       struct sse_admin **out, char *err, size_t errlen);
 
 /* Closes; NULL-safe. */
 void sse_admin_close(struct sse_admin *a);

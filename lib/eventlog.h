@@ -1,18 +1,23 @@
-/* eventlog.h - read side of the SQLite event log.
+/* eventlog.h - read side of the event log, on SQLite or PostgreSQL.
  * SPDX-License-Identifier: MIT
  *
- * A struct sse_eventlog is one read-only SQLite connection with its range
- * queries prepared once at open. Every read is one statement, so it sees one
- * consistent snapshot, and the statement is reset before the call returns:
- * the connection never holds a read transaction while its owner waits,
- * which would keep WAL checkpoints from completing and let the -wal file
- * grow without bound. The row callback runs inside the statement, so it
- * only collects rows; writing them to a client (which may block for as
- * long as the client reads slowly) comes after the read has returned.
+ * A struct sse_eventlog is one read-only connection with its range queries
+ * prepared once at open: to a SQLite file (lib/eventlog_sqlite.c) or, when
+ * the db name is a postgresql:// URI (dbname.h), to a PostgreSQL database
+ * (lib/eventlog_pg.c). Callers see one interface; the engine is picked at
+ * open. Every read is one statement, so it sees one consistent snapshot,
+ * and it is over before the call returns: the connection never holds a
+ * read transaction while its owner waits, which on SQLite would keep WAL
+ * checkpoints from completing and let the -wal file grow without bound (and
+ * on PostgreSQL hold back vacuum). The row callback runs inside the read,
+ * so it only collects rows; writing them to a client (which may block for
+ * as long as the client reads slowly) comes after the read has returned.
  *
- * Ids are committed in increasing order (SQLite has one writer at a time and
- * AUTOINCREMENT never reuses an id), so "id > N" read at any moment never
- * skips a row that commits later; that is what makes resume exact.
+ * Both engines make ids visible in increasing order (SQLite has one writer
+ * at a time and AUTOINCREMENT never reuses an id; PostgreSQL assigns ids
+ * in commit order, see schema/postgresql/001-events.sql), so "id > N" read
+ * at any moment never skips a row that commits later; that is what makes
+ * resume exact.
  *
  * Thread-safety: a connection may move between threads but must be used by
  * one thread at a time.
@@ -28,7 +33,7 @@
 
 struct sse_eventlog;
 
-/* One row. Every pointer borrows from SQLite and is valid only during the
+/* One row. Every pointer borrows from the engine and is valid only during the
  * callback that receives the row. type is NULL (or type_len 0) for the
  * default "message" type. channel is always a valid channel name
  * (sse_channel_valid) and data_len <= SSE_EVENT_DATA_MAX: rows that are not
@@ -49,16 +54,25 @@ struct sse_event_row {
  * read returns that value). */
 typedef int (*sse_eventlog_row_fn)(const struct sse_event_row *row, void *ctx);
 
-/* Opens path read-only with the given busy timeout and checks that it holds
- * an sselite event log: an events table with the expected columns and a
- * PRAGMA user_version from 1 to SSE_SCHEMA_VERSION (lib/admin.h). On
- * success *out is owned by the caller (free with sse_eventlog_close).
- * Errors: SSE_ENOENT (no such file), SSE_ESCHEMA (not initialised, a table
- * that `sselite init` did not make, or a schema version this build does not
- * know), SSE_ECORRUPT (not a database, or damaged), SSE_EBUSY, SSE_EDB,
- * SSE_ENOMEM. */
+/* Opens path (a SQLite file, or a PostgreSQL URI) read-only with the given
+ * busy timeout (on PostgreSQL: the statement timeout of every read) and
+ * checks that it holds an sselite event log: an events table with the
+ * expected columns and a schema version from 1 to SSE_SCHEMA_VERSION
+ * (lib/admin.h). On success *out is owned by the caller (free with
+ * sse_eventlog_close). Errors: SSE_ENOENT (no such file), SSE_ESCHEMA (not
+ * initialised, a table that `sselite init` did not make, or a schema
+ * version this build does not know), SSE_ECORRUPT (not a database, or
+ * damaged), SSE_EBUSY, SSE_EDB (on PostgreSQL also: cannot connect),
+ * SSE_EINVAL (a URI sselite cannot use), SSE_ENOMEM. */
 int sse_eventlog_open(const char *path, int busy_timeout_ms,
                       struct sse_eventlog **out);
+
+/* As sse_eventlog_open; on failure err (capacity errlen, may be NULL) gets
+ * one line saying why when the engine knows more than the code (libpq's
+ * message: "password authentication failed ..."), else "". Never holds a
+ * password. */
+int sse_eventlog_open_msg(const char *path, int busy_timeout_ms,
+                          struct sse_eventlog **out, char *err, size_t errlen);
 
 /* Closes the connection. NULL-safe. */
 void sse_eventlog_close(struct sse_eventlog *log);
@@ -146,16 +160,31 @@ int sse_eventlog_pruned_through(struct sse_eventlog *log,
                                 const char (*channels)[SSE_CHANNEL_MAX + 1],
                                 size_t nchannels, int64_t *through);
 
-/* Sets *changed to 1 if another connection committed since the previous
- * call (PRAGMA data_version), else 0. The first call reports 1. Cheap: no
- * table is read. Errors: SSE_EDB, SSE_ECORRUPT. */
+/* Sets *changed to 1 if another connection may have committed events
+ * since the previous call, else 0. The first call reports 1. Cheap: on
+ * SQLite PRAGMA data_version (no table is read); on PostgreSQL the first
+ * call LISTENs for the insert trigger's NOTIFY (a hot standby cannot: it
+ * is polled), and each call takes the notifications that arrived, or, when
+ * there are none, compares max(id) (one index probe) with the last one.
+ * Errors: SSE_EDB (on PostgreSQL: the connection is lost), SSE_ECORRUPT,
+ * SSE_EBUSY. */
 int sse_eventlog_changed(struct sse_eventlog *log, int *changed);
 
+/* A descriptor that becomes readable when sse_eventlog_changed may have
+ * news (PostgreSQL: the connection's socket, where NOTIFY arrives and
+ * where a server going away shows), for an epoll set; -1 when the engine
+ * has none (SQLite: watch the file's directory instead). Valid until
+ * close; the caller must not read it or close it. */
+int sse_eventlog_wake_fd(const struct sse_eventlog *log);
+
 /* Returns 1 if the path this log was opened from now names another file
- * (replaced, e.g. restored from a backup) or no file, 0 otherwise. */
+ * (replaced, e.g. restored from a backup) or no file, 0 otherwise; always 0
+ * on PostgreSQL, where a restored or failed-over database shows as a head
+ * that went backwards (sse_eventlog_bounds). */
 int sse_eventlog_replaced(const struct sse_eventlog *log);
 
-/* The path given at open; borrowed until close. */
+/* The path (or URI) given at open; borrowed until close. It may hold a
+ * password: show it through sse_dbname_display (dbname.h). */
 const char *sse_eventlog_path(const struct sse_eventlog *log);
 
 #endif
