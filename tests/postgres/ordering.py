@@ -23,6 +23,7 @@ def run(cluster, schema, seconds=3.0, writers=8, seed=1):
     below the cursor), lost (committed, never read by cursor)."""
     rnd = random.Random(seed)
     stop = threading.Event()
+    writers_done = threading.Event()  # the reader's last look comes after
     committed, lock = [], threading.Lock()
     errors = []
 
@@ -59,7 +60,7 @@ def run(cluster, schema, seconds=3.0, writers=8, seed=1):
             cursor = 0
             known = set()
             while True:
-                final = stop.is_set()
+                final = writers_done.is_set()
                 cur.execute("SELECT id FROM %s.events WHERE id > %%s ORDER BY id" % schema,
                             (cursor,))
                 for (i,) in cur.fetchall():
@@ -89,6 +90,7 @@ def run(cluster, schema, seconds=3.0, writers=8, seed=1):
     stop.set()
     for t in threads:
         t.join(30)
+    writers_done.set()
     rt.join(30)
     if errors:
         raise errors[0]

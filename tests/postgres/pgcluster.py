@@ -122,8 +122,9 @@ class Cluster:
                check=False)
 
     def restart(self, mode="fast"):
-        run_pg([PGBIN + "/pg_ctl", "-D", self.data, "-m", mode, "-w", "-t", "60",
-                "-o", "-p %d" % self.port, "restart"])
+        # -l: the new postmaster must not inherit our capture pipe.
+        run_pg([PGBIN + "/pg_ctl", "-D", self.data, "-l", self.log, "-m", mode, "-w",
+                "-t", "60", "-o", "-p %d" % self.port, "restart"])
 
     def kill9(self):
         """SIGKILL to the postmaster (a crash; its children die with it)."""
