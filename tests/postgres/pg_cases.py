@@ -184,6 +184,17 @@ def t_cli(env):
     news = [c for c in st2["channels"] if c["name"] == "news"][0]
     check(news["rows"] == 2 and news["resume_after"] == ids[1],
           "after prune: %s" % news)
+    # Retention rules walk the channels through the index, in batches.
+    rules = env.path("retention.conf")
+    with open(rules, "w") as f:
+        f.write("news  keep 1\n*  keep 1000\n")
+    rr = cli("prune", uri, "--rules", rules, "--batch", "1")
+    check(rr.returncode == 0 and re.search(r"^news: deleted 1 through id %d " % ids[2],
+                                          rr.stdout, re.M),
+          "prune --rules printed %r %r" % (rr.stdout, rr.stderr))
+    st3 = json.loads(cli("stats", uri, "--json").stdout)
+    news = [c for c in st3["channels"] if c["name"] == "news"][0]
+    check(news["rows"] == 1, "after the rules: %s" % news)
     # A wrong password: the reason, never the password.
     bad = pg.uri().replace(pgcluster.PASSWORD, "not-" + pgcluster.PASSWORD)
     b = cli("stats", bad + "&sselite_schema=" + schema if "?" in bad
