@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include "config.h"
-#include "dbname.h"
 #include "request.h"
 #include "sse_error.h"
 
@@ -61,11 +60,11 @@ static const struct setting SETTINGS[] = {
      "'latest': the newest event of each of its channels"},
     {"poll-ms", K_INT, OFF(poll_ms), 1, 60000, "100",
      "fallback interval for noticing new rows when inotify cannot"},
-    {"resume-wait-ms", K_INT, OFF(resume_wait_ms), 0, 600000,
-     "0 (SQLite), 5000 (PostgreSQL)",
-     "how long a stream resumed after an id this worker has not read yet "
-     "waits for it (a hot standby lags behind its primary) before it "
-     "answers with a 'future' gap event"},
+    {"resume-wait-ms", K_INT, OFF(resume_wait_ms), 0, 600000, "5000",
+     "when the worker reads a PostgreSQL hot standby (which lags behind its "
+     "primary), how long a stream resumed after an id the standby has not "
+     "replayed yet waits for it before it answers with a 'future' gap "
+     "event"},
     {"busy-timeout-ms", K_INT, OFF(busy_timeout_ms), 0, 600000, "5000",
      "how long a read waits for a locked database"},
     {"batch", K_INT, OFF(batch), 1, 100000, "256", "rows per database read"},
@@ -114,7 +113,7 @@ void sse_config_init(struct sse_config *c)
     c->error_retry_ms = 15000;
     c->busy_retry_ms = 5000;
     c->poll_ms = 100;
-    c->resume_wait_ms = -1;
+    c->resume_wait_ms = 5000;
     c->busy_timeout_ms = 5000;
     c->batch = 256;
     c->write_timeout_s = 30;
@@ -447,13 +446,6 @@ int sse_config_validate(const struct sse_config *c, char *err, size_t errlen)
         }
     }
     return 0;
-}
-
-int sse_config_resume_wait_ms(const struct sse_config *c)
-{
-    if (c->resume_wait_ms >= 0)
-        return c->resume_wait_ms;
-    return sse_dbname_is_uri(c->db) ? 5000 : 0;
 }
 
 int sse_config_usage(struct sse_buf *out)

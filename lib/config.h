@@ -47,8 +47,8 @@ struct sse_config {
     int64_t replay;         /* events replayed on a first connect, or
                                SSE_REPLAY_LATEST (request.h) */
     int poll_ms;            /* change-detection fallback poll interval */
-    int resume_wait_ms;     /* wait for a resume id not read yet; -1: the
-                               engine's default (sse_config_resume_wait_ms) */
+    int resume_wait_ms;     /* on a hot standby, wait this long for a resume
+                               id it has not replayed yet */
     int busy_timeout_ms;    /* SQLite busy timeout */
     int batch;              /* rows per read */
     int write_timeout_s;    /* a stalled client is dropped after N seconds */
@@ -99,13 +99,6 @@ int sse_config_is_flag(const char *name);
 
 /* Appends a help text listing every setting, its variable and default. */
 int sse_config_usage(struct sse_buf *out);
-
-/* How long a stream resumed after an id this worker has not read yet waits
- * for it before answering with a "future" gap: resume-wait-ms if set, else
- * 5000 for a PostgreSQL log (a hot standby lags behind the primary a
- * client may come from) and 0 for a SQLite file (such an id can only come
- * from a replaced database). */
-int sse_config_resume_wait_ms(const struct sse_config *c);
 
 /* Returns 1 if origin (exact, case-sensitive "scheme://host[:port]") may
  * read streams cross-origin under c, 0 otherwise. */

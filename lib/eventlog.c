@@ -233,6 +233,11 @@ int sse_eventlog_wake_fd(const struct sse_eventlog *log)
     return log->engine->wake_fd(log->impl);
 }
 
+int sse_eventlog_lagging(const struct sse_eventlog *log)
+{
+    return log->engine->lagging(log->impl);
+}
+
 int sse_eventlog_replaced(const struct sse_eventlog *log)
 {
     return log->engine->replaced(log->impl);

@@ -177,6 +177,11 @@ int sse_eventlog_changed(struct sse_eventlog *log, int *changed);
  * close; the caller must not read it or close it. */
 int sse_eventlog_wake_fd(const struct sse_eventlog *log);
 
+/* Returns 1 if log reads a copy that lags behind the database clients may
+ * also have read (a PostgreSQL hot standby, as of open), so that an id
+ * above its head may still arrive; 0 otherwise (SQLite, a primary). */
+int sse_eventlog_lagging(const struct sse_eventlog *log);
+
 /* Returns 1 if the path this log was opened from now names another file
  * (replaced, e.g. restored from a backup) or no file, 0 otherwise; always 0
  * on PostgreSQL, where a restored or failed-over database shows as a head

@@ -49,6 +49,7 @@ struct sse_eventlog_engine {
                           size_t nchannels, int64_t *through);
     int (*changed)(void *impl, int *changed);
     int (*replaced)(const void *impl);
+    int (*lagging)(const void *impl);
     int (*wake_fd)(const void *impl);
 };
 

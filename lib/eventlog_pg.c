@@ -16,7 +16,8 @@
  * that asks for changes listens (a pooled connection that listened would
  * collect notifications nobody reads). A hot standby cannot LISTEN; there,
  * and as the fallback everywhere, each call without a notification compares
- * max(id), one probe of the primary key's index, with the last one.
+ * max(id) and min(id) (new rows, pruning), two probes of the primary key's
+ * index, with the last ones.
  *
  * The head (the highest id ever committed) is the larger of max(id) and the
  * highest id ever pruned (events_pruned), never the sequence: a sequence
@@ -38,9 +39,11 @@
 struct pg_log {
     PGconn *conn;
     char schema[SSE_PG_SCHEMA_MAX + 1];
+    int replica;      /* the server was a hot standby at open */
     int listen_tried; /* changed() was called: LISTEN issued if possible */
     int listening;
     int64_t last_max; /* max(id) at the last look; -2 before the first */
+    int64_t last_min; /* min(id) at the last look */
 };
 
 #define COLUMNS "id, channel, event, data, created_at"
@@ -102,7 +105,10 @@ static const struct {
      " FROM unnest($1) AS c",
      2,
      {TEXT_ARRAY, INT8}},
-    {"max_id", "SELECT coalesce(max(id), 0) FROM events", 0, {0}},
+    {"ends",
+     "SELECT coalesce(max(id), 0), coalesce(min(id), 0) FROM events",
+     0,
+     {0}},
 };
 
 static void pg_close(void *impl)
@@ -155,6 +161,20 @@ static int check_version(struct pg_log *log, char *err, size_t errlen)
     return rc;
 }
 
+/* Notes whether the server is a hot standby (which lags behind its
+ * primary, and cannot LISTEN). */
+static int query_replica(struct pg_log *log)
+{
+    PGresult *res = PQexec(log->conn, "SELECT pg_is_in_recovery()");
+    int rc = 0;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+        rc = sse_pg_error(log->conn, res);
+    else
+        log->replica = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return rc;
+}
+
 static int pg_open(const char *db, int busy_timeout_ms, void **out, char *err,
                    size_t errlen)
 {
@@ -172,6 +192,8 @@ static int pg_open(const char *db, int busy_timeout_ms, void **out, char *err,
                        &log->conn, log->schema, err, errlen);
     if (!rc)
         rc = check_version(log, err, errlen);
+    if (!rc)
+        rc = query_replica(log);
     for (size_t i = 0; !rc && i < sizeof STATEMENTS / sizeof STATEMENTS[0];
          i++) {
         PGresult *res =
@@ -402,13 +424,8 @@ static int pg_pruned_through(void *impl,
 static int start_listening(struct pg_log *log)
 {
     log->listen_tried = 1;
-    PGresult *res = PQexec(log->conn, "SELECT pg_is_in_recovery()");
-    int rc = 0;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
-        rc = sse_pg_error(log->conn, res);
-    int standby = !rc && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    PQclear(res);
-    if (rc || standby)
+    int rc = query_replica(log); /* it may have been promoted since */
+    if (rc || log->replica)
         return rc;
     char *ident =
         PQescapeIdentifier(log->conn, log->schema, strlen(log->schema));
@@ -446,13 +463,27 @@ static int pg_changed(void *impl, int *changed)
         *changed = 1;
         return 0;
     }
-    int64_t max = 0;
-    rc = one_int(log, "max_id", 0, NULL, 0, &max);
+    PGresult *res = NULL;
+    rc = run(log, "ends", 0, NULL, &res);
     if (rc)
         return rc;
-    *changed = notified || max != log->last_max;
+    int64_t max = 0, min = 0;
+    if (PQntuples(res) != 1 || int64_at(res, 0, 0, &max) ||
+        int64_at(res, 0, 1, &min))
+        rc = SSE_EDB;
+    PQclear(res);
+    if (rc)
+        return rc;
+    *changed = notified || max != log->last_max || min != log->last_min;
     log->last_max = max;
+    log->last_min = min;
     return 0;
+}
+
+static int pg_lagging(const void *impl)
+{
+    const struct pg_log *log = impl;
+    return log->replica;
 }
 
 static int pg_replaced(const void *impl)
@@ -479,5 +510,6 @@ const struct sse_eventlog_engine sse_eventlog_pg_engine = {
     .pruned_through = pg_pruned_through,
     .changed = pg_changed,
     .replaced = pg_replaced,
+    .lagging = pg_lagging,
     .wake_fd = pg_wake_fd,
 };

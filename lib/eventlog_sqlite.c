@@ -425,6 +425,13 @@ static int sqlite_replaced(const void *impl)
     return sb.st_dev != log->dev || sb.st_ino != log->ino;
 }
 
+/* Every connection reads the one file. */
+static int sqlite_lagging(const void *impl)
+{
+    (void)impl;
+    return 0;
+}
+
 /* inotify on the directory (lib/hub.c) wakes the reader; no descriptor of
  * the connection's own says anything. */
 static int sqlite_wake_fd(const void *impl)
@@ -479,5 +486,6 @@ const struct sse_eventlog_engine sse_eventlog_sqlite_engine = {
     .pruned_through = sqlite_pruned_through,
     .changed = sqlite_changed,
     .replaced = sqlite_replaced,
+    .lagging = sqlite_lagging,
     .wake_fd = sqlite_wake_fd,
 };

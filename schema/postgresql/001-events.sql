@@ -45,10 +45,10 @@
 -- commit at a time (thousands a second with a local disk; fewer with
 -- synchronous replication, whose round trip is inside the lock).
 --
--- WAKE-UPS. An AFTER INSERT statement trigger sends NOTIFY on the channel
--- named after the schema; PostgreSQL delivers it at commit to every worker
--- that LISTENs on the primary. A hot standby cannot LISTEN: workers there
--- poll (SELECT max(id), one index probe) every poll-ms.
+-- WAKE-UPS. An AFTER INSERT OR DELETE statement trigger sends NOTIFY on the
+-- channel named after the schema; PostgreSQL delivers it at commit to every
+-- worker that LISTENs on the primary. A hot standby cannot LISTEN: workers
+-- there poll (max(id) and min(id), two index probes) every poll-ms.
 
 CREATE SEQUENCE events_id_seq AS bigint MINVALUE 1 MAXVALUE 999999999999999999
     NO CYCLE;
@@ -136,7 +136,8 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER events_notify AFTER INSERT ON events
+-- On DELETE too: a worker learns at once that pruning moved the oldest id.
+CREATE TRIGGER events_notify AFTER INSERT OR DELETE ON events
     FOR EACH STATEMENT EXECUTE FUNCTION events_notify();
 
 -- One statement-level trigger per DELETE, whatever its size.

@@ -23,7 +23,19 @@ _spec = importlib.util.spec_from_file_location(
 integration_run = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(integration_run)
 
-cases.CASES[:] = pg_cases.CASES
+# The integration suite's cases run here on PostgreSQL too (one suite, two
+# engines), but for those that are about a SQLite file as such, and one
+# that races the hub: it resumes right after a DELETE and expects the worker
+# to have seen the prune already, which inotify does in microseconds while
+# NOTIFY plus the hub's re-read of the bounds takes a few round trips (a
+# worker that has not seen it yet serves the pruned events from memory
+# instead of a gap; the pruned gap on PostgreSQL is checked by case 03).
+SQLITE_ONLY = ("server-side faults: missing, corrupt, uninitialised database",
+               "a replaced database ends streams; resuming gets a future gap",
+               "gap event for events pruned while the worker runs")
+integration_cases = [("integration on PostgreSQL: " + name, fn)
+                     for name, fn in cases.CASES if name not in SQLITE_ONLY]
+cases.CASES[:] = pg_cases.CASES + integration_cases
 
 if __name__ == "__main__":
     try:
@@ -33,6 +45,11 @@ if __name__ == "__main__":
         print("0 passed, 1 failed")
         sys.exit(1)
     try:
+        import harness
+        wanted = [c for c in integration_cases
+                  if not sys.argv[1:] or any(a in c[0] for a in sys.argv[1:])]
+        if wanted:  # their Env needs the server's URI before they start
+            harness.PG_BASE = pg_cases.primary().uri()
         sys.exit(integration_run.main(sys.argv[1:]))
     finally:
         pg_cases.shutdown()
