@@ -12,6 +12,7 @@ import json
 import os
 import random
 import re
+import subprocess
 import threading
 import time
 
@@ -201,6 +202,16 @@ def t_cli(env):
             else bad + "?sselite_schema=" + schema)
     check(b.returncode == 1 and "password authentication failed" in b.stderr,
           "wrong password: %r" % b.stderr)
+    # A long-running command hides the password from ps.
+    follow = subprocess.Popen([CLI, "tail", uri, "--follow", "--timeout", "20s"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: ":***@" in cmdline(follow.pid), 5,
+                   "sselite tail --follow to scrub its command line")
+        no_password(cmdline(follow.pid), "the command line of sselite tail (ps)")
+    finally:
+        follow.kill()
+        follow.wait(5)
     for out in (r.stdout, r.stderr, t.stderr, s.stderr, b.stderr, b.stdout):
         no_password(out, "the CLI's output")
     check(":***@" in b.stderr, "the URI is not shown, scrubbed: %r" % b.stderr)
