@@ -8,9 +8,9 @@
  * commit (sse_eventlog_wake_fd; a hot standby sends none and is polled),
  * the FastCGI sockets of waiting streams (EPOLLRDHUP: the web server closed
  * one), and an eventfd used to stop it. On every wake-up and at least every
- * poll-ms it asks SQLite whether another connection committed (PRAGMA
- * data_version, no table read); only then does it read the new rows, once for
- * the whole process.
+ * poll-ms it asks the log whether another connection committed
+ * (sse_eventlog_changed: PRAGMA data_version on SQLite, no table read); only
+ * then does it read the new rows, once for the whole process.
  *
  * A commit writes the WAL before it publishes the new wal-index header, so
  * the inotify wake-up can come a moment before data_version changes. After
