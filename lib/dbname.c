@@ -104,6 +104,45 @@ int sse_dbname_scrub(char *s)
     return hidden;
 }
 
+int sse_dbname_hide_passwords(const char *uri, char *text)
+{
+    /* The scrubbed copy differs from uri exactly where passwords were: walk
+     * both and take each differing stretch of uri as one password. */
+    char copy[4096];
+    size_t n = strlen(uri);
+    if (n >= sizeof copy || !sse_dbname_is_uri(uri))
+        return 0;
+    memcpy(copy, uri, n + 1);
+    if (sse_dbname_scrub(copy) == 0)
+        return 0;
+    int hidden = 0;
+    const char *u = uri, *c = copy;
+    while (*u) {
+        if (*u == *c) {
+            u++;
+            c++;
+            continue;
+        }
+        /* A password starts here in uri; in copy, 1 to 3 stars. */
+        size_t stars = strspn(c, "*");
+        const char *end = u;
+        while (*end && *end != '@' && *end != '&' && !uri_end(*end))
+            end++;
+        size_t len = (size_t)(end - u);
+        char pw[4096];
+        memcpy(pw, u, len);
+        pw[len] = '\0';
+        for (char *at = len ? strstr(text, pw) : NULL; at;
+             at = strstr(at, pw)) {
+            at = hide(at, at + len);
+            hidden++;
+        }
+        u = end;
+        c += stars;
+    }
+    return hidden;
+}
+
 const char *sse_dbname_display(const char *db, char *out, size_t cap)
 {
     /* Scrub before truncating: a URI cut inside its user part would no

@@ -26,6 +26,12 @@ int sse_dbname_is_uri(const char *db);
  * passwords hidden. */
 int sse_dbname_scrub(char *s);
 
+/* Replaces, in place, every occurrence in the NUL-terminated text of each
+ * password that the URI uri carries (as written in uri) by "***" or fewer
+ * stars: for messages of a library that may quote a piece of the URI
+ * ("invalid percent-encoded token: ..."). Returns the number replaced. */
+int sse_dbname_hide_passwords(const char *uri, char *text);
+
 /* Copies db into out (capacity cap >= 1, truncated with "..." if needed)
  * with its passwords hidden as sse_dbname_scrub does; returns out. */
 const char *sse_dbname_display(const char *db, char *out, size_t cap);

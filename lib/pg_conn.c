@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dbname.h"
 #include "sse_error.h"
 
 #define SCHEMA_PARAM "sselite_schema="
@@ -137,8 +138,10 @@ int sse_pg_connect(const char *uri, const char *app, int statement_ms,
         goto out;
     }
     if (PQstatus(conn) != CONNECTION_OK) {
-        if (err && errlen)
+        if (err && errlen) {
             one_line(PQerrorMessage(conn), err, errlen);
+            sse_dbname_hide_passwords(uri, err);
+        }
         rc = SSE_EDB;
         goto out;
     }

@@ -94,6 +94,24 @@ START_TEST(test_dbname_display_truncates_after_scrub)
 }
 END_TEST
 
+START_TEST(test_dbname_hide_passwords_in_message)
+{
+    char msg[256] = "invalid percent-encoded token: \"pa%zzss\" in pa%zzss";
+    ck_assert_int_eq(
+        sse_dbname_hide_passwords("postgresql://u:pa%zzss@h/db", msg), 2);
+    ck_assert_str_eq(msg, "invalid percent-encoded token: \"***\" in ***");
+    char m2[256] = "bad value x2y9 for password";
+    ck_assert_int_eq(sse_dbname_hide_passwords(
+                         "postgres://h/db?sslmode=x&password=x2y9&a=b", m2),
+                     1);
+    ck_assert_str_eq(m2, "bad value *** for password");
+    char m3[64] = "nothing secret here";
+    ck_assert_int_eq(sse_dbname_hide_passwords("postgresql://u@h/db", m3), 0);
+    ck_assert_int_eq(sse_dbname_hide_passwords("/tmp/a.db", m3), 0);
+    ck_assert_str_eq(m3, "nothing secret here");
+}
+END_TEST
+
 static Suite *dbname_suite(void)
 {
     Suite *s = suite_create("dbname");
@@ -103,6 +121,7 @@ static Suite *dbname_suite(void)
     tcase_add_test(tc, test_dbname_scrub_query_password);
     tcase_add_test(tc, test_dbname_scrub_in_text);
     tcase_add_test(tc, test_dbname_display_truncates_after_scrub);
+    tcase_add_test(tc, test_dbname_hide_passwords_in_message);
     suite_add_tcase(s, tc);
     return s;
 }
