@@ -131,6 +131,9 @@ static void copy_vars(FCGX_Request *req, struct sse_request_vars *v)
     v->acrh = FCGX_GetParam("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", env);
     v->uri = FCGX_GetParam("REQUEST_URI", env);
     v->remote_addr = FCGX_GetParam("REMOTE_ADDR", env);
+    v->cookie = FCGX_GetParam("HTTP_COOKIE", env);
+    v->authorization = FCGX_GetParam("HTTP_AUTHORIZATION", env);
+    v->remote_user = FCGX_GetParam("REMOTE_USER", env);
 }
 
 static void serve_request(const struct sse_conn_ctx *ctx, FCGX_Request *req)

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "accept.h"
+#include "access.h"
 #include "buf.h"
 #include "config.h"
 #include "conn.h"
@@ -241,6 +242,16 @@ int main(int argc, char **argv)
         sse_dbname_scrub(argv[i]);
     open_std_fds();
     sse_log_setup("sselite-fcgi", cfg.log_level);
+    /* Before anything is served: a secret file that is missing, empty or
+     * open to others stops the worker here, with a message naming it. */
+    struct sse_access *access = NULL;
+    char aerr[512];
+    if (sse_access_new(&cfg, &access, aerr, sizeof aerr)) {
+        sse_log(SSE_LOG_ERROR, "cannot start: %s", aerr);
+        sse_config_cleanup(&cfg);
+        return 2;
+    }
+    cfg.access = access;
 
     /* Handlers before FCGX_Init (see the file comment); then block them in
      * every thread so only sigtimedwait() in main sees them. */
@@ -312,8 +323,10 @@ int main(int argc, char **argv)
     if (started == 0)
         return 1;
     sse_log(SSE_LOG_INFO,
-            "started version=%s db=%s socket=\"%s\" threads=%d heartbeat=%ds",
-            PACKAGE_VERSION, cfg.db, desc, started, cfg.heartbeat_s);
+            "started version=%s db=%s socket=\"%s\" threads=%d heartbeat=%ds "
+            "access=%s",
+            PACKAGE_VERSION, cfg.db, desc, started, cfg.heartbeat_s,
+            sse_access_enabled(access) ? "on" : "off");
 
     int sig = 0;
     for (;;) {

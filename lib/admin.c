@@ -118,3 +118,21 @@ int sse_admin_vacuum(struct sse_admin *a)
 {
     return a->engine->vacuum(a->impl);
 }
+
+int sse_admin_grant(struct sse_admin *a, const char *principal,
+                    const char *pattern, int64_t expires_ms)
+{
+    return a->engine->grant(a->impl, principal, pattern, expires_ms);
+}
+
+int sse_admin_revoke(struct sse_admin *a, const char *principal,
+                     const char *pattern, int64_t *removed)
+{
+    return a->engine->revoke(a->impl, principal, pattern, removed);
+}
+
+int sse_admin_grants(struct sse_admin *a, const char *principal,
+                     sse_admin_grant_fn fn, void *ctx)
+{
+    return a->engine->grants(a->impl, principal, fn, ctx);
+}

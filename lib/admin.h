@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SSE_SCHEMA_VERSION 5
+#define SSE_SCHEMA_VERSION 6
 
 struct sse_admin;
 
@@ -159,6 +159,40 @@ int sse_admin_prune_cutoff(struct sse_admin *a, const char *channel,
  * SSE_EDB. */
 int sse_admin_delete_through(struct sse_admin *a, const char *channel,
                              int64_t cutoff, int64_t limit, int64_t *deleted);
+
+/* --- grants (schema version 6; lib/access.h) ---
+ * On PostgreSQL the grants table is in the log's schema
+ * (schema/postgresql/006-grants.sql), with the same columns and limits as
+ * on SQLite (schema/006-grants.sql). */
+
+/* Grants principal the channels of pattern until expires_ms (ms since the
+ * epoch; <= 0 for never); granting an existing pair again replaces its
+ * expiry. The caller checks the pattern (sse_pattern_template_valid).
+ * Errors: SSE_EINVAL (the schema refuses the row: empty or too long),
+ * SSE_ESCHEMA (no grants table: run `sselite init`), SSE_EBUSY, SSE_EDB. */
+int sse_admin_grant(struct sse_admin *a, const char *principal,
+                    const char *pattern, int64_t expires_ms);
+
+/* Removes the grant of pattern to principal; *removed (may be NULL) gets
+ * 1, or 0 when there was none. Errors as sse_admin_grant. */
+int sse_admin_revoke(struct sse_admin *a, const char *principal,
+                     const char *pattern, int64_t *removed);
+
+/* One grants row; strings borrowed for the callback. */
+struct sse_admin_grant {
+    const char *principal;
+    const char *pattern;
+    int64_t expires_ms; /* 0: never */
+};
+
+/* Return 0 to go on; anything else stops the listing and is returned. */
+typedef int (*sse_admin_grant_fn)(const struct sse_admin_grant *g, void *ctx);
+
+/* Lists the grants of principal (NULL: of everyone), expired ones too, in
+ * principal and pattern order (bytewise, on both engines). Errors as
+ * sse_admin_grant. */
+int sse_admin_grants(struct sse_admin *a, const char *principal,
+                     sse_admin_grant_fn fn, void *ctx);
 
 /* Runs VACUUM: rewrites the file without its free pages. Needs as much
  * free disk as the database and blocks every writer until done. */

@@ -36,6 +36,12 @@ struct sse_admin_engine {
     int (*delete_through)(void *impl, const char *channel, int64_t cutoff,
                           int64_t limit, int64_t *deleted);
     int (*vacuum)(void *impl);
+    int (*grant)(void *impl, const char *principal, const char *pattern,
+                 int64_t expires_ms);
+    int (*revoke)(void *impl, const char *principal, const char *pattern,
+                  int64_t *removed);
+    int (*grants)(void *impl, const char *principal, sse_admin_grant_fn fn,
+                  void *ctx);
 };
 
 extern const struct sse_admin_engine sse_admin_sqlite_engine;

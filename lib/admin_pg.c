@@ -8,6 +8,9 @@
  * and applies the steps of schema/postgresql/ in one transaction (DDL is
  * transactional here) under an advisory lock, so concurrent inits apply
  * each step once and a failed one leaves nothing behind.
+ *
+ * The grants table (schema version 6) is managed here as on SQLite: one
+ * statement per call, an upsert for grant.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -28,9 +31,10 @@ static const struct {
     const char *sql;
 } pg_steps[] = {
     {5, schema_pg_step_001},
+    {6, schema_pg_step_006},
 };
 
-_Static_assert(SSE_SCHEMA_VERSION == 5,
+_Static_assert(SSE_SCHEMA_VERSION == 6,
                "a new schema version needs a step in schema/postgresql/");
 
 /* The advisory lock key of `sselite init` ('SSE' as a number, 0); the
@@ -69,6 +73,10 @@ static const struct {
                           "4194304 bytes (4 MiB)"},
     {"events_idem_key_check", "sselite: events.idem_key must be NULL or text "
                               "of 1 to 128 bytes"},
+    {"grants_principal_check", "sselite: grants.principal must be text of 1 "
+                               "to 256 bytes"},
+    {"grants_pattern_check", "sselite: grants.pattern must be text of 1 to "
+                             "512 bytes"},
 };
 
 /* Records why res failed and returns its SSE_E* code. */
@@ -112,6 +120,21 @@ static int exec(struct pg_admin *a, const char *sql, int n,
         *res = r;
     else
         PQclear(r);
+    return 0;
+}
+
+/* Runs a statement that changes rows, with n text parameters; *count (may
+ * be NULL) gets how many it changed. Errors as exec. */
+static int exec_count(struct pg_admin *a, const char *sql, int n,
+                      const char *const *values, int64_t *count)
+{
+    PGresult *res = NULL;
+    int rc = exec(a, sql, n, values, NULL, NULL, &res);
+    if (rc)
+        return rc;
+    if (count && sse_pg_int64(PQcmdTuples(res), count))
+        *count = 0;
+    PQclear(res);
     return 0;
 }
 
@@ -337,9 +360,8 @@ static int pg_prune(void *impl, int64_t keep, int64_t older_than_ms,
     snprintf(k, sizeof k, "%" PRId64, keep);
     snprintf(o, sizeof o, "%" PRId64, older_than_ms);
     const char *const values[] = {channel, k, o};
-    PGresult *res = NULL;
     /* One statement, hence one transaction, as on SQLite. */
-    int rc = exec(
+    return exec_count(
         a,
         "DELETE FROM events"
         " WHERE ($1::text IS NULL OR channel = $1)"
@@ -348,13 +370,7 @@ static int pg_prune(void *impl, int64_t keep, int64_t older_than_ms,
         "                          ORDER BY id DESC"
         "                          LIMIT 1 OFFSET greatest($2::bigint, 0)))"
         "     OR ($3::bigint >= 0 AND created_at < " NOW_MS " - $3::bigint))",
-        3, values, NULL, NULL, &res);
-    if (rc)
-        return rc;
-    if (deleted && sse_pg_int64(PQcmdTuples(res), deleted))
-        *deleted = 0;
-    PQclear(res);
-    return 0;
+        3, values, deleted);
 }
 
 /* Fills st's numbers and calls fn per channel, inside the caller's
@@ -516,18 +532,11 @@ static int pg_delete_through(void *impl, const char *channel, int64_t cutoff,
     snprintf(c, sizeof c, "%" PRId64, cutoff);
     snprintf(l, sizeof l, "%" PRId64, limit);
     const char *const values[] = {channel, c, l};
-    PGresult *res = NULL;
-    int rc = exec(a,
-                  "DELETE FROM events WHERE id IN"
-                  " (SELECT id FROM events WHERE channel = $1 AND id <= $2"
-                  "  ORDER BY id LIMIT $3)",
-                  3, values, NULL, NULL, &res);
-    if (rc)
-        return rc;
-    if (sse_pg_int64(PQcmdTuples(res), deleted))
-        *deleted = 0;
-    PQclear(res);
-    return 0;
+    return exec_count(a,
+                      "DELETE FROM events WHERE id IN"
+                      " (SELECT id FROM events WHERE channel = $1 AND id <= $2"
+                      "  ORDER BY id LIMIT $3)",
+                      3, values, deleted);
 }
 
 static int pg_vacuum(void *impl)
@@ -535,6 +544,73 @@ static int pg_vacuum(void *impl)
     /* The plain VACUUM: it makes the space of deleted rows reusable without
      * blocking publishers (VACUUM FULL would lock the table). */
     return exec0(impl, "VACUUM (ANALYZE) events, events_pruned");
+}
+
+/* db_fail for a statement on "grants": a log made before schema version 6
+ * has none, and `sselite init` adds it. */
+static int grants_fail(struct pg_admin *a, int rc)
+{
+    if (rc == SSE_ESCHEMA)
+        return own_fail(a, rc,
+                        "no grants table: the log is older than schema "
+                        "version 6 (run sselite init)");
+    return rc;
+}
+
+static int pg_grant(void *impl, const char *principal, const char *pattern,
+                    int64_t expires_ms)
+{
+    struct pg_admin *a = impl;
+    char exp[24];
+    snprintf(exp, sizeof exp, "%" PRId64, expires_ms);
+    const char *const values[] = {principal, pattern,
+                                  expires_ms > 0 ? exp : NULL};
+    /* Granting again replaces the expiry: the newest word wins. */
+    return grants_fail(
+        a, exec(a,
+                "INSERT INTO grants (principal, pattern, expires_at)"
+                " VALUES ($1, $2, $3::bigint) ON CONFLICT (principal, pattern)"
+                " DO UPDATE SET expires_at = excluded.expires_at",
+                3, values, NULL, NULL, NULL));
+}
+
+static int pg_revoke(void *impl, const char *principal, const char *pattern,
+                     int64_t *removed)
+{
+    struct pg_admin *a = impl;
+    const char *const values[] = {principal, pattern};
+    return grants_fail(
+        a, exec_count(
+               a, "DELETE FROM grants WHERE principal = $1 AND pattern = $2", 2,
+               values, removed));
+}
+
+static int pg_grants(void *impl, const char *principal, sse_admin_grant_fn fn,
+                     void *ctx)
+{
+    struct pg_admin *a = impl;
+    const char *const values[] = {principal};
+    PGresult *res = NULL;
+    /* COLLATE "C" columns: byte order, as on SQLite. */
+    int rc = exec(a,
+                  "SELECT principal, pattern, coalesce(expires_at, 0)"
+                  " FROM grants WHERE $1::text IS NULL OR principal = $1"
+                  " ORDER BY principal, pattern",
+                  1, values, NULL, NULL, &res);
+    if (rc)
+        return grants_fail(a, rc);
+    for (int r = 0; !rc && r < PQntuples(res); r++) {
+        struct sse_admin_grant g = {
+            .principal = PQgetvalue(res, r, 0),
+            .pattern = PQgetvalue(res, r, 1),
+        };
+        if (sse_pg_int64(PQgetvalue(res, r, 2), &g.expires_ms))
+            rc = own_fail(a, SSE_EDB, "expires_at is not an integer");
+        else
+            rc = fn(&g, ctx);
+    }
+    PQclear(res);
+    return rc;
 }
 
 const struct sse_admin_engine sse_admin_pg_engine = {
@@ -551,4 +627,7 @@ const struct sse_admin_engine sse_admin_pg_engine = {
     .prune_cutoff = pg_prune_cutoff,
     .delete_through = pg_delete_through,
     .vacuum = pg_vacuum,
+    .grant = pg_grant,
+    .revoke = pg_revoke,
+    .grants = pg_grants,
 };

@@ -38,7 +38,7 @@
 
 static const char *const schema_steps[] = {
     schema_step_001, schema_step_002, schema_step_003,
-    schema_step_004, schema_step_005,
+    schema_step_004, schema_step_005, schema_step_006,
 };
 
 _Static_assert(sizeof schema_steps / sizeof schema_steps[0] ==
@@ -817,6 +817,111 @@ static int sqlite_vacuum(void *impl)
     return exec_sql(a, "VACUUM");
 }
 
+/* --- grants (schema version 6) --- */
+
+/* schema_missing_or for a statement on "grants": a log from before schema
+ * version 6 has none and is upgraded by `sselite init`. */
+static int grants_missing_or(struct sqlite_admin *a, int err)
+{
+    if (err == SSE_EDB && strstr(a->err, "no such table: grants"))
+        return own_fail(a, SSE_ESCHEMA,
+                        "no grants table: the log is older than schema "
+                        "version 6 (run sselite init)");
+    return schema_missing_or(a, err);
+}
+
+static int sqlite_grant(void *impl, const char *principal, const char *pattern,
+                        int64_t expires_ms)
+{
+    struct sqlite_admin *a = impl;
+    sqlite3_stmt *st = NULL;
+    /* Granting again replaces the expiry: the newest word wins. */
+    int err = prepare(a,
+                      "INSERT INTO grants(principal, pattern, expires_at) "
+                      "VALUES (?1, ?2, ?3) ON CONFLICT(principal, pattern) "
+                      "DO UPDATE SET expires_at = excluded.expires_at",
+                      &st);
+    if (err) {
+        err = grants_missing_or(a, err);
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, principal, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, pattern, -1, SQLITE_STATIC);
+    if (expires_ms > 0)
+        sqlite3_bind_int64(st, 3, expires_ms);
+    else
+        sqlite3_bind_null(st, 3);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        err = (rc & 0xff) == SQLITE_CONSTRAINT ? (db_fail(a, rc), SSE_EINVAL)
+                                               : db_fail(a, rc);
+out:
+    sqlite3_finalize(st);
+    return err;
+}
+
+static int sqlite_revoke(void *impl, const char *principal, const char *pattern,
+                         int64_t *removed)
+{
+    struct sqlite_admin *a = impl;
+    sqlite3_stmt *st = NULL;
+    int err = prepare(
+        a, "DELETE FROM grants WHERE principal = ?1 AND pattern = ?2", &st);
+    if (err) {
+        err = grants_missing_or(a, err);
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, principal, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, pattern, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        err = db_fail(a, rc);
+    else if (removed)
+        *removed = rows_changed(a);
+out:
+    sqlite3_finalize(st);
+    return err;
+}
+
+static int sqlite_grants(void *impl, const char *principal,
+                         sse_admin_grant_fn fn, void *ctx)
+{
+    struct sqlite_admin *a = impl;
+    sqlite3_stmt *st = NULL;
+    int err = prepare(a,
+                      "SELECT principal, pattern, expires_at FROM grants "
+                      "WHERE ?1 IS NULL OR principal = ?1 "
+                      "ORDER BY principal, pattern",
+                      &st);
+    if (err) {
+        err = grants_missing_or(a, err);
+        goto out;
+    }
+    if (principal)
+        sqlite3_bind_text(st, 1, principal, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct sse_admin_grant g = {
+            .principal = (const char *)sqlite3_column_text(st, 0),
+            .pattern = (const char *)sqlite3_column_text(st, 1),
+            .expires_ms = sqlite3_column_type(st, 2) == SQLITE_NULL
+                              ? 0
+                              : sqlite3_column_int64(st, 2)};
+        if (!g.principal || !g.pattern) {
+            err = SSE_ENOMEM;
+            goto out;
+        }
+        err = fn(&g, ctx);
+        if (err)
+            goto out;
+    }
+    if (rc != SQLITE_DONE)
+        err = db_fail(a, rc);
+out:
+    sqlite3_finalize(st);
+    return err;
+}
+
 const struct sse_admin_engine sse_admin_sqlite_engine = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -831,4 +936,7 @@ const struct sse_admin_engine sse_admin_sqlite_engine = {
     .prune_cutoff = sqlite_prune_cutoff,
     .delete_through = sqlite_delete_through,
     .vacuum = sqlite_vacuum,
+    .grant = sqlite_grant,
+    .revoke = sqlite_revoke,
+    .grants = sqlite_grants,
 };

@@ -15,10 +15,22 @@
 #include <string.h>
 
 #include "config.h"
+#include "pattern.h"
 #include "request.h"
 #include "sse_error.h"
 
-enum kind { K_STR, K_INT, K_I64, K_BOOL, K_MODE, K_LEVEL, K_ORIGINS, K_ADDRS };
+enum kind {
+    K_STR,
+    K_INT,
+    K_I64,
+    K_BOOL,
+    K_MODE,
+    K_LEVEL,
+    K_ORIGINS,
+    K_ADDRS,
+    K_TEMPLATES, /* patterns that may hold {user} */
+    K_PATTERNS
+};
 
 struct setting {
     const char *name;
@@ -96,6 +108,16 @@ static const struct setting SETTINGS[] = {
      "URL path answered with counters (text, ?json, ?prometheus)"},
     {"ping-path", K_STR, OFF(ping_path), 0, 0, "(off)",
      "URL path answered with 'pong' when the database can be read"},
+    {"auth-secret-file", K_STR, OFF(auth_secret_file), 0, 0, "(off)",
+     "file of HMAC secrets, one a line, for signed tokens (JWT, HS256); "
+     "turns access control on"},
+    {"user-channels", K_TEMPLATES, OFF(nuser_channels), 0, 0, "(none)",
+     "comma-separated patterns a user the web server authenticated "
+     "(REMOTE_USER) may read, {user} standing for the name; turns access "
+     "control on"},
+    {"public-channels", K_PATTERNS, OFF(npublic_channels), 0, 0, "(none)",
+     "comma-separated patterns anyone may read once access control is on; "
+     "alone, turns it on"},
 };
 
 #define NSETTINGS (sizeof SETTINGS / sizeof SETTINGS[0])
@@ -132,10 +154,35 @@ static void clear_origins(struct sse_config *c)
     c->norigins = 0;
 }
 
+/* The count and array of a K_TEMPLATES/K_PATTERNS setting, whose offset
+ * is that of its count (the array follows it). */
+static size_t *list_count(struct sse_config *c, size_t offset)
+{
+    return (size_t *)(void *)((char *)c + offset);
+}
+
+static char **list_items(struct sse_config *c, size_t offset)
+{
+    return offset == OFF(nuser_channels) ? c->user_channels
+                                         : c->public_channels;
+}
+
+static void clear_list(struct sse_config *c, size_t offset)
+{
+    size_t *n = list_count(c, offset);
+    char **items = list_items(c, offset);
+    for (size_t i = 0; i < *n; i++)
+        free(items[i]);
+    *n = 0;
+}
+
 void sse_config_cleanup(struct sse_config *c)
 {
     if (!c)
         return;
+    free(c->auth_secret_file);
+    clear_list(c, OFF(nuser_channels));
+    clear_list(c, OFF(npublic_channels));
     free(c->db);
     free(c->listen);
     free(c->status_path);
@@ -303,6 +350,50 @@ static int set_addrs(struct sse_config *c, const struct setting *s,
     return 0;
 }
 
+/* Sets a comma-separated list of patterns (templates with {user} for
+ * K_TEMPLATES). An empty value clears the list. */
+static int set_patterns(struct sse_config *c, const struct setting *s,
+                        const char *value, char *err, size_t errlen)
+{
+    char *tmp[SSE_CONFIG_MAX_PATTERNS];
+    size_t n = 0;
+    int rc = 0;
+    for (const char *p = value; *p && !rc;) {
+        p += strspn(p, ", \t");
+        size_t len = strcspn(p, ", \t");
+        if (len == 0)
+            break;
+        enum sse_pattern_kind kind;
+        int ok = s->kind == K_TEMPLATES ? sse_pattern_template_valid(p, len)
+                                        : sse_pattern_parse(p, len, &kind) == 0;
+        if (n == SSE_CONFIG_MAX_PATTERNS)
+            rc = bad(err, errlen, s, value,
+                     "lists too many patterns (at most 32)");
+        else if (!ok)
+            rc = bad(err, errlen, s, value,
+                     s->kind == K_TEMPLATES
+                         ? "has an entry that is not a pattern: use names, "
+                           "prefixes ending in /* or :*, or *, with {user} "
+                           "for the user's name"
+                         : "has an entry that is not a pattern: use names, "
+                           "prefixes ending in /* or :*, or *");
+        else if (!(tmp[n] = strndup(p, len)))
+            rc = SSE_ENOMEM;
+        else
+            n++;
+        p += len;
+    }
+    if (rc) {
+        for (size_t i = 0; i < n; i++)
+            free(tmp[i]);
+        return rc;
+    }
+    clear_list(c, s->offset);
+    memcpy(list_items(c, s->offset), tmp, n * sizeof tmp[0]);
+    *list_count(c, s->offset) = n;
+    return 0;
+}
+
 int sse_config_set(struct sse_config *c, const char *name, const char *value,
                    char *err, size_t errlen)
 {
@@ -378,6 +469,9 @@ int sse_config_set(struct sse_config *c, const char *name, const char *value,
         return set_origins(c, s, value, err, errlen);
     case K_ADDRS:
         return set_addrs(c, s, value, err, errlen);
+    case K_TEMPLATES:
+    case K_PATTERNS:
+        return set_patterns(c, s, value, err, errlen);
     }
     return SSE_EINVAL;
 }

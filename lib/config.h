@@ -19,6 +19,8 @@
 
 #include "buf.h"
 
+struct sse_access;
+
 #define SSE_CONFIG_MAX_ORIGINS 32
 #define SSE_CONFIG_MAX_PEERS 32
 
@@ -31,6 +33,7 @@ struct sse_config_addr {
     int family;
     unsigned char addr[16];
 };
+#define SSE_CONFIG_MAX_PATTERNS 32 /* in user-channels, public-channels */
 
 struct sse_config {
     char *db;               /* owned; SSELITE_DB, required */
@@ -65,6 +68,16 @@ struct sse_config {
     char *ping_path;   /* owned or NULL: e.g. "/sselite-ping" */
     size_t npeers;     /* 0 = any peer may connect over TCP */
     struct sse_config_addr peers[SSE_CONFIG_MAX_PEERS]; /* web-server-addrs */
+    /* Access control (lib/access.h); off while all three are unset. */
+    char *auth_secret_file; /* owned or NULL: turns on signed tokens */
+    size_t nuser_channels;  /* templates granted to a REMOTE_USER */
+    char *user_channels[SSE_CONFIG_MAX_PATTERNS]; /* owned; "{user}" */
+    size_t npublic_channels;                      /* patterns anyone may read */
+    char *public_channels[SSE_CONFIG_MAX_PATTERNS]; /* owned */
+    /* Borrowed, not a setting: the policy the worker built from the three
+     * above (sse_access_new) before threads start; NULL when none was
+     * built (every channel public, as with access control off). */
+    const struct sse_access *access;
 };
 
 /* Fills c with the defaults; allocates nothing. */

@@ -5,7 +5,14 @@
  * or postgres:// URI reads PostgreSQL (eventlog_pg.c), anything else is a
  * SQLite file (eventlog_sqlite.c). What does not depend on the engine lives
  * here, so both behave alike: argument checks, which rows cannot be sent,
- * the warnings about them, the progress of a read.
+ * the warnings about them, the progress of a read, and what a request's
+ * channels ask for. A pattern "orders:*" is handed to the engines as the
+ * key range channel >= 'orders:' AND channel < 'orders;' (the prefix with
+ * its last byte, ':' or '/', replaced by the next byte value), which both
+ * read from their (channel, id) index in byte order: they find the
+ * distinct channels of the range by a walk of the index, one seek per
+ * channel, and read each as a range of its own, so a resume reads the rows
+ * after its id and never every stored row of the prefix.
  *
  * A row that cannot be sent as stored (possible only in a hand-made table
  * or with CHECK constraints off) is skipped with a warning rather than
@@ -16,6 +23,7 @@
  */
 #include "eventlog.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -23,6 +31,7 @@
 #include "dbname.h"
 #include "eventlog_engine.h"
 #include "logging.h"
+#include "pattern.h"
 #include "sse_error.h"
 
 #define SKIP_LOG_WINDOW_NS (60 * 1000000000LL)
@@ -148,6 +157,45 @@ static int on_engine_row(const struct sse_event_row *row, const char *why,
     return 0;
 }
 
+int sse_eventlog_filter_init(const char (*channels)[SSE_CHANNEL_MAX + 1],
+                             size_t nchannels, struct sse_eventlog_filter *f)
+{
+    f->kind = SSE_EVENTLOG_FILTER_ALL;
+    f->nnames = f->nprefixes = 0;
+    if (!channels)
+        return 0;
+    if (nchannels > SSE_EVENTLOG_MULTI_SLOTS)
+        return SSE_EINVAL;
+    for (size_t i = 0; i < nchannels; i++) {
+        size_t len = strnlen(channels[i], SSE_CHANNEL_MAX);
+        enum sse_pattern_kind kind = SSE_PATTERN_EXACT;
+        if (sse_pattern_parse(channels[i], len, &kind))
+            kind = SSE_PATTERN_EXACT;
+        if (kind == SSE_PATTERN_ALL) {
+            f->kind = SSE_EVENTLOG_FILTER_ALL;
+            f->nnames = f->nprefixes = 0;
+            return 0;
+        }
+        if (kind == SSE_PATTERN_EXACT) {
+            f->names[f->nnames++] = channels[i];
+            continue;
+        }
+        /* "orders/" + '*': the range ['orders/', 'orders0'); the prefix
+         * ends in '/' or ':', whose successors '0' and ';' exist. */
+        size_t n = len - 1, k = f->nprefixes++;
+        assert(n >= 1 &&
+               (channels[i][n - 1] == '/' || channels[i][n - 1] == ':'));
+        memcpy(f->lo[k], channels[i], n);
+        f->lo[k][n] = '\0';
+        memcpy(f->hi[k], channels[i], n);
+        f->hi[k][n - 1] = (char)(channels[i][n - 1] + 1);
+        f->hi[k][n] = '\0';
+    }
+    f->kind =
+        f->nprefixes ? SSE_EVENTLOG_FILTER_PATTERNS : SSE_EVENTLOG_FILTER_NAMES;
+    return 0;
+}
+
 int sse_eventlog_read(struct sse_eventlog *log, int64_t after_id,
                       int64_t upto_id,
                       const char (*channels)[SSE_CHANNEL_MAX + 1],
@@ -156,18 +204,24 @@ int sse_eventlog_read(struct sse_eventlog *log, int64_t after_id,
 {
     struct read_state r = {
         .log = log, .fn = fn, .ctx = ctx, .p = {.last_seen = after_id}};
-    int rc = SSE_EINVAL;
-    if (!channels || nchannels <= SSE_EVENTLOG_MULTI_SLOTS) {
+    struct sse_eventlog_filter f;
+    int rc = sse_eventlog_filter_init(channels, nchannels, &f);
+    if (!rc) {
         if (limit > INT64_MAX)
             limit = INT64_MAX;
         int complete = 0;
-        rc = log->engine->read(log->impl, after_id, upto_id, channels,
-                               nchannels, limit, on_engine_row, &r, &complete);
+        rc = log->engine->read(log->impl, after_id, upto_id, &f, limit,
+                               on_engine_row, &r, &complete);
         r.p.complete = !rc && complete;
     }
     if (progress)
         *progress = r.p;
     return rc;
+}
+
+int64_t sse_eventlog_last_read_steps(const struct sse_eventlog *log)
+{
+    return log->engine->last_read_steps(log->impl);
 }
 
 int sse_eventlog_reading(const struct sse_eventlog *log)
@@ -180,10 +234,10 @@ int sse_eventlog_replay_start(struct sse_eventlog *log,
                               size_t nchannels, int64_t n, int64_t upto_id,
                               int64_t *after)
 {
-    if (n <= 0 || (channels && nchannels > SSE_EVENTLOG_MULTI_SLOTS))
+    struct sse_eventlog_filter f;
+    if (n <= 0 || sse_eventlog_filter_init(channels, nchannels, &f))
         return SSE_EINVAL;
-    return log->engine->replay_start(log->impl, channels, nchannels, n, upto_id,
-                                     after);
+    return log->engine->replay_start(log->impl, &f, n, upto_id, after);
 }
 
 int sse_eventlog_newest_ids(struct sse_eventlog *log,
@@ -218,9 +272,16 @@ int sse_eventlog_pruned_through(struct sse_eventlog *log,
                                 const char (*channels)[SSE_CHANNEL_MAX + 1],
                                 size_t nchannels, int64_t *through)
 {
-    if (channels && nchannels > SSE_EVENTLOG_MULTI_SLOTS)
+    struct sse_eventlog_filter f;
+    if (sse_eventlog_filter_init(channels, nchannels, &f))
         return SSE_EINVAL;
-    return log->engine->pruned_through(log->impl, channels, nchannels, through);
+    return log->engine->pruned_through(log->impl, &f, through);
+}
+
+int sse_eventlog_grants(struct sse_eventlog *log, const char *principal,
+                        int64_t now_ms, sse_eventlog_grant_fn fn, void *ctx)
+{
+    return log->engine->grants(log->impl, principal, now_ms, fn, ctx);
 }
 
 int sse_eventlog_changed(struct sse_eventlog *log, int *changed)

@@ -92,8 +92,14 @@ struct sse_eventlog_progress {
 
 /* Reads rows with after_id < id <= upto_id (INT64_MAX for no upper bound)
  * in id order, looking at most at limit of them, calling fn for each.
- * channels is an array of nchannels names (as in struct sse_request), or
- * NULL for every channel. *progress (may be NULL) says how far it got.
+ * channels is an array of nchannels (at most SSE_REQUEST_MAX_CHANNELS)
+ * channel names or patterns (pattern.h; as in struct sse_request), or NULL
+ * for every channel; patterns that overlap ("a:b" beside "a:*") are fine,
+ * a row is read once. A prefix is a range of the (channel, id) index
+ * (channel >= the prefix and below it with its last byte raised by one, in
+ * byte order on both engines), and costs one index seek per distinct
+ * channel under it with rows, besides the rows read. *progress (may be NULL)
+ * says how far it got.
  *
  * A row that cannot be sent as stored is skipped, never an error, so one
  * bad row (possible only in a table made or changed by hand, or written
@@ -116,6 +122,13 @@ int sse_eventlog_read(struct sse_eventlog *log, int64_t after_id,
                       size_t nchannels, size_t limit, sse_eventlog_row_fn fn,
                       void *ctx, struct sse_eventlog_progress *progress);
 
+/* On SQLite, the virtual machine steps the last sse_eventlog_read took
+ * (SQLITE_STMTSTATUS_VM_STEP): a measure of the rows and index entries it
+ * visited, for tests that check a read stays a bounded range read. -1 on
+ * PostgreSQL, which counts nothing per statement (tests/postgres measures
+ * the index entries read in pg_stat_user_indexes instead). */
+int64_t sse_eventlog_last_read_steps(const struct sse_eventlog *log);
+
 /* Warning lines about skipped rows, per connection and minute. */
 #define SSE_EVENTLOG_SKIP_LOG_BURST 10
 
@@ -125,16 +138,18 @@ int sse_eventlog_read(struct sse_eventlog *log, int64_t after_id,
  * client while this is 1. */
 int sse_eventlog_reading(const struct sse_eventlog *log);
 
-/* Finds where a replay of the newest n rows of channels (NULL = all) with
- * id <= upto_id starts: *after is the id of the n-th newest such row minus
- * one, or 0 when there are fewer than n. Errors as sse_eventlog_read. */
+/* Finds where a replay of the newest n rows of channels (names or
+ * patterns as in sse_eventlog_read; NULL = all) with id <= upto_id starts:
+ * *after is the id of the n-th newest such row minus one, or 0 when there are
+ * fewer than n. Errors as sse_eventlog_read. */
 int sse_eventlog_replay_start(struct sse_eventlog *log,
                               const char (*channels)[SSE_CHANNEL_MAX + 1],
                               size_t nchannels, int64_t n, int64_t upto_id,
                               int64_t *after);
 
 /* Finds the newest row with id <= upto_id of each of channels[0..nchannels)
- * (replay=latest) and stores the ids of those that exist in ids[0..*nids),
+ * (replay=latest; exact names: a pattern is taken as a name, which matches
+ * no channel) and stores the ids of those that exist in ids[0..*nids),
  * in increasing order; ids has room for nchannels. One backward seek in
  * events_channel_id per channel, never a scan, whatever the log's size. The
  * look-ups are separate statements: a row pruned meanwhile may still be
@@ -151,14 +166,32 @@ int sse_eventlog_newest_ids(struct sse_eventlog *log,
 int sse_eventlog_bounds(struct sse_eventlog *log, int64_t *oldest,
                         int64_t *head);
 
-/* Sets *through to the highest id ever deleted from any of channels (NULL
- * = every channel), as recorded in events_pruned (schema version 4), or 0
- * when none was (or the schema is older). A resume after r is complete for
- * these channels only if r >= *through (and sse_eventlog_bounds agrees).
- * Errors as sse_eventlog_read. */
+/* Sets *through to the highest id ever deleted from any of channels (names
+ * or patterns as in sse_eventlog_read; NULL = every channel), as recorded in
+ * events_pruned (schema version 4), or 0 when none was (or the schema is
+ * older). A resume after r is complete for these channels only if r >= *through
+ * (and sse_eventlog_bounds agrees). Errors as sse_eventlog_read. */
 int sse_eventlog_pruned_through(struct sse_eventlog *log,
                                 const char (*channels)[SSE_CHANNEL_MAX + 1],
                                 size_t nchannels, int64_t *through);
+
+/* Called for each grant row; pattern[0..len) is borrowed for the call.
+ * Return 0 to go on, anything else to stop (the value is returned). */
+typedef int (*sse_eventlog_grant_fn)(void *ctx, const char *pattern, size_t len,
+                                     int64_t expires_ms);
+
+/* The most grant rows read for one principal. */
+#define SSE_EVENTLOG_GRANTS_MAX 4096
+
+/* Calls fn for each row of the grants table (schema version 6) of
+ * principal that has not expired at now_ms (expires_at NULL, passed as
+ * INT64_MAX, or later than now_ms), at most SSE_EVENTLOG_GRANTS_MAX of
+ * them, in no particular order; rows whose pattern is not TEXT are
+ * skipped. A log of an older schema has no grants: no call. (On PostgreSQL
+ * the table is in the log's schema: schema/postgresql/006-grants.sql.)
+ * Errors as sse_eventlog_read. */
+int sse_eventlog_grants(struct sse_eventlog *log, const char *principal,
+                        int64_t now_ms, sse_eventlog_grant_fn fn, void *ctx);
 
 /* Sets *changed to 1 if another connection may have committed events
  * since the previous call, else 0. The first call reports 1. Cheap: on

@@ -1,12 +1,16 @@
 /* eventlog_sqlite.c - the SQLite engine of the event log's read side.
  * SPDX-License-Identifier: MIT
  *
- * Three range statements are prepared at open: all channels (the shared
+ * Four range statements are prepared at open: all channels (the shared
  * live path, a primary-key range scan), one channel (an in-order range scan
- * of events_channel_id), and up to SSE_REQUEST_MAX_CHANNELS channels (one
+ * of events_channel_id), up to SSE_REQUEST_MAX_CHANNELS channels (one
  * range per channel, merged by a sort; unused slots are bound to NULL, which
- * matches nothing). Every statement is reset before returning so no read
- * transaction outlives a call.
+ * matches nothing), and the same mixed with prefix ranges ("orders:*", see
+ * lib/eventlog.c). A prefix's distinct channels are found by a recursive
+ * walk of events_channel_id, one seek per channel, and each is then read as
+ * a range of its own (EXPLAIN QUERY PLAN in tests/unit/check_eventlog.c).
+ * Every statement is reset before returning so no read transaction
+ * outlives a call.
  *
  * A row whose channel or data is not TEXT (possible only in a hand-made
  * table or with CHECK constraints off) is handed to lib/eventlog.c marked as
@@ -19,6 +23,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,27 +36,37 @@
 #include "sse_error.h"
 
 #define MULTI_SLOTS SSE_EVENTLOG_MULTI_SLOTS
+/* Prefix ranges bind ?PREFIX_PARAM.. as (low, high) pairs, after the exact
+ * names' ?4..?(3 + MULTI_SLOTS). */
+#define PREFIX_PARAM (4 + MULTI_SLOTS)
 
 struct sqlite_log {
     sqlite3 *db;
     sqlite3_stmt *read_all;
     sqlite3_stmt *read_one;
     sqlite3_stmt *read_multi;
+    sqlite3_stmt *read_pattern;
     sqlite3_stmt *bounds;
     sqlite3_stmt *nth_all;
     sqlite3_stmt *nth_multi;
+    sqlite3_stmt *nth_pattern;
     sqlite3_stmt *data_version;
     /* Prepared at first use: NULL also while the log's schema (before
      * version 4) has no events_pruned table. */
     sqlite3_stmt *pruned_all;
     sqlite3_stmt *pruned_multi;
+    sqlite3_stmt *pruned_pattern;
+    sqlite3_stmt *grants;      /* lazily, NULL before schema version 6 */
     int64_t last_data_version; /* -1 before the first call */
+    int64_t last_read_steps;   /* sse_eventlog_last_read_steps */
     dev_t dev;
     ino_t ino;
     char *path;
 };
 
 #define COLUMNS "id, channel, event, data, created_at"
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 {
@@ -71,12 +86,16 @@ static void sqlite_close(void *impl)
     sqlite3_finalize(log->read_all);
     sqlite3_finalize(log->read_one);
     sqlite3_finalize(log->read_multi);
+    sqlite3_finalize(log->read_pattern);
     sqlite3_finalize(log->bounds);
     sqlite3_finalize(log->nth_all);
     sqlite3_finalize(log->nth_multi);
+    sqlite3_finalize(log->nth_pattern);
     sqlite3_finalize(log->data_version);
     sqlite3_finalize(log->pruned_all);
     sqlite3_finalize(log->pruned_multi);
+    sqlite3_finalize(log->pruned_pattern);
+    sqlite3_finalize(log->grants);
     sqlite3_close_v2(log->db);
     free(log->path);
     free(log);
@@ -92,6 +111,64 @@ static int build_multi_sql(char *sql, size_t cap, const char *head,
     if (n > 0 && (size_t)n < cap)
         n += snprintf(sql + n, cap - (size_t)n, ")%s", tail);
     return n > 0 && (size_t)n < cap ? 0 : SSE_EINVAL;
+}
+
+/* Appends fmt to sql[*n..cap); returns 0, or SSE_EINVAL when it does not
+ * fit (then *n is past cap and every later call fails too). */
+static int sql_add(char *sql, size_t cap, int *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int sql_add(char *sql, size_t cap, int *n, const char *fmt, ...)
+{
+    if (*n < 0 || (size_t)*n >= cap)
+        return SSE_EINVAL;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(sql + *n, cap - (size_t)*n, fmt, ap);
+    va_end(ap);
+    *n = k < 0 ? -1 : *n + k;
+    return *n >= 0 && (size_t)*n < cap ? 0 : SSE_EINVAL;
+}
+
+/* The common table expression "want(c)": every channel a request of exact
+ * names (?4..) and prefix ranges (?PREFIX_PARAM.., low and high) wants
+ * that has rows. Each prefix's channels are walked in the index, one seek
+ * per distinct channel (min(channel) above the previous one); a NULL slot
+ * yields nothing. */
+static int build_want_cte(char *sql, size_t cap, int *n)
+{
+    int rc = sql_add(sql, cap, n, "WITH RECURSIVE p(lo, hi) AS (VALUES ");
+    for (int i = 0; i < MULTI_SLOTS && !rc; i++)
+        rc = sql_add(sql, cap, n, "%s(?%d, ?%d)", i ? "," : "",
+                     PREFIX_PARAM + 2 * i, PREFIX_PARAM + 2 * i + 1);
+    if (!rc)
+        rc = sql_add(
+            sql, cap, n,
+            "), pc(c, hi) AS (SELECT (SELECT min(channel) FROM events "
+            "WHERE channel >= p.lo AND channel < p.hi), p.hi FROM p "
+            "WHERE p.lo IS NOT NULL UNION ALL SELECT (SELECT min(channel) "
+            "FROM events WHERE channel > pc.c AND channel < pc.hi), pc.hi "
+            "FROM pc WHERE pc.c IS NOT NULL), want(c) AS (SELECT c FROM pc "
+            "WHERE c IS NOT NULL UNION ALL SELECT column1 FROM (VALUES ");
+    for (int i = 0; i < MULTI_SLOTS && !rc; i++)
+        rc = sql_add(sql, cap, n, "%s(?%d)", i ? "," : "", i + 4);
+    if (!rc)
+        rc = sql_add(sql, cap, n, ") WHERE column1 IS NOT NULL) ");
+    return rc;
+}
+
+/* The statement of every channel that a request of names and prefixes
+ * wants; head goes between the CTE and "channel IN (...)", tail after. */
+static int prepare_pattern(sqlite3 *db, const char *head, const char *tail,
+                           sqlite3_stmt **st)
+{
+    char sql[4096];
+    int n = 0;
+    int rc = build_want_cte(sql, sizeof sql, &n);
+    if (!rc)
+        rc = sql_add(sql, sizeof sql, &n,
+                     "%s channel IN (SELECT c FROM want)%s", head, tail);
+    return rc ? rc : prepare(db, sql, st);
 }
 
 /* Refuses a database that `sselite init` did not make, or made by a newer
@@ -168,6 +245,11 @@ static int sqlite_open(const char *path, int busy_timeout_ms, void **out,
     if (!rc)
         rc = prepare(log->db, multi, &log->read_multi);
     if (!rc)
+        rc = prepare_pattern(log->db,
+                             "SELECT " COLUMNS
+                             " FROM events WHERE id > ?1 AND id <= ?2 AND",
+                             " ORDER BY id LIMIT ?3", &log->read_pattern);
+    if (!rc)
         rc = prepare(log->db,
                      "SELECT id FROM events WHERE id <= ?2 ORDER BY id DESC "
                      "LIMIT 1 OFFSET ?3",
@@ -179,6 +261,10 @@ static int sqlite_open(const char *path, int busy_timeout_ms, void **out,
             " ORDER BY id DESC LIMIT 1 OFFSET ?3");
     if (!rc)
         rc = prepare(log->db, multi, &log->nth_multi);
+    if (!rc)
+        rc = prepare_pattern(
+            log->db, "SELECT id FROM events WHERE id <= ?2 AND",
+            " ORDER BY id DESC LIMIT 1 OFFSET ?3", &log->nth_pattern);
     if (!rc)
         rc = prepare(log->db,
                      "SELECT (SELECT min(id) FROM events), "
@@ -197,35 +283,63 @@ out:
     return 0;
 }
 
-/* Binds ?1 after, ?2 upto, ?3 limit/offset and the channel slots from ?4. */
-static void bind_range(sqlite3_stmt *st, int64_t after, int64_t upto,
-                       int64_t limit,
-                       const char (*channels)[SSE_CHANNEL_MAX + 1],
-                       size_t nchannels)
+/* The statement of a filter: every channel, names (the one-name form when
+ * there is one name and one is given), or names and prefixes. */
+static sqlite3_stmt *pick(const struct sse_eventlog_filter *f,
+                          sqlite3_stmt *all, sqlite3_stmt *one,
+                          sqlite3_stmt *multi, sqlite3_stmt *pattern)
+{
+    switch (f->kind) {
+    case SSE_EVENTLOG_FILTER_ALL:
+        return all;
+    case SSE_EVENTLOG_FILTER_NAMES:
+        return f->nnames == 1 && one ? one : multi;
+    case SSE_EVENTLOG_FILTER_PATTERNS:
+        break;
+    }
+    return pattern;
+}
+
+/* Binds ?1 after, ?2 upto, ?3 limit/offset, f's names into the slots from
+ * ?4 and, in a statement that has them (prepare_pattern, the pattern form
+ * of prepare_pruned), f's prefix ranges into the (low, high) pairs from
+ * ?PREFIX_PARAM; an empty slot is NULL, which matches nothing. The strings
+ * are bound SQLITE_STATIC: f and its channels must outlive the bindings
+ * (sqlite3_clear_bindings before they go out of scope). */
+static void bind_filter(sqlite3_stmt *st, int64_t after, int64_t upto,
+                        int64_t limit, const struct sse_eventlog_filter *f)
 {
     /* Statements without ?1 still accept the binding (unused slot). */
     sqlite3_bind_int64(st, 1, after);
     sqlite3_bind_int64(st, 2, upto);
     sqlite3_bind_int64(st, 3, limit);
-    if (!channels)
-        return;
-    int slots = sqlite3_bind_parameter_count(st) - 3;
-    for (int i = 0; i < slots; i++) {
-        if ((size_t)i < nchannels)
-            sqlite3_bind_text(st, i + 4, channels[i], -1, SQLITE_STATIC);
+    int params = sqlite3_bind_parameter_count(st);
+    for (int i = 0; i < MULTI_SLOTS && i + 4 <= params; i++) {
+        if ((size_t)i < f->nnames)
+            sqlite3_bind_text(st, i + 4, f->names[i], -1, SQLITE_STATIC);
         else
             sqlite3_bind_null(st, i + 4);
     }
+    for (int i = 0; i < MULTI_SLOTS && PREFIX_PARAM + 2 * i + 1 <= params;
+         i++) {
+        int lo = PREFIX_PARAM + 2 * i;
+        if ((size_t)i < f->nprefixes) {
+            sqlite3_bind_text(st, lo, f->lo[i], -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, lo + 1, f->hi[i], -1, SQLITE_STATIC);
+        } else {
+            sqlite3_bind_null(st, lo);
+            sqlite3_bind_null(st, lo + 1);
+        }
+    }
 }
 
-static int sqlite_replay_start(void *impl,
-                               const char (*channels)[SSE_CHANNEL_MAX + 1],
-                               size_t nchannels, int64_t n, int64_t upto_id,
-                               int64_t *after)
+static int sqlite_replay_start(void *impl, const struct sse_eventlog_filter *f,
+                               int64_t n, int64_t upto_id, int64_t *after)
 {
     struct sqlite_log *log = impl;
-    sqlite3_stmt *st = channels ? log->nth_multi : log->nth_all;
-    bind_range(st, 0, upto_id, n - 1, channels, nchannels);
+    sqlite3_stmt *st =
+        pick(f, log->nth_all, NULL, log->nth_multi, log->nth_pattern);
+    bind_filter(st, 0, upto_id, n - 1, f);
     int step = sqlite3_step(st);
     int rc = 0;
     if (step == SQLITE_ROW)
@@ -284,20 +398,14 @@ static int take_row(sqlite3_stmt *st, struct sse_event_row *row,
 }
 
 static int sqlite_read(void *impl, int64_t after_id, int64_t upto_id,
-                       const char (*channels)[SSE_CHANNEL_MAX + 1],
-                       size_t nchannels, size_t limit, sse_eventlog_raw_fn fn,
-                       void *ctx, int *complete)
+                       const struct sse_eventlog_filter *f, size_t limit,
+                       sse_eventlog_raw_fn fn, void *ctx, int *complete)
 {
     struct sqlite_log *log = impl;
-    sqlite3_stmt *st;
-    if (!channels)
-        st = log->read_all;
-    else if (nchannels == 1)
-        st = log->read_one;
-    else
-        st = log->read_multi;
+    sqlite3_stmt *st = pick(f, log->read_all, log->read_one, log->read_multi,
+                            log->read_pattern);
     int rc = 0, step = SQLITE_DONE;
-    bind_range(st, after_id, upto_id, (int64_t)limit, channels, nchannels);
+    bind_filter(st, after_id, upto_id, (int64_t)limit, f);
 
     size_t seen = 0;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -315,17 +423,26 @@ static int sqlite_read(void *impl, int64_t after_id, int64_t upto_id,
     /* LIMIT ends a statement with SQLITE_DONE too: only fewer rows than
      * the limit prove that the range was read to its end. */
     *complete = !rc && seen < limit;
+    log->last_read_steps =
+        sqlite3_stmt_status(st, SQLITE_STMTSTATUS_VM_STEP, 1);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc;
+}
+
+static int64_t sqlite_last_read_steps(const void *impl)
+{
+    const struct sqlite_log *log = impl;
+    return log->last_read_steps;
 }
 
 static int sqlite_reading(const void *impl)
 {
     const struct sqlite_log *log = impl;
     sqlite3_stmt *const all[] = {
-        log->read_all, log->read_one,  log->read_multi,  log->bounds,
-        log->nth_all,  log->nth_multi, log->data_version};
+        log->read_all,     log->read_one, log->read_multi, log->read_pattern,
+        log->bounds,       log->nth_all,  log->nth_multi,  log->nth_pattern,
+        log->data_version, log->grants};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (sqlite3_stmt_busy(all[i]))
             return 1;
@@ -352,20 +469,33 @@ static int sqlite_bounds(void *impl, int64_t *oldest, int64_t *head)
     return rc;
 }
 
-/* Prepares the events_pruned statements if they are not yet. Returns 0
- * (with *st NULL when the table does not exist) or an SSE_E* code. */
-static int prepare_pruned(struct sqlite_log *log, int multi, sqlite3_stmt **st)
+/* Prepares the events_pruned statement of a filter kind if it is not yet.
+ * Returns 0 (with *st NULL when the table does not exist) or an SSE_E*
+ * code. The table has one row per channel, so the pattern form's OR of
+ * ranges needs no walk. */
+static int prepare_pruned(struct sqlite_log *log,
+                          enum sse_eventlog_filter_kind kind, sqlite3_stmt **st)
 {
-    sqlite3_stmt **slot = multi ? &log->pruned_multi : &log->pruned_all;
+    sqlite3_stmt **slot = kind == SSE_EVENTLOG_FILTER_ALL ? &log->pruned_all
+                          : kind == SSE_EVENTLOG_FILTER_NAMES
+                              ? &log->pruned_multi
+                              : &log->pruned_pattern;
     int rc = 0;
     if (*slot == NULL) {
-        /* The channel slots are ?4..: bind_range's numbering. */
-        char sql[1024] = "SELECT max(through_id) FROM events_pruned";
-        if (multi)
+        /* The channel slots are ?4..: bind_filter's numbering. */
+        char sql[4096] = "SELECT max(through_id) FROM events_pruned";
+        if (kind != SSE_EVENTLOG_FILTER_ALL)
             rc = build_multi_sql(sql, sizeof sql,
                                  "SELECT max(through_id) FROM events_pruned"
                                  " WHERE channel IN (",
                                  "");
+        int n = (int)strlen(sql);
+        for (int i = 0;
+             kind == SSE_EVENTLOG_FILTER_PATTERNS && i < MULTI_SLOTS && !rc;
+             i++)
+            rc = sql_add(sql, sizeof sql, &n,
+                         " OR (channel >= ?%d AND channel < ?%d)",
+                         PREFIX_PARAM + 2 * i, PREFIX_PARAM + 2 * i + 1);
         if (!rc)
             rc = prepare(log->db, sql, slot);
         if (rc == SSE_ESCHEMA)
@@ -376,23 +506,66 @@ static int prepare_pruned(struct sqlite_log *log, int multi, sqlite3_stmt **st)
 }
 
 static int sqlite_pruned_through(void *impl,
-                                 const char (*channels)[SSE_CHANNEL_MAX + 1],
-                                 size_t nchannels, int64_t *through)
+                                 const struct sse_eventlog_filter *f,
+                                 int64_t *through)
 {
     struct sqlite_log *log = impl;
     sqlite3_stmt *st = NULL;
-    int rc = prepare_pruned(log, channels != NULL, &st);
+    int rc = prepare_pruned(log, f->kind, &st);
     if (rc || st == NULL) {
         if (!rc)
             *through = 0;
         return rc;
     }
-    bind_range(st, 0, 0, 0, channels, nchannels);
+    bind_filter(st, 0, 0, 0, f);
     int step = sqlite3_step(st);
     if (step == SQLITE_ROW)
         *through = sqlite3_column_int64(st, 0); /* NULL (none) -> 0 */
     else
         rc = step == SQLITE_DONE ? SSE_EDB : sse_sqlite_error(step);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+static int sqlite_grants(void *impl, const char *principal, int64_t now_ms,
+                         sse_eventlog_grant_fn fn, void *ctx)
+{
+    struct sqlite_log *log = impl;
+    int rc = 0;
+    if (!log->grants) {
+        rc = prepare(log->db,
+                     "SELECT pattern, expires_at FROM grants WHERE principal "
+                     "= ?1 AND (expires_at IS NULL OR expires_at > ?2) "
+                     "LIMIT " STR(SSE_EVENTLOG_GRANTS_MAX),
+                     &log->grants);
+        if (rc == SSE_ESCHEMA)
+            return 0; /* an older schema: no grants table */
+        if (rc)
+            return rc;
+    }
+    sqlite3_stmt *st = log->grants;
+    sqlite3_bind_text(st, 1, principal, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now_ms);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (sqlite3_column_type(st, 0) != SQLITE_TEXT)
+            continue;
+        const char *p = (const char *)sqlite3_column_text(st, 0);
+        size_t n = (size_t)sqlite3_column_bytes(st, 0);
+        int64_t exp = sqlite3_column_type(st, 1) == SQLITE_NULL
+                          ? INT64_MAX
+                          : sqlite3_column_int64(st, 1);
+        if (!p) {
+            rc = SSE_ENOMEM;
+            break;
+        }
+        rc = fn(ctx, p, n, exp);
+        if (rc)
+            break;
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = sse_sqlite_error(step);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc;
@@ -479,11 +652,13 @@ const struct sse_eventlog_engine sse_eventlog_sqlite_engine = {
     .open = sqlite_open,
     .close = sqlite_close,
     .read = sqlite_read,
+    .last_read_steps = sqlite_last_read_steps,
     .reading = sqlite_reading,
     .replay_start = sqlite_replay_start,
     .newest_ids = sqlite_newest_ids,
     .bounds = sqlite_bounds,
     .pruned_through = sqlite_pruned_through,
+    .grants = sqlite_grants,
     .changed = sqlite_changed,
     .replaced = sqlite_replaced,
     .lagging = sqlite_lagging,

@@ -301,10 +301,16 @@ static int waiter_wants(const struct sse_hub_waiter *w,
                         const struct sse_hub_event *ev)
 {
     const struct sse_request *req = w->req;
-    for (size_t i = 0; i < req->nchannels; i++)
-        if (w->hashes[i] == ev->channel_hash &&
-            strcmp(req->channels[i], ev->channel) == 0)
+    for (size_t i = 0; i < req->nchannels; i++) {
+        /* Exact names, the common case, are compared by hash first. */
+        if (req->kinds[i] != SSE_PATTERN_EXACT) {
+            if (sse_request_pattern_matches(req, i, ev->channel))
+                return 1;
+        } else if (w->hashes[i] == ev->channel_hash &&
+                   strcmp(req->channels[i], ev->channel) == 0) {
             return 1;
+        }
+    }
     return 0;
 }
 

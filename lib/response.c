@@ -16,6 +16,8 @@ const char *sse_response_reason(int status)
         return "No Content";
     case 400:
         return "Bad Request";
+    case 401:
+        return "Unauthorized";
     case 403:
         return "Forbidden";
     case 404:
@@ -33,9 +35,9 @@ const char *sse_response_reason(int status)
     }
 }
 
-static int same_origin(const struct sse_request_vars *vars)
+int sse_response_same_origin(const struct sse_request_vars *vars)
 {
-    if (!vars->host)
+    if (!vars->host || !vars->origin)
         return 0;
     const char *o = vars->origin;
     int https = vars->https && strcasecmp(vars->https, "on") == 0;
@@ -51,7 +53,7 @@ int sse_response_cors(const struct sse_config *cfg,
         return SSE_CORS_NONE;
     if (sse_config_origin_allowed(cfg, vars->origin))
         return SSE_CORS_ALLOW;
-    return same_origin(vars) ? SSE_CORS_NONE : SSE_CORS_DENY;
+    return sse_response_same_origin(vars) ? SSE_CORS_NONE : SSE_CORS_DENY;
 }
 
 static int status_line(struct sse_buf *out, int status)
@@ -114,6 +116,11 @@ int sse_response_error(struct sse_buf *out, const struct sse_config *cfg,
                                 "Cache-Control: no-store\r\n");
     if (!rc && status == 405)
         rc = sse_buf_append_str(out, "Allow: GET, HEAD, OPTIONS\r\n");
+    /* RFC 9110 asks a 401 to name a scheme; Bearer, not Basic, so that no
+     * browser opens a password dialog. */
+    if (!rc && status == 401)
+        rc = sse_buf_append_str(
+            out, "WWW-Authenticate: Bearer realm=\"sselite\"\r\n");
     if (!rc)
         rc = cors_headers(out, cfg, vars, cors);
     if (!rc)
@@ -137,7 +144,7 @@ int sse_response_preflight(struct sse_buf *out, const struct sse_config *cfg,
         rc = sse_buf_append_str(
             out, "Access-Control-Allow-Methods: GET, HEAD, OPTIONS\r\n"
                  "Access-Control-Allow-Headers: Last-Event-ID, "
-                 "Cache-Control, X-Requestor\r\n"
+                 "Cache-Control, X-Requestor, Authorization\r\n"
                  "Access-Control-Max-Age: 86400\r\n");
     if (!rc)
         rc = sse_buf_append(out, "\r\n", 2);

@@ -26,6 +26,10 @@ enum sse_cors {
 int sse_response_cors(const struct sse_config *cfg,
                       const struct sse_request_vars *vars);
 
+/* Returns 1 if the request's Origin is its own scheme://Host, 0 otherwise
+ * (also without an Origin or a Host). */
+int sse_response_same_origin(const struct sse_request_vars *vars);
+
 /* Appends the headers of an event stream (longpoll = 0) or of a long-poll
  * answer (text/plain, longpoll = 1), with CORS headers when cors is
  * SSE_CORS_ALLOW. Returns 0 or a buffer error. */

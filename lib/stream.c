@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "buf.h"
@@ -280,15 +281,82 @@ static void write_events(struct session *s, struct sse_hub_event **evs,
         s->failed = 1;
 }
 
-static void follow(struct session *s, struct sse_hub_waiter *w, int longpoll)
+/* A moment between 80% and 100% of span ns from now (uniform): streams
+ * given the same lifetime at the same second (a fleet of tokens minted
+ * together, a restart) end, and reconnect, spread out. */
+static int64_t jittered(int64_t now, int64_t span)
+{
+    uint32_t r = 0;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
+        r = (uint32_t)now; /* the clock's low bits will do */
+    int64_t cut = (int64_t)((double)span * 0.2 * ((double)r / 4294967296.0));
+    return now + span - cut;
+}
+
+/* Nanoseconds from now until the wall-clock time until_ms; 0 if past. */
+static int64_t ns_until(int64_t until_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t left = until_ms - now_ms;
+    if (left <= 0)
+        return 0;
+    return left > INT64_MAX / 2000000 ? INT64_MAX / 2 : left * 1000000;
+}
+
+/* When the stream ends by itself: the long-poll timeout, max-lifetime,
+ * or the end of its access (access.h), whichever comes first; the latter
+ * two jittered. Sets *expiry when it is the access that ends it. */
+static int64_t stream_end(const struct session *s, int longpoll, int *expiry)
 {
     const struct sse_config *cfg = s->cfg;
     int64_t now = sse_hub_now_ns();
     int64_t end = INT64_MAX;
+    *expiry = 0;
     if (longpoll)
         end = now + (int64_t)cfg->longpoll_timeout_s * NS_PER_S;
     else if (cfg->max_lifetime_s > 0)
-        end = now + (int64_t)cfg->max_lifetime_s * NS_PER_S;
+        end = jittered(now, (int64_t)cfg->max_lifetime_s * NS_PER_S);
+    if (s->req->access_until_ms > 0) {
+        int64_t left = ns_until(s->req->access_until_ms);
+        /* A long poll just ends; its next poll meets the refusal. */
+        int64_t e = longpoll ? now + left : jittered(now, left);
+        if (e < end) {
+            end = e;
+            *expiry = !longpoll;
+        }
+    }
+    return end;
+}
+
+/* The last event of a stream whose access ran out: the browser helper
+ * (deploy/js/sselite.js) fetches a new token and resumes. No id line, so
+ * the client's last event id stays that of the last real event. */
+#define AUTH_EXPIRED_EVENT                                                     \
+    "event: sselite-auth\ndata: {\"reason\":\"expired\"}\n\n"
+
+/* Ends the stream at its own end (see stream_end). */
+static void end_by_time(struct session *s, int longpoll, int expiry)
+{
+    if (longpoll) {
+        s->res->reason = SSE_CLOSE_LONGPOLL;
+    } else if (expiry) {
+        sse_buf_append(&s->out, AUTH_EXPIRED_EVENT,
+                       sizeof AUTH_EXPIRED_EVENT - 1);
+        s->res->events++;
+        finish(s, SSE_CLOSE_EXPIRED, "access expired, renew it", -1);
+    } else {
+        finish(s, SSE_CLOSE_LIFETIME, "stream lifetime reached, reconnect", -1);
+    }
+}
+
+static void follow(struct session *s, struct sse_hub_waiter *w, int longpoll)
+{
+    const struct sse_config *cfg = s->cfg;
+    int expiry;
+    int64_t end = stream_end(s, longpoll, &expiry);
+    int64_t now = sse_hub_now_ns();
     int64_t hb_period = (int64_t)cfg->heartbeat_s * NS_PER_S;
     int64_t next_hb = now + hb_period;
     /* Apache (mod_fcgid, mod_proxy_fcgi) closes our connection only when a
@@ -305,6 +373,12 @@ static void follow(struct session *s, struct sse_hub_waiter *w, int longpoll)
         }
         if (longpoll && s->res->events > 0) {
             s->res->reason = SSE_CLOSE_LONGPOLL;
+            return;
+        }
+        /* Also between catch-up batches: a long backlog must not outlive
+         * the access that was granted for it. */
+        if (sse_hub_now_ns() >= end) {
+            end_by_time(s, longpoll, expiry);
             return;
         }
         size_t n = 0;
@@ -377,11 +451,7 @@ static void follow(struct session *s, struct sse_hub_waiter *w, int longpoll)
         }
         now = sse_hub_now_ns();
         if (now >= end) {
-            if (longpoll)
-                s->res->reason = SSE_CLOSE_LONGPOLL;
-            else
-                finish(s, SSE_CLOSE_LIFETIME,
-                       "stream lifetime reached, reconnect", -1);
+            end_by_time(s, longpoll, expiry);
             return;
         }
         if (now >= probe_at) {

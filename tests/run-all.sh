@@ -25,6 +25,7 @@ while [ $# -gt 0 ]; do
 done
 
 PACKAGES="autoconf automake make gcc pkg-config libfcgi-dev libfcgi-bin libsqlite3-dev
+libssl-dev libjansson-dev
 check sqlite3 python3 curl valgrind lighttpd apache2 libapache2-mod-fcgid
 nginx-light libnginx-mod-nchan nodejs npm chromium procps iproute2 ca-certificates
 clang libclang-rt-14-dev clang-format debhelper dpkg-dev lintian lighttpd-mod-openssl lighttpd-mod-deflate openssl
@@ -149,6 +150,8 @@ if [ "$failed" = 0 ]; then
     [ -f tests/integration/run.sh ] && suite integration-lighttpd bash tests/integration/run.sh
     [ -f tests/reliability/run.sh ] && suite reliability bash tests/reliability/run.sh
     [ -f tests/postgres/run.sh ] && suite postgres bash tests/postgres/run.sh
+    [ -f tests/soak/run.sh ] && suite soak bash tests/soak/run.sh --duration 60
+    [ -f tests/access/run.sh ] && suite access bash tests/access/run.sh
     [ -f tests/servers/run.sh ] && suite integration-servers bash tests/servers/run.sh
     [ -f tests/browser/run.sh ] && suite browser bash tests/browser/run.sh
     [ -f tests/http2/run.sh ] && suite http2 bash tests/http2/run.sh

@@ -27,6 +27,13 @@
 // tab drops an id it already has, so each tab gets each event once, in
 // order.
 //
+// With a `token` option (a function returning a signed access token, or a
+// promise of one) each EventSource is created with ?token=<a fresh token>:
+// before the first connect, when the stream ended with sselite's in-band
+// "sselite-auth" event (the token expired; the page then receives exactly
+// the events after the last one it saw), and when the server refused the
+// stream (401/403), then with the same backoff as any other failure.
+//
 // htmxSource() does the same for the htmx SSE extension, which recreates its
 // EventSource through htmx.createEventSource(url) and would otherwise start
 // over with no position. No dependencies; see deploy/js/README.md.
@@ -34,6 +41,7 @@
 const OPEN = 1;
 const CLOSED = 2;
 const GAP = 'sselite-gap';
+const AUTH = 'sselite-auth';
 
 /* 1 if id a is after id b (decimal strings of any length, as sselite's
    18-digit ids exceed a Number's exact range; '' is before everything). */
@@ -147,12 +155,15 @@ export function open(url, opts = {}) {
     let lockAbort = null;            // withdraws a follower's lock request
     let sharedId = '';               // the newest id another tab announced
     let leaderState = 0;             // the leader's readyState, for followers
+    let generation = 0;            // bumped by drop(): stale token fetches are ignored
+    const tokenParam = opts.tokenParam || 'token';
 
     for (const [type, fn] of Object.entries(opts.on || {})) {
         types.add(type);
         addListener(type, fn);
     }
     types.add(GAP);
+    types.add(AUTH);
 
     function state(name, detail) {
         if (shared && leader && bc && name !== 'closed')
@@ -199,6 +210,12 @@ export function open(url, opts = {}) {
                 report(err);
             }
         }
+        // The token ran out: the browser would reconnect with it and be
+        // refused; a fresh one resumes right after the last event instead.
+        if (e.type === AUTH && opts.token && es && e.target === es) {
+            failures = 0;
+            connect();
+        }
     }
 
     function attach(type) {
@@ -209,6 +226,7 @@ export function open(url, opts = {}) {
     }
 
     function drop() {
+        generation++;
         clearTimeout(timer);
         timer = null;
         if (es)
@@ -221,8 +239,35 @@ export function open(url, opts = {}) {
         drop();
         suspended = false;
         lastActivity = Date.now();
-        const source = new EventSource(withLastEventId(url, lastId, param),
-                                       { withCredentials: !!opts.withCredentials });
+        if (!opts.token) {
+            openSource('');
+            return;
+        }
+        const gen = generation;
+        state('connecting');
+        let fresh;
+        try {
+            fresh = Promise.resolve(opts.token());
+        } catch (err) {
+            fresh = Promise.reject(err);
+        }
+        fresh.then(tok => {
+            if (gen === generation && !closed)
+                openSource(tok == null ? '' : String(tok));
+        }, err => {
+            if (gen === generation && !closed) {
+                report(err);
+                retry();
+            }
+        });
+    }
+
+    /* A new EventSource after lastId, with tok (if any) as its token. */
+    function openSource(tok) {
+        let u = withLastEventId(url, lastId, param);
+        if (tok)
+            u = withLastEventId(u, tok, tokenParam);
+        const source = new EventSource(u, { withCredentials: !!opts.withCredentials });
         es = source;
         state('connecting');
         source.onopen = () => {

@@ -8,7 +8,7 @@
 -- the public interface of schema version 5 of the SQLite log (schema/0*.sql):
 -- a table "events" with the same columns, the same limits and the same
 -- indexes, "events_pruned", and idempotency keys. Later versions add steps
--- here under the same numbers as on SQLite.
+-- here under the same numbers as on SQLite (006-grants.sql: version 6).
 --
 -- Channel names compare byte by byte (COLLATE "C"), as on SQLite, whatever
 -- the database's collation, so the (channel, id) index serves every walk

@@ -195,7 +195,13 @@ def t_emfile(env):
     pending = send_stream_request(w)
     set_soft_nofile(w.pid, hard, hard)
     await_answer(pending, 3.0, "the request that waited for the shortage to end")
+    gone = log_text(w).count("reason=client_gone")
     pending.close()
+    # Its thread is free once the worker has seen the client leave; until
+    # then it still counts as busy, and a stream opened now could be the one
+    # that gets the spare thread's busy answer.
+    wait_until(lambda: log_text(w).count("reason=client_gone") > gone, 5,
+               "the worker to end the stream whose client left")
     streams = []
     for i in range(n - 1):
         c = send_stream_request(w)

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "buf.h"
 #include "channel.h"
 #include "eventlog.h"
 #include "schema_sql.h"
@@ -222,6 +223,65 @@ START_TEST(test_admin_close_null_is_noop)
 END_TEST
 
 /* --- init --- */
+
+/* Collects "principal pattern expires" lines from sse_admin_grants. */
+static int grant_line(const struct sse_admin_grant *g, void *ctx)
+{
+    char line[600];
+    snprintf(line, sizeof line, "%s %s %lld;", g->principal, g->pattern,
+             (long long)g->expires_ms);
+    ck_assert_int_eq(sse_buf_append_str(ctx, line), 0);
+    return 0;
+}
+
+START_TEST(test_admin_grants_grant_revoke_list)
+{
+    struct sse_admin *a = NULL;
+    ck_assert_int_eq(sse_admin_open(db, 1, 5000, &a), 0);
+    ck_assert_int_eq(sse_admin_init(a, NULL, NULL), 0);
+    ck_assert_int_eq(sse_admin_grant(a, "bob", "team:*", 0), 0);
+    ck_assert_int_eq(sse_admin_grant(a, "alice", "user/{user}/*", 5), 0);
+    /* Granting again replaces the expiry. */
+    ck_assert_int_eq(sse_admin_grant(a, "alice", "user/{user}/*", 7), 0);
+    struct sse_buf b;
+    sse_buf_init(&b, 0);
+    ck_assert_int_eq(sse_admin_grants(a, NULL, grant_line, &b), 0);
+    ck_assert_str_eq(b.data, "alice user/{user}/* 7;bob team:* 0;");
+    sse_buf_reset(&b);
+    ck_assert_int_eq(sse_admin_grants(a, "bob", grant_line, &b), 0);
+    ck_assert_str_eq(b.data, "bob team:* 0;");
+    int64_t removed = -1;
+    ck_assert_int_eq(sse_admin_revoke(a, "bob", "team:*", &removed), 0);
+    ck_assert_int_eq(removed, 1);
+    ck_assert_int_eq(sse_admin_revoke(a, "bob", "team:*", &removed), 0);
+    ck_assert_int_eq(removed, 0);
+    /* The schema refuses an empty principal. */
+    ck_assert_int_eq(sse_admin_grant(a, "", "x", 0), SSE_EINVAL);
+    sse_buf_cleanup(&b);
+    sse_admin_close(a);
+}
+END_TEST
+
+START_TEST(test_admin_grants_need_version_6)
+{
+    struct sse_admin *a = NULL;
+    /* A version 5 log, as sselite left it before grants existed. */
+    make_v2(db);
+    raw_create(db, schema_step_003);
+    raw_create(db, schema_step_004);
+    raw_create(db, schema_step_005);
+    raw_create(db, "PRAGMA user_version = 5");
+    ck_assert_int_eq(sse_admin_open(db, 0, 5000, &a), 0);
+    ck_assert_int_eq(sse_admin_grant(a, "bob", "x", 0), SSE_ESCHEMA);
+    ck_assert_ptr_nonnull(strstr(sse_admin_errmsg(a), "sselite init"));
+    int from = 0, to = 0;
+    ck_assert_int_eq(sse_admin_init(a, &from, &to), 0);
+    ck_assert_int_eq(from, 5);
+    ck_assert_int_eq(to, SSE_SCHEMA_VERSION);
+    ck_assert_int_eq(sse_admin_grant(a, "bob", "x", 0), 0);
+    sse_admin_close(a);
+}
+END_TEST
 
 START_TEST(test_admin_init_new_file_latest_version_wal)
 {
@@ -1358,6 +1418,8 @@ static Suite *admin_suite(void)
     Suite *s = suite_create("admin");
     TCase *tc = tcase_create("core");
     tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_admin_grants_grant_revoke_list);
+    tcase_add_test(tc, test_admin_grants_need_version_6);
     tcase_add_test(tc, test_admin_open_missing_file_enoent);
     tcase_add_test(tc, test_admin_open_path_through_file_enoent);
     tcase_add_test(tc, test_admin_open_not_a_database_ecorrupt);

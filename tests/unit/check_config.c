@@ -57,6 +57,8 @@ static const char *const all_names[] = {
     "ring-events",  "ring-bytes",      "access-log",      "log-level",       "cors-origins",
     "cors-credentials", "status-path", "ping-path",
     "request-timeout", "web-server-addrs",
+    "cors-credentials", "status-path", "ping-path", "auth-secret-file",
+    "user-channels", "public-channels",
 };
 /* clang-format on */
 #define NNAMES (sizeof(all_names) / sizeof(all_names[0]))
@@ -110,6 +112,39 @@ static void set_refused(struct sse_config *c, const char *name,
 }
 
 /* --- defaults and numeric bounds ----------------------------------------- */
+
+START_TEST(test_config_set_access_patterns)
+{
+    struct sse_config c;
+    char err[256];
+    sse_config_init(&c);
+    ck_assert_int_eq(sse_config_set(&c, "user-channels",
+                                    "user/{user}/*, chat:{user}", err,
+                                    sizeof err),
+                     0);
+    ck_assert_uint_eq(c.nuser_channels, 2);
+    ck_assert_str_eq(c.user_channels[1], "chat:{user}");
+    ck_assert_int_eq(
+        sse_config_set(&c, "public-channels", "news,pub:*", err, sizeof err),
+        0);
+    ck_assert_uint_eq(c.npublic_channels, 2);
+    /* {user} has no meaning for everyone; a bad pattern keeps the old list. */
+    ck_assert_int_eq(
+        sse_config_set(&c, "public-channels", "user/{user}/*", err, sizeof err),
+        SSE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "public-channels"));
+    ck_assert_int_eq(
+        sse_config_set(&c, "user-channels", "user/{user}*", err, sizeof err),
+        SSE_EINVAL);
+    ck_assert_uint_eq(c.nuser_channels, 2);
+    ck_assert_uint_eq(c.npublic_channels, 2);
+    ck_assert_int_eq(
+        sse_config_set(&c, "auth-secret-file", "/etc/s", err, sizeof err), 0);
+    ck_assert_str_eq(c.auth_secret_file, "/etc/s");
+    sse_config_cleanup(&c);
+    ck_assert_uint_eq(c.nuser_channels, 0);
+}
+END_TEST
 
 START_TEST(test_config_init_defaults)
 {
@@ -995,6 +1030,7 @@ static Suite *config_suite(void)
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("set");
     tcase_add_test(tc, test_config_init_defaults);
+    tcase_add_test(tc, test_config_set_access_patterns);
     tcase_add_test(tc, test_config_cleanup_null_safe);
     tcase_add_test(tc, test_config_set_numeric_min_accepted);
     tcase_add_test(tc, test_config_set_numeric_max_accepted);

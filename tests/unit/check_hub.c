@@ -141,6 +141,10 @@ static struct sse_request req_for(const char *const *channels, size_t n)
     for (size_t i = 0; i < n; i++) {
         ck_assert(strlen(channels[i]) <= SSE_CHANNEL_MAX);
         memcpy(r.channels[i], channels[i], strlen(channels[i]) + 1);
+        enum sse_pattern_kind kind;
+        ck_assert_int_eq(
+            sse_pattern_parse(channels[i], strlen(channels[i]), &kind), 0);
+        r.kinds[i] = (unsigned char)kind;
     }
     r.nchannels = n;
     return r;
@@ -439,6 +443,34 @@ START_TEST(test_hub_next_waiters_see_own_channels)
     sse_hub_waiter_remove(E.hub, &wa);
     sse_hub_waiter_remove(E.hub, &wb);
     sse_hub_waiter_remove(E.hub, &wab);
+}
+END_TEST
+
+/* Prefix patterns on the live path: the ring hands a waiter the events of
+ * every channel under its prefixes, and no channel that only shares the
+ * prefix's characters without its separator. */
+START_TEST(test_hub_next_prefix_waiter)
+{
+    start_healthy();
+    static const char *const pats[] = {"user/4/*", "o:*"};
+    struct sse_request rp = req_for(pats, 2);
+    struct sse_hub_waiter w;
+    int64_t cursor = add_waiter(&w, &rp, -1);
+    static const char *const chans[] = {"user/4",   "user/4/a", "user/42/x",
+                                        "o",        "o:1",      "user/4/b/c",
+                                        "user/4:x", "o:"};
+    int64_t ids[8];
+    for (int i = 0; i < 8; i++)
+        ids[i] = tu_publish(E.pub, chans[i], NULL, chans[i]);
+    ck_assert(wait_head(ids[7], 5000));
+    int64_t got[8];
+    ck_assert_uint_eq(collect(&w, &cursor, got, 8, 300), 4);
+    ck_assert_int_eq(got[0], ids[1]);
+    ck_assert_int_eq(got[1], ids[4]);
+    ck_assert_int_eq(got[2], ids[5]);
+    ck_assert_int_eq(got[3], ids[7]);
+    ck_assert_int_eq(cursor, ids[7]);
+    sse_hub_waiter_remove(E.hub, &w);
 }
 END_TEST
 
@@ -1617,6 +1649,7 @@ static Suite *hub_suite(void)
     tcase_add_test(tc, test_hub_next_deadline_no_events);
     tcase_add_test(tc, test_hub_next_channel_filter_not_woken);
     tcase_add_test(tc, test_hub_next_waiters_see_own_channels);
+    tcase_add_test(tc, test_hub_next_prefix_waiter);
     tcase_add_test(tc, test_hub_next_max_limits_batch);
     tcase_add_test(tc, test_hub_next_behind_when_ring_overrun);
     tcase_add_test(tc, test_hub_event_outlives_ring);

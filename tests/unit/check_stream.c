@@ -1093,7 +1093,8 @@ START_TEST(test_stream_run_max_lifetime_ends_cleanly)
     run_start(&r);
     run_join(&r, 10000);
     int64_t ms = (sse_hub_now_ns() - t0) / MS;
-    ck_assert_int_ge(ms, 900);
+    /* Jittered: between 80% and 100% of the lifetime. */
+    ck_assert_int_ge(ms, 790);
     ck_assert_int_eq(r.res.reason, SSE_CLOSE_LIFETIME);
     struct output o;
     output_read(&r, &o);
@@ -1101,6 +1102,45 @@ START_TEST(test_stream_run_max_lifetime_ends_cleanly)
     assert_ids(&o, want, id_range(1, last, want), 0);
     ck_assert(sse_parser_idle(o.p));
     ck_assert_ptr_nonnull(strstr(body(&o), "\n: stream lifetime reached"));
+    finish(&r, &o);
+}
+END_TEST
+
+/* The access granted at the handshake runs out: the stream ends at 80% to
+ * 100% of the time left, after whole events, with a last event
+ * "sselite-auth" and no id line. */
+START_TEST(test_stream_run_access_expiry_ends_with_auth_event)
+{
+    create_log();
+    int64_t last = publish_n("default", 3);
+    start_hub(0);
+    struct run r;
+    run_init(&r, "", "0", -1);
+    parse_request(&r);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    r.req.access_until_ms =
+        (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1000;
+    int64_t t0 = sse_hub_now_ns();
+    ck_assert_int_eq(pthread_create(&r.thread, NULL, run_main, &r), 0);
+    r.started = 1;
+    run_join(&r, 10000);
+    int64_t ms = (sse_hub_now_ns() - t0) / MS;
+    ck_assert_int_ge(ms, 790);
+    ck_assert_int_le(ms, 1500);
+    ck_assert_int_eq(r.res.reason, SSE_CLOSE_EXPIRED);
+    struct output o;
+    output_read(&r, &o);
+    ck_assert(sse_parser_idle(o.p));
+    size_t n = sse_parser_count(o.p);
+    ck_assert_uint_eq(n, (size_t)last + 1);
+    const struct sse_parsed_event *ev = sse_parser_event(o.p, n - 1);
+    ck_assert_str_eq(ev->type, "sselite-auth");
+    ck_assert_str_eq(ev->data, "{\"reason\":\"expired\"}");
+    /* No id line: the last event id stays that of the last real event. */
+    char id[32];
+    snprintf(id, sizeof id, "%lld", (long long)last);
+    ck_assert_str_eq(ev->last_event_id, id);
     finish(&r, &o);
 }
 END_TEST
@@ -1619,6 +1659,7 @@ static Suite *stream_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_stream_run_heartbeat_when_idle);
     tcase_add_test(tc, test_stream_run_max_lifetime_ends_cleanly);
+    tcase_add_test(tc, test_stream_run_access_expiry_ends_with_auth_event);
     tcase_add_test(tc, test_stream_run_shutdown_reason);
     tcase_add_test(tc, test_stream_run_failing_sink_write_failed);
     tcase_add_test(tc, test_stream_run_failing_sink_found_by_heartbeat);
