@@ -449,6 +449,21 @@ def publish_many(db, items):
     return ids
 
 
+def delete_ids(db, ids):
+    """Deletes the events with these ids in one transaction, as a hand-run
+    DELETE would (the schema records the pruning either way)."""
+    ids = list(ids)
+    if is_pg(db):
+        con = pg_connect(db, autocommit=True)
+        con.cursor().execute("DELETE FROM %s.events WHERE id = ANY (%%s)" % pg_schema(db),
+                             (ids,))
+        con.close()
+        return
+    with contextlib.closing(sqlite3.connect(db, timeout=5)) as con:
+        with con:
+            con.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in ids])
+
+
 def prune_keep(db, keep):
     if is_pg(db):
         con = pg_connect(db, autocommit=True)

@@ -20,6 +20,17 @@ import ordering
 import pgcluster
 from harness import (CLI, Client, TestFailure, check, connect_until_ok, request,
                      run, tail, wait_until)
+from tokens import basic, lighttpd_auth, refused, stream
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def schema_version():
+    """The schema version this build writes (SSE_SCHEMA_VERSION)."""
+    with open(os.path.join(REPO, "lib", "admin.h")) as f:
+        m = re.search(r"^#define SSE_SCHEMA_VERSION (\d+)$", f.read(), re.M)
+    check(m is not None, "SSE_SCHEMA_VERSION not found in lib/admin.h")
+    return int(m.group(1))
 
 CASES = []
 _state = {"primary": None, "standby": None, "n": 0}
@@ -138,11 +149,12 @@ def t_cli(env):
     pg = primary()
     schema = new_schema()
     uri = log_uri(pg, schema)
+    sv = schema_version()
     r = init(uri)
-    check("(schema version 5)" in r.stdout and r.stdout.startswith("initialised"),
+    check("(schema version %d)" % sv in r.stdout and r.stdout.startswith("initialised"),
           "init said %r" % r.stdout)
     r2 = init(uri)
-    check("up to date (schema version 5)" in r2.stdout, "second init said %r" % r2.stdout)
+    check("up to date (schema version %d)" % sv in r2.stdout, "second init said %r" % r2.stdout)
     ids = []
     for i in range(3):
         p = cli("publish", uri, "--channel", "news", "--event", "up", "--data",
@@ -176,7 +188,7 @@ def t_cli(env):
     con.close()
     s = cli("stats", uri, "--json")
     st = json.loads(s.stdout)
-    check(st["schema_version"] == 5 and st["rows"] == 5 and st["head_id"] >= ids[-1],
+    check(st["schema_version"] == sv and st["rows"] == 5 and st["head_id"] >= ids[-1],
           "stats %s" % s.stdout)
     pr = cli("prune", uri, "--keep", "2", "--channel", "news")
     check(pr.returncode == 0 and pr.stdout.strip() == "2", "prune printed %r %r"
@@ -427,3 +439,126 @@ def t_restart(env):
           "expected one fault line and one recovery line, got %d and %d: %s"
           % (faults, back, tail(w.log)))
     no_password(log, "the worker's log")
+
+
+def events_reads(pg, schema):
+    """Tuples read from the events table of schema so far: (through its
+    indexes, by sequential scans), from the statistics views, once every
+    other client backend of the database has gone (a backend flushes its
+    counts when it exits)."""
+    con = pg.connect()
+    cur = con.cursor()
+    cur.execute("SELECT pg_backend_pid()")
+    me = cur.fetchone()[0]
+
+    def alone():
+        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s"
+                    " AND backend_type = 'client backend' AND pid <> %s",
+                    (pgcluster.DBNAME, me))
+        return cur.fetchone()[0] == 0
+    try:
+        wait_until(alone, 10, "the other backends to exit and flush their counts")
+        cur.execute("SELECT pg_stat_clear_snapshot()")
+        cur.execute("SELECT coalesce(sum(idx_tup_read), 0) FROM pg_stat_user_indexes"
+                    " WHERE schemaname = %s AND relname = 'events'", (schema,))
+        idx = int(cur.fetchone()[0])
+        cur.execute("SELECT coalesce(seq_tup_read, 0) FROM pg_stat_user_tables"
+                    " WHERE schemaname = %s AND relname = 'events'", (schema,))
+        seq = int(cur.fetchone()[0])
+        return idx, seq
+    finally:
+        con.close()
+
+
+@case("pattern subscription on PostgreSQL: a resume of orders/* is a bounded"
+      " range read (index entries counted), exact, with no near miss")
+def t_pattern_bounded(env):
+    pg = primary()
+    schema = new_schema()
+    uri = log_uri(pg, schema)
+    init(uri)
+    # 3000 old rows under the prefix, then 3000 of another channel, then the
+    # few the resume must send, among near misses. A read of the prefix's
+    # whole range, or of every row after the resume point, takes thousands
+    # of index entries (or a sequential scan); the walk, tens.
+    con = pg.connect(autocommit=False)
+    cur = con.cursor()
+    cur.execute("INSERT INTO {0}.events (channel, data) SELECT 'orders/' || (g % 3),"
+                " 'old ' || g FROM generate_series(1, 3000) AS g".format(schema))
+    cur.execute("SELECT max(id) FROM {0}.events".format(schema))
+    resume = cur.fetchone()[0]
+    cur.execute("INSERT INTO {0}.events (channel, data) SELECT 'zz', 'noise ' || g"
+                " FROM generate_series(1, 3000) AS g".format(schema))
+    con.commit()
+    con.close()
+    new = []
+    for ch in ("orders", "orders/1", "orders0", "orders/2/x", "ordersx", "orders.x",
+               "orders/"):
+        i = publish(pg, schema, "new " + ch, channel=ch)
+        if ch.startswith("orders/"):
+            new.append((i, "new " + ch))
+    pg.psql("ANALYZE %s.events" % schema, db=pgcluster.DBNAME)
+    idx0, seq0 = events_reads(pg, schema)
+    w = env.start_worker(db=uri)
+    lt = env.start_lighttpd(socket_path=w.sock)
+    c = connect_until_ok(lt.port, "/events?channel=orders/*",
+                         headers={"Last-Event-ID": str(resume)})
+    c.wait_events(len(new), 5.0)
+    got = [(int(e.id), e.data) for e in c.events]
+    check(got == new, "resumed orders/*: got %r, want %r" % (got, new))
+    c.close()
+    w.stop()
+    lt.stop()
+    idx1, seq1 = events_reads(pg, schema)
+    print("#   index entries read: %d, rows read by sequential scans: %d"
+          " (the prefix holds %d rows, the log %d)"
+          % (idx1 - idx0, seq1 - seq0, 3000 + len(new), 6007))
+    check(idx1 - idx0 < 300 and seq1 - seq0 < 300,
+          "the resume read %d index entries and %d rows by sequential scans for"
+          " %d events: not a bounded range read" % (idx1 - idx0, seq1 - seq0, len(new)))
+
+
+@case("grants on PostgreSQL: a log made before schema 6 has none (refused, not a"
+      " fault); sselite init adds the table; grant/revoke/grants and REMOTE_USER"
+      " through the same worker")
+def t_grants_upgrade(env):
+    pg = primary()
+    schema = new_schema()
+    uri = log_uri(pg, schema)
+    init(uri)
+    # The log as a build of schema version 5 left it.
+    pg.psql("DROP TABLE {0}.grants; UPDATE {0}.schema_version SET version = 5"
+            .format(schema), db=pgcluster.DBNAME)
+    ids = [publish(pg, schema, "t%d" % i, channel="team:red:%d" % i) for i in range(2)]
+    w = env.start_worker(db=uri, user_channels="user/{user}/*")
+    lt = lighttpd_auth(env, w.sock)
+    path = "/events/private?channel=team:red:*"
+    refused(lt.port, path, basic("bob"), words=("not granted",))
+    g = cli("grant", uri, "bob", "team:red:*")
+    check(g.returncode == 1 and "older than schema version 6" in g.stderr
+          and "sselite init" in g.stderr, "grant on a version-5 log: %r" % g.stderr)
+    up = init(uri)
+    check("5" in up.stdout and "6" in up.stdout, "init on a version-5 log said %r" % up.stdout)
+    g = cli("grant", uri, "bob", "team:red:*")
+    check(g.returncode == 0 and "granted team:red:* to bob" in g.stdout, "grant: %r %r"
+          % (g.stdout, g.stderr))
+    # The running worker finds the new table at the next connect.
+    c = stream(lt.port, path, dict(basic("bob"), **{"Last-Event-ID": "0"}))
+    try:
+        c.wait_events(2)
+        check([int(e.id) for e in c.events] == ids, "granted stream: %r" % c.events)
+    finally:
+        c.close()
+    refused(lt.port, path, basic("alice"), words=("not granted",))
+    cli("grant", uri, "alice", "shared:{user}", "--ttl", "1h")
+    ls = cli("grants", uri)
+    lines = ls.stdout.splitlines()
+    check(ls.returncode == 0 and len(lines) == 2 and lines[0].startswith("alice\tshared:{user}\t")
+          and lines[1] == "bob\tteam:red:*\tnever", "grants: %r" % ls.stdout)
+    rv = cli("revoke", uri, "bob", "team:red:*")
+    check(rv.returncode == 0 and rv.stdout.startswith("revoked"), "revoke: %r" % rv.stdout)
+    refused(lt.port, path, basic("bob"), words=("not granted",))
+    bad = cli("grant", uri, "x" * 257, "a")
+    check(bad.returncode == 2, "a 257-byte principal: %r" % bad.stderr)
+    for r in (g, up, ls, rv):
+        no_password(r.stdout + r.stderr, "the CLI's output")
