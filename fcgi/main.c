@@ -32,6 +32,7 @@
 #include "buf.h"
 #include "config.h"
 #include "conn.h"
+#include "dbname.h"
 #include "guard.h"
 #include "hub.h"
 #include "listen.h"
@@ -71,8 +72,9 @@ static void usage(FILE *f)
     sse_buf_init(&b, 0);
     sse_config_usage(&b);
     fprintf(f,
-            "Usage: sselite-fcgi [--db PATH] [OPTION...]\n"
-            "Serves Server-Sent Events from an sselite SQLite event log over "
+            "Usage: sselite-fcgi [--db PATH|URI] [OPTION...]\n"
+            "Serves Server-Sent Events from an sselite event log (a SQLite "
+            "file, or\nPostgreSQL through a postgresql:// URI) over "
             "FastCGI.\n"
             "Every option can also be given as an environment variable; "
             "options win.\n\n"
@@ -233,6 +235,11 @@ int main(int argc, char **argv)
         sse_config_cleanup(&cfg);
         return pr > 0 ? 0 : 2;
     }
+    /* The settings hold their own copies now: hide a password given in a
+     * --db URI from ps and /proc/PID/cmdline (the environment, where
+     * SSELITE_DB may carry one, is readable only by our user and root). */
+    for (int i = 1; i < argc; i++)
+        sse_dbname_scrub(argv[i]);
     open_std_fds();
     sse_log_setup("sselite-fcgi", cfg.log_level);
     /* Before anything is served: a secret file that is missing, empty or

@@ -2,7 +2,17 @@
  * statistics. Used by the `sselite` command-line tool and by tests.
  * SPDX-License-Identifier: MIT
  *
- * The schema is applied from the files in schema/ (embedded at build time):
+ * The log is a SQLite file, or a PostgreSQL database when the name is a
+ * postgresql:// URI (dbname.h); one interface, two engines (admin_sqlite.c,
+ * admin_pg.c). On PostgreSQL the log lives in a schema of its own
+ * ("sselite", or sselite_schema=NAME in the URI), its steps come from
+ * schema/postgresql/, the version is kept in its schema_version table,
+ * "busy timeout" is the lock_timeout, WAL checkpoints are PostgreSQL's own
+ * business (sse_admin_checkpoint does nothing) and VACUUM is the plain,
+ * non-blocking one.
+ *
+ * On SQLite the schema is applied from the files in schema/ (embedded at
+ * build time):
  * step N brings a database from user_version N-1 to N, each step in its own
  * transaction, so an older database is upgraded in place and a failed step
  * leaves the previous version intact. A database newer than this build is
@@ -26,6 +36,12 @@ struct sse_admin;
  * SSE_ENOMEM. */
 int sse_admin_open(const char *path, int create, int busy_timeout_ms,
                    struct sse_admin **out);
+
+/* As sse_admin_open; on failure err (capacity errlen, may be NULL) gets
+ * one line saying why when the engine knows (on PostgreSQL libpq's
+ * message: "password authentication failed ..."), else "". */
+int sse_admin_open_msg(const char *path, int create, int busy_timeout_ms,
+                       struct sse_admin **out, char *err, size_t errlen);
 
 /* Closes; NULL-safe. */
 void sse_admin_close(struct sse_admin *a);
@@ -144,7 +160,10 @@ int sse_admin_prune_cutoff(struct sse_admin *a, const char *channel,
 int sse_admin_delete_through(struct sse_admin *a, const char *channel,
                              int64_t cutoff, int64_t limit, int64_t *deleted);
 
-/* --- grants (schema version 5; lib/access.h) --- */
+/* --- grants (schema version 6; lib/access.h) ---
+ * On PostgreSQL the grants table is in the log's schema
+ * (schema/postgresql/006-grants.sql), with the same columns and limits as
+ * on SQLite (schema/006-grants.sql). */
 
 /* Grants principal the channels of pattern until expires_ms (ms since the
  * epoch; <= 0 for never); granting an existing pair again replaces its
@@ -170,7 +189,8 @@ struct sse_admin_grant {
 typedef int (*sse_admin_grant_fn)(const struct sse_admin_grant *g, void *ctx);
 
 /* Lists the grants of principal (NULL: of everyone), expired ones too, in
- * principal and pattern order. Errors as sse_admin_grant. */
+ * principal and pattern order (bytewise, on both engines). Errors as
+ * sse_admin_grant. */
 int sse_admin_grants(struct sse_admin *a, const char *principal,
                      sse_admin_grant_fn fn, void *ctx);
 

@@ -44,7 +44,9 @@ struct setting {
 #define OFF(f) offsetof(struct sse_config, f)
 
 static const struct setting SETTINGS[] = {
-    {"db", K_STR, OFF(db), 0, 0, "(required)", "path of the SQLite event log"},
+    {"db", K_STR, OFF(db), 0, 0, "(required)",
+     "path of the SQLite event log, or a postgresql:// URI (README, "
+     "\"PostgreSQL\"; keep passwords in ~/.pgpass, not here)"},
     {"listen", K_STR, OFF(listen), 0, 0, "(inherited)",
      "unix socket path or HOST:PORT to listen on; default: the socket passed "
      "by systemd (LISTEN_FDS) or the web server (fd 0)"},
@@ -70,6 +72,11 @@ static const struct setting SETTINGS[] = {
      "'latest': the newest event of each of its channels"},
     {"poll-ms", K_INT, OFF(poll_ms), 1, 60000, "100",
      "fallback interval for noticing new rows when inotify cannot"},
+    {"resume-wait-ms", K_INT, OFF(resume_wait_ms), 0, 600000, "5000",
+     "when the worker reads a PostgreSQL hot standby (which lags behind its "
+     "primary), how long a stream resumed after an id the standby has not "
+     "replayed yet waits for it before it answers with a 'future' gap "
+     "event"},
     {"busy-timeout-ms", K_INT, OFF(busy_timeout_ms), 0, 600000, "5000",
      "how long a read waits for a locked database"},
     {"batch", K_INT, OFF(batch), 1, 100000, "256", "rows per database read"},
@@ -128,6 +135,7 @@ void sse_config_init(struct sse_config *c)
     c->error_retry_ms = 15000;
     c->busy_retry_ms = 5000;
     c->poll_ms = 100;
+    c->resume_wait_ms = 5000;
     c->busy_timeout_ms = 5000;
     c->batch = 256;
     c->write_timeout_s = 30;

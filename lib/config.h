@@ -50,6 +50,8 @@ struct sse_config {
     int64_t replay;         /* events replayed on a first connect, or
                                SSE_REPLAY_LATEST (request.h) */
     int poll_ms;            /* change-detection fallback poll interval */
+    int resume_wait_ms;     /* on a hot standby, wait this long for a resume
+                               id it has not replayed yet */
     int busy_timeout_ms;    /* SQLite busy timeout */
     int batch;              /* rows per read */
     int write_timeout_s;    /* a stalled client is dropped after N seconds */

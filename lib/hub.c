@@ -3,11 +3,14 @@
  *
  * The detector thread sleeps in epoll_wait on three kinds of sources: an
  * inotify watch on the database's directory (a publisher's write to the
- * -wal file wakes it within microseconds), the FastCGI sockets of waiting
- * streams (EPOLLRDHUP: the web server closed one), and an eventfd used to
- * stop it. On every wake-up and at least every poll-ms it asks SQLite
- * whether another connection committed (PRAGMA data_version, no table
- * read); only then does it read the new rows, once for the whole process.
+ * -wal file wakes it within microseconds) or, for a PostgreSQL log, the
+ * reader connection's socket, where the insert trigger's NOTIFY arrives at
+ * commit (sse_eventlog_wake_fd; a hot standby sends none and is polled),
+ * the FastCGI sockets of waiting streams (EPOLLRDHUP: the web server closed
+ * one), and an eventfd used to stop it. On every wake-up and at least every
+ * poll-ms it asks the log whether another connection committed
+ * (sse_eventlog_changed: PRAGMA data_version on SQLite, no table read); only
+ * then does it read the new rows, once for the whole process.
  *
  * A commit writes the WAL before it publishes the new wal-index header, so
  * the inotify wake-up can come a moment before data_version changes. After
@@ -39,6 +42,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "dbname.h"
 #include "encode.h"
 #include "hub.h"
 #include "logging.h"
@@ -51,6 +55,7 @@
 #define REPLACED_CHECK_NS 1000000000LL
 #define TAG_WAKE UINT64_MAX
 #define TAG_INOTIFY (UINT64_MAX - 1)
+#define TAG_LOG (UINT64_MAX - 2) /* sse_eventlog_wake_fd: PostgreSQL */
 /* An event over 1/RING_SHARE of ring-bytes is not kept in the ring. */
 #define RING_SHARE 8
 /* on_row's "batch full" answer: stop this read, not an error. */
@@ -190,7 +195,10 @@ int sse_hub_new(const struct sse_config *cfg, struct sse_metrics *metrics,
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_WAKE};
     if (epoll_ctl(hub->epfd, EPOLL_CTL_ADD, hub->wakefd, &ev) < 0)
         goto out;
-    watch_directory(hub);
+    /* A PostgreSQL log has no file to watch: its reader's connection
+     * wakes the thread instead (see set_log). */
+    if (!sse_dbname_is_uri(cfg->db))
+        watch_directory(hub);
     rc = 0;
 out:
     if (rc) {
@@ -539,7 +547,7 @@ static int on_row(const struct sse_event_row *row, void *ctx)
     return oversize || b->bytes >= hub->event_max ? BATCH_FULL : 0;
 }
 
-static void set_fault(struct sse_hub *hub, int fault)
+static void set_fault(struct sse_hub *hub, int fault, const char *detail)
 {
     pthread_mutex_lock(&hub->mu);
     int changed = hub->fault != fault;
@@ -554,17 +562,33 @@ static void set_fault(struct sse_hub *hub, int fault)
     pthread_mutex_unlock(&hub->mu);
     if (changed && fault)
         sse_log(SSE_LOG_ERROR,
-                "database '%s' cannot be read: %s; retrying every second",
-                hub->cfg->db, sse_strerror(fault));
+                "database '%s' cannot be read: %s%s%s; retrying every second",
+                hub->cfg->db, sse_strerror(fault),
+                detail && *detail ? ": " : "", detail ? detail : "");
     else if (changed)
         sse_log(SSE_LOG_INFO, "database '%s' is readable again", hub->cfg->db);
 }
 
+/* Makes log (NULL: none) the detector's connection, closing the old one;
+ * the connection's wake-up descriptor, if the engine has one, joins the
+ * epoll set for as long as it is open. */
+static void set_log(struct sse_hub *hub, struct sse_eventlog *log)
+{
+    if (hub->log && sse_eventlog_wake_fd(hub->log) >= 0)
+        epoll_ctl(hub->epfd, EPOLL_CTL_DEL, sse_eventlog_wake_fd(hub->log),
+                  NULL);
+    sse_eventlog_close(hub->log);
+    hub->log = log;
+    if (log && sse_eventlog_wake_fd(log) >= 0) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_LOG};
+        epoll_ctl(hub->epfd, EPOLL_CTL_ADD, sse_eventlog_wake_fd(log), &ev);
+    }
+}
+
 static void close_log(struct sse_hub *hub, int fault)
 {
-    sse_eventlog_close(hub->log);
-    hub->log = NULL;
-    set_fault(hub, fault);
+    set_log(hub, NULL);
+    set_fault(hub, fault, NULL);
     hub->next_open_ns = sse_hub_now_ns() + REOPEN_INTERVAL_NS;
 }
 
@@ -576,7 +600,9 @@ static void try_open(struct sse_hub *hub)
     struct sse_eventlog *log = NULL;
     int64_t oldest, head;
     int changed;
-    int rc = sse_eventlog_open(hub->cfg->db, hub->cfg->busy_timeout_ms, &log);
+    char why[256];
+    int rc = sse_eventlog_open_msg(hub->cfg->db, hub->cfg->busy_timeout_ms,
+                                   &log, why, sizeof why);
     /* data_version's first value before the bounds: a commit after it is
      * reported as a change, one before it is within the bounds. */
     if (!rc)
@@ -587,11 +613,11 @@ static void try_open(struct sse_hub *hub)
         rc = hub->hook(SSE_HUB_HOOK_OPENED, hub->hook_ctx);
     if (rc) {
         sse_eventlog_close(log);
-        set_fault(hub, rc);
+        set_fault(hub, rc, why);
         hub->next_open_ns = now + REOPEN_INTERVAL_NS;
         return;
     }
-    hub->log = log;
+    set_log(hub, log);
     hub->must_read = 1; /* cheap, and safe whatever committed meanwhile */
     hub->next_replaced_ns = now + REPLACED_CHECK_NS;
     pthread_mutex_lock(&hub->mu);
@@ -681,8 +707,7 @@ static void reset_log(struct sse_hub *hub, const char *why)
 {
     sse_log(SSE_LOG_WARN, "database '%s' %s; ending streams so clients resync",
             hub->cfg->db, why);
-    sse_eventlog_close(hub->log);
-    hub->log = NULL;
+    set_log(hub, NULL);
     pthread_mutex_lock(&hub->mu);
     ring_clear(hub);
     hub->head = -1;
@@ -782,6 +807,9 @@ static void *hub_main(void *arg)
                 (void)r;
             } else if (tag == TAG_INOTIFY) {
                 poke |= drain_inotify(hub);
+            } else if (tag == TAG_LOG) {
+                /* News on the reader's connection (NOTIFY, or the server
+                 * going away): sse_eventlog_changed below takes it. */
             } else {
                 on_hangup(hub, tag);
             }

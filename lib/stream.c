@@ -174,6 +174,24 @@ static int plan_latest(struct session *s, struct sse_eventlog *log,
     return rc;
 }
 
+/* A resume point above the head of a hot standby is normal when the client
+ * comes from a host that reads the primary: waits, up to resume-wait-ms,
+ * for the hub to read that far, so that the stream goes on from it rather
+ * than sending a "future" gap and the events again. A rare path (a hop
+ * between hosts), so a short poll of the hub's head. */
+static void wait_for_resume_point(struct session *s, int64_t id)
+{
+    int64_t deadline =
+        sse_hub_now_ns() + (int64_t)s->cfg->resume_wait_ms * 1000000LL;
+    while (sse_hub_now_ns() < deadline && !sse_hub_stopping(s->hub)) {
+        int64_t head = sse_hub_head(s->hub);
+        if (head < 0 || head >= id)
+            return;
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
 /* Works out where the stream starts and whether the resume point is gone.
  * Fills gap_json (empty when there is no gap). */
 static int plan_start(struct session *s, char *gap_json, size_t cap)
@@ -204,6 +222,11 @@ static int plan_start(struct session *s, char *gap_json, size_t cap)
         return rc;
     int64_t oldest, head, through = 0;
     rc = sse_eventlog_bounds(log, &oldest, &head);
+    if (!rc && req->resume_source != SSE_RESUME_NONE && req->resume_id > head &&
+        sse_eventlog_lagging(log)) {
+        wait_for_resume_point(s, req->resume_id);
+        rc = sse_eventlog_bounds(log, &oldest, &head);
+    }
     /* Retention prunes channels unevenly, so the log's lowest id is not
      * enough: a resume point below the highest id deleted from one of
      * the stream's channels has lost events too. Read after the bounds,

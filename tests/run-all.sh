@@ -30,7 +30,8 @@ check sqlite3 python3 curl valgrind lighttpd apache2 libapache2-mod-fcgid
 nginx-light libnginx-mod-nchan nodejs npm chromium procps iproute2 ca-certificates
 clang libclang-rt-14-dev clang-format build-essential debhelper dpkg-dev lintian lighttpd-mod-openssl lighttpd-mod-deflate openssl
 php-cli php-sqlite3 libdbd-sqlite3-perl ruby ruby-sqlite3 tcl libsqlite3-tcl
-golang-go golang-github-mattn-go-sqlite3-dev"
+golang-go golang-github-mattn-go-sqlite3-dev
+postgresql libpq-dev python3-psycopg2"
 
 as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"
@@ -148,6 +149,7 @@ if [ "$failed" = 0 ]; then
     [ -f tests/cli/test_retention.sh ] && suite cli-retention bash tests/cli/test_retention.sh
     [ -f tests/integration/run.sh ] && suite integration-lighttpd bash tests/integration/run.sh
     [ -f tests/reliability/run.sh ] && suite reliability bash tests/reliability/run.sh
+    [ -f tests/postgres/run.sh ] && suite postgres bash tests/postgres/run.sh
     [ -f tests/soak/run.sh ] && suite soak bash tests/soak/run.sh --duration 60
     [ -f tests/access/run.sh ] && suite access bash tests/access/run.sh
     [ -f tests/servers/run.sh ] && suite integration-servers bash tests/servers/run.sh

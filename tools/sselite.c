@@ -35,6 +35,7 @@
 #include "admin.h"
 #include "buf.h"
 #include "channel.h"
+#include "dbname.h"
 #include "encode.h"
 #include "eventlog.h"
 #include "pattern.h"
@@ -99,18 +100,18 @@ static const char *quote(char *q, size_t cap, const char *s, size_t len)
     return q;
 }
 
-/* A one-line reason for a library error on db (a may be NULL). */
-static const char *reason(int err, const struct sse_admin *a, char *tmp,
-                          size_t cap)
+/* A one-line reason for a library error: msg is the library's own
+ * explanation ("" if none). */
+static const char *reason(int err, const char *msg, char *tmp, size_t cap)
 {
-    const char *msg = a ? sse_admin_errmsg(a) : "";
     switch (err) {
     case SSE_ENOENT:
         return "no such file (create it with: sselite init DB)";
     case SSE_EDB:
         if (msg[0] == '\0')
             return "database error (check that the file and its directory"
-                   " exist and are readable and writable)";
+                   " exist and are readable and writable, or that the"
+                   " PostgreSQL server is reachable)";
         snprintf(tmp, cap, "database error: %s", msg);
         return tmp;
     case SSE_ESCHEMA:
@@ -123,13 +124,32 @@ static const char *reason(int err, const struct sse_admin *a, char *tmp,
     }
 }
 
-/* Prints the runtime failure err on db and returns EXIT_RUNTIME. */
+/* Prints the runtime failure err on db, explained by msg (may be NULL),
+ * and returns EXIT_RUNTIME. A URI is shown without its password. */
+static int failed_msg(const char *cmd, const char *db, int err, const char *msg)
+{
+    char tmp[320], name[512];
+    say(cmd, "%s: %s", sse_dbname_display(db, name, sizeof name),
+        reason(err, msg ? msg : "", tmp, sizeof tmp));
+    return EXIT_RUNTIME;
+}
+
+/* Prints the runtime failure err on db (a may be NULL) and returns
+ * EXIT_RUNTIME. */
 static int db_failed(const char *cmd, const char *db, int err,
                      const struct sse_admin *a)
 {
-    char tmp[320];
-    say(cmd, "%s: %s", db, reason(err, a, tmp, sizeof tmp));
-    return EXIT_RUNTIME;
+    return failed_msg(cmd, db, err, a ? sse_admin_errmsg(a) : NULL);
+}
+
+/* Opens db for writing (not creating it); on failure prints why and
+ * returns EXIT_RUNTIME, else 0 with *a set. */
+static int open_admin(const char *cmd, const char *db, int busy_ms,
+                      struct sse_admin **a)
+{
+    char why[256];
+    int err = sse_admin_open_msg(db, 0, busy_ms, a, why, sizeof why);
+    return err ? failed_msg(cmd, db, err, why) : 0;
 }
 
 /* --- argument parsing --- */
@@ -341,23 +361,30 @@ static int cmd_init(int argc, char **argv, int busy_ms)
     if (rc != GO_ON)
         return rc;
 
+    /* A PostgreSQL database exists before its log is made in it. */
     struct stat sb;
-    int existed = stat(db, &sb) == 0;
+    int existed = sse_dbname_is_uri(db) || stat(db, &sb) == 0;
     struct sse_admin *a = NULL;
     int from = 0, to = 0;
-    int err = sse_admin_open(db, 1, busy_ms, &a);
-    if (!err)
-        err = sse_admin_init(a, &from, &to);
+    char why[256], name[512];
+    sse_dbname_display(db, name, sizeof name);
+    int err = sse_admin_open_msg(db, 1, busy_ms, &a, why, sizeof why);
+    if (err) {
+        rc = failed_msg(cmd, db, err, why);
+        goto out;
+    }
+    err = sse_admin_init(a, &from, &to);
     rc = EXIT_OK;
     if (err)
         rc = db_failed(cmd, db, err, a);
     else if (from == to)
-        printf("%s is up to date (schema version %d)\n", db, to);
+        printf("%s is up to date (schema version %d)\n", name, to);
     else if (from > 0)
-        printf("upgraded %s from schema version %d to %d\n", db, from, to);
+        printf("upgraded %s from schema version %d to %d\n", name, from, to);
     else
         printf("%s %s (schema version %d)\n",
-               existed ? "initialised" : "created", db, to);
+               existed ? "initialised" : "created", name, to);
+out:
     sse_admin_close(a);
     return rc;
 }
@@ -456,12 +483,10 @@ static int cmd_publish(int argc, char **argv, int busy_ms)
     sse_buf_init(&in, 0);
     struct sse_admin *a = NULL;
     int64_t id = 0;
-    rc = EXIT_OK;
-    int err = sse_admin_open(db, 0, busy_ms, &a);
-    if (err) {
-        rc = db_failed(cmd, db, err, a);
+    int err = 0;
+    rc = open_admin(cmd, db, busy_ms, &a);
+    if (rc)
         goto out;
-    }
     size_t len = data ? strlen(data) : 0;
     if (data == NULL) {
         err = read_stdin(&in, SSE_EVENT_DATA_MAX);
@@ -644,12 +669,10 @@ static int cmd_prune(int argc, char **argv, int busy_ms)
     struct sse_admin *a = NULL;
     int64_t deleted = 0;
     int busy = 0;
-    rc = EXIT_OK;
-    int err = sse_admin_open(db, 0, busy_ms, &a);
-    if (err) {
-        rc = db_failed(cmd, db, err, a);
+    int err = 0;
+    rc = open_admin(cmd, db, busy_ms, &a);
+    if (rc)
         goto out;
-    }
     if (by_rules) {
         rc = prune_by_rules(cmd, db, a, &pa);
         if (rc != EXIT_OK || pa.dry_run)
@@ -858,7 +881,8 @@ static int cmd_tail(int argc, char **argv, int busy_ms)
     const char(*chans)[SSE_CHANNEL_MAX + 1] =
         ta.nchannels ? (const char(*)[SSE_CHANNEL_MAX + 1]) ta.channels : NULL;
     struct sse_eventlog *log = NULL;
-    int err = sse_eventlog_open(db, busy_ms, &log);
+    char why[256];
+    int err = sse_eventlog_open_msg(db, busy_ms, &log, why, sizeof why);
     if (!err)
         err = ta.follow ? tail_follow(log, chans, ta.nchannels, &t,
                                       ta.timeout_ms, &sigs)
@@ -871,7 +895,7 @@ static int cmd_tail(int argc, char **argv, int busy_ms)
         say(cmd, "cannot write to standard output: %s", strerror(errno));
         rc = EXIT_RUNTIME;
     } else if (err) {
-        rc = db_failed(cmd, db, err, NULL);
+        rc = failed_msg(cmd, db, err, log ? NULL : why);
     }
     sse_eventlog_close(log);
     sse_buf_cleanup(&t.out);
@@ -1132,13 +1156,11 @@ static int cmd_stats(int argc, char **argv, int busy_ms)
     sse_buf_init(&c.channels, 0);
     struct sse_admin *a = NULL;
     struct sse_admin_stats st;
-    int err = sse_admin_open(db, 0, busy_ms, &a);
-    if (!err)
-        err = sse_admin_stats(a, &st, stats_channel, &c);
-    rc = EXIT_OK;
+    rc = open_admin(cmd, db, busy_ms, &a);
+    int err = rc ? 0 : sse_admin_stats(a, &st, stats_channel, &c);
     if (err)
         rc = db_failed(cmd, db, err, a);
-    else
+    else if (!rc)
         print_stats(&st, &c);
     sse_admin_close(a);
     sse_buf_cleanup(&c.channels);
@@ -1220,9 +1242,10 @@ static int grant_or_revoke(int argc, char **argv, int busy_ms, int grant)
     struct sse_admin *a = NULL;
     int64_t removed = 0;
     int64_t expires = ttl_ms >= 0 ? wall_ms() + ttl_ms : 0;
-    int err = sse_admin_open(arg[0], 0, busy_ms, &a);
-    if (!err)
-        err = grant ? sse_admin_grant(a, arg[1], arg[2], expires)
+    rc = open_admin(cmd, arg[0], busy_ms, &a);
+    if (rc)
+        return rc;
+    int err = grant ? sse_admin_grant(a, arg[1], arg[2], expires)
                     : sse_admin_revoke(a, arg[1], arg[2], &removed);
     rc = err ? db_failed(cmd, arg[0], err, a) : EXIT_OK;
     char t[48];
@@ -1271,9 +1294,10 @@ static int cmd_grants(int argc, char **argv, int busy_ms)
         return rc;
     struct sse_admin *a = NULL;
     int64_t now = wall_ms();
-    int err = sse_admin_open(arg[0], 0, busy_ms, &a);
-    if (!err)
-        err = sse_admin_grants(a, arg[1], print_grant, &now);
+    rc = open_admin("grants", arg[0], busy_ms, &a);
+    if (rc)
+        return rc;
+    int err = sse_admin_grants(a, arg[1], print_grant, &now);
     rc = err ? db_failed("grants", arg[0], err, a) : EXIT_OK;
     sse_admin_close(a);
     return rc;
@@ -1282,8 +1306,9 @@ static int cmd_grants(int argc, char **argv, int busy_ms)
 static const char main_help[] =
     "Usage: sselite COMMAND DB [OPTION]...\n"
     "\n"
-    "Manage an sselite event log: the SQLite database that sselite-fcgi\n"
-    "streams to browsers as Server-Sent Events.\n"
+    "Manage an sselite event log: the SQLite database (or the PostgreSQL\n"
+    "one, for a DB that is a postgresql:// URI) that sselite-fcgi streams\n"
+    "to browsers as Server-Sent Events.\n"
     "\n"
     "Commands:\n"
     "  init DB      create DB, or upgrade its schema, in WAL mode\n"
@@ -1379,7 +1404,26 @@ int main(int argc, char **argv)
             quote(q, sizeof q, env, strlen(env)), BUSY_TIMEOUT_MAX_MS);
         return EXIT_USAGE;
     }
-    int rc = c->run(argc - 2, argv + 2, (int)busy_ms);
+    /* A password in a URI argument stays out of ps and
+     * /proc/PID/cmdline (tail --follow may run for days): the command
+     * works on a copy, and our own argv is scrubbed at once. */
+    char **args = calloc((size_t)argc, sizeof *args);
+    if (args == NULL) {
+        say(name, "out of memory");
+        return EXIT_RUNTIME;
+    }
+    for (int i = 0; i < argc; i++) {
+        args[i] = argv[i];
+        if (sse_dbname_is_uri(argv[i]) && (args[i] = strdup(argv[i])) != NULL)
+            sse_dbname_scrub(argv[i]);
+        else if (args[i] == NULL)
+            args[i] = argv[i];
+    }
+    int rc = c->run(argc - 2, args + 2, (int)busy_ms);
+    for (int i = 0; i < argc; i++)
+        if (args[i] != argv[i])
+            free(args[i]);
+    free(args);
     /* Output that could not be written is a failure (e.g. a full disk). */
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "sselite %s: cannot write to standard output\n", name);

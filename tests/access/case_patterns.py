@@ -2,13 +2,11 @@
 # on the live path (the hub's ring and its direct writes), on the backlog
 # (bounded range reads from SQLite), with replay, long poll, the sselite-gap
 # check over the matched channels, and in `sselite tail`. Each case runs a
-# real worker behind lighttpd on a real SQLite file.
+# real worker behind lighttpd on a real SQLite file (tests/postgres runs
+# them on PostgreSQL too).
 # SPDX-License-Identifier: MIT
 
-import contextlib
-import sqlite3
-
-from harness import CLI, check, publish_many, request, run
+from harness import CLI, check, delete_ids, publish_many, request, run
 from registry import case
 from tokens import stream as open_stream
 
@@ -131,8 +129,7 @@ def gap_prefix(env):
                                 ("orders/2", None, "c"), ("other", None, "d"),
                                 ("orders/1", None, "e")] +
                        [("noise", None, "n%d" % i) for i in range(40)])
-    with contextlib.closing(sqlite3.connect(env.db, timeout=5)) as con, con:
-        con.execute("DELETE FROM events WHERE id IN (?, ?)", (ids[1], ids[3]))
+    delete_ids(env.db, [ids[1], ids[3]])
     # Only "other" lost rows: a resume of orders/* from before them is whole.
     c = open_stream(lt.port, "/events?channel=orders/*", {"Last-Event-ID": str(ids[0])})
     try:
@@ -141,8 +138,7 @@ def gap_prefix(env):
               "resume over unpruned channels: %r" % c.events[:3])
     finally:
         c.close()
-    with contextlib.closing(sqlite3.connect(env.db, timeout=5)) as con, con:
-        con.execute("DELETE FROM events WHERE id = ?", (ids[2],))
+    delete_ids(env.db, [ids[2]])
     c = open_stream(lt.port, "/events?channel=orders/*", {"Last-Event-ID": str(ids[0])})
     try:
         c.wait_events(2, 5.0)

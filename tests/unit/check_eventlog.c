@@ -16,6 +16,7 @@
 
 #include "admin.h"
 #include "eventlog.h"
+#include "eventlog_engine.h"
 #include "request.h"
 #include "sse_error.h"
 #include "testutil.h"
@@ -833,6 +834,39 @@ START_TEST(test_eventlog_pruned_through_prefix)
 }
 END_TEST
 
+/* What both engines are handed for a request's channels (eventlog.c). */
+START_TEST(test_eventlog_filter_init_ranges)
+{
+    static const char mix[4][SSE_CHANNEL_MAX + 1] = {"a/b/*", "news", "c:*",
+                                                     "bad*"};
+    static const char star[2][SSE_CHANNEL_MAX + 1] = {"news", "*"};
+    static const char many[SSE_EVENTLOG_MULTI_SLOTS + 1][SSE_CHANNEL_MAX + 1];
+    struct sse_eventlog_filter f;
+    ck_assert_int_eq(sse_eventlog_filter_init(mix, 4, &f), 0);
+    ck_assert_int_eq(f.kind, SSE_EVENTLOG_FILTER_PATTERNS);
+    ck_assert_uint_eq(f.nprefixes, 2);
+    /* '/' + 1 is '0', ':' + 1 is ';': the ends of the prefixes' ranges. */
+    ck_assert_str_eq(f.lo[0], "a/b/");
+    ck_assert_str_eq(f.hi[0], "a/b0");
+    ck_assert_str_eq(f.lo[1], "c:");
+    ck_assert_str_eq(f.hi[1], "c;");
+    /* Not a pattern: a name, which matches nothing. */
+    ck_assert_uint_eq(f.nnames, 2);
+    ck_assert_str_eq(f.names[0], "news");
+    ck_assert_str_eq(f.names[1], "bad*");
+    ck_assert_int_eq(sse_eventlog_filter_init(mix + 1, 1, &f), 0);
+    ck_assert_int_eq(f.kind, SSE_EVENTLOG_FILTER_NAMES);
+    ck_assert_uint_eq(f.nprefixes, 0);
+    ck_assert_int_eq(sse_eventlog_filter_init(star, 2, &f), 0);
+    ck_assert_int_eq(f.kind, SSE_EVENTLOG_FILTER_ALL);
+    ck_assert_int_eq(sse_eventlog_filter_init(NULL, 0, &f), 0);
+    ck_assert_int_eq(f.kind, SSE_EVENTLOG_FILTER_ALL);
+    ck_assert_int_eq(
+        sse_eventlog_filter_init(many, SSE_EVENTLOG_MULTI_SLOTS + 1, &f),
+        SSE_EINVAL);
+}
+END_TEST
+
 /* --- grants --------------------------------------------------------------- */
 
 static int grant_seen(void *ctx, const char *pattern, size_t len,
@@ -1456,6 +1490,7 @@ static Suite *eventlog_suite(void)
     tcase_add_test(tc, test_eventlog_replay_start_prefix);
     tcase_add_test(tc, test_eventlog_pruned_through_prefix);
     tcase_add_test(tc, test_eventlog_grants_of_principal_unexpired);
+    tcase_add_test(tc, test_eventlog_filter_init_ranges);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("unreadable_rows");
