@@ -426,13 +426,16 @@ static void follow(struct session *s, struct sse_hub_waiter *w, int longpoll)
         }
         case SSE_HUB_HANGUP:
             /* The web server closed our socket, or only half-closed it:
-             * a probe write tells the two apart. */
+             * a probe write tells the two apart. Over TCP the first write
+             * after the peer's FIN still succeeds (the RST comes back as
+             * its answer), so a second probe shortly after decides. */
             sse_hub_waiter_unwatch(s->hub, w);
             sse_encode_comment(&s->out, "");
             if (flush_out(s)) {
                 s->res->reason = SSE_CLOSE_CLIENT_GONE;
                 return;
             }
+            probe_at = sse_hub_now_ns() + HEARTBEAT_PROBE_NS;
             continue;
         case SSE_HUB_RESET:
             finish(s, SSE_CLOSE_RESET, "database replaced, reconnect", -1);

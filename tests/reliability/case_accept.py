@@ -63,6 +63,17 @@ def fds(p):
     return len(os.listdir("/proc/%d/fd" % p.pid))
 
 
+def fd_targets(p):
+    """What each descriptor of p points at, for diagnostics."""
+    out = []
+    for fd in sorted(os.listdir("/proc/%d/fd" % p.pid), key=int):
+        try:
+            out.append("%s:%s" % (fd, os.readlink("/proc/%d/fd/%s" % (p.pid, fd))))
+        except OSError:
+            pass
+    return " ".join(out)
+
+
 def log_text(p):
     with open(p.log, "rb") as f:
         return f.read().decode("utf-8", "replace")
@@ -99,7 +110,7 @@ def t_silent_and_half_sent(env):
     n, timeout = 3, 1
     w = start(env, settings={"SSELITE_REQUEST_TIMEOUT": str(timeout)},
               args=["--threads", str(n)])
-    tasks0, fds0 = tasks(w), fds(w)
+    tasks0, fds0, fd_list0 = tasks(w), fds(w), fd_targets(w)
     bad = [F.Conn(w.addr) for _ in range(n)]  # connect, send nothing
     for _ in range(n):
         c = F.Conn(w.addr)
@@ -120,9 +131,14 @@ def t_silent_and_half_sent(env):
     wait_until(lambda: log_text(w).count("no complete request within %d s" % timeout) >= 2 * n, 3,
                "%d log lines saying why the connections were dropped" % (2 * n))
     good.close()
+    # The worker notices the stream's client left at once (hang-up, then
+    # two probes), and a dropped connection's descriptor is closed after at
+    # most 2 s of lingering.
+    t1 = time.monotonic()
     wait_until(lambda: tasks(w) == tasks0 and fds(w) == fds0, 5,
-               "threads and descriptors back to %d and %d (now %d, %d)"
-               % (tasks0, fds0, tasks(w), fds(w)))
+               "threads and descriptors back to %d and %d (now %d, %d: %s; before: %s)"
+               % (tasks0, fds0, tasks(w), fds(w), fd_targets(w), fd_list0))
+    print("#   descriptors back to the baseline %.2f s after the last close" % (time.monotonic() - t1))
 
 
 @case("d2: a connection that has not sent its request counts as busy: the spare thread answers busy")
