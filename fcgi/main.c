@@ -26,10 +26,12 @@
 
 #include "buf.h"
 #include "config.h"
+#include "fanout.h"
 #include "fcgi_sink.h"
 #include "handler.h"
 #include "hub.h"
 #include "listen.h"
+#include "logpool.h"
 #include "logging.h"
 #include "metrics.h"
 #include "sse_error.h"
@@ -44,6 +46,7 @@
 struct worker {
     const struct sse_config *cfg;
     struct sse_hub *hub;
+    struct sse_stream_env env; /* what every stream shares */
     struct sse_metrics metrics;
     int listen_fd;
     atomic_int in_request; /* threads between accept and finish */
@@ -186,10 +189,11 @@ static void *serve_thread(void *arg)
         struct sse_request_vars vars;
         memset(&vars, 0, sizeof vars);
         copy_vars(&req, &vars);
-        struct sse_sink sink;
+        struct sse_fcgi_sink sink;
         sse_fcgi_sink_init(&sink, &req);
         int busy = w->cfg->threads >= 2 && busy_threads >= w->cfg->threads;
-        sse_handler_serve(w->hub, w->cfg, &w->metrics, &vars, &sink, busy);
+        sse_handler_serve(&w->env, &vars, &sink.sink, busy);
+        sse_fcgi_sink_cleanup(&sink);
         FCGX_Finish_r(&req);
         atomic_fetch_sub(&w->in_request, 1);
     }
@@ -256,7 +260,13 @@ int main(int argc, char **argv)
         return 2;
     }
     sse_metrics_init(&w.metrics, cfg.threads);
-    int rc = sse_hub_new(&cfg, &w.metrics, &w.hub);
+    w.env.cfg = &cfg;
+    w.env.metrics = &w.metrics;
+    int rc = sse_fanout_new(&cfg, &w.metrics, &w.env.fanout);
+    if (!rc)
+        rc = sse_logpool_new(cfg.db, cfg.busy_timeout_ms, &w.env.logpool);
+    if (!rc)
+        rc = sse_hub_new(&cfg, &w.metrics, w.env.fanout, w.env.logpool, &w.hub);
     if (!rc)
         rc = sse_hub_start(w.hub);
     if (rc) {

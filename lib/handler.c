@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "handler.h"
 #include "logging.h"
 #include "response.h"
@@ -52,13 +53,13 @@ static void serve_status(struct sse_metrics *m,
     sse_buf_cleanup(&out);
 }
 
-static void serve_ping(struct sse_hub *hub, const struct sse_config *cfg,
+static void serve_ping(struct sse_fanout *fanout, const struct sse_config *cfg,
                        const struct sse_request_vars *vars,
                        struct sse_sink *sink)
 {
     struct sse_buf out;
     sse_buf_init(&out, 0);
-    int fault = sse_hub_head(hub) < 0 ? sse_hub_fault(hub) : 0;
+    int fault = sse_fanout_health(fanout);
     if (!fault)
         sse_response_body(&out, "text/plain; charset=utf-8", "pong\n", 5, 0);
     else
@@ -100,7 +101,7 @@ static void access_line(const struct sse_request *req,
         memcpy(channels + o, req->channels[i], len + 1);
         o += len;
     }
-    double dur = (double)(sse_hub_now_ns() - start_ns) / 1e9;
+    double dur = (double)(sse_now_ns() - start_ns) / 1e9;
     static const char *const SOURCES[] = {"none", "header", "query"};
     sse_log(SSE_LOG_INFO,
             "stream end channels=%s resume=%s from=%lld to=%lld events=%lld "
@@ -112,17 +113,18 @@ static void access_line(const struct sse_request *req,
             res->gap, vars->remote_addr ? vars->remote_addr : "-");
 }
 
-void sse_handler_serve(struct sse_hub *hub, const struct sse_config *cfg,
-                       struct sse_metrics *m,
+void sse_handler_serve(const struct sse_stream_env *env,
                        const struct sse_request_vars *vars,
                        struct sse_sink *sink, int busy)
 {
+    const struct sse_config *cfg = env->cfg;
+    struct sse_metrics *m = env->metrics;
     if (cfg->status_path && path_is(vars->uri, cfg->status_path)) {
         serve_status(m, vars, sink);
         return;
     }
     if (cfg->ping_path && path_is(vars->uri, cfg->ping_path)) {
-        serve_ping(hub, cfg, vars, sink);
+        serve_ping(env->fanout, cfg, vars, sink);
         return;
     }
     int cors = sse_response_cors(cfg, vars);
@@ -160,9 +162,9 @@ void sse_handler_serve(struct sse_hub *hub, const struct sse_config *cfg,
         else if (req.resume_source == SSE_RESUME_QUERY)
             sse_metrics_add(&m->resumes_query, 1);
     }
-    int64_t start = sse_hub_now_ns();
+    int64_t start = sse_now_ns();
     struct sse_stream_result res;
-    sse_stream_run(hub, cfg, m, &req, vars, cors, sink, &res);
+    sse_stream_run(env, &req, vars, cors, sink, &res);
     if (m) {
         sse_metrics_add(&m->streams_active, -1);
         sse_metrics_add(&m->streams_closed[res.reason], 1);

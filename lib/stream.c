@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "encode.h"
 #include "eventlog.h"
 #include "logging.h"
@@ -21,12 +22,12 @@
 #define CATCH_UP_BYTES ((size_t)256 * 1024)
 /* backlog_row's "batch full" stop: positive, so no sse_error code. */
 #define BATCH_FULL 1
-#define NS_PER_S 1000000000LL
 /* Long enough for a vanished client's RST to come back, even over a WAN. */
 #define HEARTBEAT_PROBE_NS (250 * 1000000LL)
 
 struct session {
-    struct sse_hub *hub;
+    struct sse_fanout *fanout;
+    struct sse_logpool *logpool;
     const struct sse_config *cfg;
     struct sse_metrics *m;
     const struct sse_request *req;
@@ -91,7 +92,8 @@ static int backlog_row(const struct sse_event_row *row, void *ctx)
     struct sse_buf *out = &b->s->out;
     if (b->rows > 0 && out->len - b->start >= CATCH_UP_BYTES)
         return BATCH_FULL;
-    int rc = sse_hub_encode_row(out, row);
+    int rc = sse_encode_row(out, row->id, row->type, row->type_len, row->data,
+                            row->data_len);
     if (rc)
         return rc;
     b->rows++;
@@ -106,10 +108,10 @@ static int backlog_row(const struct sse_event_row *row, void *ctx)
  * write failure). */
 static int catch_up(struct session *s)
 {
-    int64_t upto = sse_hub_head(s->hub);
+    int64_t upto = sse_fanout_head(s->fanout);
     if (upto < 0)
         return SSE_ECLOSED;
-    int rc = sse_hub_log_borrow(s->hub, &s->log);
+    int rc = sse_logpool_borrow(s->logpool, &s->log);
     if (rc)
         return rc;
     struct backlog_ctx b = {.s = s, .start = s->out.len};
@@ -120,7 +122,7 @@ static int catch_up(struct session *s)
     if (rc == BATCH_FULL)
         rc = 0;
     assert(!sse_eventlog_reading(s->log));
-    sse_hub_log_return(s->hub, s->log, rc != 0);
+    sse_logpool_return(s->logpool, s->log, rc != 0);
     s->log = NULL;
     s->res->events += (int64_t)p.rows;
     if (s->m) {
@@ -153,7 +155,7 @@ static int plan_start(struct session *s, char *gap_json, size_t cap)
     /* The common cases need no database: a first connect starts at the
      * hub's head, and a resume point inside the ring's window that the
      * hub saw no pruning of is served from the ring. */
-    sse_hub_window(s->hub, &covered, &hub_oldest, &hub_head);
+    sse_fanout_window(s->fanout, &covered, &hub_oldest, &hub_head);
     if (hub_head >= 0) {
         if (req->resume_source == SSE_RESUME_NONE && replay <= 0) {
             s->cursor = hub_head;
@@ -167,7 +169,7 @@ static int plan_start(struct session *s, char *gap_json, size_t cap)
         }
     }
     struct sse_eventlog *log;
-    int rc = sse_hub_log_borrow(s->hub, &log);
+    int rc = sse_logpool_borrow(s->logpool, &log);
     if (rc)
         return rc;
     int64_t oldest, head, through = 0;
@@ -206,16 +208,15 @@ static int plan_start(struct session *s, char *gap_json, size_t cap)
             rc = sse_eventlog_replay_start(log, req->channels, req->nchannels,
                                            replay, head, &s->cursor);
     }
-    sse_hub_log_return(s->hub, log, rc != 0);
+    sse_logpool_return(s->logpool, log, rc != 0);
     return rc;
 }
 
-static void write_events(struct session *s, struct sse_hub_event **evs,
-                         size_t n)
+static void write_events(struct session *s, struct sse_event **evs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         put(s, evs[i]->bytes, evs[i]->len);
-        sse_hub_event_release(evs[i]);
+        sse_event_release(evs[i]);
     }
     s->res->events += (int64_t)n;
     if (s->m)
@@ -224,23 +225,23 @@ static void write_events(struct session *s, struct sse_hub_event **evs,
         s->failed = 1;
 }
 
-static void follow(struct session *s, struct sse_hub_waiter *w, int longpoll)
+static void follow(struct session *s, struct sse_sub *sub, int longpoll)
 {
     const struct sse_config *cfg = s->cfg;
-    int64_t now = sse_hub_now_ns();
+    int64_t now = sse_now_ns();
     int64_t end = INT64_MAX;
     if (longpoll)
-        end = now + (int64_t)cfg->longpoll_timeout_s * NS_PER_S;
+        end = now + (int64_t)cfg->longpoll_timeout_s * SSE_NS_PER_S;
     else if (cfg->max_lifetime_s > 0)
-        end = now + (int64_t)cfg->max_lifetime_s * NS_PER_S;
-    int64_t hb_period = (int64_t)cfg->heartbeat_s * NS_PER_S;
+        end = now + (int64_t)cfg->max_lifetime_s * SSE_NS_PER_S;
+    int64_t hb_period = (int64_t)cfg->heartbeat_s * SSE_NS_PER_S;
     int64_t next_hb = now + hb_period;
     /* Apache (mod_fcgid, mod_proxy_fcgi) closes our connection only when a
      * write to a vanished client fails, and over TCP the first write after
      * the client left still succeeds: a second, tiny comment shortly after
      * each heartbeat makes it notice within one heartbeat, not two. */
     int64_t probe_at = INT64_MAX;
-    struct sse_hub_event *evs[TAKE_MAX];
+    struct sse_event *evs[TAKE_MAX];
 
     for (;;) {
         if (s->failed) {
@@ -255,18 +256,21 @@ static void follow(struct session *s, struct sse_hub_waiter *w, int longpoll)
         int64_t deadline = longpoll ? end : (next_hb < end ? next_hb : end);
         if (probe_at < deadline)
             deadline = probe_at;
-        int st =
-            sse_hub_next(s->hub, w, &s->cursor, evs, TAKE_MAX, &n, deadline);
-        /* Events the hub wrote for us while we slept count as activity. */
-        if (w->last_write_ns && w->last_write_ns + hb_period > next_hb)
-            next_hb = w->last_write_ns + hb_period;
+        int st = sse_fanout_next(s->fanout, sub, &s->cursor, evs, TAKE_MAX, &n,
+                                 deadline);
+        /* Events the fan-out wrote for us while we slept count as
+         * activity. */
+        struct sse_fanout_direct d;
+        sse_fanout_direct_stats(s->fanout, sub, &d);
+        if (d.last_write_ns && d.last_write_ns + hb_period > next_hb)
+            next_hb = d.last_write_ns + hb_period;
         if (n) {
             write_events(s, evs, n);
-            next_hb = sse_hub_now_ns() + hb_period;
+            next_hb = sse_now_ns() + hb_period;
             continue;
         }
         switch (st) {
-        case SSE_HUB_BEHIND: {
+        case SSE_FANOUT_BEHIND: {
             int rc = catch_up(s);
             if (rc == SSE_EIO)
                 continue;
@@ -278,48 +282,43 @@ static void follow(struct session *s, struct sse_hub_waiter *w, int longpoll)
                         sse_strerror(rc));
                 return;
             }
-            next_hb = sse_hub_now_ns() + hb_period;
+            next_hb = sse_now_ns() + hb_period;
             continue;
         }
-        case SSE_HUB_PENDING: {
-            /* The rest of a record the hub started writing for us. */
-            int rc =
-                s->sink->write_raw(s->sink->ctx, w->pending, w->pending_len);
-            free(w->pending);
-            w->pending = NULL;
-            if (rc) {
+        case SSE_FANOUT_KEPT:
+            /* The rest of a write the fan-out started for us. */
+            if (s->sink->send_kept(s->sink->ctx)) {
                 s->failed = 1;
                 continue;
             }
-            next_hb = sse_hub_now_ns() + hb_period;
+            next_hb = sse_now_ns() + hb_period;
             continue;
-        }
-        case SSE_HUB_HANGUP:
+        case SSE_FANOUT_HANGUP:
             /* The web server closed our socket, or only half-closed it:
              * a probe write tells the two apart. */
-            sse_hub_waiter_unwatch(s->hub, w);
+            sse_fanout_unwatch(s->fanout, sub);
             sse_encode_comment(&s->out, "");
             if (flush_out(s)) {
                 s->res->reason = SSE_CLOSE_CLIENT_GONE;
                 return;
             }
             continue;
-        case SSE_HUB_RESET:
+        case SSE_FANOUT_RESET:
             finish(s, SSE_CLOSE_RESET, "database replaced, reconnect", -1);
             return;
-        case SSE_HUB_FAULT:
+        case SSE_FANOUT_FAULT:
             finish(s, SSE_CLOSE_FAULT,
                    "error: database cannot be read, retry later",
                    cfg->error_retry_ms);
             return;
-        case SSE_HUB_CLOSED:
+        case SSE_FANOUT_CLOSED:
             finish(s, SSE_CLOSE_SHUTDOWN, "server shutting down, reconnect",
                    -1);
             return;
         default:
             break;
         }
-        now = sse_hub_now_ns();
+        now = sse_now_ns();
         if (now >= end) {
             if (longpoll)
                 s->res->reason = SSE_CLOSE_LONGPOLL;
@@ -363,13 +362,16 @@ static void stream_fault(struct session *s, const struct sse_request_vars *vars,
             sse_strerror(rc));
 }
 
-void sse_stream_run(struct sse_hub *hub, const struct sse_config *cfg,
-                    struct sse_metrics *metrics, const struct sse_request *req,
+void sse_stream_run(const struct sse_stream_env *env,
+                    const struct sse_request *req,
                     const struct sse_request_vars *vars, int cors,
                     struct sse_sink *sink, struct sse_stream_result *res)
 {
+    const struct sse_config *cfg = env->cfg;
+    struct sse_metrics *metrics = env->metrics;
     struct sse_stream_result local;
-    struct session s = {.hub = hub,
+    struct session s = {.fanout = env->fanout,
+                        .logpool = env->logpool,
                         .cfg = cfg,
                         .m = metrics,
                         .req = req,
@@ -380,11 +382,11 @@ void sse_stream_run(struct sse_hub *hub, const struct sse_config *cfg,
     int longpoll = req->longpoll;
     char gap[256];
 
-    int rc = sse_hub_head(hub) < 0 ? sse_hub_fault(hub) : 0;
+    int rc = sse_fanout_health(s.fanout);
     if (!rc)
         rc = plan_start(&s, gap, sizeof gap);
     if (rc) {
-        stream_fault(&s, vars, cors, rc ? rc : SSE_EDB);
+        stream_fault(&s, vars, cors, rc);
         goto out;
     }
     s.res->start_after = s.cursor;
@@ -414,18 +416,20 @@ void sse_stream_run(struct sse_hub *hub, const struct sse_config *cfg,
         s.res->reason = SSE_CLOSE_CLIENT_GONE;
         goto out;
     }
-    struct sse_hub_waiter w;
-    if (sse_hub_waiter_add(hub, &w, req, sink->fd)) {
+    struct sse_sub *sub;
+    if (sse_fanout_add(s.fanout, req, sink->fd, &sub)) {
         finish(&s, SSE_CLOSE_FAULT, "error: out of memory",
                cfg->error_retry_ms);
         goto out;
     }
-    if (!longpoll && sink->write_raw && sink->request_id >= 0)
-        sse_hub_waiter_allow_direct(hub, &w, sink->request_id);
-    follow(&s, &w, longpoll);
-    s.res->events += w.direct_events;
-    s.res->bytes += w.direct_bytes;
-    sse_hub_waiter_remove(hub, &w);
+    if (!longpoll && sink->try_send)
+        sse_fanout_allow_direct(s.fanout, sub, sink);
+    follow(&s, sub, longpoll);
+    struct sse_fanout_direct d;
+    sse_fanout_direct_stats(s.fanout, sub, &d);
+    s.res->events += d.events;
+    s.res->bytes += d.bytes;
+    sse_fanout_remove(s.fanout, sub);
 out:
     s.res->end_cursor = s.cursor;
     sse_buf_cleanup(&s.out);

@@ -22,7 +22,7 @@
  * of line breaks, and is given back after such an event has been written.
  * Rows the event log skips as unreadable are passed, not waited on.
  *
- * Thread-safety: one session per thread; the hub and metrics are shared.
+ * Thread-safety: one session per thread; the env's objects are shared.
  */
 #ifndef SSE_STREAM_H
 #define SSE_STREAM_H
@@ -31,24 +31,18 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "hub.h"
+#include "fanout.h"
+#include "logpool.h"
 #include "metrics.h"
 #include "request.h"
+#include "sink.h"
 
-/* Where the bytes go. write buffers (it may block up to the write
- * timeout); flush pushes them to the web server. Both return 0 or SSE_EIO
- * once the client is gone. fd is the socket to watch for hang-up, or -1. */
-struct sse_sink {
-    int (*write)(void *ctx, const char *p, size_t n);
-    int (*flush)(void *ctx);
-    void *ctx;
-    int fd;
-    /* Optional (NULL/-1 when the sink has no FastCGI connection): writes
-     * bytes that are already FastCGI records straight to fd, blocking up to
-     * the write timeout, with nothing buffered in between; and the request
-     * id the hub puts in the records it writes for this stream. */
-    int (*write_raw)(void *ctx, const char *p, size_t n);
-    int request_id;
+/* The process-wide objects every stream uses; all borrowed. */
+struct sse_stream_env {
+    const struct sse_config *cfg;
+    struct sse_metrics *metrics; /* may be NULL */
+    struct sse_fanout *fanout;
+    struct sse_logpool *logpool;
 };
 
 /* What happened, for the access log and tests. */
@@ -68,8 +62,8 @@ struct sse_stream_result {
  * sse_response_cors classification (not SSE_CORS_DENY). Returns when the
  * stream has ended; res (may be NULL) says why. Never fails: every fault is
  * reported to the client in-band and in the result. */
-void sse_stream_run(struct sse_hub *hub, const struct sse_config *cfg,
-                    struct sse_metrics *metrics, const struct sse_request *req,
+void sse_stream_run(const struct sse_stream_env *env,
+                    const struct sse_request *req,
                     const struct sse_request_vars *vars, int cors,
                     struct sse_sink *sink, struct sse_stream_result *res);
 

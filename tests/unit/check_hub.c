@@ -23,6 +23,7 @@
 #include "admin.h"
 #include "config.h"
 #include "eventlog.h"
+#include "clock.h"
 #include "hub.h"
 #include "metrics.h"
 #include "request.h"
@@ -41,7 +42,7 @@ static struct {
     char *db;
     struct sse_config cfg;
     struct sse_metrics m;
-    struct sse_hub *hub;
+    struct tu_hub h;
     struct sse_admin *pub;
 } E;
 
@@ -58,8 +59,8 @@ static void hub_new_for(const char *name)
     char *path = tu_path(E.dir, name);
     cfg_set("db", path);
     free(path);
-    int rc = sse_hub_new(&E.cfg, &E.m, &E.hub);
-    ck_assert_msg(rc == 0, "sse_hub_new: %s", sse_strerror(rc));
+    int rc = tu_hub_new(&E.h, &E.cfg, &E.m);
+    ck_assert_msg(rc == 0, "tu_hub_new: %s", sse_strerror(rc));
 }
 
 static void setup(void)
@@ -78,10 +79,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    if (E.hub) {
-        sse_hub_stop(E.hub);
-        sse_hub_free(E.hub);
-    }
+    tu_hub_free(&E.h);
     sse_admin_close(E.pub);
     free(E.db);
     sse_config_cleanup(&E.cfg);
@@ -99,9 +97,9 @@ static void tick(void)
 /* Waits up to ms for the hub's head to reach at least min. */
 static int wait_head(int64_t min, int ms)
 {
-    int64_t deadline = sse_hub_now_ns() + ms * MS;
-    while (sse_hub_head(E.hub) < min) {
-        if (sse_hub_now_ns() >= deadline)
+    int64_t deadline = sse_now_ns() + ms * MS;
+    while (sse_fanout_head(E.h.fanout) < min) {
+        if (sse_now_ns() >= deadline)
             return 0;
         tick();
     }
@@ -111,12 +109,12 @@ static int wait_head(int64_t min, int ms)
 /* Waits up to ms for the hub to report a fault (want != 0) or none. */
 static int wait_fault(int want_fault, int ms)
 {
-    int64_t deadline = sse_hub_now_ns() + ms * MS;
+    int64_t deadline = sse_now_ns() + ms * MS;
     for (;;) {
-        int f = sse_hub_fault(E.hub);
-        if (want_fault ? f != 0 : (f == 0 && sse_hub_head(E.hub) >= 0))
+        int f = sse_fanout_fault_code(E.h.fanout);
+        if (want_fault ? f != 0 : (f == 0 && sse_fanout_head(E.h.fanout) >= 0))
             return 1;
-        if (sse_hub_now_ns() >= deadline)
+        if (sse_now_ns() >= deadline)
             return 0;
         tick();
     }
@@ -128,7 +126,7 @@ static void start_healthy(void)
     E.db = tu_log_create(E.dir, "events.db");
     E.pub = tu_admin_open(E.db);
     hub_new_for("events.db");
-    ck_assert_int_eq(sse_hub_start(E.hub), 0);
+    ck_assert_int_eq(sse_hub_start(E.h.hub), 0);
     ck_assert_msg(wait_head(0, 5000), "hub did not open the log");
 }
 
@@ -153,33 +151,33 @@ static struct sse_request req_one(const char *channel)
 
 /* Registers w for req, watching fd (-1 for none); returns the hub's head
  * as the cursor to start from. */
-static int64_t add_waiter(struct sse_hub_waiter *w,
-                          const struct sse_request *req, int fd)
+static int64_t add_waiter(struct sse_sub **w, const struct sse_request *req,
+                          int fd)
 {
-    ck_assert_int_eq(sse_hub_waiter_add(E.hub, w, req, fd), 0);
-    return sse_hub_head(E.hub);
+    ck_assert_int_eq(sse_fanout_add(E.h.fanout, req, fd, w), 0);
+    return sse_fanout_head(E.h.fanout);
 }
 
 /* One sse_hub_next call waiting at most ms (0: not at all); the events
  * taken are released and counted in *n. Returns the status. */
-static int next_in(struct sse_hub_waiter *w, int64_t *cursor, int ms, size_t *n)
+static int next_in(struct sse_sub *w, int64_t *cursor, int ms, size_t *n)
 {
-    struct sse_hub_event *evs[4];
-    int64_t deadline = ms ? sse_hub_now_ns() + ms * MS : 0;
-    int st = sse_hub_next(E.hub, w, cursor, evs, 4, n, deadline);
+    struct sse_event *evs[4];
+    int64_t deadline = ms ? sse_now_ns() + ms * MS : 0;
+    int st = sse_fanout_next(E.h.fanout, w, cursor, evs, 4, n, deadline);
     for (size_t i = 0; i < *n; i++)
-        sse_hub_event_release(evs[i]);
+        sse_event_release(evs[i]);
     return st;
 }
 
 /* Calls sse_hub_next until it reports something other than events, for at
- * most ms; returns that status (SSE_HUB_EVENTS when time ran out). */
-static int wait_status(struct sse_hub_waiter *w, int64_t *cursor, int ms)
+ * most ms; returns that status (SSE_FANOUT_EVENTS when time ran out). */
+static int wait_status(struct sse_sub *w, int64_t *cursor, int ms)
 {
     size_t n = 0;
-    int64_t deadline = sse_hub_now_ns() + ms * MS;
-    int st = SSE_HUB_EVENTS;
-    while (st == SSE_HUB_EVENTS && sse_hub_now_ns() < deadline)
+    int64_t deadline = sse_now_ns() + ms * MS;
+    int st = SSE_FANOUT_EVENTS;
+    while (st == SSE_FANOUT_EVENTS && sse_now_ns() < deadline)
         st = next_in(w, cursor, 100, &n);
     return st;
 }
@@ -187,28 +185,28 @@ static int wait_status(struct sse_hub_waiter *w, int64_t *cursor, int ms)
 /* Takes events until want of them arrived or ms passed; stores their ids
  * (and releases them). Returns how many arrived; fails on a non-event
  * status. */
-static size_t collect(struct sse_hub_waiter *w, int64_t *cursor, int64_t *ids,
+static size_t collect(struct sse_sub *w, int64_t *cursor, int64_t *ids,
                       size_t want, int ms)
 {
-    int64_t deadline = sse_hub_now_ns() + ms * MS;
+    int64_t deadline = sse_now_ns() + ms * MS;
     size_t got = 0;
-    while (got < want && sse_hub_now_ns() < deadline) {
-        struct sse_hub_event *evs[8];
+    while (got < want && sse_now_ns() < deadline) {
+        struct sse_event *evs[8];
         size_t n = 0;
-        int st = sse_hub_next(E.hub, w, cursor, evs, 8, &n, deadline);
-        ck_assert_msg(st == SSE_HUB_EVENTS, "sse_hub_next status %d", st);
+        int st = sse_fanout_next(E.h.fanout, w, cursor, evs, 8, &n, deadline);
+        ck_assert_msg(st == SSE_FANOUT_EVENTS, "sse_hub_next status %d", st);
         for (size_t i = 0; i < n; i++) {
             if (got < want)
                 ids[got] = evs[i]->id;
             got++;
-            sse_hub_event_release(evs[i]);
+            sse_event_release(evs[i]);
         }
     }
     return got;
 }
 
 /* Parses one encoded event and checks its id, type and data. */
-static void assert_encoded(const struct sse_hub_event *ev, const char *type,
+static void assert_encoded(const struct sse_event *ev, const char *type,
                            const char *data)
 {
     struct sse_parser *p = sse_parser_new();
@@ -227,21 +225,21 @@ static void assert_encoded(const struct sse_hub_event *ev, const char *type,
 
 /* --- pure helpers --- */
 
-START_TEST(test_hub_channel_hash_fnv1a)
+START_TEST(test_channel_hash_fnv1a)
 {
     /* FNV-1a 32-bit reference values. */
-    ck_assert_uint_eq(sse_hub_channel_hash("", 0), 2166136261u);
-    ck_assert_uint_eq(sse_hub_channel_hash("a", 1), 0xe40c292cu);
-    ck_assert_uint_eq(sse_hub_channel_hash("foobar", 6), 0xbf9cf968u);
+    ck_assert_uint_eq(sse_channel_hash("", 0), 2166136261u);
+    ck_assert_uint_eq(sse_channel_hash("a", 1), 0xe40c292cu);
+    ck_assert_uint_eq(sse_channel_hash("foobar", 6), 0xbf9cf968u);
     /* len is honoured, not the NUL. */
-    ck_assert_uint_eq(sse_hub_channel_hash("ab", 1), 0xe40c292cu);
+    ck_assert_uint_eq(sse_channel_hash("ab", 1), 0xe40c292cu);
 }
 END_TEST
 
-START_TEST(test_hub_now_ns_monotonic)
+START_TEST(test_clock_now_ns_monotonic)
 {
-    int64_t a = sse_hub_now_ns();
-    int64_t b = sse_hub_now_ns();
+    int64_t a = sse_now_ns();
+    int64_t b = sse_now_ns();
     ck_assert(a > 0);
     ck_assert(b >= a);
 }
@@ -253,9 +251,9 @@ START_TEST(test_hub_head_before_start)
 {
     E.db = tu_log_create(E.dir, "events.db");
     hub_new_for("events.db");
-    ck_assert_int_eq(sse_hub_head(E.hub), -1);
-    ck_assert_int_eq(sse_hub_fault(E.hub), 0);
-    ck_assert_int_eq(sse_hub_stopping(E.hub), 0);
+    ck_assert_int_eq(sse_fanout_head(E.h.fanout), -1);
+    ck_assert_int_eq(sse_fanout_fault_code(E.h.fanout), 0);
+    ck_assert_int_eq(sse_hub_stopping(E.h.hub), 0);
 }
 END_TEST
 
@@ -267,11 +265,11 @@ START_TEST(test_hub_head_existing_rows)
     tu_publish(E.pub, NULL, NULL, "2");
     int64_t last = tu_publish(E.pub, "other", NULL, "3");
     hub_new_for("events.db");
-    ck_assert_int_eq(sse_hub_start(E.hub), 0);
+    ck_assert_int_eq(sse_hub_start(E.h.hub), 0);
     ck_assert(wait_head(0, 5000));
     /* The head is the newest id at open: old rows are not in the ring. */
-    ck_assert_int_eq(sse_hub_head(E.hub), last);
-    ck_assert_int_eq(sse_hub_fault(E.hub), 0);
+    ck_assert_int_eq(sse_fanout_head(E.h.fanout), last);
+    ck_assert_int_eq(sse_fanout_fault_code(E.h.fanout), 0);
     ck_assert_int_eq(atomic_load(&E.m.head_id), last);
 }
 END_TEST
@@ -279,14 +277,14 @@ END_TEST
 START_TEST(test_hub_head_follows_publishes)
 {
     start_healthy();
-    ck_assert_int_eq(sse_hub_head(E.hub), 0);
+    ck_assert_int_eq(sse_fanout_head(E.h.fanout), 0);
     int64_t id = 0;
     for (int i = 0; i < 5; i++)
         id = tu_publish(E.pub, NULL, NULL, "x");
     ck_assert_msg(wait_head(id, 5000),
                   "head %" PRId64 " never reached %" PRId64,
-                  sse_hub_head(E.hub), id);
-    ck_assert_int_eq(sse_hub_head(E.hub), id);
+                  sse_fanout_head(E.h.fanout), id);
+    ck_assert_int_eq(sse_fanout_head(E.h.fanout), id);
     ck_assert_int_eq(atomic_load(&E.m.head_id), id);
     ck_assert(atomic_load(&E.m.db_reads) > 0);
 }
@@ -300,7 +298,7 @@ START_TEST(test_hub_next_new_rows_in_order)
     tu_publish(E.pub, NULL, NULL, "before the waiter");
     ck_assert(wait_head(1, 5000));
     struct sse_request req = req_one("default");
-    struct sse_hub_waiter w;
+    struct sse_sub *w;
     int64_t cursor = add_waiter(&w, &req, -1);
 
     static const char *const types[] = {NULL, "update", NULL, "x y"};
@@ -309,25 +307,25 @@ START_TEST(test_hub_next_new_rows_in_order)
     for (int i = 0; i < 4; i++)
         want[i] = tu_publish(E.pub, "default", types[i], data[i]);
 
-    int64_t deadline = sse_hub_now_ns() + 5000 * MS;
+    int64_t deadline = sse_now_ns() + 5000 * MS;
     size_t got = 0;
-    while (got < 4 && sse_hub_now_ns() < deadline) {
-        struct sse_hub_event *evs[8];
+    while (got < 4 && sse_now_ns() < deadline) {
+        struct sse_event *evs[8];
         size_t n = 0;
-        int st = sse_hub_next(E.hub, &w, &cursor, evs, 8, &n, deadline);
-        ck_assert_int_eq(st, SSE_HUB_EVENTS);
+        int st = sse_fanout_next(E.h.fanout, w, &cursor, evs, 8, &n, deadline);
+        ck_assert_int_eq(st, SSE_FANOUT_EVENTS);
         for (size_t i = 0; i < n; i++, got++) {
             ck_assert_uint_lt(got, 4);
             ck_assert_int_eq(evs[i]->id, want[got]);
             ck_assert_str_eq(evs[i]->channel, "default");
             assert_encoded(evs[i], types[got] ? types[got] : "message",
                            data[got]);
-            sse_hub_event_release(evs[i]);
+            sse_event_release(evs[i]);
         }
     }
     ck_assert_uint_eq(got, 4);
     ck_assert_int_eq(cursor, want[3]);
-    sse_hub_waiter_remove(E.hub, &w);
+    sse_fanout_remove(E.h.fanout, w);
 }
 END_TEST
 
@@ -335,14 +333,14 @@ START_TEST(test_hub_next_deadline_no_events)
 {
     start_healthy();
     struct sse_request req = req_one("default");
-    struct sse_hub_waiter w;
+    struct sse_sub *w;
     int64_t cursor = add_waiter(&w, &req, -1);
     size_t n = 99;
-    int64_t t0 = sse_hub_now_ns();
-    ck_assert_int_eq(next_in(&w, &cursor, 50, &n), SSE_HUB_EVENTS);
+    int64_t t0 = sse_now_ns();
+    ck_assert_int_eq(next_in(w, &cursor, 50, &n), SSE_FANOUT_EVENTS);
     ck_assert_uint_eq(n, 0);
-    ck_assert(sse_hub_now_ns() >= t0 + 50 * MS);
-    sse_hub_waiter_remove(E.hub, &w);
+    ck_assert(sse_now_ns() >= t0 + 50 * MS);
+    sse_fanout_remove(E.h.fanout, w);
 }
 END_TEST
 
@@ -368,7 +366,7 @@ START_TEST(test_hub_next_channel_filter_not_woken)
 {
     start_healthy();
     struct sse_request req = req_one("a");
-    struct sse_hub_waiter w;
+    struct sse_sub *w;
     int64_t cursor = add_waiter(&w, &req, -1);
 
     /* 'b' rows commit while the 'a' waiter sleeps until its deadline. */
@@ -376,26 +374,26 @@ START_TEST(test_hub_next_channel_filter_not_woken)
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, publish_thread, &p), 0);
     size_t n = 99;
-    int64_t t0 = sse_hub_now_ns();
-    int st = next_in(&w, &cursor, 300, &n);
+    int64_t t0 = sse_now_ns();
+    int st = next_in(w, &cursor, 300, &n);
     pthread_join(t, NULL);
-    ck_assert_int_eq(st, SSE_HUB_EVENTS);
+    ck_assert_int_eq(st, SSE_FANOUT_EVENTS);
     ck_assert_uint_eq(n, 0);
-    ck_assert(sse_hub_now_ns() >= t0 + 300 * MS);
+    ck_assert(sse_now_ns() >= t0 + 300 * MS);
     ck_assert_int_gt(p.last, 0);
 
     /* Once the hub has the 'b' rows, the cursor moves past them. */
     ck_assert(wait_head(p.last, 5000));
-    ck_assert_int_eq(next_in(&w, &cursor, 0, &n), SSE_HUB_EVENTS);
+    ck_assert_int_eq(next_in(w, &cursor, 0, &n), SSE_FANOUT_EVENTS);
     ck_assert_uint_eq(n, 0);
     ck_assert_int_eq(cursor, p.last);
 
     /* An 'a' row is delivered. */
     int64_t id = tu_publish(E.pub, "a", NULL, "for a");
     int64_t got[1];
-    ck_assert_uint_eq(collect(&w, &cursor, got, 1, 5000), 1);
+    ck_assert_uint_eq(collect(w, &cursor, got, 1, 5000), 1);
     ck_assert_int_eq(got[0], id);
-    sse_hub_waiter_remove(E.hub, &w);
+    sse_fanout_remove(E.h.fanout, w);
 }
 END_TEST
 
@@ -405,11 +403,11 @@ START_TEST(test_hub_next_waiters_see_own_channels)
     static const char *const both[] = {"a", "b"};
     struct sse_request ra = req_one("a"), rb = req_one("b");
     struct sse_request rab = req_for(both, 2);
-    struct sse_hub_waiter wa, wb, wab;
-    ck_assert_int_eq(sse_hub_waiter_add(E.hub, &wa, &ra, -1), 0);
-    ck_assert_int_eq(sse_hub_waiter_add(E.hub, &wb, &rb, -1), 0);
-    ck_assert_int_eq(sse_hub_waiter_add(E.hub, &wab, &rab, -1), 0);
-    int64_t ca = sse_hub_head(E.hub), cb = ca, cab = ca;
+    struct sse_sub *wa, *wb, *wab;
+    ck_assert_int_eq(sse_fanout_add(E.h.fanout, &ra, -1, &wa), 0);
+    ck_assert_int_eq(sse_fanout_add(E.h.fanout, &rb, -1, &wb), 0);
+    ck_assert_int_eq(sse_fanout_add(E.h.fanout, &rab, -1, &wab), 0);
+    int64_t ca = sse_fanout_head(E.h.fanout), cb = ca, cab = ca;
 
     int64_t ids[6];
     static const char *const chans[] = {"a", "b", "c", "b", "a", "a"};
@@ -418,27 +416,27 @@ START_TEST(test_hub_next_waiters_see_own_channels)
     ck_assert(wait_head(ids[5], 5000));
 
     int64_t got[6];
-    ck_assert_uint_eq(collect(&wa, &ca, got, 3, 2000), 3);
+    ck_assert_uint_eq(collect(wa, &ca, got, 3, 2000), 3);
     ck_assert_int_eq(got[0], ids[0]);
     ck_assert_int_eq(got[1], ids[4]);
     ck_assert_int_eq(got[2], ids[5]);
-    ck_assert_uint_eq(collect(&wb, &cb, got, 2, 2000), 2);
+    ck_assert_uint_eq(collect(wb, &cb, got, 2, 2000), 2);
     ck_assert_int_eq(got[0], ids[1]);
     ck_assert_int_eq(got[1], ids[3]);
-    ck_assert_uint_eq(collect(&wab, &cab, got, 5, 2000), 5);
+    ck_assert_uint_eq(collect(wab, &cab, got, 5, 2000), 5);
     ck_assert_int_eq(got[0], ids[0]);
     ck_assert_int_eq(got[1], ids[1]);
     ck_assert_int_eq(got[2], ids[3]);
     ck_assert_int_eq(got[3], ids[4]);
     ck_assert_int_eq(got[4], ids[5]);
     /* Nothing more for anyone (the 'c' row is skipped). */
-    ck_assert_uint_eq(collect(&wa, &ca, got, 1, 30), 0);
-    ck_assert_uint_eq(collect(&wab, &cab, got, 1, 30), 0);
+    ck_assert_uint_eq(collect(wa, &ca, got, 1, 30), 0);
+    ck_assert_uint_eq(collect(wab, &cab, got, 1, 30), 0);
     ck_assert_int_eq(ca, ids[5]);
     ck_assert_int_eq(cab, ids[5]);
-    sse_hub_waiter_remove(E.hub, &wa);
-    sse_hub_waiter_remove(E.hub, &wb);
-    sse_hub_waiter_remove(E.hub, &wab);
+    sse_fanout_remove(E.h.fanout, wa);
+    sse_fanout_remove(E.h.fanout, wb);
+    sse_fanout_remove(E.h.fanout, wab);
 }
 END_TEST
 
@@ -446,33 +444,33 @@ START_TEST(test_hub_next_max_limits_batch)
 {
     start_healthy();
     struct sse_request req = req_one("default");
-    struct sse_hub_waiter w;
+    struct sse_sub *w;
     int64_t cursor = add_waiter(&w, &req, -1);
     int64_t ids[5];
     for (int i = 0; i < 5; i++)
         ids[i] = tu_publish(E.pub, NULL, NULL, "m");
     ck_assert(wait_head(ids[4], 5000));
 
-    struct sse_hub_event *evs[5];
+    struct sse_event *evs[5];
     size_t n = 0;
-    ck_assert_int_eq(sse_hub_next(E.hub, &w, &cursor, evs, 2, &n, 0),
-                     SSE_HUB_EVENTS);
+    ck_assert_int_eq(sse_fanout_next(E.h.fanout, w, &cursor, evs, 2, &n, 0),
+                     SSE_FANOUT_EVENTS);
     ck_assert_uint_eq(n, 2);
     ck_assert_int_eq(evs[0]->id, ids[0]);
     ck_assert_int_eq(evs[1]->id, ids[1]);
     /* The cursor stops at the last event taken, not at the head. */
     ck_assert_int_eq(cursor, ids[1]);
     for (size_t i = 0; i < n; i++)
-        sse_hub_event_release(evs[i]);
-    ck_assert_int_eq(sse_hub_next(E.hub, &w, &cursor, evs, 5, &n, 0),
-                     SSE_HUB_EVENTS);
+        sse_event_release(evs[i]);
+    ck_assert_int_eq(sse_fanout_next(E.h.fanout, w, &cursor, evs, 5, &n, 0),
+                     SSE_FANOUT_EVENTS);
     ck_assert_uint_eq(n, 3);
     ck_assert_int_eq(evs[0]->id, ids[2]);
     ck_assert_int_eq(evs[2]->id, ids[4]);
     ck_assert_int_eq(cursor, ids[4]);
     for (size_t i = 0; i < n; i++)
-        sse_hub_event_release(evs[i]);
-    sse_hub_waiter_remove(E.hub, &w);
+        sse_event_release(evs[i]);
+    sse_fanout_remove(E.h.fanout, w);
 }
 END_TEST
 
@@ -482,36 +480,39 @@ START_TEST(test_hub_next_behind_when_ring_overrun)
 {
     start_healthy();
     struct sse_request req = req_one("default");
-    struct sse_hub_waiter w;
-    ck_assert_int_eq(sse_hub_waiter_add(E.hub, &w, &req, -1), 0);
-    int64_t start = sse_hub_head(E.hub);
+    struct sse_sub *w;
+    ck_assert_int_eq(sse_fanout_add(E.h.fanout, &req, -1, &w), 0);
+    int64_t start = sse_fanout_head(E.h.fanout);
     int64_t last = 0;
     for (int i = 0; i < 40; i++)
         last = tu_publish(E.pub, NULL, NULL, "r");
     ck_assert(wait_head(last, 5000));
 
-    struct sse_hub_event *evs[RING + 1];
+    struct sse_event *evs[RING + 1];
     size_t n = 99;
     int64_t cursor = start;
-    ck_assert_int_eq(sse_hub_next(E.hub, &w, &cursor, evs, RING + 1, &n, 0),
-                     SSE_HUB_BEHIND);
+    ck_assert_int_eq(
+        sse_fanout_next(E.h.fanout, w, &cursor, evs, RING + 1, &n, 0),
+        SSE_FANOUT_BEHIND);
     ck_assert_uint_eq(n, 0);
     ck_assert_int_eq(cursor, start); /* untouched: the caller reads the log */
 
     /* The ring holds exactly the newest RING rows. */
     cursor = last - RING - 1;
-    ck_assert_int_eq(sse_hub_next(E.hub, &w, &cursor, evs, RING + 1, &n, 0),
-                     SSE_HUB_BEHIND);
+    ck_assert_int_eq(
+        sse_fanout_next(E.h.fanout, w, &cursor, evs, RING + 1, &n, 0),
+        SSE_FANOUT_BEHIND);
     cursor = last - RING;
-    ck_assert_int_eq(sse_hub_next(E.hub, &w, &cursor, evs, RING + 1, &n, 0),
-                     SSE_HUB_EVENTS);
+    ck_assert_int_eq(
+        sse_fanout_next(E.h.fanout, w, &cursor, evs, RING + 1, &n, 0),
+        SSE_FANOUT_EVENTS);
     ck_assert_uint_eq(n, RING);
     for (size_t i = 0; i < n; i++) {
         ck_assert_int_eq(evs[i]->id, last - RING + 1 + (int64_t)i);
-        sse_hub_event_release(evs[i]);
+        sse_event_release(evs[i]);
     }
     ck_assert_int_eq(cursor, last);
-    sse_hub_waiter_remove(E.hub, &w);
+    sse_fanout_remove(E.h.fanout, w);
 }
 END_TEST
 
@@ -519,15 +520,16 @@ START_TEST(test_hub_event_outlives_ring)
 {
     start_healthy();
     struct sse_request req = req_one("default");
-    struct sse_hub_waiter w;
+    struct sse_sub *w;
     int64_t cursor = add_waiter(&w, &req, -1);
     int64_t id = tu_publish(E.pub, NULL, "kept", "held by the caller");
-    struct sse_hub_event *ev = NULL;
+    struct sse_event *ev = NULL;
     size_t n = 0;
-    int64_t deadline = sse_hub_now_ns() + 5000 * MS;
-    while (n == 0 && sse_hub_now_ns() < deadline)
-        ck_assert_int_eq(sse_hub_next(E.hub, &w, &cursor, &ev, 1, &n, deadline),
-                         SSE_HUB_EVENTS);
+    int64_t deadline = sse_now_ns() + 5000 * MS;
+    while (n == 0 && sse_now_ns() < deadline)
+        ck_assert_int_eq(
+            sse_fanout_next(E.h.fanout, w, &cursor, &ev, 1, &n, deadline),
+            SSE_FANOUT_EVENTS);
     ck_assert_uint_eq(n, 1);
     ck_assert_int_eq(ev->id, id);
     /* Push it out of the ring; the reference keeps it alive. */
@@ -536,9 +538,9 @@ START_TEST(test_hub_event_outlives_ring)
         last = tu_publish(E.pub, NULL, NULL, "filler");
     ck_assert(wait_head(last, 5000));
     assert_encoded(ev, "kept", "held by the caller");
-    sse_hub_event_release(ev);
-    sse_hub_event_release(NULL);
-    sse_hub_waiter_remove(E.hub, &w);
+    sse_event_release(ev);
+    sse_event_release(NULL);
+    sse_fanout_remove(E.h.fanout, w);
 }
 END_TEST
 
@@ -546,7 +548,7 @@ START_TEST(test_hub_window_tracks_ring_and_pruning)
 {
     start_healthy();
     int64_t covered, oldest, head;
-    sse_hub_window(E.hub, &covered, &oldest, &head);
+    sse_fanout_window(E.h.fanout, &covered, &oldest, &head);
     /* An empty log: nothing stored, nothing in the ring. */
     ck_assert_int_eq(head, 0);
     ck_assert_int_eq(covered, 0);
@@ -556,20 +558,20 @@ START_TEST(test_hub_window_tracks_ring_and_pruning)
     for (int i = 0; i < 40; i++)
         last = tu_publish(E.pub, NULL, NULL, "w");
     ck_assert(wait_head(last, 5000));
-    sse_hub_window(E.hub, &covered, &oldest, &head);
+    sse_fanout_window(E.h.fanout, &covered, &oldest, &head);
     ck_assert_int_eq(head, last);
     ck_assert_int_eq(covered, last - RING);
     ck_assert_int_eq(oldest, 1);
 
     /* Pruning is a commit too: the hub notices the new oldest id. */
     ck_assert_int_eq(sse_admin_prune(E.pub, 5, -1, NULL, NULL), 0);
-    int64_t deadline = sse_hub_now_ns() + 5000 * MS;
+    int64_t deadline = sse_now_ns() + 5000 * MS;
     do {
-        sse_hub_window(E.hub, &covered, &oldest, &head);
+        sse_fanout_window(E.h.fanout, &covered, &oldest, &head);
         if (oldest == last - 4)
             break;
         tick();
-    } while (sse_hub_now_ns() < deadline);
+    } while (sse_now_ns() < deadline);
     ck_assert_int_eq(oldest, last - 4);
     ck_assert_int_eq(head, last);
     ck_assert_int_eq(covered, last - RING);
@@ -581,37 +583,37 @@ END_TEST
 START_TEST(test_hub_fault_missing_db_then_healthy)
 {
     hub_new_for("late.db");
-    ck_assert_int_eq(sse_hub_start(E.hub), 0);
+    ck_assert_int_eq(sse_hub_start(E.h.hub), 0);
     ck_assert_msg(wait_fault(1, 5000), "no fault reported for a missing db");
-    ck_assert_int_eq(sse_hub_fault(E.hub), SSE_ENOENT);
-    ck_assert_int_eq(sse_hub_head(E.hub), -1);
+    ck_assert_int_eq(sse_fanout_fault_code(E.h.fanout), SSE_ENOENT);
+    ck_assert_int_eq(sse_fanout_head(E.h.fanout), -1);
 
     struct sse_request req = req_one("default");
-    struct sse_hub_waiter w;
+    struct sse_sub *w;
     int64_t cursor = add_waiter(&w, &req, -1);
     size_t n = 99;
-    int st = next_in(&w, &cursor, 1000, &n);
-    ck_assert_msg(st == SSE_HUB_FAULT || st == SSE_HUB_RESET,
+    int st = next_in(w, &cursor, 1000, &n);
+    ck_assert_msg(st == SSE_FANOUT_FAULT || st == SSE_FANOUT_RESET,
                   "status %d for a missing db", st);
     ck_assert_uint_eq(n, 0);
-    sse_hub_waiter_remove(E.hub, &w);
+    sse_fanout_remove(E.h.fanout, w);
     struct sse_eventlog *log = NULL;
-    ck_assert_int_eq(sse_hub_log_borrow(E.hub, &log), SSE_ENOENT);
+    ck_assert_int_eq(sse_logpool_borrow(E.h.pool, &log), SSE_ENOENT);
 
     /* Create it (sselite init): the hub recovers on its own. */
     E.db = tu_log_create(E.dir, "late.db");
     ck_assert_msg(wait_fault(0, 5000), "hub did not recover (fault %d)",
-                  sse_hub_fault(E.hub));
-    ck_assert_int_eq(sse_hub_head(E.hub), 0);
+                  sse_fanout_fault_code(E.h.fanout));
+    ck_assert_int_eq(sse_fanout_head(E.h.fanout), 0);
 
-    ck_assert_int_eq(sse_hub_waiter_add(E.hub, &w, &req, -1), 0);
-    cursor = sse_hub_head(E.hub);
+    ck_assert_int_eq(sse_fanout_add(E.h.fanout, &req, -1, &w), 0);
+    cursor = sse_fanout_head(E.h.fanout);
     E.pub = tu_admin_open(E.db);
     int64_t id = tu_publish(E.pub, NULL, NULL, "after recovery");
     int64_t got[1];
-    ck_assert_uint_eq(collect(&w, &cursor, got, 1, 5000), 1);
+    ck_assert_uint_eq(collect(w, &cursor, got, 1, 5000), 1);
     ck_assert_int_eq(got[0], id);
-    sse_hub_waiter_remove(E.hub, &w);
+    sse_fanout_remove(E.h.fanout, w);
 }
 END_TEST
 
@@ -625,10 +627,10 @@ START_TEST(test_hub_fault_not_a_database)
     tu_write_file(path, block, sizeof block);
     free(path);
     hub_new_for("junk.db");
-    ck_assert_int_eq(sse_hub_start(E.hub), 0);
+    ck_assert_int_eq(sse_hub_start(E.h.hub), 0);
     ck_assert(wait_fault(1, 5000));
-    ck_assert_int_eq(sse_hub_fault(E.hub), SSE_ECORRUPT);
-    ck_assert_int_eq(sse_hub_head(E.hub), -1);
+    ck_assert_int_eq(sse_fanout_fault_code(E.h.fanout), SSE_ECORRUPT);
+    ck_assert_int_eq(sse_fanout_head(E.h.fanout), -1);
 }
 END_TEST
 
@@ -638,9 +640,9 @@ START_TEST(test_hub_fault_not_initialised)
     tu_write_file(path, "", 0);
     free(path);
     hub_new_for("empty.db");
-    ck_assert_int_eq(sse_hub_start(E.hub), 0);
+    ck_assert_int_eq(sse_hub_start(E.h.hub), 0);
     ck_assert(wait_fault(1, 5000));
-    ck_assert_int_eq(sse_hub_fault(E.hub), SSE_ESCHEMA);
+    ck_assert_int_eq(sse_fanout_fault_code(E.h.fanout), SSE_ESCHEMA);
 }
 END_TEST
 
@@ -652,7 +654,7 @@ START_TEST(test_hub_reset_when_db_replaced)
         last = tu_publish(E.pub, NULL, NULL, "old");
     ck_assert(wait_head(last, 5000));
     struct sse_request req = req_one("default");
-    struct sse_hub_waiter w;
+    struct sse_sub *w;
     int64_t cursor = add_waiter(&w, &req, -1);
 
     /* A restored backup with fewer rows is renamed over the live file.
@@ -669,15 +671,15 @@ START_TEST(test_hub_reset_when_db_replaced)
     ck_assert_msg(rename(other, E.db) == 0, "rename: %s", strerror(errno));
     free(other);
 
-    int st = wait_status(&w, &cursor, 5000);
-    ck_assert_msg(st == SSE_HUB_RESET, "status %d, not RESET", st);
-    sse_hub_waiter_remove(E.hub, &w);
+    int st = wait_status(w, &cursor, 5000);
+    ck_assert_msg(st == SSE_FANOUT_RESET, "status %d, not RESET", st);
+    sse_fanout_remove(E.h.fanout, w);
 
     /* The hub reopens the new file and reports its (lower) head. */
-    int64_t t_end = sse_hub_now_ns() + 5000 * MS;
-    while (sse_hub_head(E.hub) != other_head && sse_hub_now_ns() < t_end)
+    int64_t t_end = sse_now_ns() + 5000 * MS;
+    while (sse_fanout_head(E.h.fanout) != other_head && sse_now_ns() < t_end)
         tick();
-    ck_assert_int_eq(sse_hub_head(E.hub), other_head);
+    ck_assert_int_eq(sse_fanout_head(E.h.fanout), other_head);
 }
 END_TEST
 
@@ -685,19 +687,19 @@ START_TEST(test_hub_closed_after_stop)
 {
     start_healthy();
     struct sse_request req = req_one("default");
-    struct sse_hub_waiter w;
+    struct sse_sub *w;
     int64_t cursor = add_waiter(&w, &req, -1);
-    sse_hub_stop(E.hub);
-    ck_assert_int_eq(sse_hub_stopping(E.hub), 1);
+    sse_hub_stop(E.h.hub);
+    ck_assert_int_eq(sse_hub_stopping(E.h.hub), 1);
     size_t n = 99;
-    ck_assert_int_eq(next_in(&w, &cursor, 5000, &n), SSE_HUB_CLOSED);
+    ck_assert_int_eq(next_in(w, &cursor, 5000, &n), SSE_FANOUT_CLOSED);
     ck_assert_uint_eq(n, 0);
-    sse_hub_waiter_remove(E.hub, &w);
+    sse_fanout_remove(E.h.fanout, w);
 }
 END_TEST
 
 struct blocked {
-    struct sse_hub_waiter w;
+    struct sse_sub *w;
     struct sse_request req;
     atomic_int started;
     atomic_int status;
@@ -707,10 +709,10 @@ struct blocked {
 static void *blocked_thread(void *arg)
 {
     struct blocked *b = arg;
-    int64_t cursor = sse_hub_head(E.hub);
+    int64_t cursor = sse_fanout_head(E.h.fanout);
     size_t n = 0;
     atomic_store(&b->started, 1);
-    int st = next_in(&b->w, &cursor, 20000, &n);
+    int st = next_in(b->w, &cursor, 20000, &n);
     atomic_store(&b->status, st);
     atomic_store(&b->done, 1);
     return NULL;
@@ -723,37 +725,132 @@ START_TEST(test_hub_stop_wakes_blocked_waiter)
     memset(&b, 0, sizeof b);
     b.req = req_one("default");
     atomic_init(&b.status, -1);
-    ck_assert_int_eq(sse_hub_waiter_add(E.hub, &b.w, &b.req, -1), 0);
+    ck_assert_int_eq(sse_fanout_add(E.h.fanout, &b.req, -1, &b.w), 0);
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, blocked_thread, &b), 0);
-    int64_t deadline = sse_hub_now_ns() + 5000 * MS;
-    while (!atomic_load(&b.started) && sse_hub_now_ns() < deadline)
+    int64_t deadline = sse_now_ns() + 5000 * MS;
+    while (!atomic_load(&b.started) && sse_now_ns() < deadline)
         tick();
-    int64_t t0 = sse_hub_now_ns();
-    sse_hub_stop(E.hub);
-    deadline = sse_hub_now_ns() + 5000 * MS;
-    while (!atomic_load(&b.done) && sse_hub_now_ns() < deadline)
+    int64_t t0 = sse_now_ns();
+    sse_hub_stop(E.h.hub);
+    deadline = sse_now_ns() + 5000 * MS;
+    while (!atomic_load(&b.done) && sse_now_ns() < deadline)
         tick();
     int done = atomic_load(&b.done);
-    int64_t waited_ms = (sse_hub_now_ns() - t0) / MS;
+    int64_t waited_ms = (sse_now_ns() - t0) / MS;
     pthread_join(t, NULL);
     ck_assert_msg(done, "waiter not woken by sse_hub_stop");
-    ck_assert_int_eq(atomic_load(&b.status), SSE_HUB_CLOSED);
+    ck_assert_int_eq(atomic_load(&b.status), SSE_FANOUT_CLOSED);
     ck_assert_msg(waited_ms < 2000, "woken after %" PRId64 " ms", waited_ms);
-    sse_hub_waiter_remove(E.hub, &b.w);
+    sse_fanout_remove(E.h.fanout, b.w);
 }
 END_TEST
 
 /* --- direct writes to parked streams --- */
 
+/* A sink over one end of a socketpair that frames what the fan-out sends
+ * directly as fcgi/fcgi_sink.c does (an 8-byte FastCGI stdout header, then
+ * the bytes), and keeps the rest of a partial send for send_kept. */
+struct tsock {
+    struct sse_sink sink;
+    int fd;
+    int request_id;
+    char *kept;
+    size_t kept_len;
+};
+
+static int tsock_try_send(void *ctx, const struct iovec *iov, int niov,
+                          size_t total)
+{
+    struct tsock *t = ctx;
+    if (total > 65535 || niov > 64)
+        return SSE_ETOOBIG;
+    unsigned char h[8] = {1,
+                          6,
+                          (unsigned char)(t->request_id >> 8),
+                          (unsigned char)(t->request_id & 0xff),
+                          (unsigned char)(total >> 8),
+                          (unsigned char)(total & 0xff),
+                          0,
+                          0};
+    struct iovec all[65];
+    all[0].iov_base = h;
+    all[0].iov_len = 8;
+    memcpy(all + 1, iov, (size_t)niov * sizeof *iov);
+    struct msghdr msg = {.msg_iov = all, .msg_iovlen = (size_t)niov + 1};
+    ssize_t sent = sendmsg(t->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent < 0)
+        return errno == EAGAIN ? SSE_SINK_FULL : SSE_EIO;
+    size_t want = total + 8, skip = (size_t)sent;
+    if (skip == want)
+        return SSE_SINK_SENT;
+    t->kept = malloc(want - skip);
+    ck_assert_ptr_nonnull(t->kept);
+    t->kept_len = 0;
+    for (int i = 0; i <= niov; i++) {
+        size_t len = all[i].iov_len;
+        if (skip >= len) {
+            skip -= len;
+            continue;
+        }
+        memcpy(t->kept + t->kept_len, (char *)all[i].iov_base + skip,
+               len - skip);
+        t->kept_len += len - skip;
+        skip = 0;
+    }
+    return SSE_SINK_KEPT;
+}
+
+static void write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
+        ck_assert_int_gt(k, 0);
+        c += k;
+        n -= (size_t)k;
+    }
+}
+
+static int tsock_send_kept(void *ctx)
+{
+    struct tsock *t = ctx;
+    write_all(t->fd, t->kept, t->kept_len);
+    free(t->kept);
+    t->kept = NULL;
+    t->kept_len = 0;
+    return 0;
+}
+
+/* Lets the fan-out write w's events to fd through t (caller storage). */
+static void allow_direct(struct sse_sub *w, struct tsock *t, int fd,
+                         int request_id)
+{
+    memset(t, 0, sizeof *t);
+    t->fd = fd;
+    t->request_id = request_id;
+    t->sink.ctx = t;
+    t->sink.fd = fd;
+    t->sink.try_send = tsock_try_send;
+    t->sink.send_kept = tsock_send_kept;
+    t->sink.try_send_max = 65535;
+    sse_fanout_allow_direct(E.h.fanout, w, &t->sink);
+}
+
+static struct sse_fanout_direct direct_stats(struct sse_sub *w)
+{
+    struct sse_fanout_direct d;
+    sse_fanout_direct_stats(E.h.fanout, w, &d);
+    return d;
+}
+
 /* Waits until the thread parked in sse_hub_next (the hub then owns the
  * waiter's direct-write fields). */
 static int wait_parked(struct blocked *b, int ms)
 {
-    int64_t deadline = sse_hub_now_ns() + ms * MS;
-    while (!atomic_load(&b->started) ||
-           !__atomic_load_n(&b->w.parked, __ATOMIC_SEQ_CST)) {
-        if (sse_hub_now_ns() >= deadline)
+    int64_t deadline = sse_now_ns() + ms * MS;
+    while (!atomic_load(&b->started) || !sse_fanout_parked(E.h.fanout, b->w)) {
+        if (sse_now_ns() >= deadline)
             return 0;
         tick();
     }
@@ -762,6 +859,7 @@ static int wait_parked(struct blocked *b, int ms)
 
 struct parked_run {
     struct blocked b;
+    struct tsock ts;
     int64_t cursor;
     size_t n;
     pthread_t t;
@@ -771,7 +869,7 @@ static void *parked_thread(void *arg)
 {
     struct parked_run *r = arg;
     atomic_store(&r->b.started, 1);
-    int st = next_in(&r->b.w, &r->cursor, 1500, &r->n);
+    int st = next_in(r->b.w, &r->cursor, 1500, &r->n);
     atomic_store(&r->b.status, st);
     atomic_store(&r->b.done, 1);
     return NULL;
@@ -804,7 +902,7 @@ START_TEST(test_hub_direct_write_to_parked_stream)
     memset(&r, 0, sizeof r);
     r.b.req = req_one("default");
     r.cursor = add_waiter(&r.b.w, &r.b.req, sv[0]);
-    sse_hub_waiter_allow_direct(E.hub, &r.b.w, 7);
+    allow_direct(r.b.w, &r.ts, sv[0], 7);
     ck_assert_int_eq(pthread_create(&r.t, NULL, parked_thread, &r), 0);
     ck_assert_msg(wait_parked(&r.b, 5000), "stream thread did not park");
 
@@ -823,13 +921,14 @@ START_TEST(test_hub_direct_write_to_parked_stream)
     pthread_join(r.t, NULL);
     /* The thread slept through it: no events handed to it, but its cursor
      * moved past the event and the hub counted what it wrote. */
-    ck_assert_int_eq(atomic_load(&r.b.status), SSE_HUB_EVENTS);
+    ck_assert_int_eq(atomic_load(&r.b.status), SSE_FANOUT_EVENTS);
     ck_assert_uint_eq(r.n, 0);
     ck_assert_int_eq(r.cursor, id);
-    ck_assert_int_eq(r.b.w.direct_events, 1);
-    ck_assert_int_eq(r.b.w.direct_bytes, (int64_t)len);
-    ck_assert_int_gt(r.b.w.last_write_ns, 0);
-    sse_hub_waiter_remove(E.hub, &r.b.w);
+    struct sse_fanout_direct d = direct_stats(r.b.w);
+    ck_assert_int_eq(d.events, 1);
+    ck_assert_int_eq(d.bytes, (int64_t)len);
+    ck_assert_int_gt(d.last_write_ns, 0);
+    sse_fanout_remove(E.h.fanout, r.b.w);
     close(sv[0]);
     close(sv[1]);
 }
@@ -844,7 +943,7 @@ START_TEST(test_hub_direct_write_other_channel_moves_cursor)
     memset(&r, 0, sizeof r);
     r.b.req = req_one("a");
     r.cursor = add_waiter(&r.b.w, &r.b.req, sv[0]);
-    sse_hub_waiter_allow_direct(E.hub, &r.b.w, 1);
+    allow_direct(r.b.w, &r.ts, sv[0], 1);
     ck_assert_int_eq(pthread_create(&r.t, NULL, parked_thread, &r), 0);
     ck_assert_msg(wait_parked(&r.b, 5000), "stream thread did not park");
     int64_t id = tu_publish(E.pub, "b", NULL, "not for a");
@@ -852,10 +951,10 @@ START_TEST(test_hub_direct_write_other_channel_moves_cursor)
     pthread_join(r.t, NULL);
     ck_assert_uint_eq(r.n, 0);
     ck_assert_int_eq(r.cursor, id);
-    ck_assert_int_eq(r.b.w.direct_events, 0);
+    ck_assert_int_eq(direct_stats(r.b.w).events, 0);
     char c;
     ck_assert_int_eq(recv(sv[1], &c, 1, MSG_DONTWAIT), -1); /* nothing sent */
-    sse_hub_waiter_remove(E.hub, &r.b.w);
+    sse_fanout_remove(E.h.fanout, r.b.w);
     close(sv[0]);
     close(sv[1]);
 }
@@ -876,17 +975,17 @@ START_TEST(test_hub_direct_write_would_block_wakes_thread)
     memset(&r, 0, sizeof r);
     r.b.req = req_one("default");
     r.cursor = add_waiter(&r.b.w, &r.b.req, sv[0]);
-    sse_hub_waiter_allow_direct(E.hub, &r.b.w, 1);
+    allow_direct(r.b.w, &r.ts, sv[0], 1);
     ck_assert_int_eq(pthread_create(&r.t, NULL, parked_thread, &r), 0);
     ck_assert_msg(wait_parked(&r.b, 5000), "stream thread did not park");
     int64_t id = tu_publish(E.pub, NULL, NULL, "slow reader");
     pthread_join(r.t, NULL);
     /* The hub gave up at once and woke the thread with the event. */
-    ck_assert_int_eq(atomic_load(&r.b.status), SSE_HUB_EVENTS);
+    ck_assert_int_eq(atomic_load(&r.b.status), SSE_FANOUT_EVENTS);
     ck_assert_uint_eq(r.n, 1);
     ck_assert_int_eq(r.cursor, id);
-    ck_assert_int_eq(r.b.w.direct_events, 0);
-    sse_hub_waiter_remove(E.hub, &r.b.w);
+    ck_assert_int_eq(direct_stats(r.b.w).events, 0);
+    sse_fanout_remove(E.h.fanout, r.b.w);
     close(sv[0]);
     close(sv[1]);
 }
@@ -896,7 +995,8 @@ END_TEST
  * events handed to it are written as FastCGI records, pending rests of the
  * hub's partial writes are sent first. Stops after want events or 20 s. */
 struct burst {
-    struct sse_hub_waiter w;
+    struct sse_sub *w;
+    struct tsock ts;
     struct sse_request req;
     int fd;
     int64_t cursor;
@@ -904,33 +1004,20 @@ struct burst {
     atomic_int delivered; /* events written by this thread */
 };
 
-static void write_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
-        ck_assert_int_gt(k, 0);
-        c += k;
-        n -= (size_t)k;
-    }
-}
-
 static void *burst_stream(void *arg)
 {
     struct burst *b = arg;
-    int64_t end = sse_hub_now_ns() + 60000 * MS;
-    while (sse_hub_now_ns() < end) {
-        struct sse_hub_event *evs[16];
+    int64_t end = sse_now_ns() + 60000 * MS;
+    while (sse_now_ns() < end) {
+        struct sse_event *evs[16];
         size_t n = 0;
-        int st = sse_hub_next(E.hub, &b->w, &b->cursor, evs, 16, &n,
-                              sse_hub_now_ns() + 50 * MS);
-        if (st == SSE_HUB_PENDING) {
-            write_all(b->fd, b->w.pending, b->w.pending_len);
-            free(b->w.pending);
-            b->w.pending = NULL;
+        int st = sse_fanout_next(E.h.fanout, b->w, &b->cursor, evs, 16, &n,
+                                 sse_now_ns() + 50 * MS);
+        if (st == SSE_FANOUT_KEPT) {
+            tsock_send_kept(&b->ts);
             continue;
         }
-        ck_assert_msg(st == SSE_HUB_EVENTS, "status %d", st);
+        ck_assert_msg(st == SSE_FANOUT_EVENTS, "status %d", st);
         for (size_t i = 0; i < n; i++) {
             unsigned char h[8] = {1,
                                   6,
@@ -942,7 +1029,7 @@ static void *burst_stream(void *arg)
                                   0};
             write_all(b->fd, h, 8);
             write_all(b->fd, evs[i]->bytes, evs[i]->len);
-            sse_hub_event_release(evs[i]);
+            sse_event_release(evs[i]);
         }
         if (b->cursor >= b->want)
             break;
@@ -968,7 +1055,7 @@ START_TEST(test_hub_direct_burst_slow_reader_no_gap)
     b->req = req_one("default");
     b->fd = sv[0];
     b->cursor = add_waiter(&b->w, &b->req, sv[0]);
-    sse_hub_waiter_allow_direct(E.hub, &b->w, 1);
+    allow_direct(b->w, &b->ts, sv[0], 1);
     /* One publisher on a fresh log: the ids will follow the head. */
     b->want = (int)(b->cursor + COUNT);
     pthread_t t;
@@ -984,8 +1071,8 @@ START_TEST(test_hub_direct_burst_slow_reader_no_gap)
     /* Read records slowly and check the ids come exactly once, in order. */
     struct sse_parser *p = sse_parser_new();
     char body[70000];
-    int64_t deadline = sse_hub_now_ns() + 60000 * MS;
-    while (sse_parser_count(p) < COUNT && sse_hub_now_ns() < deadline) {
+    int64_t deadline = sse_now_ns() + 60000 * MS;
+    while (sse_parser_count(p) < COUNT && sse_now_ns() < deadline) {
         size_t len = read_record(sv[1], 1, body, sizeof body);
         sse_parser_feed(p, body, len);
         if (sse_parser_count(p) % 50 == 0) {
@@ -1003,7 +1090,7 @@ START_TEST(test_hub_direct_burst_slow_reader_no_gap)
     }
     sse_parser_free(p);
     pthread_join(t, NULL);
-    sse_hub_waiter_remove(E.hub, &b->w);
+    sse_fanout_remove(E.h.fanout, b->w);
     free(b);
     close(sv[0]);
     close(sv[1]);
@@ -1029,11 +1116,11 @@ START_TEST(test_hub_direct_write_not_after_handing_over)
         filled += (size_t)k;
     }
     struct sse_request req = req_one("default");
-    struct sse_hub_waiter w;
+    struct sse_sub *w;
     int64_t c = add_waiter(&w, &req, sv[0]);
-    sse_hub_waiter_allow_direct(E.hub, &w, 1);
-    w.cursor = c;
-    __atomic_store_n(&w.parked, 1, __ATOMIC_SEQ_CST); /* before any row */
+    struct tsock ts;
+    allow_direct(w, &ts, sv[0], 1);
+    sse_fanout_test_park(E.h.fanout, w, c); /* before any row */
 
     int64_t id1 = tu_publish(E.pub, NULL, NULL, "left to the thread");
     ck_assert(wait_head(id1, 5000));
@@ -1047,14 +1134,14 @@ START_TEST(test_hub_direct_write_not_after_handing_over)
     int64_t id2 = tu_publish(E.pub, NULL, NULL, "must wait for the thread");
     ck_assert(wait_head(id2, 5000));
     ck_assert_int_eq(recv(sv[1], sink, 1, MSG_DONTWAIT), -1);
-    ck_assert_int_eq(w.direct_events, 0);
+    ck_assert_int_eq(direct_stats(w).events, 0);
 
     /* The thread finally runs: it gets both events, in order. */
     int64_t cursor = c, got[2];
-    ck_assert_uint_eq(collect(&w, &cursor, got, 2, 5000), 2);
+    ck_assert_uint_eq(collect(w, &cursor, got, 2, 5000), 2);
     ck_assert_int_eq(got[0], id1);
     ck_assert_int_eq(got[1], id2);
-    sse_hub_waiter_remove(E.hub, &w);
+    sse_fanout_remove(E.h.fanout, w);
     close(sv[0]);
     close(sv[1]);
 }
@@ -1068,23 +1155,23 @@ START_TEST(test_hub_hangup_reported_promptly)
     int sv[2];
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     struct sse_request req = req_one("default");
-    struct sse_hub_waiter w;
+    struct sse_sub *w;
     int64_t cursor = add_waiter(&w, &req, sv[0]);
     size_t n = 99;
 
     /* While the peer is open, nothing is reported. */
-    ck_assert_int_eq(next_in(&w, &cursor, 50, &n), SSE_HUB_EVENTS);
+    ck_assert_int_eq(next_in(w, &cursor, 50, &n), SSE_FANOUT_EVENTS);
     ck_assert_uint_eq(n, 0);
 
     close(sv[1]);
-    int64_t t0 = sse_hub_now_ns();
-    int st = next_in(&w, &cursor, 5000, &n);
-    int64_t waited_ms = (sse_hub_now_ns() - t0) / MS;
-    ck_assert_int_eq(st, SSE_HUB_HANGUP);
+    int64_t t0 = sse_now_ns();
+    int st = next_in(w, &cursor, 5000, &n);
+    int64_t waited_ms = (sse_now_ns() - t0) / MS;
+    ck_assert_int_eq(st, SSE_FANOUT_HANGUP);
     ck_assert_uint_eq(n, 0);
     ck_assert_msg(waited_ms < 1000, "hang-up seen after %" PRId64 " ms",
                   waited_ms);
-    sse_hub_waiter_remove(E.hub, &w);
+    sse_fanout_remove(E.h.fanout, w);
     close(sv[0]);
 }
 END_TEST
@@ -1095,20 +1182,20 @@ START_TEST(test_hub_unwatch_clears_hangup)
     int sv[2];
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     struct sse_request req = req_one("default");
-    struct sse_hub_waiter w;
+    struct sse_sub *w;
     int64_t cursor = add_waiter(&w, &req, sv[0]);
     size_t n = 99;
     ck_assert_int_eq(shutdown(sv[1], SHUT_WR), 0); /* half-close */
-    ck_assert_int_eq(next_in(&w, &cursor, 5000, &n), SSE_HUB_HANGUP);
+    ck_assert_int_eq(next_in(w, &cursor, 5000, &n), SSE_FANOUT_HANGUP);
     /* The stream's probe write succeeded: stop watching, go on. */
-    sse_hub_waiter_unwatch(E.hub, &w);
-    ck_assert_int_eq(next_in(&w, &cursor, 50, &n), SSE_HUB_EVENTS);
+    sse_fanout_unwatch(E.h.fanout, w);
+    ck_assert_int_eq(next_in(w, &cursor, 50, &n), SSE_FANOUT_EVENTS);
     ck_assert_uint_eq(n, 0);
     int64_t id = tu_publish(E.pub, NULL, NULL, "still here");
     int64_t got[1];
-    ck_assert_uint_eq(collect(&w, &cursor, got, 1, 5000), 1);
+    ck_assert_uint_eq(collect(w, &cursor, got, 1, 5000), 1);
     ck_assert_int_eq(got[0], id);
-    sse_hub_waiter_remove(E.hub, &w);
+    sse_fanout_remove(E.h.fanout, w);
     close(sv[0]);
     close(sv[1]);
 }
@@ -1117,15 +1204,13 @@ END_TEST
 START_TEST(test_hub_waiter_remove_never_added)
 {
     start_healthy();
-    struct sse_hub_waiter w;
-    memset(&w, 0, sizeof w);
-    w.slot = -1;
-    sse_hub_waiter_remove(E.hub, &w);
+    struct sse_sub *w = NULL;
+    sse_fanout_remove(E.h.fanout, w);
     /* Slots are reused after removal. */
     struct sse_request req = req_one("default");
     for (int i = 0; i < 200; i++) {
-        ck_assert_int_eq(sse_hub_waiter_add(E.hub, &w, &req, -1), 0);
-        sse_hub_waiter_remove(E.hub, &w);
+        ck_assert_int_eq(sse_fanout_add(E.h.fanout, &req, -1, &w), 0);
+        sse_fanout_remove(E.h.fanout, w);
     }
 }
 END_TEST
@@ -1136,24 +1221,24 @@ START_TEST(test_hub_log_borrow_pooled)
 {
     start_healthy();
     struct sse_eventlog *a = NULL, *b = NULL;
-    ck_assert_int_eq(sse_hub_log_borrow(E.hub, &a), 0);
-    ck_assert_int_eq(sse_hub_log_borrow(E.hub, &b), 0);
+    ck_assert_int_eq(sse_logpool_borrow(E.h.pool, &a), 0);
+    ck_assert_int_eq(sse_logpool_borrow(E.h.pool, &b), 0);
     ck_assert_ptr_nonnull(a);
     ck_assert_ptr_nonnull(b);
     ck_assert_ptr_ne(a, b);
     int64_t oldest, head;
     ck_assert_int_eq(sse_eventlog_bounds(a, &oldest, &head), 0);
     ck_assert_int_eq(head, 0);
-    sse_hub_log_return(E.hub, a, 0);
-    sse_hub_log_return(E.hub, b, 0);
+    sse_logpool_return(E.h.pool, a, 0);
+    sse_logpool_return(E.h.pool, b, 0);
     /* Both come back from the pool. */
     struct sse_eventlog *c = NULL, *d = NULL;
-    ck_assert_int_eq(sse_hub_log_borrow(E.hub, &c), 0);
-    ck_assert_int_eq(sse_hub_log_borrow(E.hub, &d), 0);
+    ck_assert_int_eq(sse_logpool_borrow(E.h.pool, &c), 0);
+    ck_assert_int_eq(sse_logpool_borrow(E.h.pool, &d), 0);
     ck_assert((c == a && d == b) || (c == b && d == a));
-    sse_hub_log_return(E.hub, c, 0);
-    sse_hub_log_return(E.hub, d, 0);
-    sse_hub_log_return(E.hub, NULL, 0);
+    sse_logpool_return(E.h.pool, c, 0);
+    sse_logpool_return(E.h.pool, d, 0);
+    sse_logpool_return(E.h.pool, NULL, 0);
 }
 END_TEST
 
@@ -1161,15 +1246,15 @@ START_TEST(test_hub_log_return_broken_closes)
 {
     start_healthy();
     struct sse_eventlog *a = NULL;
-    ck_assert_int_eq(sse_hub_log_borrow(E.hub, &a), 0);
-    sse_hub_log_return(E.hub, a, 1);
+    ck_assert_int_eq(sse_logpool_borrow(E.h.pool, &a), 0);
+    sse_logpool_return(E.h.pool, a, 1);
     /* A fresh connection works (valgrind checks the broken one was closed,
      * not leaked or pooled). */
     struct sse_eventlog *b = NULL;
-    ck_assert_int_eq(sse_hub_log_borrow(E.hub, &b), 0);
+    ck_assert_int_eq(sse_logpool_borrow(E.h.pool, &b), 0);
     int64_t oldest, head;
     ck_assert_int_eq(sse_eventlog_bounds(b, &oldest, &head), 0);
-    sse_hub_log_return(E.hub, b, 0);
+    sse_logpool_return(E.h.pool, b, 0);
 }
 END_TEST
 
@@ -1179,9 +1264,9 @@ START_TEST(test_hub_log_borrow_many)
     /* More than the pool keeps: the extra ones are closed on return. */
     struct sse_eventlog *logs[20];
     for (int i = 0; i < 20; i++)
-        ck_assert_int_eq(sse_hub_log_borrow(E.hub, &logs[i]), 0);
+        ck_assert_int_eq(sse_logpool_borrow(E.h.pool, &logs[i]), 0);
     for (int i = 0; i < 20; i++)
-        sse_hub_log_return(E.hub, logs[i], 0);
+        sse_logpool_return(E.h.pool, logs[i], 0);
 }
 END_TEST
 
@@ -1224,7 +1309,7 @@ START_TEST(test_hub_ring_evicts_by_bytes)
     ck_assert(wait_head(ids[COUNT - 1], 5000));
 
     int64_t covered, oldest, head;
-    sse_hub_window(E.hub, &covered, &oldest, &head);
+    sse_fanout_window(E.h.fanout, &covered, &oldest, &head);
     ck_assert_int_eq(head, ids[COUNT - 1]);
     ck_assert_int_eq(covered, ids[COUNT - KEPT - 1]);
     long long bytes = atomic_load(&E.m.ring_bytes);
@@ -1233,24 +1318,24 @@ START_TEST(test_hub_ring_evicts_by_bytes)
     ck_assert_int_le(bytes, 1048576);
 
     struct sse_request req = req_one("default");
-    struct sse_hub_waiter w;
-    ck_assert_int_eq(sse_hub_waiter_add(E.hub, &w, &req, -1), 0);
-    struct sse_hub_event *evs[RING];
+    struct sse_sub *w;
+    ck_assert_int_eq(sse_fanout_add(E.h.fanout, &req, -1, &w), 0);
+    struct sse_event *evs[RING];
     size_t n = 99;
     int64_t cursor = covered - 1;
-    ck_assert_int_eq(sse_hub_next(E.hub, &w, &cursor, evs, RING, &n, 0),
-                     SSE_HUB_BEHIND);
+    ck_assert_int_eq(sse_fanout_next(E.h.fanout, w, &cursor, evs, RING, &n, 0),
+                     SSE_FANOUT_BEHIND);
     cursor = covered;
-    ck_assert_int_eq(sse_hub_next(E.hub, &w, &cursor, evs, RING, &n, 0),
-                     SSE_HUB_EVENTS);
+    ck_assert_int_eq(sse_fanout_next(E.h.fanout, w, &cursor, evs, RING, &n, 0),
+                     SSE_FANOUT_EVENTS);
     ck_assert_uint_eq(n, KEPT);
     for (size_t i = 0; i < n; i++) {
         size_t k = COUNT - KEPT + i;
         ck_assert_int_eq(evs[i]->id, ids[k]);
         assert_encoded(evs[i], "message", data[k]);
-        sse_hub_event_release(evs[i]);
+        sse_event_release(evs[i]);
     }
-    sse_hub_waiter_remove(E.hub, &w);
+    sse_fanout_remove(E.h.fanout, w);
     for (int i = 0; i < COUNT; i++)
         free(data[i]);
 }
@@ -1269,7 +1354,7 @@ START_TEST(test_hub_oversize_event_restarts_ring)
     int64_t b = tu_publish(E.pub, NULL, NULL, "b");
     ck_assert(wait_head(b, 5000));
     int64_t covered, oldest, head;
-    sse_hub_window(E.hub, &covered, &oldest, &head);
+    sse_fanout_window(E.h.fanout, &covered, &oldest, &head);
     ck_assert_int_eq(covered, big);
     ck_assert_int_eq(head, b);
     ck_assert_int_eq(atomic_load(&E.m.ring_events), 1);
@@ -1277,7 +1362,7 @@ START_TEST(test_hub_oversize_event_restarts_ring)
     int64_t nl = tu_publish(E.pub, NULL, NULL, breaks);
     int64_t c = tu_publish(E.pub, NULL, NULL, "c");
     ck_assert(wait_head(c, 5000));
-    sse_hub_window(E.hub, &covered, &oldest, &head);
+    sse_fanout_window(E.h.fanout, &covered, &oldest, &head);
     ck_assert_int_eq(covered, nl);
     ck_assert_int_eq(atomic_load(&E.m.ring_events), 1);
     ck_assert_int_lt(atomic_load(&E.m.ring_bytes), 1024);
@@ -1285,24 +1370,24 @@ START_TEST(test_hub_oversize_event_restarts_ring)
     /* Whoever is before an oversize event reads the log; after it, the
      * ring serves. */
     struct sse_request req = req_one("default");
-    struct sse_hub_waiter w;
-    ck_assert_int_eq(sse_hub_waiter_add(E.hub, &w, &req, -1), 0);
-    struct sse_hub_event *evs[4];
+    struct sse_sub *w;
+    ck_assert_int_eq(sse_fanout_add(E.h.fanout, &req, -1, &w), 0);
+    struct sse_event *evs[4];
     size_t n = 99;
     int64_t cursor = a;
-    ck_assert_int_eq(sse_hub_next(E.hub, &w, &cursor, evs, 4, &n, 0),
-                     SSE_HUB_BEHIND);
+    ck_assert_int_eq(sse_fanout_next(E.h.fanout, w, &cursor, evs, 4, &n, 0),
+                     SSE_FANOUT_BEHIND);
     cursor = b;
-    ck_assert_int_eq(sse_hub_next(E.hub, &w, &cursor, evs, 4, &n, 0),
-                     SSE_HUB_BEHIND);
+    ck_assert_int_eq(sse_fanout_next(E.h.fanout, w, &cursor, evs, 4, &n, 0),
+                     SSE_FANOUT_BEHIND);
     cursor = nl;
-    ck_assert_int_eq(sse_hub_next(E.hub, &w, &cursor, evs, 4, &n, 0),
-                     SSE_HUB_EVENTS);
+    ck_assert_int_eq(sse_fanout_next(E.h.fanout, w, &cursor, evs, 4, &n, 0),
+                     SSE_FANOUT_EVENTS);
     ck_assert_uint_eq(n, 1);
     ck_assert_int_eq(evs[0]->id, c);
     assert_encoded(evs[0], "message", "c");
-    sse_hub_event_release(evs[0]);
-    sse_hub_waiter_remove(E.hub, &w);
+    sse_event_release(evs[0]);
+    sse_fanout_remove(E.h.fanout, w);
     free(plain);
     free(breaks);
 }
@@ -1313,7 +1398,7 @@ START_TEST(test_hub_event_at_share_is_kept)
     cfg_set("ring-bytes", SMALL_RING);
     start_healthy();
     /* "id: N\ndata: " + data + "\n\n" exactly at the limit is kept. */
-    int64_t next = sse_hub_head(E.hub) + 1;
+    int64_t next = sse_fanout_head(E.h.fanout) + 1;
     char digits[24];
     int nd = snprintf(digits, sizeof digits, "%" PRId64, next);
     size_t fixed = 4 + (size_t)nd + 1 + 6 + 2;
@@ -1322,14 +1407,14 @@ START_TEST(test_hub_event_at_share_is_kept)
     ck_assert_int_eq(id, next);
     ck_assert(wait_head(id, 5000));
     int64_t covered, oldest, head;
-    sse_hub_window(E.hub, &covered, &oldest, &head);
+    sse_fanout_window(E.h.fanout, &covered, &oldest, &head);
     ck_assert_int_lt(covered, id);
     ck_assert_int_eq(atomic_load(&E.m.ring_events), 1);
 
     char *over = payload("over ", 'o', SMALL_EVENT_MAX - fixed + 1);
     int64_t id2 = tu_publish(E.pub, NULL, NULL, over);
     ck_assert(wait_head(id2, 5000));
-    sse_hub_window(E.hub, &covered, &oldest, &head);
+    sse_fanout_window(E.h.fanout, &covered, &oldest, &head);
     ck_assert_int_eq(covered, id2);
     ck_assert_int_eq(atomic_load(&E.m.ring_events), 0);
     ck_assert_int_eq(atomic_load(&E.m.ring_bytes), 0);
@@ -1369,7 +1454,7 @@ START_TEST(test_hub_batch_larger_than_ring)
     memset(&r, 0, sizeof r);
     r.b.req = req_one("other");
     r.cursor = add_waiter(&r.b.w, &r.b.req, sv[0]);
-    sse_hub_waiter_allow_direct(E.hub, &r.b.w, 1);
+    allow_direct(r.b.w, &r.ts, sv[0], 1);
     ck_assert_int_eq(pthread_create(&r.t, NULL, parked_thread, &r), 0);
     ck_assert_msg(wait_parked(&r.b, 5000), "stream thread did not park");
     tu_sql(E.db, "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
@@ -1377,10 +1462,10 @@ START_TEST(test_hub_batch_larger_than_ring)
                  "SELECT 'default', 'r' || i FROM c;");
     ck_assert(wait_head(40, 5000));
     pthread_join(r.t, NULL);
-    ck_assert_int_eq(atomic_load(&r.b.status), SSE_HUB_EVENTS);
+    ck_assert_int_eq(atomic_load(&r.b.status), SSE_FANOUT_EVENTS);
     ck_assert_int_eq(r.cursor, 40);
     ck_assert_int_eq(atomic_load(&E.m.ring_events), RING);
-    sse_hub_waiter_remove(E.hub, &r.b.w);
+    sse_fanout_remove(E.h.fanout, r.b.w);
     close(sv[0]);
     close(sv[1]);
 }
@@ -1403,8 +1488,8 @@ START_TEST(test_hub_oversize_event_and_direct_waiters)
     r.cursor = add_waiter(&r.b.w, &r.b.req, sv[0]);
     o.cursor = add_waiter(&o.b.w, &o.b.req, so[0]);
     int64_t start = r.cursor;
-    sse_hub_waiter_allow_direct(E.hub, &r.b.w, 1);
-    sse_hub_waiter_allow_direct(E.hub, &o.b.w, 1);
+    allow_direct(r.b.w, &r.ts, sv[0], 1);
+    allow_direct(o.b.w, &o.ts, so[0], 1);
     ck_assert_int_eq(pthread_create(&r.t, NULL, parked_thread, &r), 0);
     ck_assert_int_eq(pthread_create(&o.t, NULL, parked_thread, &o), 0);
     ck_assert(wait_parked(&r.b, 5000) && wait_parked(&o.b, 5000));
@@ -1412,15 +1497,15 @@ START_TEST(test_hub_oversize_event_and_direct_waiters)
     int64_t id = tu_publish(E.pub, NULL, NULL, big);
     pthread_join(r.t, NULL);
     pthread_join(o.t, NULL);
-    ck_assert_int_eq(atomic_load(&r.b.status), SSE_HUB_BEHIND);
+    ck_assert_int_eq(atomic_load(&r.b.status), SSE_FANOUT_BEHIND);
     ck_assert_int_eq(r.cursor, start);
-    ck_assert_int_eq(r.b.w.direct_events, 0);
-    ck_assert_int_eq(atomic_load(&o.b.status), SSE_HUB_EVENTS);
+    ck_assert_int_eq(direct_stats(r.b.w).events, 0);
+    ck_assert_int_eq(atomic_load(&o.b.status), SSE_FANOUT_EVENTS);
     ck_assert_int_eq(o.cursor, id);
     char c;
     ck_assert_int_eq(recv(sv[1], &c, 1, MSG_DONTWAIT), -1);
-    sse_hub_waiter_remove(E.hub, &r.b.w);
-    sse_hub_waiter_remove(E.hub, &o.b.w);
+    sse_fanout_remove(E.h.fanout, r.b.w);
+    sse_fanout_remove(E.h.fanout, o.b.w);
     free(big);
     close(sv[0]);
     close(sv[1]);
@@ -1466,14 +1551,14 @@ static void start_hooked(void)
     E.db = tu_log_create(E.dir, "events.db");
     E.pub = tu_admin_open(E.db);
     hub_new_for("events.db");
-    sse_hub_set_hook(E.hub, test_hook, NULL);
-    ck_assert_int_eq(sse_hub_start(E.hub), 0);
+    sse_hub_set_hook(E.h.hub, test_hook, NULL);
+    ck_assert_int_eq(sse_hub_start(E.h.hub), 0);
     ck_assert_msg(wait_head(0, 5000), "hub did not open the log");
 }
 
 /* Starts a hooked hub, registers w for req (caller storage, "default") and
  * makes the hub's next rows reads fail with code. Returns the cursor. */
-static int64_t start_failing(struct sse_hub_waiter *w, struct sse_request *req,
+static int64_t start_failing(struct sse_sub **w, struct sse_request *req,
                              int code, int rows)
 {
     start_hooked();
@@ -1487,35 +1572,35 @@ static int64_t start_failing(struct sse_hub_waiter *w, struct sse_request *req,
 START_TEST(test_hub_busy_read_retried_without_commit)
 {
     struct sse_request req;
-    struct sse_hub_waiter w;
+    struct sse_sub *w;
     int64_t cursor = start_failing(&w, &req, SSE_EBUSY, 1);
     int64_t id = tu_publish(E.pub, NULL, NULL, "read after a busy read");
     /* No other commit: the hub must read again on its own (poll-ms 5). */
     int64_t got[1];
-    ck_assert_msg(collect(&w, &cursor, got, 1, 1000) == 1,
+    ck_assert_msg(collect(w, &cursor, got, 1, 1000) == 1,
                   "row not delivered after a busy read (hook saw %d rows)",
                   atomic_load(&H.rows_seen));
     ck_assert_int_eq(got[0], id);
     ck_assert_int_ge(atomic_load(&H.rows_seen), 2);
-    ck_assert_int_eq(sse_hub_fault(E.hub), 0);
-    sse_hub_waiter_remove(E.hub, &w);
+    ck_assert_int_eq(sse_fanout_fault_code(E.h.fanout), 0);
+    sse_fanout_remove(E.h.fanout, w);
 }
 END_TEST
 
 START_TEST(test_hub_busy_mid_batch_keeps_earlier_rows)
 {
     struct sse_request req;
-    struct sse_hub_waiter w;
+    struct sse_sub *w;
     /* Three rows in one commit; the read fails at the first, twice. */
     int64_t cursor = start_failing(&w, &req, SSE_EBUSY, 2);
     tu_sql(E.db,
            "INSERT INTO events(channel, data) VALUES "
            "('default', 'one'), ('default', 'two'), ('default', 'three');");
     int64_t got[3];
-    ck_assert_uint_eq(collect(&w, &cursor, got, 3, 1000), 3);
+    ck_assert_uint_eq(collect(w, &cursor, got, 3, 1000), 3);
     ck_assert_int_eq(got[0], 1);
     ck_assert_int_eq(got[2], 3);
-    sse_hub_waiter_remove(E.hub, &w);
+    sse_fanout_remove(E.h.fanout, w);
 }
 END_TEST
 
@@ -1526,18 +1611,18 @@ START_TEST(test_hub_open_race_commit_after_bounds)
     E.pub = tu_admin_open(E.db);
     H.publish_on_open = E.pub;
     hub_new_for("events.db");
-    sse_hub_set_hook(E.hub, test_hook, NULL);
+    sse_hub_set_hook(E.h.hub, test_hook, NULL);
     /* The first open reads the bounds (head 0), then a row commits. */
-    ck_assert_int_eq(sse_hub_start(E.hub), 0);
+    ck_assert_int_eq(sse_hub_start(E.h.hub), 0);
     ck_assert_int_eq(H.published_id, 1);
     struct sse_request req = req_one("default");
-    struct sse_hub_waiter w;
-    ck_assert_int_eq(sse_hub_waiter_add(E.hub, &w, &req, -1), 0);
+    struct sse_sub *w;
+    ck_assert_int_eq(sse_fanout_add(E.h.fanout, &req, -1, &w), 0);
     int64_t cursor = 0, got[1];
-    ck_assert_msg(collect(&w, &cursor, got, 1, 1000) == 1,
+    ck_assert_msg(collect(w, &cursor, got, 1, 1000) == 1,
                   "a row committed during open waits for the next commit");
     ck_assert_int_eq(got[0], 1);
-    sse_hub_waiter_remove(E.hub, &w);
+    sse_fanout_remove(E.h.fanout, w);
 }
 END_TEST
 
@@ -1546,19 +1631,19 @@ END_TEST
 START_TEST(test_hub_fault_reported_as_fault)
 {
     struct sse_request req;
-    struct sse_hub_waiter w;
+    struct sse_sub *w;
     int64_t cursor = start_failing(&w, &req, SSE_ECORRUPT, 1);
     tu_publish(E.pub, NULL, NULL, "unreadable");
-    int st = wait_status(&w, &cursor, 5000);
-    ck_assert_msg(st == SSE_HUB_FAULT, "status %d, not FAULT", st);
-    sse_hub_waiter_remove(E.hub, &w);
+    int st = wait_status(w, &cursor, 5000);
+    ck_assert_msg(st == SSE_FANOUT_FAULT, "status %d, not FAULT", st);
+    sse_fanout_remove(E.h.fanout, w);
 }
 END_TEST
 
 START_TEST(test_hub_fault_over_still_reported_as_fault)
 {
     struct sse_request req;
-    struct sse_hub_waiter w;
+    struct sse_sub *w;
     int64_t cursor = start_failing(&w, &req, SSE_ECORRUPT, 1);
     int64_t id = tu_publish(E.pub, NULL, NULL, "unreadable once");
     /* The stream thread is busy elsewhere while the fault comes and goes
@@ -1567,9 +1652,9 @@ START_TEST(test_hub_fault_over_still_reported_as_fault)
     ck_assert(wait_fault(0, 5000));
     ck_assert(wait_head(id, 5000));
     size_t n = 99;
-    ck_assert_int_eq(next_in(&w, &cursor, 0, &n), SSE_HUB_FAULT);
+    ck_assert_int_eq(next_in(w, &cursor, 0, &n), SSE_FANOUT_FAULT);
     ck_assert_uint_eq(n, 0);
-    sse_hub_waiter_remove(E.hub, &w);
+    sse_fanout_remove(E.h.fanout, w);
 }
 END_TEST
 
@@ -1577,7 +1662,7 @@ START_TEST(test_hub_removed_db_is_reset_not_fault)
 {
     start_healthy();
     struct sse_request req = req_one("default");
-    struct sse_hub_waiter w;
+    struct sse_sub *w;
     int64_t cursor = add_waiter(&w, &req, -1);
     sse_admin_close(E.pub);
     E.pub = NULL;
@@ -1592,8 +1677,8 @@ START_TEST(test_hub_removed_db_is_reset_not_fault)
     }
     ck_assert(wait_fault(1, 5000));
     size_t n = 99;
-    ck_assert_int_eq(next_in(&w, &cursor, 0, &n), SSE_HUB_RESET);
-    sse_hub_waiter_remove(E.hub, &w);
+    ck_assert_int_eq(next_in(w, &cursor, 0, &n), SSE_FANOUT_RESET);
+    sse_fanout_remove(E.h.fanout, w);
 }
 END_TEST
 
@@ -1603,8 +1688,8 @@ static Suite *hub_suite(void)
     TCase *tc = tcase_create("basics");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_hub_channel_hash_fnv1a);
-    tcase_add_test(tc, test_hub_now_ns_monotonic);
+    tcase_add_test(tc, test_channel_hash_fnv1a);
+    tcase_add_test(tc, test_clock_now_ns_monotonic);
     tcase_add_test(tc, test_hub_head_before_start);
     tcase_add_test(tc, test_hub_head_existing_rows);
     tcase_add_test(tc, test_hub_head_follows_publishes);
