@@ -6,15 +6,16 @@
  * error further puts may still "succeed" into the dead buffer, so every
  * write checks the stream's error state first.
  *
- * try_send frames bytes as one FastCGI stdout record itself and sends it to
- * the connection without blocking (the fan-out's direct writes; the libfcgi
- * buffer is empty then, as the stream flushes after every write). The rest
- * of a record that was only partly sent stays in the sink until send_kept
- * (or sse_fcgi_sink_cleanup) - the framing and its memory never leave
- * fcgi/.
+ * detach takes the request's connection away from libfcgi for the event
+ * loop (fcgi_conn.h). libfcgi has no call for that, so it is done with the
+ * calls it has (libfcgi 2.4, fcgiapp.c): FCGX_Free(req, 0) frees the
+ * request's streams and parameters without writing a record or closing the
+ * connection, and ipcFd = -1 makes the next FCGX_Accept_r (whose
+ * FCGX_Finish_r then finds nothing to finish) accept a new connection
+ * instead of reading from this one. sse_fcgi_sink_finish does either that
+ * or FCGX_Finish_r.
  *
- * Thread-safety: one sink per request, used by the thread serving it and,
- * for try_send, by the fan-out while that thread sleeps (fanout.h).
+ * Thread-safety: one sink per request, used by the thread serving it.
  */
 #ifndef SSE_FCGI_SINK_H
 #define SSE_FCGI_SINK_H
@@ -26,14 +27,16 @@
 struct sse_fcgi_sink {
     struct sse_sink sink; /* what lib/ sees; ctx points here */
     FCGX_Request *req;    /* borrowed */
-    char *kept;           /* owned: rest of a partly sent record */
-    size_t kept_len;
+    int detached;         /* the connection now belongs to the loop */
 };
 
 /* Prepares s to write to req (borrowed while the sink is used). */
 void sse_fcgi_sink_init(struct sse_fcgi_sink *s, FCGX_Request *req);
 
-/* Frees what the sink kept. */
-void sse_fcgi_sink_cleanup(struct sse_fcgi_sink *s);
+/* Ends the request after the handler returned: FCGX_Finish_r (the end
+ * records; the connection closed unless the web server keeps it), or, when
+ * the connection was detached, only frees libfcgi's buffers. Either way req
+ * is ready for the next FCGX_Accept_r. */
+void sse_fcgi_sink_finish(struct sse_fcgi_sink *s);
 
 #endif

@@ -31,8 +31,9 @@
 #include "handler.h"
 #include "hub.h"
 #include "listen.h"
-#include "logpool.h"
 #include "logging.h"
+#include "logpool.h"
+#include "loop.h"
 #include "metrics.h"
 #include "sse_error.h"
 
@@ -193,8 +194,8 @@ static void *serve_thread(void *arg)
         sse_fcgi_sink_init(&sink, &req);
         int busy = w->cfg->threads >= 2 && busy_threads >= w->cfg->threads;
         sse_handler_serve(&w->env, &vars, &sink.sink, busy);
-        sse_fcgi_sink_cleanup(&sink);
-        FCGX_Finish_r(&req);
+        /* FCGX_Finish_r, or, for a parked stream, only libfcgi's buffers. */
+        sse_fcgi_sink_finish(&sink);
         atomic_fetch_sub(&w->in_request, 1);
     }
     FCGX_Free(&req, 1);
@@ -206,13 +207,29 @@ static void on_signal(int sig)
     (void)sig;
 }
 
-static void raise_fd_limit(void)
+/* Raises the open-files limit to its hard limit and returns it. */
+static long long raise_fd_limit(void)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
     }
+    return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT32_MAX
+               ? INT32_MAX
+               : (long long)rl.rlim_cur;
+}
+
+/* max-streams 0: each stream holds one descriptor (its connection); keep
+ * room for the listening socket, the log's connections (the hub's, the
+ * read pool's), epoll, inotify and eventfds, and the hand-shakes. */
+static int default_max_streams(long long nofile, int threads)
+{
+    long long n = nofile - 64 - 2LL * threads;
+    return n < 1 ? 1 : n > 16777216 ? 16777216 : (int)n;
 }
 
 int main(int argc, char **argv)
@@ -239,7 +256,9 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    raise_fd_limit();
+    long long nofile = raise_fd_limit();
+    if (cfg.max_streams == 0)
+        cfg.max_streams = default_max_streams(nofile, cfg.threads);
 
     /* Counters are ours; SQLite's own memory statistics take a global
      * mutex on every allocation. */
@@ -260,6 +279,7 @@ int main(int argc, char **argv)
         return 2;
     }
     sse_metrics_init(&w.metrics, cfg.threads);
+    w.metrics.max_streams = cfg.max_streams;
     w.env.cfg = &cfg;
     w.env.metrics = &w.metrics;
     int rc = sse_fanout_new(&cfg, &w.metrics, &w.env.fanout);
@@ -267,6 +287,12 @@ int main(int argc, char **argv)
         rc = sse_logpool_new(cfg.db, cfg.busy_timeout_ms, &w.env.logpool);
     if (!rc)
         rc = sse_hub_new(&cfg, &w.metrics, w.env.fanout, w.env.logpool, &w.hub);
+    /* Streams that caught up are parked in the loop (loop.h). */
+    if (!rc)
+        rc = sse_loop_new(&cfg, &w.metrics, w.env.fanout, w.env.logpool,
+                          sse_stream_ended, &w.env, &w.env.loop);
+    if (!rc)
+        rc = sse_loop_start(w.env.loop);
     if (!rc)
         rc = sse_hub_start(w.hub);
     if (rc) {
@@ -292,8 +318,10 @@ int main(int argc, char **argv)
     if (started == 0)
         return 1;
     sse_log(SSE_LOG_INFO,
-            "started version=%s db=%s socket=\"%s\" threads=%d heartbeat=%ds",
-            PACKAGE_VERSION, cfg.db, desc, started, cfg.heartbeat_s);
+            "started version=%s db=%s socket=\"%s\" threads=%d "
+            "max-streams=%d heartbeat=%ds",
+            PACKAGE_VERSION, cfg.db, desc, started, cfg.max_streams,
+            cfg.heartbeat_s);
 
     int sig = 0;
     for (;;) {

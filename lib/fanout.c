@@ -2,15 +2,18 @@
  * SPDX-License-Identifier: MIT
  *
  * One mutex (mu) guards the ring, the log state and every subscriber's
- * shared fields; it is never held across a blocking call (direct writes are
- * non-blocking sends) nor while another lock is taken.
+ * shared fields; it is never held across a blocking call nor while another
+ * lock is taken (the loop's waker only writes to an eventfd).
  *
- * Who owns a subscriber's delivery state: while sub->parked is set the
- * stream thread sleeps in sse_fanout_next and the fan-out may write for it
- * and move sub->cursor; otherwise the thread does. parked changes only
- * under mu: the thread sets it before it sleeps and clears it when it
- * wakes; the fan-out clears it when it hands a batch back, so that no later
- * batch is written past one the thread has not sent yet.
+ * Who holds a subscriber: its stream's thread until sse_fanout_park, the
+ * event loop afterwards (sub->owner set). A thread-held subscriber's cursor
+ * is the thread's own (passed to sse_fanout_next); a parked one's is
+ * sub->cursor, changed only under mu: by the loop (take, advance) and by
+ * deliver, which moves an idle one past a batch it wants nothing of. That
+ * move is exact only when the cursor sat at the head the batch started
+ * from: everything up to that head was then consumed, and the batch brings
+ * nothing wanted. A subscriber that is behind (reading the log) never sits
+ * at the head, so its cursor is left to the read.
  *
  * Hang-ups: each watched socket is in the fan-out's own epoll set with
  * EPOLLRDHUP | EPOLLONESHOT, tagged with the subscriber's slot and
@@ -33,7 +36,6 @@
 
 /* An event over 1/RING_SHARE of ring-bytes is not kept in the ring. */
 #define RING_SHARE 8
-#define DIRECT_MAX_IOV 64
 
 struct sse_sub {
     pthread_cond_t cond;
@@ -43,14 +45,11 @@ struct sse_sub {
     int hangup;     /* the web server closed the socket */
     uint64_t epoch; /* the fan-out's epoch when added */
 
-    /* Direct writes: see the file comment for who owns these. */
-    struct sse_sink *direct; /* NULL: no direct writes */
-    int parked;
-    int kept;              /* the sink keeps the rest of a direct write */
-    int64_t cursor;        /* parked: the thread's cursor */
-    int64_t direct_events; /* what the fan-out wrote for this stream */
-    int64_t direct_bytes;
-    int64_t last_write_ns;
+    /* Held by the loop (see the file comment). */
+    void *owner;    /* the loop's stream; NULL while a thread holds it */
+    int64_t cursor; /* everything wanted up to here was taken */
+    int ready;      /* on the ready list */
+    struct sse_sub *ready_prev, *ready_next;
 
     /* The channels, immutable after sse_fanout_add. */
     size_t nchannels;
@@ -79,6 +78,9 @@ struct sse_fanout {
     struct sse_sub **slots;
     size_t nslots, slots_cap;
     uint32_t next_gen;
+    struct sse_sub *ready_head, *ready_tail; /* parked, with news */
+    sse_fanout_wake_fn wake;                 /* the loop's waker */
+    void *wake_ctx;
 };
 
 int sse_fanout_new(const struct sse_config *cfg, struct sse_metrics *metrics,
@@ -181,15 +183,6 @@ static int sub_wants(const struct sse_sub *sub, const struct sse_event *ev)
     return 0;
 }
 
-/* Wakes every subscriber (shutdown, reset, fault). Called with mu held. */
-static void wake_all(struct sse_fanout *f)
-{
-    assert_held(f);
-    for (size_t i = 0; i < f->nslots; i++)
-        if (f->slots[i])
-            pthread_cond_signal(&f->slots[i]->cond);
-}
-
 static void publish_ring_size(struct sse_fanout *f)
 {
     assert_held(f);
@@ -201,84 +194,81 @@ static void publish_ring_size(struct sse_fanout *f)
                           memory_order_relaxed);
 }
 
-/* Writes the events sub wants from evs (all newer than its cursor) through
- * its sink without blocking. Returns 1 when the stream needs nothing more
- * (written, or nothing wanted), 0 when its thread must take over (would
- * block, too large, failed or partly written; see sub->hangup and
- * sub->kept). Called with mu held and sub parked. */
-static int direct_write(struct sse_fanout *f, struct sse_sub *sub,
-                        struct sse_event **evs, size_t n, int64_t now)
+/* Puts a parked sub on the ready list; wakes the loop when the list was
+ * empty. Called with mu held. */
+static void mark_ready(struct sse_fanout *f, struct sse_sub *sub)
 {
     assert_held(f);
-    assert(sub->parked && sub->direct && !sub->kept);
-    struct iovec iov[DIRECT_MAX_IOV];
-    int niov = 0;
-    size_t total = 0, nev = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (evs[i]->id <= sub->cursor || !sub_wants(sub, evs[i]))
-            continue;
-        /* An event too large for the ring (no bytes) is read from the log
-         * by the thread; so is anything too large for one write. */
-        if (!evs[i]->bytes || niov == DIRECT_MAX_IOV ||
-            total + evs[i]->len > sub->direct->try_send_max)
-            return 0;
-        iov[niov].iov_base = evs[i]->bytes;
-        iov[niov].iov_len = evs[i]->len;
-        niov++;
-        total += evs[i]->len;
-        nev++;
-    }
-    int64_t head = evs[n - 1]->id;
-    if (nev == 0) {
-        sub->cursor = head;
-        return 1;
-    }
-    int rc = sub->direct->try_send(sub->direct->ctx, iov, niov, total);
-    if (rc == SSE_SINK_FULL)
-        return 0;
-    if (rc < 0) {
-        if (rc != SSE_ETOOBIG)
-            sub->hangup = 1; /* the web server is gone: let the thread end */
-        return 0;
-    }
-    sub->kept = rc == SSE_SINK_KEPT;
-    sub->cursor = head;
-    sub->direct_events += (int64_t)nev;
-    sub->direct_bytes += (int64_t)total;
-    sub->last_write_ns = now;
-    if (f->metrics)
-        sse_metrics_add(&f->metrics->events_delivered, (long long)nev);
-    return !sub->kept;
+    assert(sub->owner);
+    if (sub->ready)
+        return;
+    sub->ready = 1;
+    sub->ready_next = NULL;
+    sub->ready_prev = f->ready_tail;
+    if (f->ready_tail)
+        f->ready_tail->ready_next = sub;
+    else
+        f->ready_head = sub;
+    f->ready_tail = sub;
+    if (!sub->ready_prev && f->wake)
+        f->wake(f->wake_ctx);
 }
 
-/* Wakes or writes to the subscribers that want any of evs. Called with mu
- * held. */
-static void deliver(struct sse_fanout *f, struct sse_event **evs, size_t n)
+static void unmark_ready(struct sse_fanout *f, struct sse_sub *sub)
 {
     assert_held(f);
-    int64_t now = 0;
+    if (!sub->ready)
+        return;
+    if (sub->ready_prev)
+        sub->ready_prev->ready_next = sub->ready_next;
+    else
+        f->ready_head = sub->ready_next;
+    if (sub->ready_next)
+        sub->ready_next->ready_prev = sub->ready_prev;
+    else
+        f->ready_tail = sub->ready_prev;
+    sub->ready = 0;
+    sub->ready_prev = sub->ready_next = NULL;
+}
+
+/* Wakes every subscriber (shutdown, reset, fault): threads through their
+ * condition variable, parked ones through the ready list. Called with mu
+ * held. */
+static void wake_all(struct sse_fanout *f)
+{
+    assert_held(f);
+    for (size_t i = 0; i < f->nslots; i++) {
+        struct sse_sub *sub = f->slots[i];
+        if (!sub)
+            continue;
+        if (sub->owner)
+            mark_ready(f, sub);
+        else
+            pthread_cond_signal(&sub->cond);
+    }
+}
+
+/* Wakes the subscribers that want any of evs; moves idle parked ones that
+ * want none of them from prev_head to the new head. Called with mu held. */
+static void deliver(struct sse_fanout *f, struct sse_event **evs, size_t n,
+                    int64_t prev_head)
+{
+    assert_held(f);
     for (size_t s = 0; s < f->nslots; s++) {
         struct sse_sub *sub = f->slots[s];
         if (!sub)
             continue;
-        if (sub->parked && sub->direct && !sub->hangup && !sub->kept &&
-            sub->epoch == f->epoch && !f->stopping) {
-            if (!now)
-                now = sse_now_ns();
-            if (!direct_write(f, sub, evs, n, now)) {
-                /* From here the thread owns the stream again, even before
-                 * it wakes: a later batch written directly would move the
-                 * cursor past events this one left for the thread. */
-                sub->parked = 0;
+        int wanted = 0;
+        for (size_t i = 0; i < n && !wanted; i++)
+            wanted = sub_wants(sub, evs[i]);
+        if (!sub->owner) {
+            if (wanted)
                 pthread_cond_signal(&sub->cond);
-            }
-            continue;
+        } else if (wanted) {
+            mark_ready(f, sub);
+        } else if (sub->cursor == prev_head) {
+            sub->cursor = f->ring.head;
         }
-        for (size_t i = 0; i < n; i++)
-            if (sub_wants(sub, evs[i])) {
-                pthread_cond_signal(&sub->cond);
-                break;
-            }
     }
 }
 
@@ -301,6 +291,7 @@ void sse_fanout_publish(struct sse_fanout *f, struct sse_event **evs, size_t n,
 {
     lock(f);
     assert(f->ring.head >= 0);
+    int64_t prev_head = f->ring.head;
     for (size_t i = 0; i < n; i++)
         sse_ring_store(&f->ring, evs[i]);
     /* Skipped rows are in no ring; head passes them anyway, or a trailing
@@ -309,8 +300,7 @@ void sse_fanout_publish(struct sse_fanout *f, struct sse_event **evs, size_t n,
         sse_ring_pass(&f->ring, last_seen);
     int64_t head = f->ring.head;
     publish_ring_size(f);
-    if (n)
-        deliver(f, evs, n);
+    deliver(f, evs, n, prev_head);
     unlock(f);
     if (f->metrics)
         atomic_store_explicit(&f->metrics->head_id, head, memory_order_relaxed);
@@ -512,7 +502,8 @@ void sse_fanout_remove(struct sse_fanout *f, struct sse_sub *sub)
     if (!sub)
         return;
     lock(f);
-    assert(f->slots[sub->slot] == sub && !sub->parked);
+    assert(f->slots[sub->slot] == sub);
+    unmark_ready(f, sub);
     if (sub->fd >= 0)
         epoll_ctl(f->epfd, EPOLL_CTL_DEL, sub->fd, NULL);
     f->slots[sub->slot] = NULL;
@@ -523,14 +514,6 @@ void sse_fanout_remove(struct sse_fanout *f, struct sse_sub *sub)
     free(sub);
 }
 
-void sse_fanout_allow_direct(struct sse_fanout *f, struct sse_sub *sub,
-                             struct sse_sink *sink)
-{
-    lock(f);
-    sub->direct = sub->fd >= 0 && sink->try_send ? sink : NULL;
-    unlock(f);
-}
-
 void sse_fanout_unwatch(struct sse_fanout *f, struct sse_sub *sub)
 {
     lock(f);
@@ -538,9 +521,6 @@ void sse_fanout_unwatch(struct sse_fanout *f, struct sse_sub *sub)
         epoll_ctl(f->epfd, EPOLL_CTL_DEL, sub->fd, NULL);
     sub->fd = -1;
     sub->hangup = 0;
-    /* Direct writes need a watched socket (a dead one must wake the
-     * thread); the thread writes from now on. */
-    sub->direct = NULL;
     unlock(f);
 }
 
@@ -551,8 +531,6 @@ static int sub_status(const struct sse_fanout *f, const struct sse_sub *sub)
     assert_held(f);
     if (f->stopping)
         return SSE_FANOUT_CLOSED;
-    if (sub->kept)
-        return SSE_FANOUT_KEPT;
     if (sub->hangup)
         return SSE_FANOUT_HANGUP;
     /* A replacement since the stream began is a reset; any other epoch
@@ -599,12 +577,7 @@ int sse_fanout_next(struct sse_fanout *f, struct sse_sub *sub, int64_t *cursor,
     int status;
     *n = 0;
     lock(f);
-    /* A test may have parked sub without a thread; it owns it again. */
-    if (sub->parked) {
-        sub->parked = 0;
-        if (sub->cursor > *cursor)
-            *cursor = sub->cursor;
-    }
+    assert(!sub->owner);
     for (;;) {
         status = sub_status(f, sub);
         if (status >= 0)
@@ -614,43 +587,74 @@ int sse_fanout_next(struct sse_fanout *f, struct sse_sub *sub, int64_t *cursor,
             break;
         struct timespec ts = {.tv_sec = (time_t)(deadline_ns / SSE_NS_PER_S),
                               .tv_nsec = (long)(deadline_ns % SSE_NS_PER_S)};
-        /* Parked: the fan-out may now write for us and move our cursor. */
-        sub->cursor = *cursor;
-        sub->parked = 1;
         wait_until(f, sub, &ts);
-        sub->parked = 0;
-        if (sub->cursor > *cursor)
-            *cursor = sub->cursor;
     }
-    if (status == SSE_FANOUT_KEPT)
-        sub->kept = 0; /* the caller sends the rest now */
     unlock(f);
     return status;
 }
 
-void sse_fanout_direct_stats(struct sse_fanout *f, struct sse_sub *sub,
-                             struct sse_fanout_direct *out)
+size_t sse_fanout_sub_channels(const struct sse_sub *sub, const char **names,
+                               size_t max)
+{
+    for (size_t i = 0; i < sub->nchannels && i < max; i++)
+        names[i] = sub->names[i];
+    return sub->nchannels;
+}
+
+void sse_fanout_set_waker(struct sse_fanout *f, sse_fanout_wake_fn fn,
+                          void *ctx)
 {
     lock(f);
-    out->events = sub->direct_events;
-    out->bytes = sub->direct_bytes;
-    out->last_write_ns = sub->last_write_ns;
+    f->wake = fn;
+    f->wake_ctx = ctx;
     unlock(f);
 }
 
-void sse_fanout_test_park(struct sse_fanout *f, struct sse_sub *sub,
-                          int64_t cursor)
+void sse_fanout_park(struct sse_fanout *f, struct sse_sub *sub, int64_t cursor,
+                     void *owner)
 {
+    assert(owner && sub->fd < 0);
     lock(f);
+    assert(!sub->owner && f->wake);
+    sub->owner = owner;
     sub->cursor = cursor;
-    sub->parked = 1;
+    mark_ready(f, sub);
     unlock(f);
 }
 
-int sse_fanout_parked(struct sse_fanout *f, struct sse_sub *sub)
+size_t sse_fanout_ready(struct sse_fanout *f, void **owners, size_t max)
+{
+    size_t n = 0;
+    lock(f);
+    while (n < max && f->ready_head) {
+        struct sse_sub *sub = f->ready_head;
+        unmark_ready(f, sub);
+        owners[n++] = sub->owner;
+    }
+    unlock(f);
+    return n;
+}
+
+int sse_fanout_take(struct sse_fanout *f, struct sse_sub *sub,
+                    struct sse_event **out, size_t max, size_t *n,
+                    int64_t *cursor)
+{
+    *n = 0;
+    lock(f);
+    assert(sub->owner);
+    int status = sub_status(f, sub);
+    if (status < 0)
+        status = take(f, sub, &sub->cursor, out, max, n);
+    *cursor = sub->cursor;
+    unlock(f);
+    return status;
+}
+
+void sse_fanout_advance(struct sse_fanout *f, struct sse_sub *sub,
+                        int64_t cursor)
 {
     lock(f);
-    int p = sub->parked;
+    assert(sub->owner && cursor >= sub->cursor);
+    sub->cursor = cursor;
     unlock(f);
-    return p;
 }

@@ -12,20 +12,22 @@
  * subscribed ends it). A stream thread sleeps in sse_fanout_next until an
  * event it wants, a hang-up, a fault, a reset, shutdown or its deadline.
  *
- * Direct writes: while its thread sleeps in sse_fanout_next (it is then
- * "parked"), a subscriber that allowed it is written by the fan-out itself,
- * through the sink's try_send: a fan-out to many idle streams costs one
- * thread's loop of non-blocking writes instead of waking every thread. A
- * write that cannot start leaves the batch to the thread (woken); one that
- * stops half way leaves the rest with the sink (SSE_FANOUT_KEPT), and from
- * then on the thread owns the stream again until it sleeps next.
+ * A subscriber is held either by its stream's thread, which sleeps in
+ * sse_fanout_next until an event it wants, a hang-up, a fault, a reset,
+ * shutdown or its deadline; or by the event loop (loop.h), to which the
+ * thread hands it with sse_fanout_park. For a subscriber in the loop the
+ * fan-out keeps the cursor and, instead of waking a thread, puts it on a
+ * ready list and calls the loop's waker; the loop then takes its events
+ * with sse_fanout_take. A batch that holds nothing for such a subscriber
+ * moves its cursor along, so an idle stream on a quiet channel never falls
+ * behind the ring because of other channels' events.
  *
  * Which subscriber wants an event is decided in one place (fanout.c,
  * sub_wants), so a new kind of subscription changes one function.
  *
  * Thread-safety: every function is thread-safe. A subscriber is used by the
- * one stream thread that added it; the detector calls the "detector side"
- * functions from its one thread.
+ * one thread that holds it (its stream's thread, then the loop's); the
+ * detector calls the "detector side" functions from its one thread.
  */
 #ifndef SSE_FANOUT_H
 #define SSE_FANOUT_H
@@ -37,7 +39,6 @@
 #include "metrics.h"
 #include "request.h"
 #include "ring.h"
-#include "sink.h"
 
 struct sse_fanout;
 struct sse_sub;
@@ -127,12 +128,6 @@ int sse_fanout_add(struct sse_fanout *f, const struct sse_request *req, int fd,
 /* Unsubscribes and frees sub. NULL-safe. */
 void sse_fanout_remove(struct sse_fanout *f, struct sse_sub *sub);
 
-/* Lets the fan-out write sub's events itself through sink->try_send while
- * its thread sleeps in sse_fanout_next (sink borrowed until removal; needs
- * a watched fd and sink->try_send). */
-void sse_fanout_allow_direct(struct sse_fanout *f, struct sse_sub *sub,
-                             struct sse_sink *sink);
-
 /* Stops watching sub's socket and clears a reported hang-up (after a probe
  * write showed the web server only half-closed it). */
 void sse_fanout_unwatch(struct sse_fanout *f, struct sse_sub *sub);
@@ -147,39 +142,58 @@ enum sse_fanout_status {
     SSE_FANOUT_FAULT = 4,  /* the log cannot be read now, or could not for
                               a while since the subscriber was added: end
                               the stream as a fault, with the error retry */
-    SSE_FANOUT_CLOSED = 5, /* the worker is stopping */
-    SSE_FANOUT_KEPT = 6    /* the sink keeps the rest of a direct write:
-                              call its send_kept before anything else */
+    SSE_FANOUT_CLOSED = 5  /* the worker is stopping */
 };
 
 /* Takes up to max events after *cursor that sub wants into out (each with a
  * reference the caller releases), advancing *cursor past every event
  * examined. When none are ready it waits until new wanted events, a
- * hang-up, a fault, shutdown or the CLOCK_MONOTONIC deadline (ns), and
- * meanwhile lets the fan-out write to sub directly (see above), moving
- * *cursor for what it wrote. Returns an enum sse_fanout_status; *n is set
+ * hang-up, a fault, shutdown or the CLOCK_MONOTONIC deadline (ns). For a
+ * subscriber its thread holds. Returns an enum sse_fanout_status; *n is set
  * in every case. */
 int sse_fanout_next(struct sse_fanout *f, struct sse_sub *sub, int64_t *cursor,
                     struct sse_event **out, size_t max, size_t *n,
                     int64_t deadline_ns);
 
-/* What the fan-out wrote for sub directly. */
-struct sse_fanout_direct {
-    int64_t events;        /* events written */
-    int64_t bytes;         /* their bytes */
-    int64_t last_write_ns; /* CLOCK_MONOTONIC of the last write, or 0 */
-};
-void sse_fanout_direct_stats(struct sse_fanout *f, struct sse_sub *sub,
-                             struct sse_fanout_direct *out);
+/* The channel names of sub (immutable; borrowed until sse_fanout_remove):
+ * stores up to max of them in names and returns how many sub has. */
+size_t sse_fanout_sub_channels(const struct sse_sub *sub, const char **names,
+                               size_t max);
 
-/* Test-only: marks sub parked at cursor as if its thread slept in
- * sse_fanout_next, without a thread (hand-over races made deterministic).
- * The next sse_fanout_next call by the test unparks it. */
-void sse_fanout_test_park(struct sse_fanout *f, struct sse_sub *sub,
-                          int64_t cursor);
+/* --- subscribers held by the event loop --- */
 
-/* Test-only: 1 while sub's thread sleeps in sse_fanout_next with direct
- * writes allowed (the fan-out then owns the stream). */
-int sse_fanout_parked(struct sse_fanout *f, struct sse_sub *sub);
+/* Called (with the fan-out's mutex held: it must not block nor call back)
+ * when the ready list turns non-empty. */
+typedef void (*sse_fanout_wake_fn)(void *ctx);
+
+/* Installs the loop's waker (ctx borrowed for the fan-out's lifetime);
+ * call before any subscriber is parked. */
+void sse_fanout_set_waker(struct sse_fanout *f, sse_fanout_wake_fn fn,
+                          void *ctx);
+
+/* Hands sub, added with fd -1 and caught up to cursor by its thread, to the
+ * loop; owner (borrowed) is what sse_fanout_ready returns for it. sub is
+ * put on the ready list at once, so events that arrived between the
+ * thread's last take and this call are not missed. */
+void sse_fanout_park(struct sse_fanout *f, struct sse_sub *sub, int64_t cursor,
+                     void *owner);
+
+/* Takes up to max owners of parked subscribers that became ready (new
+ * events they want, a fault, a reset, shutdown) off the ready list. */
+size_t sse_fanout_ready(struct sse_fanout *f, void **owners, size_t max);
+
+/* For a parked subscriber: takes up to max wanted events after its cursor
+ * without waiting, as sse_fanout_next does, and moves the cursor. Returns
+ * SSE_FANOUT_EVENTS (n may be 0), SSE_FANOUT_BEHIND (*cursor is then where
+ * a read of the log must start), RESET, FAULT or CLOSED. *cursor is always
+ * set to the subscriber's cursor. */
+int sse_fanout_take(struct sse_fanout *f, struct sse_sub *sub,
+                    struct sse_event **out, size_t max, size_t *n,
+                    int64_t *cursor);
+
+/* For a parked subscriber: a read of the log sent everything it wants up to
+ * cursor (>= its cursor). */
+void sse_fanout_advance(struct sse_fanout *f, struct sse_sub *sub,
+                        int64_t cursor);
 
 #endif

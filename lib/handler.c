@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "buf.h"
-#include "clock.h"
 #include "handler.h"
 #include "logging.h"
 #include "response.h"
@@ -85,34 +84,6 @@ static void refuse(const struct sse_config *cfg, struct sse_metrics *m,
             reason, vars->remote_addr ? vars->remote_addr : "-");
 }
 
-static void access_line(const struct sse_request *req,
-                        const struct sse_request_vars *vars,
-                        const struct sse_stream_result *res, int64_t start_ns)
-{
-    char channels[256];
-    size_t o = 0;
-    channels[0] = '\0';
-    for (size_t i = 0; i < req->nchannels && o + 2 < sizeof channels; i++) {
-        size_t len = strlen(req->channels[i]);
-        if (o + len + 2 >= sizeof channels)
-            break;
-        if (i)
-            channels[o++] = ',';
-        memcpy(channels + o, req->channels[i], len + 1);
-        o += len;
-    }
-    double dur = (double)(sse_now_ns() - start_ns) / 1e9;
-    static const char *const SOURCES[] = {"none", "header", "query"};
-    sse_log(SSE_LOG_INFO,
-            "stream end channels=%s resume=%s from=%lld to=%lld events=%lld "
-            "bytes=%lld "
-            "dur=%.3fs reason=%s gap=%d client=%s",
-            channels, SOURCES[req->resume_source], (long long)res->start_after,
-            (long long)res->end_cursor, (long long)res->events,
-            (long long)res->bytes, dur, sse_metrics_reason_name(res->reason),
-            res->gap, vars->remote_addr ? vars->remote_addr : "-");
-}
-
 void sse_handler_serve(const struct sse_stream_env *env,
                        const struct sse_request_vars *vars,
                        struct sse_sink *sink, int busy)
@@ -148,28 +119,17 @@ void sse_handler_serve(const struct sse_stream_env *env,
                "origin not allowed: add it to cors-origins", sink);
         return;
     }
-    if (busy) {
+    /* busy counts threads, which only a stream that keeps its thread holds
+     * for long (a long poll, or no loop to park in); a stream that will be
+     * parked takes its thread for a hand-shake only, and waits for one
+     * rather than being turned away in a burst. Past max-streams: the busy
+     * answer, which browsers retry later. */
+    int keeps_thread = req.longpoll || !env->loop || !sink->detach;
+    if ((busy && keeps_thread) || !sse_stream_admit(env)) {
         if (m)
             sse_metrics_add(&m->busy_rejects, 1);
         sse_stream_busy(cfg, &req, vars, cors, sink);
         return;
     }
-    if (m) {
-        sse_metrics_add(&m->streams_active, 1);
-        sse_metrics_add(&m->streams_opened, 1);
-        if (req.resume_source == SSE_RESUME_HEADER)
-            sse_metrics_add(&m->resumes_header, 1);
-        else if (req.resume_source == SSE_RESUME_QUERY)
-            sse_metrics_add(&m->resumes_query, 1);
-    }
-    int64_t start = sse_now_ns();
-    struct sse_stream_result res;
-    sse_stream_run(env, &req, vars, cors, sink, &res);
-    if (m) {
-        sse_metrics_add(&m->streams_active, -1);
-        sse_metrics_add(&m->streams_closed[res.reason], 1);
-        sse_metrics_add(&m->bytes_written, res.bytes);
-    }
-    if (cfg->access_log)
-        access_line(&req, vars, &res, start);
+    sse_stream_run(env, &req, vars, cors, sink, NULL);
 }

@@ -17,7 +17,11 @@
 #include "stream.h"
 
 /* Serves the request described by vars through sink. busy is non-zero when
- * this request must not hold a thread (the others are all streaming). */
+ * every other thread is taken: a request that would keep its thread (a long
+ * poll, or a stream that cannot be parked) then gets the busy answer, and so
+ * does a stream past cfg->max_streams. A
+ * stream may be parked (env->loop): the handler then returns while the
+ * stream goes on, and the sink has detached its connection. */
 void sse_handler_serve(const struct sse_stream_env *env,
                        const struct sse_request_vars *vars,
                        struct sse_sink *sink, int busy);

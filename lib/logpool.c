@@ -6,12 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "encode.h"
 #include "logpool.h"
 #include "sse_error.h"
 
 /* Enough for the catch-ups of a busy process at once; more are opened on
  * demand and closed on return. */
 #define POOL_MAX 16
+/* collect's "batch full" answer: stop this read, not an error. */
+#define BATCH_FULL 1
 
 struct sse_logpool {
     pthread_mutex_t mu;
@@ -88,4 +91,50 @@ void sse_logpool_clear(struct sse_logpool *p)
     pthread_mutex_unlock(&p->mu);
     for (size_t i = 0; i < n; i++)
         sse_eventlog_close(closing[i]);
+}
+
+/* The collecting callback of sse_logpool_read: encodes rows into out until
+ * max_bytes are collected, then stops before the next row. Writes nothing
+ * to any client: it runs inside the statement. */
+struct collect_ctx {
+    struct sse_buf *out;
+    size_t start; /* out->len before the read */
+    size_t max_bytes;
+    size_t rows;
+};
+
+static int collect(const struct sse_event_row *row, void *ctx)
+{
+    struct collect_ctx *c = ctx;
+    if (c->rows > 0 && c->out->len - c->start >= c->max_bytes)
+        return BATCH_FULL;
+    int rc = sse_encode_row(c->out, row->id, row->type, row->type_len,
+                            row->data, row->data_len);
+    if (rc)
+        return rc;
+    c->rows++;
+    return 0;
+}
+
+int sse_logpool_read(struct sse_logpool *p,
+                     const char (*channels)[SSE_CHANNEL_MAX + 1],
+                     size_t nchannels, int64_t after, int64_t upto,
+                     size_t max_rows, size_t max_bytes, struct sse_buf *out,
+                     struct sse_eventlog_progress *progress)
+{
+    struct sse_eventlog *log;
+    memset(progress, 0, sizeof *progress);
+    progress->last_seen = after;
+    int rc = sse_logpool_borrow(p, &log);
+    if (rc)
+        return rc;
+    struct collect_ctx c = {
+        .out = out, .start = out->len, .max_bytes = max_bytes};
+    rc = sse_eventlog_read(log, after, upto, channels, nchannels, max_rows,
+                           collect, &c, progress);
+    if (rc == BATCH_FULL)
+        rc = 0;
+    assert(!sse_eventlog_reading(log));
+    sse_logpool_return(p, log, rc != 0);
+    return rc;
 }

@@ -14,6 +14,7 @@
 #ifndef SSE_LOGPOOL_H
 #define SSE_LOGPOOL_H
 
+#include "buf.h"
 #include "eventlog.h"
 
 struct sse_logpool;
@@ -37,6 +38,22 @@ int sse_logpool_borrow(struct sse_logpool *p, struct sse_eventlog **log);
  * closes it instead of keeping it. */
 void sse_logpool_return(struct sse_logpool *p, struct sse_eventlog *log,
                         int broken);
+
+/* One bounded catch-up read, start to end: borrows a connection, reads the
+ * rows of channels (nchannels names as in struct sse_request; NULL: every
+ * channel) with after < id <= upto in id order, at most max_rows of them,
+ * stopping before the first row that finds max_bytes already encoded (the
+ * first row is always taken, however large), encodes each into out
+ * (sse_encode_row), and returns the connection, all before it returns: the
+ * statement is reset and the snapshot released before the caller writes a
+ * byte of out to a client, however slowly that client reads. *progress is
+ * as sse_eventlog_read's. Returns 0 or an error; rows encoded before an
+ * error stay in out and are counted in *progress. */
+int sse_logpool_read(struct sse_logpool *p,
+                     const char (*channels)[SSE_CHANNEL_MAX + 1],
+                     size_t nchannels, int64_t after, int64_t upto,
+                     size_t max_rows, size_t max_bytes, struct sse_buf *out,
+                     struct sse_eventlog_progress *progress);
 
 /* Closes every pooled connection (the log was replaced, or failed);
  * connections lent out are closed when they come back broken or replaced. */

@@ -31,7 +31,9 @@ enum sse_close_reason {
 struct sse_metrics {
     int64_t start_time_s;
     int threads;
-    atomic_llong streams_active;
+    long long max_streams;       /* the max-streams bound, 0: none */
+    atomic_llong streams_active; /* open (held by a thread or parked) */
+    atomic_llong streams_parked; /* of which held by the event loop */
     atomic_llong streams_opened;
     atomic_llong streams_closed[SSE_CLOSE_REASONS];
     atomic_llong resumes_header;

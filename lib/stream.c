@@ -11,7 +11,9 @@
 #include "clock.h"
 #include "encode.h"
 #include "eventlog.h"
+#include "catchup.h"
 #include "logging.h"
+#include "loop.h"
 #include "response.h"
 #include "sse_error.h"
 #include "stream.h"
@@ -19,9 +21,7 @@
 #define TAKE_MAX 64
 /* A catch-up batch is read into memory before any of it is written; it
  * stops at the first row that finds this many encoded bytes collected. */
-#define CATCH_UP_BYTES ((size_t)256 * 1024)
-/* backlog_row's "batch full" stop: positive, so no sse_error code. */
-#define BATCH_FULL 1
+#define CATCH_UP_BYTES SSE_CATCHUP_BYTES
 /* Long enough for a vanished client's RST to come back, even over a WAN. */
 #define HEARTBEAT_PROBE_NS (250 * 1000000LL)
 
@@ -36,16 +36,12 @@ struct session {
     struct sse_buf out;
     int64_t cursor;
     int failed; /* the sink reported an error: stop writing */
-    /* Borrowed during a catch-up read, NULL otherwise: nothing may be
-     * written to the client while it holds a statement (see put). */
-    struct sse_eventlog *log;
+    const struct sse_stream_env *env;
+    struct sse_stream_info info;
 };
 
 static void put(struct session *s, const char *p, size_t n)
 {
-    /* A write may block on a slow client; a read snapshot held meanwhile
-     * would stop every checkpoint. */
-    assert(!s->log || !sse_eventlog_reading(s->log));
     if (s->failed || n == 0)
         return;
     if (s->sink->write(s->sink->ctx, p, n)) {
@@ -65,65 +61,29 @@ static int flush_out(struct session *s)
     return s->failed ? SSE_EIO : 0;
 }
 
-/* Ends the stream with a comment (and a retry for faults). */
-static void finish(struct session *s, int reason, const char *comment,
-                   int64_t retry_ms)
+/* Ends the stream for reason with its closing bytes. */
+static void finish(struct session *s, int reason)
 {
-    if (retry_ms >= 0)
-        sse_encode_retry(&s->out, retry_ms);
-    if (comment)
-        sse_encode_comment(&s->out, comment);
+    sse_response_stream_end(&s->out, s->cfg, reason);
     flush_out(s);
     s->res->reason = reason;
 }
 
-/* The collecting callback of a catch-up read: encodes rows into s->out
- * until the batch holds CATCH_UP_BYTES, then stops before the next row
- * (always taking the first, however large). Writes nothing. */
-struct backlog_ctx {
-    struct session *s;
-    size_t start; /* s->out.len before the batch */
-    size_t rows;
-};
-
-static int backlog_row(const struct sse_event_row *row, void *ctx)
-{
-    struct backlog_ctx *b = ctx;
-    struct sse_buf *out = &b->s->out;
-    if (b->rows > 0 && out->len - b->start >= CATCH_UP_BYTES)
-        return BATCH_FULL;
-    int rc = sse_encode_row(out, row->id, row->type, row->type_len, row->data,
-                            row->data_len);
-    if (rc)
-        return rc;
-    b->rows++;
-    return 0;
-}
-
-/* Sends the rows after the cursor up to the hub's head from the log, one
- * bounded batch: read into memory, statement reset, connection returned,
- * and only then written, so a slow client never holds a read snapshot (one
- * that did would keep every checkpoint from completing, and the -wal file
- * would grow for as long as it read). Returns 0, or an error (fault or
- * write failure). */
+/* Sends the rows after the cursor up to the fan-out's head from the log,
+ * one bounded batch (sse_logpool_read: read into memory, snapshot released,
+ * connection returned, and only then written, so a slow client never holds
+ * a read snapshot, which would keep every checkpoint from completing and
+ * let the -wal file grow for as long as it read). Returns 0, or an error
+ * (fault or write failure). */
 static int catch_up(struct session *s)
 {
     int64_t upto = sse_fanout_head(s->fanout);
     if (upto < 0)
         return SSE_ECLOSED;
-    int rc = sse_logpool_borrow(s->logpool, &s->log);
-    if (rc)
-        return rc;
-    struct backlog_ctx b = {.s = s, .start = s->out.len};
     struct sse_eventlog_progress p;
-    rc = sse_eventlog_read(s->log, s->cursor, upto, s->req->channels,
-                           s->req->nchannels, (size_t)s->cfg->batch,
-                           backlog_row, &b, &p);
-    if (rc == BATCH_FULL)
-        rc = 0;
-    assert(!sse_eventlog_reading(s->log));
-    sse_logpool_return(s->logpool, s->log, rc != 0);
-    s->log = NULL;
+    int rc = sse_logpool_read(s->logpool, s->req->channels, s->req->nchannels,
+                              s->cursor, upto, (size_t)s->cfg->batch,
+                              CATCH_UP_BYTES, &s->out, &p);
     s->res->events += (int64_t)p.rows;
     if (s->m) {
         sse_metrics_add(&s->m->db_reads, 1);
@@ -225,7 +185,39 @@ static void write_events(struct session *s, struct sse_event **evs, size_t n)
         s->failed = 1;
 }
 
-static void follow(struct session *s, struct sse_sub *sub, int longpoll)
+/* Hands the stream to the loop: its connection (detached from the sink),
+ * subscriber, cursor and deadlines. Returns 1 when the loop has it, 0 when
+ * the stream must stay with its thread (the sink cannot detach), -1 when it
+ * ended (detached, but the loop refused it). */
+static int park(struct session *s, struct sse_sub *sub, int64_t next_hb,
+                int64_t end)
+{
+    struct sse_conn conn;
+    if (s->sink->detach(s->sink->ctx, &conn))
+        return 0;
+    /* The loop watches the socket itself. */
+    sse_fanout_unwatch(s->fanout, sub);
+    struct sse_park p = {.conn = conn,
+                         .sub = sub,
+                         .cursor = s->cursor,
+                         .next_heartbeat_ns = next_hb,
+                         .end_ns = end,
+                         .res = *s->res,
+                         .info = s->info};
+    int rc = sse_loop_park(s->env->loop, &p);
+    if (rc) {
+        /* Only at shutdown or without memory: the client reconnects. */
+        conn.ops->close(conn.ctx);
+        s->res->reason =
+            rc == SSE_ECLOSED ? SSE_CLOSE_SHUTDOWN : SSE_CLOSE_WRITE_FAILED;
+        return -1;
+    }
+    s->res->parked = 1;
+    return 1;
+}
+
+static void follow(struct session *s, struct sse_sub *sub, int longpoll,
+                   int may_park)
 {
     const struct sse_config *cfg = s->cfg;
     int64_t now = sse_now_ns();
@@ -256,14 +248,12 @@ static void follow(struct session *s, struct sse_sub *sub, int longpoll)
         int64_t deadline = longpoll ? end : (next_hb < end ? next_hb : end);
         if (probe_at < deadline)
             deadline = probe_at;
+        /* A stream that may park only looks: once nothing is ready, it has
+         * caught up and goes to the loop. */
+        if (may_park)
+            deadline = 0;
         int st = sse_fanout_next(s->fanout, sub, &s->cursor, evs, TAKE_MAX, &n,
                                  deadline);
-        /* Events the fan-out wrote for us while we slept count as
-         * activity. */
-        struct sse_fanout_direct d;
-        sse_fanout_direct_stats(s->fanout, sub, &d);
-        if (d.last_write_ns && d.last_write_ns + hb_period > next_hb)
-            next_hb = d.last_write_ns + hb_period;
         if (n) {
             write_events(s, evs, n);
             next_hb = sse_now_ns() + hb_period;
@@ -275,9 +265,7 @@ static void follow(struct session *s, struct sse_sub *sub, int longpoll)
             if (rc == SSE_EIO)
                 continue;
             if (rc) {
-                finish(s, SSE_CLOSE_FAULT,
-                       "error: database cannot be read, retry later",
-                       cfg->error_retry_ms);
+                finish(s, SSE_CLOSE_FAULT);
                 sse_log(SSE_LOG_ERROR, "stream: reading the backlog failed: %s",
                         sse_strerror(rc));
                 return;
@@ -285,14 +273,6 @@ static void follow(struct session *s, struct sse_sub *sub, int longpoll)
             next_hb = sse_now_ns() + hb_period;
             continue;
         }
-        case SSE_FANOUT_KEPT:
-            /* The rest of a write the fan-out started for us. */
-            if (s->sink->send_kept(s->sink->ctx)) {
-                s->failed = 1;
-                continue;
-            }
-            next_hb = sse_now_ns() + hb_period;
-            continue;
         case SSE_FANOUT_HANGUP:
             /* The web server closed our socket, or only half-closed it:
              * a probe write tells the two apart. */
@@ -304,27 +284,28 @@ static void follow(struct session *s, struct sse_sub *sub, int longpoll)
             }
             continue;
         case SSE_FANOUT_RESET:
-            finish(s, SSE_CLOSE_RESET, "database replaced, reconnect", -1);
-            return;
         case SSE_FANOUT_FAULT:
-            finish(s, SSE_CLOSE_FAULT,
-                   "error: database cannot be read, retry later",
-                   cfg->error_retry_ms);
-            return;
         case SSE_FANOUT_CLOSED:
-            finish(s, SSE_CLOSE_SHUTDOWN, "server shutting down, reconnect",
-                   -1);
+            finish(s, st == SSE_FANOUT_RESET   ? SSE_CLOSE_RESET
+                      : st == SSE_FANOUT_FAULT ? SSE_CLOSE_FAULT
+                                               : SSE_CLOSE_SHUTDOWN);
             return;
         default:
             break;
+        }
+        if (may_park) {
+            int parked = park(s, sub, next_hb, end);
+            if (parked)
+                return;
+            may_park = 0;
+            continue;
         }
         now = sse_now_ns();
         if (now >= end) {
             if (longpoll)
                 s->res->reason = SSE_CLOSE_LONGPOLL;
             else
-                finish(s, SSE_CLOSE_LIFETIME,
-                       "stream lifetime reached, reconnect", -1);
+                finish(s, SSE_CLOSE_LIFETIME);
             return;
         }
         if (now >= probe_at) {
@@ -348,18 +329,53 @@ static void stream_fault(struct session *s, const struct sse_request_vars *vars,
 {
     int longpoll = s->req->longpoll;
     sse_response_stream_headers(&s->out, s->cfg, vars, cors, longpoll);
-    if (s->req->method == SSE_METHOD_HEAD) {
-        flush_out(s);
-        s->res->reason = SSE_CLOSE_FAULT;
-    } else {
+    if (s->req->method != SSE_METHOD_HEAD) {
         char msg[160];
         snprintf(msg, sizeof msg, "error: %s", sse_strerror(rc));
-        finish(s, SSE_CLOSE_FAULT, msg, s->cfg->error_retry_ms);
+        sse_encode_retry(&s->out, s->cfg->error_retry_ms);
+        sse_encode_comment(&s->out, msg);
     }
+    flush_out(s);
+    s->res->reason = SSE_CLOSE_FAULT;
     if (s->m)
         sse_metrics_add(&s->m->db_faults, 1);
     sse_log(SSE_LOG_ERROR, "stream refused: database '%s': %s", s->cfg->db,
             sse_strerror(rc));
+}
+
+/* Sends the headers, the retry and the gap event. Returns 0, or 1 when the
+ * stream ended there (HEAD, or the client is gone). */
+static int start(struct session *s, const struct sse_request_vars *vars,
+                 int cors, const char *gap)
+{
+    const struct sse_request *req = s->req;
+    sse_response_stream_headers(&s->out, s->cfg, vars, cors, req->longpoll);
+    if (req->method == SSE_METHOD_HEAD) {
+        flush_out(s);
+        s->res->reason = SSE_CLOSE_HEAD;
+        return 1;
+    }
+    /* Old XHR-based polyfills parse nothing before 2 KiB have arrived,
+     * whether they stream or poll. */
+    if (req->padding)
+        sse_encode_padding(&s->out, 2048);
+    if (!req->longpoll) {
+        sse_encode_retry(&s->out, s->cfg->retry_ms);
+        sse_encode_comment(&s->out, "sselite stream");
+    }
+    if (gap[0]) {
+        sse_encode_event(&s->out, s->cursor, SSE_GAP_EVENT,
+                         sizeof SSE_GAP_EVENT - 1, gap, strlen(gap));
+        s->res->events++;
+        s->res->gap = 1;
+        if (s->m)
+            sse_metrics_add(&s->m->gaps, 1);
+    }
+    if (flush_out(s)) {
+        s->res->reason = SSE_CLOSE_CLIENT_GONE;
+        return 1;
+    }
+    return 0;
 }
 
 void sse_stream_run(const struct sse_stream_env *env,
@@ -376,11 +392,23 @@ void sse_stream_run(const struct sse_stream_env *env,
                         .m = metrics,
                         .req = req,
                         .sink = sink,
-                        .res = res ? res : &local};
+                        .res = res ? res : &local,
+                        .env = env};
     memset(s.res, 0, sizeof *s.res);
+    s.info.start_ns = sse_now_ns();
+    s.info.resume_source = (int)req->resume_source;
+    snprintf(s.info.client, sizeof s.info.client, "%s",
+             vars->remote_addr ? vars->remote_addr : "-");
+    if (metrics) {
+        sse_metrics_add(&metrics->streams_opened, 1);
+        if (req->resume_source == SSE_RESUME_HEADER)
+            sse_metrics_add(&metrics->resumes_header, 1);
+        else if (req->resume_source == SSE_RESUME_QUERY)
+            sse_metrics_add(&metrics->resumes_query, 1);
+    }
     sse_buf_init(&s.out, 0);
-    int longpoll = req->longpoll;
     char gap[256];
+    struct sse_sub *sub = NULL;
 
     int rc = sse_fanout_health(s.fanout);
     if (!rc)
@@ -390,49 +418,80 @@ void sse_stream_run(const struct sse_stream_env *env,
         goto out;
     }
     s.res->start_after = s.cursor;
-    sse_response_stream_headers(&s.out, cfg, vars, cors, longpoll);
-    if (req->method == SSE_METHOD_HEAD) {
-        flush_out(&s);
-        s.res->reason = SSE_CLOSE_HEAD;
+    if (start(&s, vars, cors, gap))
         goto out;
-    }
-    /* Old XHR-based polyfills parse nothing before 2 KiB have arrived,
-     * whether they stream or poll. */
-    if (req->padding)
-        sse_encode_padding(&s.out, 2048);
-    if (!longpoll) {
-        sse_encode_retry(&s.out, cfg->retry_ms);
-        sse_encode_comment(&s.out, "sselite stream");
-    }
-    if (gap[0]) {
-        sse_encode_event(&s.out, s.cursor, SSE_GAP_EVENT,
-                         sizeof SSE_GAP_EVENT - 1, gap, strlen(gap));
-        s.res->events++;
-        s.res->gap = 1;
-        if (metrics)
-            sse_metrics_add(&metrics->gaps, 1);
-    }
-    if (flush_out(&s)) {
-        s.res->reason = SSE_CLOSE_CLIENT_GONE;
-        goto out;
-    }
-    struct sse_sub *sub;
     if (sse_fanout_add(s.fanout, req, sink->fd, &sub)) {
-        finish(&s, SSE_CLOSE_FAULT, "error: out of memory",
-               cfg->error_retry_ms);
+        finish(&s, SSE_CLOSE_FAULT);
         goto out;
     }
-    if (!longpoll && sink->try_send)
-        sse_fanout_allow_direct(s.fanout, sub, sink);
-    follow(&s, sub, longpoll);
-    struct sse_fanout_direct d;
-    sse_fanout_direct_stats(s.fanout, sub, &d);
-    s.res->events += d.events;
-    s.res->bytes += d.bytes;
-    sse_fanout_remove(s.fanout, sub);
+    int may_park = env->loop && sink->detach && !req->longpoll;
+    follow(&s, sub, req->longpoll, may_park);
 out:
     s.res->end_cursor = s.cursor;
     sse_buf_cleanup(&s.out);
+    if (s.res->parked)
+        return; /* the loop reports the end */
+    sse_fanout_remove(s.fanout, sub);
+    const char *names[SSE_REQUEST_MAX_CHANNELS];
+    for (size_t i = 0; i < req->nchannels; i++)
+        names[i] = req->channels[i];
+    sse_stream_ended((void *)env, &s.info, s.res, names, req->nchannels);
+}
+
+int sse_stream_admit(const struct sse_stream_env *env)
+{
+    struct sse_metrics *m = env->metrics;
+    if (!m)
+        return 1;
+    long long before = atomic_fetch_add(&m->streams_active, 1);
+    if (env->cfg->max_streams > 0 && before >= env->cfg->max_streams) {
+        atomic_fetch_sub(&m->streams_active, 1);
+        return 0;
+    }
+    return 1;
+}
+
+/* One access-log line for an ended stream. */
+static void access_line(const struct sse_stream_info *info,
+                        const struct sse_stream_result *res,
+                        const char *const *channels, size_t nchannels)
+{
+    char list[256];
+    size_t o = 0;
+    list[0] = '\0';
+    for (size_t i = 0; i < nchannels && o + 2 < sizeof list; i++) {
+        size_t len = strlen(channels[i]);
+        if (o + len + 2 >= sizeof list)
+            break;
+        if (i)
+            list[o++] = ',';
+        memcpy(list + o, channels[i], len + 1);
+        o += len;
+    }
+    double dur = (double)(sse_now_ns() - info->start_ns) / 1e9;
+    static const char *const SOURCES[] = {"none", "header", "query"};
+    sse_log(SSE_LOG_INFO,
+            "stream end channels=%s resume=%s from=%lld to=%lld events=%lld "
+            "bytes=%lld dur=%.3fs reason=%s gap=%d client=%s",
+            list, SOURCES[info->resume_source], (long long)res->start_after,
+            (long long)res->end_cursor, (long long)res->events,
+            (long long)res->bytes, dur, sse_metrics_reason_name(res->reason),
+            res->gap, info->client);
+}
+
+void sse_stream_ended(void *env, const struct sse_stream_info *info,
+                      const struct sse_stream_result *res,
+                      const char *const *channels, size_t nchannels)
+{
+    const struct sse_stream_env *e = env;
+    struct sse_metrics *m = e->metrics;
+    if (m) {
+        sse_metrics_add(&m->streams_active, -1);
+        sse_metrics_add(&m->streams_closed[res->reason], 1);
+        sse_metrics_add(&m->bytes_written, res->bytes);
+    }
+    if (e->cfg->access_log)
+        access_line(info, res, channels, nchannels);
 }
 
 void sse_stream_busy(const struct sse_config *cfg,
