@@ -22,9 +22,12 @@ struct sse_catchup {
     pthread_cond_t cond;
     struct sse_catchup_job *head, *tail; /* guarded by mu */
     int stopping;                        /* guarded by mu */
+    size_t idle;                         /* guarded by mu: waiting workers */
 
+    /* Started on demand, up to max_threads: a worker whose streams never
+     * fall behind runs none. Guarded by mu. */
     pthread_t *threads;
-    size_t nthreads;
+    size_t nthreads, max_threads;
 };
 
 static void run_job(struct sse_catchup *c, struct sse_catchup_job *job)
@@ -57,8 +60,10 @@ static void *worker(void *arg)
     struct sse_catchup *c = arg;
     pthread_mutex_lock(&c->mu);
     for (;;) {
+        c->idle++;
         while (!c->head && !c->stopping)
             pthread_cond_wait(&c->cond, &c->mu);
+        c->idle--;
         if (c->stopping)
             break;
         struct sse_catchup_job *job = c->head;
@@ -72,6 +77,21 @@ static void *worker(void *arg)
     }
     pthread_mutex_unlock(&c->mu);
     return NULL;
+}
+
+/* Starts one more worker. Called with mu held. Returns 0 or SSE_EIO. */
+static int start_worker(struct sse_catchup *c)
+{
+    assert(c->nthreads < c->max_threads);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, THREAD_STACK);
+    int rc = pthread_create(&c->threads[c->nthreads], &attr, worker, c);
+    pthread_attr_destroy(&attr);
+    if (rc)
+        return SSE_EIO;
+    c->nthreads++;
+    return 0;
 }
 
 int sse_catchup_new(struct sse_logpool *pool, struct sse_metrics *metrics,
@@ -92,18 +112,14 @@ int sse_catchup_new(struct sse_logpool *pool, struct sse_metrics *metrics,
     c->max_rows = max_rows;
     c->done = done;
     c->ctx = ctx;
+    c->max_threads = nthreads;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cond, NULL);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, THREAD_STACK);
-    for (size_t i = 0; i < nthreads; i++) {
-        if (pthread_create(&c->threads[c->nthreads], &attr, worker, c) != 0)
-            break;
-        c->nthreads++;
-    }
-    pthread_attr_destroy(&attr);
-    if (c->nthreads == 0) {
+    /* One now, so that a failure to start threads shows at start. */
+    pthread_mutex_lock(&c->mu);
+    int rc = start_worker(c);
+    pthread_mutex_unlock(&c->mu);
+    if (rc) {
         sse_catchup_free(c);
         return SSE_EIO;
     }
@@ -124,6 +140,10 @@ void sse_catchup_submit(struct sse_catchup *c, struct sse_catchup_job *job)
     else
         c->head = job;
     c->tail = job;
+    /* A queued job waits only while max_threads reads are running. A
+     * failed start leaves the job to the running workers. */
+    if (c->idle == 0 && c->nthreads < c->max_threads)
+        start_worker(c);
     pthread_cond_signal(&c->cond);
     pthread_mutex_unlock(&c->mu);
 }
@@ -135,8 +155,9 @@ void sse_catchup_free(struct sse_catchup *c)
     pthread_mutex_lock(&c->mu);
     c->stopping = 1;
     pthread_cond_broadcast(&c->cond);
+    size_t n = c->nthreads;
     pthread_mutex_unlock(&c->mu);
-    for (size_t i = 0; i < c->nthreads; i++)
+    for (size_t i = 0; i < n; i++)
         pthread_join(c->threads[i], NULL);
     while (c->head) {
         struct sse_catchup_job *job = c->head;

@@ -50,10 +50,11 @@ typedef void (*sse_catchup_done_fn)(void *ctx, struct sse_catchup_job *job);
 
 struct sse_catchup;
 
-/* Starts nthreads threads reading from pool, max_rows rows per batch;
- * done(ctx, job) is called once per submitted job. pool, metrics (may be
- * NULL) and ctx are borrowed for the pool's lifetime. Returns 0,
- * SSE_ENOMEM or SSE_EIO (no thread could start). */
+/* Creates a pool of up to nthreads threads reading from pool, max_rows
+ * rows per batch: one starts now, the others when jobs queue up while all
+ * are reading. done(ctx, job) is called once per submitted job. pool,
+ * metrics (may be NULL) and ctx are borrowed for the pool's lifetime.
+ * Returns 0, SSE_ENOMEM or SSE_EIO (no thread could start). */
 int sse_catchup_new(struct sse_logpool *pool, struct sse_metrics *metrics,
                     size_t nthreads, size_t max_rows, sse_catchup_done_fn done,
                     void *ctx, struct sse_catchup **out);

@@ -47,8 +47,8 @@ typedef void (*sse_loop_end_fn)(void *ctx, const struct sse_stream_info *info,
                                 const char *const *channels, size_t nchannels);
 
 /* Creates a loop writing streams of cfg (heartbeat, max-lifetime,
- * write-timeout, batch, threads: catch-up threads are a quarter of them, at
- * least 1 and at most 8) that subscribe to fanout, reading catch-ups from
+ * write-timeout, batch, threads: up to a quarter of them, at least 1 and at
+ * most 8, read catch-ups) that subscribe to fanout, reading catch-ups from
  * pool; end(end_ctx, ...) reports each ended stream. Everything is
  * borrowed for the loop's lifetime. Installs the loop as fanout's waker.
  * Does not start the thread. Errors: SSE_ENOMEM, SSE_EIO. */

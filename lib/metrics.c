@@ -93,6 +93,12 @@ int sse_metrics_render(const struct sse_metrics *m, int format,
          get(&m->ring_events)},
         {"ring_bytes", "gauge", "Bytes of the recent events held in memory",
          get(&m->ring_bytes)},
+        {"loop_wakeups_total", "counter",
+         "Times the event loop of parked streams woke with work",
+         get(&m->loop_wakeups)},
+        {"loop_busy_us_total", "counter",
+         "Microseconds the event loop spent working (writes, timers)",
+         get(&m->loop_busy_us)},
     };
     size_t n = sizeof rows / sizeof rows[0];
     int rc = 0;

@@ -51,6 +51,8 @@ struct sse_metrics {
     atomic_llong head_id;          /* newest id seen by the hub */
     atomic_llong ring_events;      /* events in the hub's memory now */
     atomic_llong ring_bytes;       /* and their size (ring-bytes bounds it) */
+    atomic_llong loop_wakeups;     /* times the event loop woke with work */
+    atomic_llong loop_busy_us;     /* time it spent working, in µs */
 };
 
 /* Zeroes m and records the start time and thread count. */
