@@ -157,6 +157,37 @@ static int conn_send(void *ctx, const struct iovec *iov, int niov,
     *taken = 0;
     if (total == 0)
         return 0;
+    if (c->hdr_sent == 0 && total <= SSE_FCGI_RECORD_MAX &&
+        niov < IOV_PER_SEND) {
+        /* The common case, one whole record from nothing in progress:
+         * frame and send it without the general plan. */
+        unsigned char hdr[SSE_FCGI_HEADER_LEN];
+        struct iovec all[IOV_PER_SEND];
+        sse_fcgi_stdout_header(hdr, c->request_id, total);
+        all[0].iov_base = hdr;
+        all[0].iov_len = sizeof hdr;
+        memcpy(all + 1, iov, (size_t)niov * sizeof *iov);
+        struct msghdr msg = {.msg_iov = all, .msg_iovlen = (size_t)niov + 1};
+        ssize_t sent = sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (sent < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
+                       ? 0
+                       : SSE_EIO;
+        if ((size_t)sent == total + sizeof hdr) {
+            *taken = total;
+            return 0;
+        }
+        /* Part of it: the record is started; remember it as the general
+         * path would have. */
+        memcpy(c->hdr, hdr, sizeof hdr);
+        size_t h = (size_t)sent < sizeof hdr ? (size_t)sent : sizeof hdr;
+        c->hdr_sent = h;
+        c->owed = total - ((size_t)sent - h);
+        *taken = (size_t)sent - h;
+        if (c->hdr_sent == 0) /* nothing at all was sent */
+            c->owed = 0;
+        return 0;
+    }
     struct plan p;
     plan_send(c, iov, niov, total, &p);
     struct msghdr msg = {.msg_iov = p.iov, .msg_iovlen = (size_t)p.n};

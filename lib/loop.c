@@ -24,7 +24,8 @@
  * Deadlines live in a binary min-heap keyed by each stream's next one
  * (write stall while its queue waits; otherwise max-lifetime, the probe
  * and the heartbeat), so a timer tick costs O(log n) per due stream and
- * nothing for the others.
+ * nothing for the others. A key may be earlier than the stream's deadline
+ * (a write moved the heartbeat on), never later.
  */
 #include <assert.h>
 #include <errno.h>
@@ -118,6 +119,8 @@ struct sse_loop {
     int quit;                /* guarded by mu: close the rest and exit */
 
     /* The loop's thread only. */
+    int64_t now; /* CLOCK_MONOTONIC at this wake-up: one clock read per pass
+                    serves every stream written in it */
     struct iovec iov[IOV_MAX_SEND]; /* scratch for one send */
     struct stream **heap;
     size_t nheap, heap_cap;
@@ -223,6 +226,22 @@ static void reschedule(struct sse_loop *loop, struct stream *st)
     st->key = next_deadline(st);
     sift_up(loop, st->heap_pos);
     sift_down(loop, st->heap_pos);
+}
+
+/* Moves st up when its next deadline came earlier than its key, and
+ * otherwise leaves the key as it is: a key earlier than the deadline only
+ * wakes the timer for nothing once (on_timer then reschedules), while
+ * every write moves the heartbeat later, and re-sorting the heap for each
+ * would cost more than the rest of the write. */
+static void reschedule_earlier(struct sse_loop *loop, struct stream *st)
+{
+    if (st->heap_pos == SIZE_MAX)
+        return;
+    int64_t k = next_deadline(st);
+    if (k < st->key) {
+        st->key = k;
+        sift_up(loop, st->heap_pos);
+    }
 }
 
 /* --- the queue --- */
@@ -366,7 +385,7 @@ static void note_progress(struct sse_loop *loop, struct stream *st,
         st->stall_at = INT64_MAX;
         set_mask(loop, st, st->mask & ~(uint32_t)EPOLLOUT);
     }
-    reschedule(loop, st);
+    reschedule_earlier(loop, st);
 }
 
 /* Sends what the queue holds. Returns 0 (the queue may still hold bytes:
@@ -452,22 +471,25 @@ static int emit_text(struct sse_loop *loop, struct stream *st, const char *p,
     return emit(loop, st, &c, 1);
 }
 
-/* Sends the closing records once the queue is out; then closes. */
-static void continue_ending(struct sse_loop *loop, struct stream *st)
+/* Sends the closing records once the queue is out; then closes. Returns
+ * 1 when st was closed (and may be freed). */
+static int continue_ending(struct sse_loop *loop, struct stream *st)
 {
     assert(st->state == S_ENDING);
     if (st->q)
-        return; /* EPOLLOUT brings us back */
+        return 0; /* EPOLLOUT brings us back */
     int rc = st->conn.ops->finish(st->conn.ctx);
     if (rc == SSE_EAGAIN) {
         note_progress(loop, st, 0);
-        return;
+        return 0;
     }
     close_stream(loop, st);
+    return 1;
 }
 
-/* Ends st for reason with its closing comment and records. */
-static void end_stream(struct sse_loop *loop, struct stream *st, int reason)
+/* Ends st for reason with its closing comment and records. Returns 1 when
+ * st was closed already (and may be freed). */
+static int end_stream(struct sse_loop *loop, struct stream *st, int reason)
 {
     assert(st->state == S_LIVE);
     st->res.reason = reason;
@@ -480,11 +502,11 @@ static void end_stream(struct sse_loop *loop, struct stream *st, int reason)
     if (bytes && len) {
         struct chunk c = {.p = bytes, .len = len, .owned = bytes};
         if (emit(loop, st, &c, 1))
-            return;
+            return 1;
     } else {
         free(bytes);
     }
-    continue_ending(loop, st); /* may free st */
+    return continue_ending(loop, st);
 }
 
 static int reason_of(int status)
@@ -572,7 +594,7 @@ static void catchup_done(struct sse_loop *loop, struct cjob *cj)
     /* On an error the rows read before it still go out, then the fault. */
     if (bytes && len) {
         struct chunk c = {.p = bytes, .len = len, .owned = bytes};
-        st->next_hb = sse_now_ns() + loop->hb_ns;
+        st->next_hb = loop->now + loop->hb_ns;
         if (emit(loop, st, &c, 1))
             return;
     } else {
@@ -605,7 +627,7 @@ static int write_events(struct sse_loop *loop, struct stream *st,
     st->res.events += (int64_t)n;
     if (loop->metrics)
         sse_metrics_add(&loop->metrics->events_delivered, (long long)n);
-    st->next_hb = sse_now_ns() + loop->hb_ns;
+    st->next_hb = loop->now + loop->hb_ns;
     return emit(loop, st, c, n);
 }
 
@@ -640,44 +662,48 @@ static void service(struct sse_loop *loop, struct stream *st)
         if (n < TAKE_MAX)
             break;
     }
-    if (sse_now_ns() >= st->end_at) {
+    if (loop->now >= st->end_at) {
         end_stream(loop, st, SSE_CLOSE_LIFETIME);
         return;
     }
-    reschedule(loop, st);
+    reschedule_earlier(loop, st);
 }
 
-static void on_timer(struct sse_loop *loop, struct stream *st, int64_t now)
+/* Does what is due for st at now. Returns 1 when st was closed (and may be
+ * freed); otherwise its key is past now. */
+static int on_timer(struct sse_loop *loop, struct stream *st, int64_t now)
 {
     if ((st->q || st->state == S_ENDING) && now >= st->stall_at) {
         /* The web server took nothing for write-timeout. */
         gone(loop, st, SSE_CLOSE_WRITE_FAILED);
-        return;
+        return 1;
     }
     if (st->state == S_LIVE && !st->q) {
         if (now >= st->end_at) {
-            end_stream(loop, st, SSE_CLOSE_LIFETIME);
-            return;
-        }
-        if (now >= st->probe_at) {
-            st->probe_at = INT64_MAX;
-            if (emit_text(loop, st, PROBE, sizeof PROBE - 1))
-                return;
-        }
-        if (now >= st->next_hb) {
-            st->next_hb = now + loop->hb_ns;
-            /* Apache closes our connection only when a write to a
-             * vanished client fails, and over TCP the first write after
-             * the client left still succeeds: the probe makes it notice
-             * within one heartbeat. */
-            st->probe_at = now + PROBE_NS;
-            if (loop->metrics)
-                sse_metrics_add(&loop->metrics->heartbeats, 1);
-            if (emit_text(loop, st, HEARTBEAT, sizeof HEARTBEAT - 1))
-                return;
+            if (end_stream(loop, st, SSE_CLOSE_LIFETIME))
+                return 1;
+        } else {
+            if (now >= st->probe_at) {
+                st->probe_at = INT64_MAX;
+                if (emit_text(loop, st, PROBE, sizeof PROBE - 1))
+                    return 1;
+            }
+            if (!st->q && now >= st->next_hb) {
+                st->next_hb = now + loop->hb_ns;
+                /* Apache closes our connection only when a write to a
+                 * vanished client fails, and over TCP the first write
+                 * after the client left still succeeds: the probe makes
+                 * it notice within one heartbeat. */
+                st->probe_at = now + PROBE_NS;
+                if (loop->metrics)
+                    sse_metrics_add(&loop->metrics->heartbeats, 1);
+                if (emit_text(loop, st, HEARTBEAT, sizeof HEARTBEAT - 1))
+                    return 1;
+            }
         }
     }
     reschedule(loop, st);
+    return 0;
 }
 
 /* The web server wrote (the rest of the request's stdin, which is dropped)
@@ -799,10 +825,8 @@ static void run_timers(struct sse_loop *loop)
     int64_t now = sse_now_ns();
     while (loop->nheap > 0 && loop->heap[0]->key <= now) {
         struct stream *st = loop->heap[0];
-        on_timer(loop, st, now);
-        /* Every branch of on_timer moves the stream's deadline past now
-         * or removes it. */
-        assert(loop->nheap == 0 || loop->heap[0] != st || st->key > now);
+        if (!on_timer(loop, st, now))
+            assert(st->key > now);
     }
 }
 
@@ -836,6 +860,7 @@ static void *loop_main(void *arg)
     for (;;) {
         int n = epoll_wait(loop->epfd, evs, EPOLL_BATCH, timeout_ms(loop));
         int64_t t0 = sse_now_ns();
+        loop->now = t0;
         for (int i = 0; i < n; i++) {
             if (evs[i].data.ptr == NULL) {
                 uint64_t v;

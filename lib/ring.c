@@ -170,7 +170,13 @@ void sse_ring_pass(struct sse_ring *r, int64_t id)
 
 size_t sse_ring_find(const struct sse_ring *r, int64_t cursor)
 {
-    size_t lo = 0, hi = r->count;
+    /* Most cursors are at or next to the newest entries (a caught-up
+     * stream takes what the last commit brought): look there first. */
+    size_t hi = r->count;
+    for (int k = 0; k < 4 && hi > 0; k++, hi--)
+        if (sse_ring_at(r, hi - 1)->id <= cursor)
+            return hi;
+    size_t lo = 0;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (sse_ring_at(r, mid)->id <= cursor)
