@@ -635,19 +635,41 @@ size_t sse_fanout_ready(struct sse_fanout *f, void **owners, size_t max)
     return n;
 }
 
-int sse_fanout_take(struct sse_fanout *f, struct sse_sub *sub,
-                    struct sse_event **out, size_t max, size_t *n,
-                    int64_t *cursor)
+/* sse_fanout_take's work. Called with mu held. */
+static int take_parked(struct sse_fanout *f, struct sse_sub *sub,
+                       struct sse_event **out, size_t max, size_t *n,
+                       int64_t *cursor)
 {
-    *n = 0;
-    lock(f);
     assert(sub->owner);
+    *n = 0;
     int status = sub_status(f, sub);
     if (status < 0)
         status = take(f, sub, &sub->cursor, out, max, n);
     *cursor = sub->cursor;
+    return status;
+}
+
+int sse_fanout_take(struct sse_fanout *f, struct sse_sub *sub,
+                    struct sse_event **out, size_t max, size_t *n,
+                    int64_t *cursor)
+{
+    lock(f);
+    int status = take_parked(f, sub, out, max, n, cursor);
     unlock(f);
     return status;
+}
+
+void sse_fanout_take_many(struct sse_fanout *f, struct sse_sub *const *subs,
+                          size_t k, struct sse_event **evs, size_t max,
+                          int *status, int64_t *cursor, size_t *n)
+{
+    if (k == 0)
+        return;
+    lock(f);
+    for (size_t i = 0; i < k; i++)
+        status[i] =
+            take_parked(f, subs[i], evs + i * max, max, &n[i], &cursor[i]);
+    unlock(f);
 }
 
 void sse_fanout_advance(struct sse_fanout *f, struct sse_sub *sub,

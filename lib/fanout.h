@@ -191,6 +191,13 @@ int sse_fanout_take(struct sse_fanout *f, struct sse_sub *sub,
                     struct sse_event **out, size_t max, size_t *n,
                     int64_t *cursor);
 
+/* sse_fanout_take for k parked subscribers subs[0..k) under one lock: for
+ * subs[i], up to max events into evs[i * max ...], the status into
+ * status[i], its cursor into cursor[i] and the count into n[i]. */
+void sse_fanout_take_many(struct sse_fanout *f, struct sse_sub *const *subs,
+                          size_t k, struct sse_event **evs, size_t max,
+                          int *status, int64_t *cursor, size_t *n);
+
 /* For a parked subscriber: a read of the log sent everything it wants up to
  * cursor (>= its cursor). */
 void sse_fanout_advance(struct sse_fanout *f, struct sse_sub *sub,

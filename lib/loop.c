@@ -122,6 +122,13 @@ struct sse_loop {
     int64_t now; /* CLOCK_MONOTONIC at this wake-up: one clock read per pass
                     serves every stream written in it */
     struct iovec iov[IOV_MAX_SEND]; /* scratch for one send */
+    /* Scratch for serve_ready's batch. */
+    void *batch_st[READY_BATCH];
+    struct sse_sub *batch_sub[READY_BATCH];
+    struct sse_event *batch_evs[READY_BATCH * TAKE_MAX];
+    int batch_status[READY_BATCH];
+    int64_t batch_cursor[READY_BATCH];
+    size_t batch_n[READY_BATCH];
     struct stream **heap;
     size_t nheap, heap_cap;
     int stop_seen;
@@ -377,6 +384,9 @@ static void gone(struct sse_loop *loop, struct stream *st, int reason)
 static void note_progress(struct sse_loop *loop, struct stream *st,
                           int progressed)
 {
+    if (!st->q && st->state != S_ENDING && st->stall_at == INT64_MAX &&
+        !(st->mask & EPOLLOUT))
+        return; /* the common case: all sent, nothing was waiting */
     if (st->q || st->state == S_ENDING) {
         if (progressed || st->stall_at == INT64_MAX)
             st->stall_at = sse_now_ns() + loop->write_timeout_ns;
@@ -634,6 +644,51 @@ static int write_events(struct sse_loop *loop, struct stream *st,
 /* Does what st can do now: send its queue, then take and send events until
  * none are left, it falls behind, or the socket is full; then the
  * max-lifetime check (between whole events only). */
+/* What a take brought st: writes its events or acts on its status. Returns
+ * TAKE_MORE when more may be waiting, TAKE_IDLE when st has caught up, or
+ * TAKE_DONE when it needs nothing now (it ended, waits for its socket or
+ * for a catch-up read). */
+enum { TAKE_MORE, TAKE_IDLE, TAKE_DONE };
+
+static int after_take(struct sse_loop *loop, struct stream *st, int status,
+                      int64_t cursor, struct sse_event **evs, size_t n)
+{
+    st->res.end_cursor = cursor;
+    if (status == SSE_FANOUT_BEHIND) {
+        start_catchup(loop, st, cursor);
+        return TAKE_DONE;
+    }
+    if (status != SSE_FANOUT_EVENTS) {
+        end_stream(loop, st, reason_of(status));
+        return TAKE_DONE;
+    }
+    if (n == 0)
+        return TAKE_IDLE;
+    if (write_events(loop, st, evs, n) || st->q)
+        return TAKE_DONE;
+    return n < TAKE_MAX ? TAKE_IDLE : TAKE_MORE;
+}
+
+/* A caught-up stream: the max-lifetime check (between whole events only),
+ * else its next deadline. */
+static void idle(struct sse_loop *loop, struct stream *st)
+{
+    if (loop->now >= st->end_at) {
+        end_stream(loop, st, SSE_CLOSE_LIFETIME);
+        return;
+    }
+    reschedule_earlier(loop, st);
+}
+
+/* 1 when st may take events now: live, and its queue is out (a stream
+ * takes again only once the socket took what it had). */
+static int can_take(const struct stream *st)
+{
+    return st->state == S_LIVE && !st->q;
+}
+
+/* Does what st can do now: send its queue, then take and send events until
+ * none are left, it falls behind, or the socket is full. */
 static void service(struct sse_loop *loop, struct stream *st)
 {
     if (st->state != S_LIVE)
@@ -646,27 +701,48 @@ static void service(struct sse_loop *loop, struct stream *st)
         int64_t cursor;
         int status =
             sse_fanout_take(loop->fanout, st->sub, evs, TAKE_MAX, &n, &cursor);
-        st->res.end_cursor = cursor;
-        if (status == SSE_FANOUT_BEHIND) {
-            start_catchup(loop, st, cursor);
+        int r = after_take(loop, st, status, cursor, evs, n);
+        if (r == TAKE_DONE)
             return;
-        }
-        if (status != SSE_FANOUT_EVENTS) {
-            end_stream(loop, st, reason_of(status));
-            return;
-        }
-        if (n == 0)
-            break;
-        if (write_events(loop, st, evs, n) || st->q)
-            return;
-        if (n < TAKE_MAX)
+        if (r == TAKE_IDLE)
             break;
     }
-    if (loop->now >= st->end_at) {
-        end_stream(loop, st, SSE_CLOSE_LIFETIME);
-        return;
+    idle(loop, st);
+}
+
+/* Serves the streams the fan-out reported ready: the first take of all
+ * that can take in one pass under the fan-out's lock (the common case, a
+ * commit for many caught-up streams, costs one lock per READY_BATCH
+ * streams rather than one each), the rest one by one. */
+static void serve_ready(struct sse_loop *loop)
+{
+    void *ready[READY_BATCH];
+    size_t n;
+    while ((n = sse_fanout_ready(loop->fanout, ready, READY_BATCH)) > 0) {
+        struct stream **st = (struct stream **)loop->batch_st;
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            struct stream *s = ready[i];
+            if (can_take(s)) {
+                st[k] = s;
+                loop->batch_sub[k++] = s->sub;
+            } else {
+                service(loop, s);
+            }
+        }
+        sse_fanout_take_many(loop->fanout, loop->batch_sub, k, loop->batch_evs,
+                             TAKE_MAX, loop->batch_status, loop->batch_cursor,
+                             loop->batch_n);
+        for (size_t i = 0; i < k; i++) {
+            int r = after_take(
+                loop, st[i], loop->batch_status[i], loop->batch_cursor[i],
+                loop->batch_evs + i * TAKE_MAX, loop->batch_n[i]);
+            if (r == TAKE_MORE)
+                service(loop, st[i]);
+            else if (r == TAKE_IDLE)
+                idle(loop, st[i]);
+        }
     }
-    reschedule_earlier(loop, st);
 }
 
 /* Does what is due for st at now. Returns 1 when st was closed (and may be
@@ -813,11 +889,7 @@ static void take_handovers(struct sse_loop *loop)
         catchup_done(loop, done);
         done = next;
     }
-    void *ready[READY_BATCH];
-    size_t n;
-    while ((n = sse_fanout_ready(loop->fanout, ready, READY_BATCH)) > 0)
-        for (size_t i = 0; i < n; i++)
-            service(loop, ready[i]);
+    serve_ready(loop);
 }
 
 static void run_timers(struct sse_loop *loop)

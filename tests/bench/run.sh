@@ -386,8 +386,10 @@ stream_workload() {
         stop "$cpid" TERM 5
         return 1
     fi
-    local pa=(--count "$count")
+    local pa=(--count "$count") cpu0=""
     [ "$rate" -gt 0 ] && pa+=(--rate "$rate")
+    # sselite: the worker's and lighttpd's CPU apart, over the publishing.
+    [ "$sys" = sselite ] && [ "$name" != W5 ] && cpu0="$(proc_cpu "$S_WPID") $(proc_cpu "$S_LPID")"
     # A bulk publisher commits many rows per transaction (--w4-batch).
     if [ "$sys" = sselite ] && [ "${name%%-*}" = W4 ] && [ -n "$w4_batch" ]; then
         pa+=(--batch "$w4_batch")
@@ -415,6 +417,12 @@ stream_workload() {
     fi
     wait "$ppid" || { log "$sys $name: publisher failed: $(tail -n1 "$dir/$sys-$name.pub.log")"; rc=1; }
     wait "$cpid"
+    if [ -n "$cpu0" ]; then
+        set -- $cpu0 "$(proc_cpu "$S_WPID")" "$(proc_cpu "$S_LPID")"
+        awk -v w0="$1" -v l0="$2" -v w1="$3" -v l1="$4" -v hz="$(getconf CLK_TCK)" \
+            'BEGIN { printf "{\"worker_cpu_s\":%.3f,\"lighttpd_cpu_s\":%.3f}\n", (w1 - w0) / hz, (l1 - l0) / hz }' \
+            >"$dir/$sys-$name.cpu.json"
+    fi
     # The worker's counters: how long its event loop took per fan-out.
     if [ "$sys" = sselite ]; then
         curl -s -m 5 "http://127.0.0.1:$S_PORT/events/_status?json" \
@@ -439,6 +447,9 @@ idle_workload() {
         >"$dir/$sys-W2.json" 2>"$dir/$sys-W2.client.log"
 }
 
+proc_cpu() {  # proc_cpu PID: utime + stime in clock ticks (threads included)
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
 vm_kb() {  # vm_kb PID FIELD: a /proc/PID/status value in kB (or count)
     awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null
 }
@@ -593,6 +604,9 @@ def series(sysname, wl, fn):
         st = load(run, f"{sysname}-{wl}.status.json")
         if st is not None:
             p = dict(p or {}, _status=st)
+        cpu = load(run, f"{sysname}-{wl}.cpu.json")
+        if cpu is not None:
+            p = dict(p or {}, _cpu=cpu)
         try:
             v = fn(d, p)
         except (KeyError, TypeError, ZeroDivisionError):
@@ -634,6 +648,8 @@ rows = [
     ("W1", "latency p50 ms", lambda d, p: d["latency_ms"]["p50"], med, 1, ""),
     ("W1", "latency p99 ms", lambda d, p: d["latency_ms"]["p99"], med, 1, ""),
     ("W1", "server CPU us / delivered event", lambda d, p: srv(d, "cpu_us_per_event"), med, 2, ""),
+    ("W1", "of which the worker (rest: lighttpd) us / event", lambda d, p: p["_cpu"]["worker_cpu_s"] * 1e6 / max(d["unique"], 1), med, 2, ""),
+    ("W1", "client CPU us / event (same 2 cores)", lambda d, p: d["client_cpu_s"] * 1e6 / max(d["unique"], 1), med, 2, ""),
     ("W1", "worker event loop ms per wake-up (one fan-out)", lambda d, p: p["_status"]["loop_busy_us_total"] / max(p["_status"]["loop_wakeups_total"], 1) / 1000, med, 2, ""),
     ("W1", "streams ended by the server", lambda d, p: d["server_closes"], med, 0, ""),
     ("W1", "publish rate achieved /s", lambda d, p: p["rate"], med, 1, ""),
@@ -726,7 +742,7 @@ for run in runs:
     rn = os.path.basename(run)
     for path in sorted(glob.glob(os.path.join(run, "*.json"))):
         base = os.path.basename(path)
-        if base.endswith((".pub.json", ".crash.json", ".part.json", ".status.json")):
+        if base.endswith((".pub.json", ".crash.json", ".part.json", ".status.json", ".cpu.json")):
             continue
         s, wl = base[:-5].split("-", 1)
         d = load(run, base)
