@@ -64,7 +64,7 @@ done
 
 # --- (a) packages ------------------------------------------------------------
 
-PACKAGES="autoconf automake pkg-config gcc make libfcgi-dev libsqlite3-dev check lighttpd python3 sqlite3"
+PACKAGES="autoconf automake pkg-config gcc make libfcgi-dev libsqlite3-dev libpq-dev libssl-dev libjansson-dev check lighttpd python3 sqlite3"
 [ "$CHECK" = 1 ] && PACKAGES="$PACKAGES curl"
 
 missing_packages() {

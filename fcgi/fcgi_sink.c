@@ -57,15 +57,3 @@ void sse_fcgi_sink_init(struct sse_fcgi_sink *s, FCGX_Request *req)
     s->sink.fd = req->ipcFd;
     s->sink.detach = fcgi_detach;
 }
-
-void sse_fcgi_sink_finish(struct sse_fcgi_sink *s)
-{
-    if (!s->detached) {
-        FCGX_Finish_r(s->req);
-        return;
-    }
-    /* See fcgi_sink.h: free without a record and without closing; the
-     * loop owns the connection. */
-    FCGX_Free(s->req, 0);
-    s->req->ipcFd = -1;
-}

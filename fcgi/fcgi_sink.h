@@ -7,13 +7,11 @@
  * write checks the stream's error state first.
  *
  * detach takes the request's connection away from libfcgi for the event
- * loop (fcgi_conn.h). libfcgi has no call for that, so it is done with the
- * calls it has (libfcgi 2.4, fcgiapp.c): FCGX_Free(req, 0) frees the
- * request's streams and parameters without writing a record or closing the
- * connection, and ipcFd = -1 makes the next FCGX_Accept_r (whose
- * FCGX_Finish_r then finds nothing to finish) accept a new connection
- * instead of reading from this one. sse_fcgi_sink_finish does either that
- * or FCGX_Finish_r.
+ * loop (fcgi_conn.h). libfcgi has no call for that, so conn.c does it with
+ * the calls it has (libfcgi 2.4, fcgiapp.c) once the handler returned:
+ * FCGX_Free(req, 0) frees the request's streams and parameters without
+ * writing a record or closing the connection, and ipcFd = -1 leaves the
+ * connection to the loop. The sink only says that it happened (detached).
  *
  * Thread-safety: one sink per request, used by the thread serving it.
  */
@@ -32,11 +30,5 @@ struct sse_fcgi_sink {
 
 /* Prepares s to write to req (borrowed while the sink is used). */
 void sse_fcgi_sink_init(struct sse_fcgi_sink *s, FCGX_Request *req);
-
-/* Ends the request after the handler returned: FCGX_Finish_r (the end
- * records; the connection closed unless the web server keeps it), or, when
- * the connection was detached, only frees libfcgi's buffers. Either way req
- * is ready for the next FCGX_Accept_r. */
-void sse_fcgi_sink_finish(struct sse_fcgi_sink *s);
 
 #endif

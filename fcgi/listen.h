@@ -6,10 +6,17 @@
  * bin-path, spawn-fcgi, mod_fcgid). FCGX_IsCGI() is not used: under socket
  * activation it reports CGI mode.
  *
- * Thread-safety: call once from the main thread before threads start.
+ * A created TCP socket that every host can reach (0.0.0.0, [::], "*") is
+ * refused unless web-server-addrs lists the web servers; any other TCP
+ * socket reachable from other hosts without that list gets a warning.
+ *
+ * Thread-safety: call sse_listen_open once from the main thread before
+ * threads start.
  */
 #ifndef SSE_LISTEN_H
 #define SSE_LISTEN_H
+
+#include <sys/socket.h>
 
 #include "config.h"
 
@@ -19,5 +26,10 @@
  * a message in err. */
 int sse_listen_open(const struct sse_config *cfg, int *fd, char **owned_path,
                     char *desc, size_t desclen, char *err, size_t errlen);
+
+/* Writes a socket address as "127.0.0.1:9000", "[::1]:9000", "unix", or
+ * "?" into out (capacity cap). Thread-safe. */
+void sse_listen_format_addr(const struct sockaddr *sa, socklen_t len, char *out,
+                            size_t cap);
 
 #endif

@@ -3,15 +3,20 @@
  *
  * Options and environment become a struct sse_config; the listening socket
  * is found (listen.c); one hub per process watches the event log; a pool of
- * threads loops on FCGX_Accept_r, each holding one request (one stream) at
- * a time. The main thread only waits for signals: SIGTERM, SIGINT and
- * SIGUSR1 (multiwatch and libfcgi's own convention) end every stream
- * cleanly and exit. Our handlers are installed before FCGX_Init because
- * libfcgi installs a flag-only SIGTERM/SIGUSR1 handler when it finds the
- * default one, and a worker blocked in accept() would then never exit.
+ * threads accepts connections (accept.c) and serves their requests
+ * (conn.c), each holding one connection at a time until its stream is
+ * parked in the event loop (loop.h), which holds every caught-up stream
+ * without a thread. The main
+ * thread waits for signals and, in between, cuts connections that are too
+ * slow to deliver a request (guard.c): SIGTERM, SIGINT and SIGUSR1
+ * (multiwatch and libfcgi's own convention) end every stream cleanly and
+ * exit. Our handlers are installed before FCGX_Init because libfcgi
+ * installs a flag-only SIGTERM/SIGUSR1 handler when it finds the default
+ * one, and a worker blocked in accept() would then never exit.
  */
 #include <errno.h>
 #include <fcgiapp.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -24,11 +29,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "accept.h"
+#include "access.h"
 #include "buf.h"
+#include "clock.h"
 #include "config.h"
+#include "conn.h"
+#include "dbname.h"
 #include "fanout.h"
-#include "fcgi_sink.h"
-#include "handler.h"
+#include "guard.h"
 #include "hub.h"
 #include "listen.h"
 #include "logging.h"
@@ -36,6 +45,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "sse_error.h"
+#include "stream.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "dev"
@@ -44,13 +54,24 @@
 #define THREAD_STACK (256 * 1024)
 #define SHUTDOWN_WAIT_MS 5000
 
+/* Longest sleep of the main thread between two guard checks: a guard armed
+ * meanwhile has a deadline at least request-timeout (>= 1 s) away. */
+#define GUARD_TICK_NS 1000000000LL
+
 struct worker {
     const struct sse_config *cfg;
     struct sse_hub *hub;
     struct sse_stream_env env; /* what every stream shares */
     struct sse_metrics metrics;
-    int listen_fd;
-    atomic_int in_request; /* threads between accept and finish */
+    struct sse_acceptor acceptor;
+    atomic_int busy;          /* threads holding a connection */
+    struct sse_guard *guards; /* one per serving thread */
+};
+
+/* What a serving thread is started with. */
+struct serving {
+    struct worker *w;
+    struct sse_guard *guard;
 };
 
 static void usage(FILE *f)
@@ -59,8 +80,9 @@ static void usage(FILE *f)
     sse_buf_init(&b, 0);
     sse_config_usage(&b);
     fprintf(f,
-            "Usage: sselite-fcgi [--db PATH] [OPTION...]\n"
-            "Serves Server-Sent Events from an sselite SQLite event log over "
+            "Usage: sselite-fcgi [--db PATH|URI] [OPTION...]\n"
+            "Serves Server-Sent Events from an sselite event log (a SQLite "
+            "file, or\nPostgreSQL through a postgresql:// URI) over "
             "FastCGI.\n"
             "Every option can also be given as an environment variable; "
             "options win.\n\n"
@@ -146,65 +168,60 @@ static int parse_args(struct sse_config *cfg, int argc, char **argv)
     return 0;
 }
 
-static void copy_vars(FCGX_Request *req, struct sse_request_vars *v)
+static int stopping(void *hub)
 {
-    FCGX_ParamArray env = req->envp;
-    v->method = FCGX_GetParam("REQUEST_METHOD", env);
-    v->query = FCGX_GetParam("QUERY_STRING", env);
-    v->last_event_id = FCGX_GetParam("HTTP_LAST_EVENT_ID", env);
-    v->origin = FCGX_GetParam("HTTP_ORIGIN", env);
-    v->host = FCGX_GetParam("HTTP_HOST", env);
-    v->https = FCGX_GetParam("HTTPS", env);
-    v->requestor = FCGX_GetParam("HTTP_X_REQUESTOR", env);
-    v->acrh = FCGX_GetParam("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", env);
-    v->uri = FCGX_GetParam("REQUEST_URI", env);
-    v->remote_addr = FCGX_GetParam("REMOTE_ADDR", env);
+    return sse_hub_stopping(hub);
 }
 
 static void *serve_thread(void *arg)
 {
-    struct worker *w = arg;
+    const struct serving *t = arg;
+    struct worker *w = t->w;
+    const struct sse_conn_ctx ctx = {.env = &w->env, .busy = &w->busy};
     FCGX_Request req;
-    if (FCGX_InitRequest(&req, w->listen_fd, 0) != 0) {
-        sse_log(SSE_LOG_ERROR, "FCGX_InitRequest failed");
-        return NULL;
+    /* No listening socket: libfcgi never accepts (conn.h). */
+    FCGX_InitRequest(&req, -1, 0);
+    for (;;) {
+        char peer[64];
+        int fd = sse_acceptor_next(&w->acceptor, stopping, w->hub, peer,
+                                   sizeof peer);
+        if (fd < 0)
+            break;
+        /* Busy from accept on, so that while this thread waits for a slow
+         * peer's request the spare thread still answers "busy". */
+        atomic_fetch_add(&w->busy, 1);
+        sse_conn_serve(&ctx, &req, t->guard, fd, peer);
+        atomic_fetch_sub(&w->busy, 1);
     }
-    struct timeval tv = {.tv_sec = w->cfg->write_timeout_s};
-    for (int failures = 0; failures < 100;) {
-        if (FCGX_Accept_r(&req) < 0) {
-            if (sse_hub_stopping(w->hub))
-                break;
-            /* A broken connection between accept and params is the web
-             * server's problem, not ours: log it and keep accepting. */
-            sse_log(SSE_LOG_WARN, "accept failed: %s", strerror(errno));
-            failures++;
-            struct timespec pause = {0, 10 * 1000 * 1000};
-            nanosleep(&pause, NULL);
-            continue;
-        }
-        failures = 0;
-        int busy_threads = atomic_fetch_add(&w->in_request, 1) + 1;
-        /* A blocked write to a client that stopped reading gives up after
-         * write-timeout instead of holding this thread forever. */
-        setsockopt(req.ipcFd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        struct sse_request_vars vars;
-        memset(&vars, 0, sizeof vars);
-        copy_vars(&req, &vars);
-        struct sse_fcgi_sink sink;
-        sse_fcgi_sink_init(&sink, &req);
-        int busy = w->cfg->threads >= 2 && busy_threads >= w->cfg->threads;
-        sse_handler_serve(&w->env, &vars, &sink.sink, busy);
-        /* FCGX_Finish_r, or, for a parked stream, only libfcgi's buffers. */
-        sse_fcgi_sink_finish(&sink);
-        atomic_fetch_sub(&w->in_request, 1);
-    }
-    FCGX_Free(&req, 1);
     return NULL;
 }
 
 static void on_signal(int sig)
 {
     (void)sig;
+}
+
+/* Descriptors 0-2 closed by whoever started us would be reused for a
+ * connection (and log lines would go to it). */
+static void open_std_fds(void)
+{
+    for (int fd = 0; fd < 3; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+            open("/dev/null", O_RDWR) != fd)
+            break;
+}
+
+/* Cuts the connections past their deadline, then waits for a signal until
+ * the next deadline (at most GUARD_TICK_NS). Returns the signal, or 0. */
+static int wait_signal(const sigset_t *set, struct worker *w, int nthreads)
+{
+    int64_t now = sse_now_ns();
+    int64_t next = sse_guards_check(w->guards, (size_t)nthreads, now);
+    int64_t span = next - now < GUARD_TICK_NS ? next - now : GUARD_TICK_NS;
+    struct timespec ts = {(time_t)(span / 1000000000LL),
+                          (long)(span % 1000000000LL)};
+    int sig = sigtimedwait(set, NULL, &ts);
+    return sig > 0 ? sig : 0;
 }
 
 /* Raises the open-files limit to its hard limit and returns it. */
@@ -225,10 +242,15 @@ static long long raise_fd_limit(void)
 
 /* max-streams 0: each stream holds one descriptor (its connection); keep
  * room for the listening socket, the log's connections (the hub's, the
- * read pool's), epoll, inotify and eventfds, and the hand-shakes. */
+ * read pool's), epoll, inotify, eventfds, the guards' duplicates and the
+ * hand-shakes. */
 static int default_max_streams(long long nofile, int threads)
 {
-    long long n = nofile - 64 - 2LL * threads;
+    long long reserve = 64 + 2LL * threads;
+    /* A tiny limit (a test, a container) still gets half of it. */
+    if (reserve > nofile / 2)
+        reserve = nofile / 2;
+    long long n = nofile - reserve;
     return n < 1 ? 1 : n > 16777216 ? 16777216 : (int)n;
 }
 
@@ -241,10 +263,26 @@ int main(int argc, char **argv)
         sse_config_cleanup(&cfg);
         return pr > 0 ? 0 : 2;
     }
+    /* The settings hold their own copies now: hide a password given in a
+     * --db URI from ps and /proc/PID/cmdline (the environment, where
+     * SSELITE_DB may carry one, is readable only by our user and root). */
+    for (int i = 1; i < argc; i++)
+        sse_dbname_scrub(argv[i]);
+    open_std_fds();
     sse_log_setup("sselite-fcgi", cfg.log_level);
+    /* Before anything is served: a secret file that is missing, empty or
+     * open to others stops the worker here, with a message naming it. */
+    struct sse_access *access = NULL;
+    char aerr[512];
+    if (sse_access_new(&cfg, &access, aerr, sizeof aerr)) {
+        sse_log(SSE_LOG_ERROR, "cannot start: %s", aerr);
+        sse_config_cleanup(&cfg);
+        return 2;
+    }
+    cfg.access = access;
 
     /* Handlers before FCGX_Init (see the file comment); then block them in
-     * every thread so only sigwait() in main sees them. */
+     * every thread so only sigtimedwait() in main sees them. */
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     int sigs[] = {SIGTERM, SIGINT, SIGUSR1, SIGHUP};
@@ -272,7 +310,8 @@ int main(int argc, char **argv)
     w.cfg = &cfg;
     char err[300], desc[200];
     char *owned_path = NULL;
-    if (sse_listen_open(&cfg, &w.listen_fd, &owned_path, desc, sizeof desc, err,
+    int listen_fd = -1;
+    if (sse_listen_open(&cfg, &listen_fd, &owned_path, desc, sizeof desc, err,
                         sizeof err)) {
         sse_log(SSE_LOG_ERROR, "%s", err);
         sse_config_cleanup(&cfg);
@@ -282,6 +321,13 @@ int main(int argc, char **argv)
     w.metrics.max_streams = cfg.max_streams;
     w.env.cfg = &cfg;
     w.env.metrics = &w.metrics;
+    sse_acceptor_init(&w.acceptor, listen_fd, &cfg, cfg.threads);
+    w.guards = calloc((size_t)cfg.threads, sizeof *w.guards);
+    struct serving *serving = calloc((size_t)cfg.threads, sizeof *serving);
+    if (!w.guards || !serving) {
+        sse_log(SSE_LOG_ERROR, "cannot start: out of memory");
+        return 1;
+    }
     int rc = sse_fanout_new(&cfg, &w.metrics, &w.env.fanout);
     if (!rc)
         rc = sse_logpool_new(cfg.db, cfg.busy_timeout_ms, &w.env.logpool);
@@ -307,7 +353,9 @@ int main(int argc, char **argv)
     int started = 0;
     for (int i = 0; i < cfg.threads; i++) {
         pthread_t t;
-        if (pthread_create(&t, &attr, serve_thread, &w) != 0) {
+        serving[i] = (struct serving){.w = &w, .guard = &w.guards[i]};
+        if (sse_guard_init(&w.guards[i]) != 0 ||
+            pthread_create(&t, &attr, serve_thread, &serving[i]) != 0) {
             sse_log(SSE_LOG_WARN, "started %d of %d threads: %s", started,
                     cfg.threads, strerror(errno));
             break;
@@ -319,13 +367,14 @@ int main(int argc, char **argv)
         return 1;
     sse_log(SSE_LOG_INFO,
             "started version=%s db=%s socket=\"%s\" threads=%d "
-            "max-streams=%d heartbeat=%ds",
+            "max-streams=%d heartbeat=%ds access=%s",
             PACKAGE_VERSION, cfg.db, desc, started, cfg.max_streams,
-            cfg.heartbeat_s);
+            cfg.heartbeat_s, sse_access_enabled(access) ? "on" : "off");
 
     int sig = 0;
     for (;;) {
-        if (sigwait(&set, &sig) != 0)
+        sig = wait_signal(&set, &w, started);
+        if (sig == 0)
             continue;
         if (sig == SIGHUP) {
             sse_log(SSE_LOG_INFO,

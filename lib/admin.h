@@ -2,7 +2,17 @@
  * statistics. Used by the `sselite` command-line tool and by tests.
  * SPDX-License-Identifier: MIT
  *
- * The schema is applied from the files in schema/ (embedded at build time):
+ * The log is a SQLite file, or a PostgreSQL database when the name is a
+ * postgresql:// URI (dbname.h); one interface, two engines (admin_sqlite.c,
+ * admin_pg.c). On PostgreSQL the log lives in a schema of its own
+ * ("sselite", or sselite_schema=NAME in the URI), its steps come from
+ * schema/postgresql/, the version is kept in its schema_version table,
+ * "busy timeout" is the lock_timeout, WAL checkpoints are PostgreSQL's own
+ * business (sse_admin_checkpoint does nothing) and VACUUM is the plain,
+ * non-blocking one.
+ *
+ * On SQLite the schema is applied from the files in schema/ (embedded at
+ * build time):
  * step N brings a database from user_version N-1 to N, each step in its own
  * transaction, so an older database is upgraded in place and a failed step
  * leaves the previous version intact. A database newer than this build is
@@ -16,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SSE_SCHEMA_VERSION 4
+#define SSE_SCHEMA_VERSION 6
 
 struct sse_admin;
 
@@ -26,6 +36,12 @@ struct sse_admin;
  * SSE_ENOMEM. */
 int sse_admin_open(const char *path, int create, int busy_timeout_ms,
                    struct sse_admin **out);
+
+/* As sse_admin_open; on failure err (capacity errlen, may be NULL) gets
+ * one line saying why when the engine knows (on PostgreSQL libpq's
+ * message: "password authentication failed ..."), else "". */
+int sse_admin_open_msg(const char *path, int create, int busy_timeout_ms,
+                       struct sse_admin **out, char *err, size_t errlen);
 
 /* Closes; NULL-safe. */
 void sse_admin_close(struct sse_admin *a);
@@ -53,6 +69,18 @@ int sse_admin_init(struct sse_admin *a, int *from, int *to);
 int sse_admin_publish(struct sse_admin *a, const char *channel,
                       const char *type, const char *data, size_t len,
                       int64_t *id);
+
+/* Publishes idempotently: as sse_admin_publish, but with key (NULL: none,
+ * then exactly sse_admin_publish) stored as the row's idem_key. When the
+ * channel already holds an event with that key, nothing is inserted and *id
+ * gets that event's id, so a retry after an uncertain failure publishes the
+ * event once. The insert and the look-up are one write transaction.
+ * *duplicate (may be NULL) is 1 when the key was already there, else 0.
+ * Errors as sse_admin_publish, and SSE_EINVAL for a key that is empty or
+ * longer than SSE_IDEM_KEY_MAX bytes. */
+int sse_admin_publish_idem(struct sse_admin *a, const char *channel,
+                           const char *type, const char *data, size_t len,
+                           const char *key, int64_t *id, int *duplicate);
 
 /* Deletes old events: with keep >= 0, all but the newest keep rows; with
  * older_than_ms >= 0, rows created more than that many milliseconds before
@@ -131,6 +159,40 @@ int sse_admin_prune_cutoff(struct sse_admin *a, const char *channel,
  * SSE_EDB. */
 int sse_admin_delete_through(struct sse_admin *a, const char *channel,
                              int64_t cutoff, int64_t limit, int64_t *deleted);
+
+/* --- grants (schema version 6; lib/access.h) ---
+ * On PostgreSQL the grants table is in the log's schema
+ * (schema/postgresql/006-grants.sql), with the same columns and limits as
+ * on SQLite (schema/006-grants.sql). */
+
+/* Grants principal the channels of pattern until expires_ms (ms since the
+ * epoch; <= 0 for never); granting an existing pair again replaces its
+ * expiry. The caller checks the pattern (sse_pattern_template_valid).
+ * Errors: SSE_EINVAL (the schema refuses the row: empty or too long),
+ * SSE_ESCHEMA (no grants table: run `sselite init`), SSE_EBUSY, SSE_EDB. */
+int sse_admin_grant(struct sse_admin *a, const char *principal,
+                    const char *pattern, int64_t expires_ms);
+
+/* Removes the grant of pattern to principal; *removed (may be NULL) gets
+ * 1, or 0 when there was none. Errors as sse_admin_grant. */
+int sse_admin_revoke(struct sse_admin *a, const char *principal,
+                     const char *pattern, int64_t *removed);
+
+/* One grants row; strings borrowed for the callback. */
+struct sse_admin_grant {
+    const char *principal;
+    const char *pattern;
+    int64_t expires_ms; /* 0: never */
+};
+
+/* Return 0 to go on; anything else stops the listing and is returned. */
+typedef int (*sse_admin_grant_fn)(const struct sse_admin_grant *g, void *ctx);
+
+/* Lists the grants of principal (NULL: of everyone), expired ones too, in
+ * principal and pattern order (bytewise, on both engines). Errors as
+ * sse_admin_grant. */
+int sse_admin_grants(struct sse_admin *a, const char *principal,
+                     sse_admin_grant_fn fn, void *ctx);
 
 /* Runs VACUUM: rewrites the file without its free pages. Needs as much
  * free disk as the database and blocks every writer until done. */

@@ -5,17 +5,32 @@
  * help text. Options, environment variables and --help are all driven by
  * it, so a new setting cannot be half-added.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "pattern.h"
+#include "request.h"
 #include "sse_error.h"
 
-enum kind { K_STR, K_INT, K_I64, K_BOOL, K_MODE, K_LEVEL, K_ORIGINS };
+enum kind {
+    K_STR,
+    K_INT,
+    K_I64,
+    K_BOOL,
+    K_MODE,
+    K_LEVEL,
+    K_ORIGINS,
+    K_ADDRS,
+    K_TEMPLATES, /* patterns that may hold {user} */
+    K_PATTERNS
+};
 
 struct setting {
     const char *name;
@@ -29,7 +44,9 @@ struct setting {
 #define OFF(f) offsetof(struct sse_config, f)
 
 static const struct setting SETTINGS[] = {
-    {"db", K_STR, OFF(db), 0, 0, "(required)", "path of the SQLite event log"},
+    {"db", K_STR, OFF(db), 0, 0, "(required)",
+     "path of the SQLite event log, or a postgresql:// URI (README, "
+     "\"PostgreSQL\"; keep passwords in ~/.pgpass, not here)"},
     {"listen", K_STR, OFF(listen), 0, 0, "(inherited)",
      "unix socket path or HOST:PORT to listen on; default: the socket passed "
      "by systemd (LISTEN_FDS) or the web server (fd 0)"},
@@ -43,7 +60,8 @@ static const struct setting SETTINGS[] = {
      "more, one is kept free to answer 'busy' quickly"},
     {"max-streams", K_INT, OFF(max_streams), 0, 16777216, "0",
      "streams one process holds at once, parked or not; past it the 'busy' "
-     "answer; 0: what the open-files limit allows"},
+     "answer; 0: the open-files limit less 64 and 2 per thread (at most half "
+     "of it)"},
     {"heartbeat", K_INT, OFF(heartbeat_s), 1, 3600, "15",
      "seconds between heartbeat comments on an idle stream"},
     {"retry-ms", K_I64, OFF(retry_ms), 0, 86400000, "3000",
@@ -55,14 +73,27 @@ static const struct setting SETTINGS[] = {
     {"max-lifetime", K_INT, OFF(max_lifetime_s), 0, 604800, "0",
      "end a stream after this many seconds (0: never); clients resume exactly"},
     {"replay", K_I64, OFF(replay), 0, 100000, "0",
-     "events replayed to a client that connects without a resume point"},
+     "events replayed to a client that connects without a resume point, or "
+     "'latest': the newest event of each of its channels"},
     {"poll-ms", K_INT, OFF(poll_ms), 1, 60000, "100",
      "fallback interval for noticing new rows when inotify cannot"},
+    {"resume-wait-ms", K_INT, OFF(resume_wait_ms), 0, 600000, "5000",
+     "when the worker reads a PostgreSQL hot standby (which lags behind its "
+     "primary), how long a stream resumed after an id the standby has not "
+     "replayed yet waits for it before it answers with a 'future' gap "
+     "event"},
     {"busy-timeout-ms", K_INT, OFF(busy_timeout_ms), 0, 600000, "5000",
      "how long a read waits for a locked database"},
     {"batch", K_INT, OFF(batch), 1, 100000, "256", "rows per database read"},
     {"write-timeout", K_INT, OFF(write_timeout_s), 1, 3600, "30",
      "drop a client that accepts no data for this many seconds"},
+    {"request-timeout", K_INT, OFF(request_timeout_s), 1, 3600, "5",
+     "close a FastCGI connection that has not sent a whole request (begin "
+     "record and every param) this many seconds after it was accepted; a "
+     "kept-alive one may idle as long, then has as long again"},
+    {"web-server-addrs", K_ADDRS, 0, 0, 0, "(FCGI_WEB_SERVER_ADDRS, or any)",
+     "comma-separated IP addresses of the web servers allowed to connect to a "
+     "TCP socket; others are closed at once"},
     {"longpoll-timeout", K_INT, OFF(longpoll_timeout_s), 1, 3600, "25",
      "how long a long-poll request waits for an event"},
     {"ring-events", K_INT, OFF(ring_events), 16, 1048576, "4096",
@@ -82,6 +113,16 @@ static const struct setting SETTINGS[] = {
      "URL path answered with counters (text, ?json, ?prometheus)"},
     {"ping-path", K_STR, OFF(ping_path), 0, 0, "(off)",
      "URL path answered with 'pong' when the database can be read"},
+    {"auth-secret-file", K_STR, OFF(auth_secret_file), 0, 0, "(off)",
+     "file of HMAC secrets, one a line, for signed tokens (JWT, HS256); "
+     "turns access control on"},
+    {"user-channels", K_TEMPLATES, OFF(nuser_channels), 0, 0, "(none)",
+     "comma-separated patterns a user the web server authenticated "
+     "(REMOTE_USER) may read, {user} standing for the name; turns access "
+     "control on"},
+    {"public-channels", K_PATTERNS, OFF(npublic_channels), 0, 0, "(none)",
+     "comma-separated patterns anyone may read once access control is on; "
+     "alone, turns it on"},
 };
 
 #define NSETTINGS (sizeof SETTINGS / sizeof SETTINGS[0])
@@ -99,9 +140,11 @@ void sse_config_init(struct sse_config *c)
     c->error_retry_ms = 15000;
     c->busy_retry_ms = 5000;
     c->poll_ms = 100;
+    c->resume_wait_ms = 5000;
     c->busy_timeout_ms = 5000;
     c->batch = 256;
     c->write_timeout_s = 30;
+    c->request_timeout_s = 5;
     c->longpoll_timeout_s = 25;
     c->ring_events = 4096;
     c->ring_bytes = 32 * 1024 * 1024;
@@ -116,10 +159,35 @@ static void clear_origins(struct sse_config *c)
     c->norigins = 0;
 }
 
+/* The count and array of a K_TEMPLATES/K_PATTERNS setting, whose offset
+ * is that of its count (the array follows it). */
+static size_t *list_count(struct sse_config *c, size_t offset)
+{
+    return (size_t *)(void *)((char *)c + offset);
+}
+
+static char **list_items(struct sse_config *c, size_t offset)
+{
+    return offset == OFF(nuser_channels) ? c->user_channels
+                                         : c->public_channels;
+}
+
+static void clear_list(struct sse_config *c, size_t offset)
+{
+    size_t *n = list_count(c, offset);
+    char **items = list_items(c, offset);
+    for (size_t i = 0; i < *n; i++)
+        free(items[i]);
+    *n = 0;
+}
+
 void sse_config_cleanup(struct sse_config *c)
 {
     if (!c)
         return;
+    free(c->auth_secret_file);
+    clear_list(c, OFF(nuser_channels));
+    clear_list(c, OFF(npublic_channels));
     free(c->db);
     free(c->listen);
     free(c->status_path);
@@ -230,6 +298,107 @@ static int set_origins(struct sse_config *c, const struct setting *s,
     return 0;
 }
 
+/* One address of a list: IPv4, IPv6, or [IPv6]; an IPv4-mapped IPv6
+ * address is kept as IPv4 so that it matches either form of a peer. */
+static int parse_addr(const char *p, size_t len, struct sse_config_addr *a)
+{
+    char tmp[INET6_ADDRSTRLEN + 2];
+    if (len >= 2 && p[0] == '[' && p[len - 1] == ']') {
+        p++;
+        len -= 2;
+    }
+    if (len == 0 || len >= sizeof tmp)
+        return -1;
+    memcpy(tmp, p, len);
+    tmp[len] = '\0';
+    memset(a, 0, sizeof *a);
+    if (inet_pton(AF_INET, tmp, a->addr) == 1) {
+        a->family = AF_INET;
+        return 0;
+    }
+    struct in6_addr v6;
+    if (inet_pton(AF_INET6, tmp, &v6) != 1)
+        return -1;
+    if (IN6_IS_ADDR_V4MAPPED(&v6)) {
+        a->family = AF_INET;
+        memcpy(a->addr, v6.s6_addr + 12, 4);
+    } else {
+        a->family = AF_INET6;
+        memcpy(a->addr, v6.s6_addr, 16);
+    }
+    return 0;
+}
+
+static int set_addrs(struct sse_config *c, const struct setting *s,
+                     const char *value, char *err, size_t errlen)
+{
+    struct sse_config_addr tmp[SSE_CONFIG_MAX_PEERS];
+    size_t n = 0;
+    for (const char *p = value; *p;) {
+        p += strspn(p, ", \t");
+        size_t len = strcspn(p, ", \t");
+        if (len == 0)
+            break;
+        if (n == SSE_CONFIG_MAX_PEERS)
+            return bad(err, errlen, s, value,
+                       "lists too many addresses (at most 32)");
+        if (parse_addr(p, len, &tmp[n]))
+            return bad(err, errlen, s, value,
+                       "is not a list of IP addresses like 127.0.0.1,::1");
+        n++;
+        p += len;
+    }
+    if (n == 0)
+        return bad(err, errlen, s, value, "lists no address");
+    memcpy(c->peers, tmp, n * sizeof tmp[0]);
+    c->npeers = n;
+    return 0;
+}
+
+/* Sets a comma-separated list of patterns (templates with {user} for
+ * K_TEMPLATES). An empty value clears the list. */
+static int set_patterns(struct sse_config *c, const struct setting *s,
+                        const char *value, char *err, size_t errlen)
+{
+    char *tmp[SSE_CONFIG_MAX_PATTERNS];
+    size_t n = 0;
+    int rc = 0;
+    for (const char *p = value; *p && !rc;) {
+        p += strspn(p, ", \t");
+        size_t len = strcspn(p, ", \t");
+        if (len == 0)
+            break;
+        enum sse_pattern_kind kind;
+        int ok = s->kind == K_TEMPLATES ? sse_pattern_template_valid(p, len)
+                                        : sse_pattern_parse(p, len, &kind) == 0;
+        if (n == SSE_CONFIG_MAX_PATTERNS)
+            rc = bad(err, errlen, s, value,
+                     "lists too many patterns (at most 32)");
+        else if (!ok)
+            rc = bad(err, errlen, s, value,
+                     s->kind == K_TEMPLATES
+                         ? "has an entry that is not a pattern: use names, "
+                           "prefixes ending in /* or :*, or *, with {user} "
+                           "for the user's name"
+                         : "has an entry that is not a pattern: use names, "
+                           "prefixes ending in /* or :*, or *");
+        else if (!(tmp[n] = strndup(p, len)))
+            rc = SSE_ENOMEM;
+        else
+            n++;
+        p += len;
+    }
+    if (rc) {
+        for (size_t i = 0; i < n; i++)
+            free(tmp[i]);
+        return rc;
+    }
+    clear_list(c, s->offset);
+    memcpy(list_items(c, s->offset), tmp, n * sizeof tmp[0]);
+    *list_count(c, s->offset) = n;
+    return 0;
+}
+
 int sse_config_set(struct sse_config *c, const char *name, const char *value,
                    char *err, size_t errlen)
 {
@@ -261,6 +430,10 @@ int sse_config_set(struct sse_config *c, const char *name, const char *value,
     case K_I64:
     case K_MODE:
     case K_BOOL:
+        if (s->offset == OFF(replay) && strcmp(value, "latest") == 0) {
+            c->replay = SSE_REPLAY_LATEST;
+            return 0;
+        }
         if (s->kind == K_BOOL &&
             (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 ||
              strcmp(value, "on") == 0))
@@ -299,6 +472,11 @@ int sse_config_set(struct sse_config *c, const char *name, const char *value,
                    "is not one of error, warn, info, debug");
     case K_ORIGINS:
         return set_origins(c, s, value, err, errlen);
+    case K_ADDRS:
+        return set_addrs(c, s, value, err, errlen);
+    case K_TEMPLATES:
+    case K_PATTERNS:
+        return set_patterns(c, s, value, err, errlen);
     }
     return SSE_EINVAL;
 }
@@ -327,6 +505,18 @@ int sse_config_from_env(struct sse_config *c,
         int rc = sse_config_set(c, SETTINGS[i].name, v, inner, sizeof inner);
         if (rc) {
             snprintf(err, errlen, "%s (from %s)", inner, var);
+            return rc;
+        }
+    }
+    /* libfcgi's own variable, which FCGX_Accept_r would have honoured had
+     * the worker let libfcgi accept (it does not: see fcgi/accept.c). */
+    const char *fcgi = lookup("FCGI_WEB_SERVER_ADDRS", ctx);
+    if (c->npeers == 0 && fcgi && fcgi[0]) {
+        char inner[200];
+        int rc =
+            sse_config_set(c, "web-server-addrs", fcgi, inner, sizeof inner);
+        if (rc) {
+            snprintf(err, errlen, "%s (from FCGI_WEB_SERVER_ADDRS)", inner);
             return rc;
         }
     }
@@ -378,6 +568,33 @@ int sse_config_origin_allowed(const struct sse_config *c, const char *origin)
     for (size_t i = 0; i < c->norigins; i++)
         if (strcmp(c->origins[i], "*") == 0 ||
             strcmp(c->origins[i], origin) == 0)
+            return 1;
+    return 0;
+}
+
+int sse_config_peer_allowed(const struct sse_config *c,
+                            const struct sockaddr *sa)
+{
+    struct sse_config_addr peer = {0};
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        peer.family = AF_INET;
+        memcpy(peer.addr, &in->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        const unsigned char *b = in6->sin6_addr.s6_addr;
+        int mapped = IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr);
+        peer.family = mapped ? AF_INET : AF_INET6;
+        memcpy(peer.addr, mapped ? b + 12 : b, mapped ? 4 : 16);
+    } else {
+        return 1; /* a unix socket: its file mode decides who connects */
+    }
+    if (c->npeers == 0)
+        return 1;
+    size_t len = peer.family == AF_INET ? 4 : 16;
+    for (size_t i = 0; i < c->npeers; i++)
+        if (c->peers[i].family == peer.family &&
+            memcmp(c->peers[i].addr, peer.addr, len) == 0)
             return 1;
     return 0;
 }

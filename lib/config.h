@@ -19,7 +19,21 @@
 
 #include "buf.h"
 
+struct sse_access;
+
 #define SSE_CONFIG_MAX_ORIGINS 32
+#define SSE_CONFIG_MAX_PEERS 32
+
+struct sockaddr;
+
+/* An IP address of a web server allowed to connect: family is AF_INET (the
+ * first 4 bytes of addr are used) or AF_INET6; an IPv4-mapped IPv6 address
+ * is stored as AF_INET. */
+struct sse_config_addr {
+    int family;
+    unsigned char addr[16];
+};
+#define SSE_CONFIG_MAX_PATTERNS 32 /* in user-channels, public-channels */
 
 struct sse_config {
     char *db;               /* owned; SSELITE_DB, required */
@@ -35,11 +49,15 @@ struct sse_config {
     int64_t error_retry_ms; /* "retry:" sent with a server-side fault */
     int64_t busy_retry_ms;  /* "retry:" sent when every thread is busy */
     int max_lifetime_s;     /* end a stream after N seconds; 0 = never */
-    int64_t replay;         /* events replayed on a first connect */
+    int64_t replay;         /* events replayed on a first connect, or
+                               SSE_REPLAY_LATEST (request.h) */
     int poll_ms;            /* change-detection fallback poll interval */
+    int resume_wait_ms;     /* on a hot standby, wait this long for a resume
+                               id it has not replayed yet */
     int busy_timeout_ms;    /* SQLite busy timeout */
     int batch;              /* rows per read */
     int write_timeout_s;    /* a stalled client is dropped after N seconds */
+    int request_timeout_s;  /* a connection delivers its request within N s */
     int longpoll_timeout_s; /* long poll waits at most N seconds */
     int ring_events;        /* recent events kept in memory per process */
     int64_t ring_bytes;     /* and at most this many bytes of them */
@@ -50,6 +68,18 @@ struct sse_config {
     char *origins[SSE_CONFIG_MAX_ORIGINS]; /* owned; "*" allowed alone */
     char *status_path; /* owned or NULL: e.g. "/sselite-status" */
     char *ping_path;   /* owned or NULL: e.g. "/sselite-ping" */
+    size_t npeers;     /* 0 = any peer may connect over TCP */
+    struct sse_config_addr peers[SSE_CONFIG_MAX_PEERS]; /* web-server-addrs */
+    /* Access control (lib/access.h); off while all three are unset. */
+    char *auth_secret_file; /* owned or NULL: turns on signed tokens */
+    size_t nuser_channels;  /* templates granted to a REMOTE_USER */
+    char *user_channels[SSE_CONFIG_MAX_PATTERNS]; /* owned; "{user}" */
+    size_t npublic_channels;                      /* patterns anyone may read */
+    char *public_channels[SSE_CONFIG_MAX_PATTERNS]; /* owned */
+    /* Borrowed, not a setting: the policy the worker built from the three
+     * above (sse_access_new) before threads start; NULL when none was
+     * built (every channel public, as with access control off). */
+    const struct sse_access *access;
 };
 
 /* Fills c with the defaults; allocates nothing. */
@@ -66,9 +96,10 @@ int sse_config_set(struct sse_config *c, const char *name, const char *value,
                    char *err, size_t errlen);
 
 /* Applies every SSELITE_* variable that lookup() finds (lookup returns
- * NULL for an unset variable; pass a getenv wrapper in production).
- * Errors as sse_config_set, with the variable name in the message; the
- * first bad variable stops the scan. */
+ * NULL for an unset variable; pass a getenv wrapper in production). Without
+ * SSELITE_WEB_SERVER_ADDRS, a non-empty FCGI_WEB_SERVER_ADDRS (libfcgi's
+ * own variable) sets web-server-addrs. Errors as sse_config_set, with the
+ * variable name in the message; the first bad variable stops the scan. */
 int sse_config_from_env(struct sse_config *c,
                         const char *(*lookup)(const char *name, void *ctx),
                         void *ctx, char *err, size_t errlen);
@@ -87,5 +118,12 @@ int sse_config_usage(struct sse_buf *out);
 /* Returns 1 if origin (exact, case-sensitive "scheme://host[:port]") may
  * read streams cross-origin under c, 0 otherwise. */
 int sse_config_origin_allowed(const struct sse_config *c, const char *origin);
+
+/* Returns 1 if a FastCGI peer at sa may connect under c: always for a peer
+ * that is not IPv4 or IPv6 (a unix socket), and for any address when
+ * web-server-addrs is empty; otherwise only for a listed address (an
+ * IPv4-mapped IPv6 peer matches its IPv4 entry). 0 otherwise. */
+int sse_config_peer_allowed(const struct sse_config *c,
+                            const struct sockaddr *sa);
 
 #endif

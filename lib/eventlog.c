@@ -1,12 +1,18 @@
-/* eventlog.c - read side of the SQLite event log.
+/* eventlog.c - read side of the event log: one interface over two engines.
  * SPDX-License-Identifier: MIT
  *
- * Three range statements are prepared at open: all channels (the shared
- * live path, a primary-key range scan), one channel (an in-order range scan
- * of events_channel_id), and up to SSE_REQUEST_MAX_CHANNELS channels (one
- * range per channel, merged by a sort; unused slots are bound to NULL, which
- * matches nothing). Every statement is reset before returning so no read
- * transaction outlives a call.
+ * The engine (eventlog_engine.h) is picked by the db name: a postgresql://
+ * or postgres:// URI reads PostgreSQL (eventlog_pg.c), anything else is a
+ * SQLite file (eventlog_sqlite.c). What does not depend on the engine lives
+ * here, so both behave alike: argument checks, which rows cannot be sent,
+ * the warnings about them, the progress of a read, and what a request's
+ * channels ask for. A pattern "orders:*" is handed to the engines as the
+ * key range channel >= 'orders:' AND channel < 'orders;' (the prefix with
+ * its last byte, ':' or '/', replaced by the next byte value), which both
+ * read from their (channel, id) index in byte order: they find the
+ * distinct channels of the range by a walk of the index, one seek per
+ * channel, and read each as a range of its own, so a resume reads the rows
+ * after its id and never every stored row of the prefix.
  *
  * A row that cannot be sent as stored (possible only in a hand-made table
  * or with CHECK constraints off) is skipped with a warning rather than
@@ -15,234 +21,70 @@
  * kept per connection (no process-wide state in lib/): each row id once,
  * and at most a burst a minute, so a million bad rows cannot flood the log.
  */
-#include <errno.h>
-#include <limits.h>
-#include <sqlite3.h>
-#include <stdio.h>
+#include "eventlog.h"
+
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
-#include "admin.h"
-#include "eventlog.h"
+#include "dbname.h"
+#include "eventlog_engine.h"
 #include "logging.h"
-#include "request.h"
-#include "sqlite_error.h"
+#include "pattern.h"
 #include "sse_error.h"
 
-#define MULTI_SLOTS SSE_REQUEST_MAX_CHANNELS
+#define SKIP_LOG_WINDOW_NS (60 * 1000000000LL)
 
+/* Invariant: engine and impl are set; path is the name given at open. */
 struct sse_eventlog {
-    sqlite3 *db;
-    sqlite3_stmt *read_all;
-    sqlite3_stmt *read_one;
-    sqlite3_stmt *read_multi;
-    sqlite3_stmt *bounds;
-    sqlite3_stmt *nth_all;
-    sqlite3_stmt *nth_multi;
-    sqlite3_stmt *data_version;
-    /* Prepared at first use: NULL also while the log's schema (before
-     * version 4) has no events_pruned table. */
-    sqlite3_stmt *pruned_all;
-    sqlite3_stmt *pruned_multi;
-    int64_t last_data_version; /* -1 before the first call */
+    const struct sse_eventlog_engine *engine;
+    void *impl;
+    char *path;
     /* Skip warnings: ids up to skip_logged_upto were reported (or counted
      * as suppressed); skip_lines were written since skip_window_ns. */
     int64_t skip_logged_upto;
     int64_t skip_window_ns;
     int skip_lines;
     long long skip_suppressed; /* not logged, told in the next line */
-    dev_t dev;
-    ino_t ino;
-    char *path;
 };
 
-#define COLUMNS "id, channel, event, data, created_at"
-#define SKIP_LOG_WINDOW_NS (60 * 1000000000LL)
-
-static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+int sse_eventlog_open_msg(const char *path, int busy_timeout_ms,
+                          struct sse_eventlog **out, char *err, size_t errlen)
 {
-    /* PERSISTENT: these statements live as long as the connection. */
-    int rc =
-        sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
-    if (rc == SQLITE_ERROR)
-        return SSE_ESCHEMA; /* "no such table" or a missing column */
-    return sse_sqlite_error(rc);
-}
-
-void sse_eventlog_close(struct sse_eventlog *log)
-{
-    if (!log)
-        return;
-    sqlite3_finalize(log->read_all);
-    sqlite3_finalize(log->read_one);
-    sqlite3_finalize(log->read_multi);
-    sqlite3_finalize(log->bounds);
-    sqlite3_finalize(log->nth_all);
-    sqlite3_finalize(log->nth_multi);
-    sqlite3_finalize(log->data_version);
-    sqlite3_finalize(log->pruned_all);
-    sqlite3_finalize(log->pruned_multi);
-    sqlite3_close_v2(log->db);
-    free(log->path);
-    free(log);
-}
-
-/* head: the statement up to "channel IN ("; tail: what follows ")". */
-static int build_multi_sql(char *sql, size_t cap, const char *head,
-                           const char *tail)
-{
-    int n = snprintf(sql, cap, "%s", head);
-    for (int i = 0; i < MULTI_SLOTS && n > 0 && (size_t)n < cap; i++)
-        n += snprintf(sql + n, cap - (size_t)n, "%s?%d", i ? "," : "", i + 4);
-    if (n > 0 && (size_t)n < cap)
-        n += snprintf(sql + n, cap - (size_t)n, ")%s", tail);
-    return n > 0 && (size_t)n < cap ? 0 : SSE_EINVAL;
-}
-
-/* Refuses a database that `sselite init` did not make, or made by a newer
- * build: its rows may not mean what this build reads them as. */
-static int check_version(sqlite3 *db)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = sse_sqlite_error(
-        sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL));
-    if (rc)
-        return rc;
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
-        int64_t v = sqlite3_column_int64(st, 0);
-        if (v < 1 || v > SSE_SCHEMA_VERSION)
-            rc = SSE_ESCHEMA;
-    } else {
-        rc = sse_sqlite_error(step);
-        if (!rc)
-            rc = SSE_EDB;
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
-int sse_eventlog_open(const char *path, int busy_timeout_ms,
-                      struct sse_eventlog **out)
-{
+    if (err && errlen)
+        err[0] = '\0';
     struct sse_eventlog *log = calloc(1, sizeof *log);
     if (!log)
         return SSE_ENOMEM;
-    log->last_data_version = -1;
-    int rc;
-    struct stat sb;
-    if (stat(path, &sb) != 0) {
-        rc = errno == ENOENT || errno == ENOTDIR ? SSE_ENOENT : SSE_EDB;
-        goto out;
-    }
-    log->dev = sb.st_dev;
-    log->ino = sb.st_ino;
+    log->engine = sse_dbname_is_uri(path) ? &sse_eventlog_pg_engine
+                                          : &sse_eventlog_sqlite_engine;
     log->path = strdup(path);
-    if (!log->path) {
-        rc = SSE_ENOMEM;
-        goto out;
-    }
-    /* NOMUTEX: the contract is one thread at a time, so SQLite's own
-     * per-connection mutex would only cost time. */
-    rc = sse_sqlite_error(sqlite3_open_v2(
-        path, &log->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL));
-    if (rc)
-        goto out;
-    sqlite3_busy_timeout(log->db, busy_timeout_ms);
-    sqlite3_extended_result_codes(log->db, 1);
-
-    char multi[1024];
-    rc = prepare(log->db,
-                 "SELECT " COLUMNS " FROM events WHERE id > ?1 AND id <= ?2 "
-                 "ORDER BY id LIMIT ?3",
-                 &log->read_all);
-    if (!rc)
-        rc = prepare(log->db,
-                     "SELECT " COLUMNS
-                     " FROM events WHERE channel = ?4 AND id > ?1 "
-                     "AND id <= ?2 ORDER BY id LIMIT ?3",
-                     &log->read_one);
-    if (!rc)
-        rc = build_multi_sql(multi, sizeof multi,
-                             "SELECT " COLUMNS
-                             " FROM events WHERE id > ?1 AND id <= ?2 "
-                             "AND channel IN (",
-                             " ORDER BY id LIMIT ?3");
-    if (!rc)
-        rc = prepare(log->db, multi, &log->read_multi);
-    if (!rc)
-        rc = prepare(log->db,
-                     "SELECT id FROM events WHERE id <= ?2 ORDER BY id DESC "
-                     "LIMIT 1 OFFSET ?3",
-                     &log->nth_all);
-    if (!rc)
-        rc = build_multi_sql(
-            multi, sizeof multi,
-            "SELECT id FROM events WHERE id <= ?2 AND channel IN (",
-            " ORDER BY id DESC LIMIT 1 OFFSET ?3");
-    if (!rc)
-        rc = prepare(log->db, multi, &log->nth_multi);
-    if (!rc)
-        rc = prepare(log->db,
-                     "SELECT (SELECT min(id) FROM events), "
-                     "(SELECT seq FROM sqlite_sequence WHERE name = 'events')",
-                     &log->bounds);
-    if (!rc)
-        rc = prepare(log->db, "PRAGMA data_version", &log->data_version);
-    if (!rc)
-        rc = check_version(log->db);
-out:
+    int rc = log->path ? log->engine->open(path, busy_timeout_ms, &log->impl,
+                                           err, errlen)
+                       : SSE_ENOMEM;
     if (rc) {
-        sse_eventlog_close(log);
+        free(log->path);
+        free(log);
         return rc;
     }
     *out = log;
     return 0;
 }
 
-/* Binds ?1 after, ?2 upto, ?3 limit/offset and the channel slots from ?4. */
-static void bind_range(sqlite3_stmt *st, int64_t after, int64_t upto,
-                       int64_t limit,
-                       const char (*channels)[SSE_CHANNEL_MAX + 1],
-                       size_t nchannels)
+int sse_eventlog_open(const char *path, int busy_timeout_ms,
+                      struct sse_eventlog **out)
 {
-    /* Statements without ?1 still accept the binding (unused slot). */
-    sqlite3_bind_int64(st, 1, after);
-    sqlite3_bind_int64(st, 2, upto);
-    sqlite3_bind_int64(st, 3, limit);
-    if (!channels)
-        return;
-    int slots = sqlite3_bind_parameter_count(st) - 3;
-    for (int i = 0; i < slots; i++) {
-        if ((size_t)i < nchannels)
-            sqlite3_bind_text(st, i + 4, channels[i], -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_null(st, i + 4);
-    }
+    return sse_eventlog_open_msg(path, busy_timeout_ms, out, NULL, 0);
 }
 
-int sse_eventlog_replay_start(struct sse_eventlog *log,
-                              const char (*channels)[SSE_CHANNEL_MAX + 1],
-                              size_t nchannels, int64_t n, int64_t upto_id,
-                              int64_t *after)
+void sse_eventlog_close(struct sse_eventlog *log)
 {
-    if (n <= 0 || (channels && nchannels > MULTI_SLOTS))
-        return SSE_EINVAL;
-    sqlite3_stmt *st = channels ? log->nth_multi : log->nth_all;
-    bind_range(st, 0, upto_id, n - 1, channels, nchannels);
-    int step = sqlite3_step(st);
-    int rc = 0;
-    if (step == SQLITE_ROW)
-        *after = sqlite3_column_int64(st, 0) - 1;
-    else if (step == SQLITE_DONE)
-        *after = 0;
-    else
-        rc = sse_sqlite_error(step);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc;
+    if (!log)
+        return;
+    log->engine->close(log->impl);
+    free(log->path);
+    free(log);
 }
 
 static int64_t monotonic_ns(void)
@@ -282,53 +124,75 @@ static void report_skip(struct sse_eventlog *log, int64_t id, const char *why)
     log->skip_suppressed = 0;
 }
 
-/* Fills row from the current result row of st. Returns 0 with *why NULL
- * for a row that can be sent, 0 with *why saying what is wrong for one
- * that must be skipped, or SSE_ENOMEM. */
-static int take_row(sqlite3_stmt *st, struct sse_event_row *row,
-                    const char **why)
+struct read_state {
+    struct sse_eventlog *log;
+    sse_eventlog_row_fn fn;
+    void *ctx;
+    struct sse_eventlog_progress p;
+};
+
+/* Takes one row from the engine: skips it if it cannot be sent, else hands
+ * it to the caller's callback. */
+static int on_engine_row(const struct sse_event_row *row, const char *why,
+                         void *ctx)
 {
-    *why = NULL;
-    row->id = sqlite3_column_int64(st, 0);
-    /* Types first: they are undefined after a conversion. A channel
-     * stored as a BLOB (CHECKs off) is never equal to a bound TEXT, so the
-     * channel-filtered reads never return it; the all-channels read must
-     * not deliver it either. */
-    int channel_type = sqlite3_column_type(st, 1);
-    int type_type = sqlite3_column_type(st, 2);
-    int data_type = sqlite3_column_type(st, 3);
-    if (channel_type != SQLITE_TEXT) {
-        *why = channel_type == SQLITE_NULL ? "channel is NULL"
-                                           : "channel is not TEXT";
+    struct read_state *r = ctx;
+    /* No request can name a channel that is not valid (a NUL would also
+     * make the hub's C-string match disagree with SQL's byte match). */
+    if (!why && !sse_channel_valid(row->channel, row->channel_len))
+        why = "channel is not a valid channel name";
+    else if (!why && row->data_len > SSE_EVENT_DATA_MAX)
+        why = "data is longer than 4 MiB";
+    if (why) {
+        report_skip(r->log, row->id, why);
+        r->p.skipped++;
+        r->p.last_seen = row->id;
         return 0;
     }
-    if (data_type == SQLITE_NULL) {
-        *why = "data is NULL";
+    int rc = r->fn(row, r->ctx);
+    if (rc)
+        return rc;
+    r->p.rows++;
+    r->p.last_seen = row->id;
+    return 0;
+}
+
+int sse_eventlog_filter_init(const char (*channels)[SSE_CHANNEL_MAX + 1],
+                             size_t nchannels, struct sse_eventlog_filter *f)
+{
+    f->kind = SSE_EVENTLOG_FILTER_ALL;
+    f->nnames = f->nprefixes = 0;
+    if (!channels)
         return 0;
+    if (nchannels > SSE_EVENTLOG_MULTI_SLOTS)
+        return SSE_EINVAL;
+    for (size_t i = 0; i < nchannels; i++) {
+        size_t len = strnlen(channels[i], SSE_CHANNEL_MAX);
+        enum sse_pattern_kind kind = SSE_PATTERN_EXACT;
+        if (sse_pattern_parse(channels[i], len, &kind))
+            kind = SSE_PATTERN_EXACT;
+        if (kind == SSE_PATTERN_ALL) {
+            f->kind = SSE_EVENTLOG_FILTER_ALL;
+            f->nnames = f->nprefixes = 0;
+            return 0;
+        }
+        if (kind == SSE_PATTERN_EXACT) {
+            f->names[f->nnames++] = channels[i];
+            continue;
+        }
+        /* "orders/" + '*': the range ['orders/', 'orders0'); the prefix
+         * ends in '/' or ':', whose successors '0' and ';' exist. */
+        size_t n = len - 1, k = f->nprefixes++;
+        assert(n >= 1 &&
+               (channels[i][n - 1] == '/' || channels[i][n - 1] == ':'));
+        memcpy(f->lo[k], channels[i], n);
+        f->lo[k][n] = '\0';
+        memcpy(f->hi[k], channels[i], n);
+        f->hi[k][n - 1] = (char)(channels[i][n - 1] + 1);
+        f->hi[k][n] = '\0';
     }
-    /* column_text before column_bytes: bytes then describe the text. A
-     * NULL pointer for a non-NULL value means SQLite ran out of memory. */
-    row->channel = (const char *)sqlite3_column_text(st, 1);
-    row->channel_len = (size_t)sqlite3_column_bytes(st, 1);
-    row->data = (const char *)sqlite3_column_text(st, 3);
-    row->data_len = (size_t)sqlite3_column_bytes(st, 3);
-    row->type = NULL;
-    row->type_len = 0;
-    if (type_type != SQLITE_NULL) {
-        row->type = (const char *)sqlite3_column_text(st, 2);
-        row->type_len = (size_t)sqlite3_column_bytes(st, 2);
-        if (!row->type)
-            return SSE_ENOMEM;
-    }
-    if (!row->channel || !row->data)
-        return SSE_ENOMEM;
-    row->created_ms = sqlite3_column_int64(st, 4);
-    /* No request can name such a channel (a NUL would also make the hub's
-     * C-string match disagree with SQL's byte match). */
-    if (!sse_channel_valid(row->channel, row->channel_len))
-        *why = "channel is not a valid channel name";
-    else if (row->data_len > SSE_EVENT_DATA_MAX)
-        *why = "data is longer than 4 MiB";
+    f->kind =
+        f->nprefixes ? SSE_EVENTLOG_FILTER_PATTERNS : SSE_EVENTLOG_FILTER_NAMES;
     return 0;
 }
 
@@ -338,158 +202,106 @@ int sse_eventlog_read(struct sse_eventlog *log, int64_t after_id,
                       size_t nchannels, size_t limit, sse_eventlog_row_fn fn,
                       void *ctx, struct sse_eventlog_progress *progress)
 {
-    struct sse_eventlog_progress p = {.last_seen = after_id};
-    sqlite3_stmt *st;
-    if (!channels)
-        st = log->read_all;
-    else if (nchannels == 1)
-        st = log->read_one;
-    else
-        st = log->read_multi;
-    int rc = 0, step = SQLITE_DONE;
-    if (channels && nchannels > MULTI_SLOTS) {
-        rc = SSE_EINVAL;
-        goto out;
+    struct read_state r = {
+        .log = log, .fn = fn, .ctx = ctx, .p = {.last_seen = after_id}};
+    struct sse_eventlog_filter f;
+    int rc = sse_eventlog_filter_init(channels, nchannels, &f);
+    if (!rc) {
+        if (limit > INT64_MAX)
+            limit = INT64_MAX;
+        int complete = 0;
+        rc = log->engine->read(log->impl, after_id, upto_id, &f, limit,
+                               on_engine_row, &r, &complete);
+        r.p.complete = !rc && complete;
     }
-    if (limit > INT64_MAX)
-        limit = INT64_MAX;
-    bind_range(st, after_id, upto_id, (int64_t)limit, channels, nchannels);
-
-    size_t seen = 0;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        struct sse_event_row row;
-        const char *why;
-        seen++;
-        rc = take_row(st, &row, &why);
-        if (rc)
-            break;
-        if (why) {
-            report_skip(log, row.id, why);
-            p.skipped++;
-            p.last_seen = row.id;
-            continue;
-        }
-        rc = fn(&row, ctx);
-        if (rc)
-            break;
-        p.rows++;
-        p.last_seen = row.id;
-    }
-    if (!rc && step != SQLITE_DONE)
-        rc = sse_sqlite_error(step);
-    /* LIMIT ends a statement with SQLITE_DONE too: only fewer rows than
-     * the limit prove that the range was read to its end. */
-    p.complete = !rc && seen < limit;
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-out:
     if (progress)
-        *progress = p;
+        *progress = r.p;
     return rc;
+}
+
+int64_t sse_eventlog_last_read_steps(const struct sse_eventlog *log)
+{
+    return log->engine->last_read_steps(log->impl);
 }
 
 int sse_eventlog_reading(const struct sse_eventlog *log)
 {
-    sqlite3_stmt *const all[] = {
-        log->read_all, log->read_one,  log->read_multi,  log->bounds,
-        log->nth_all,  log->nth_multi, log->data_version};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (sqlite3_stmt_busy(all[i]))
-            return 1;
+    return log->engine->reading(log->impl);
+}
+
+int sse_eventlog_replay_start(struct sse_eventlog *log,
+                              const char (*channels)[SSE_CHANNEL_MAX + 1],
+                              size_t nchannels, int64_t n, int64_t upto_id,
+                              int64_t *after)
+{
+    struct sse_eventlog_filter f;
+    if (n <= 0 || sse_eventlog_filter_init(channels, nchannels, &f))
+        return SSE_EINVAL;
+    return log->engine->replay_start(log->impl, &f, n, upto_id, after);
+}
+
+int sse_eventlog_newest_ids(struct sse_eventlog *log,
+                            const char (*channels)[SSE_CHANNEL_MAX + 1],
+                            size_t nchannels, int64_t upto_id, int64_t *ids,
+                            size_t *nids)
+{
+    size_t n = 0;
+    int rc = log->engine->newest_ids(log->impl, channels, nchannels, upto_id,
+                                     ids, &n);
+    if (rc)
+        return rc;
+    /* Insertion sort: at most SSE_REQUEST_MAX_CHANNELS ids. */
+    for (size_t i = 1; i < n; i++) {
+        int64_t id = ids[i];
+        size_t k = i;
+        for (; k > 0 && ids[k - 1] > id; k--)
+            ids[k] = ids[k - 1];
+        ids[k] = id;
+    }
+    *nids = n;
     return 0;
 }
 
 int sse_eventlog_bounds(struct sse_eventlog *log, int64_t *oldest,
                         int64_t *head)
 {
-    int step = sqlite3_step(log->bounds);
-    int rc = 0;
-    if (step == SQLITE_ROW) {
-        int64_t h = sqlite3_column_int64(log->bounds, 1); /* NULL -> 0 */
-        int empty = sqlite3_column_type(log->bounds, 0) == SQLITE_NULL;
-        int64_t o = empty ? h + 1 : sqlite3_column_int64(log->bounds, 0);
-        *head = h;
-        *oldest = o;
-    } else {
-        rc = sse_sqlite_error(step);
-        if (!rc)
-            rc = SSE_EDB;
-    }
-    sqlite3_reset(log->bounds);
-    return rc;
-}
-
-/* Prepares the events_pruned statements if they are not yet. Returns 0
- * (with *st NULL when the table does not exist) or an SSE_E* code. */
-static int prepare_pruned(struct sse_eventlog *log, int multi,
-                          sqlite3_stmt **st)
-{
-    sqlite3_stmt **slot = multi ? &log->pruned_multi : &log->pruned_all;
-    int rc = 0;
-    if (*slot == NULL) {
-        /* The channel slots are ?4..: bind_range's numbering. */
-        char sql[1024] = "SELECT max(through_id) FROM events_pruned";
-        if (multi)
-            rc = build_multi_sql(sql, sizeof sql,
-                                 "SELECT max(through_id) FROM events_pruned"
-                                 " WHERE channel IN (",
-                                 "");
-        if (!rc)
-            rc = prepare(log->db, sql, slot);
-        if (rc == SSE_ESCHEMA)
-            rc = 0; /* an older schema: nothing recorded */
-    }
-    *st = *slot;
-    return rc;
+    return log->engine->bounds(log->impl, oldest, head);
 }
 
 int sse_eventlog_pruned_through(struct sse_eventlog *log,
                                 const char (*channels)[SSE_CHANNEL_MAX + 1],
                                 size_t nchannels, int64_t *through)
 {
-    if (channels && nchannels > MULTI_SLOTS)
+    struct sse_eventlog_filter f;
+    if (sse_eventlog_filter_init(channels, nchannels, &f))
         return SSE_EINVAL;
-    sqlite3_stmt *st = NULL;
-    int rc = prepare_pruned(log, channels != NULL, &st);
-    if (rc || st == NULL) {
-        if (!rc)
-            *through = 0;
-        return rc;
-    }
-    bind_range(st, 0, 0, 0, channels, nchannels);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW)
-        *through = sqlite3_column_int64(st, 0); /* NULL (none) -> 0 */
-    else
-        rc = step == SQLITE_DONE ? SSE_EDB : sse_sqlite_error(step);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc;
+    return log->engine->pruned_through(log->impl, &f, through);
+}
+
+int sse_eventlog_grants(struct sse_eventlog *log, const char *principal,
+                        int64_t now_ms, sse_eventlog_grant_fn fn, void *ctx)
+{
+    return log->engine->grants(log->impl, principal, now_ms, fn, ctx);
 }
 
 int sse_eventlog_changed(struct sse_eventlog *log, int *changed)
 {
-    int step = sqlite3_step(log->data_version);
-    int rc = 0;
-    if (step == SQLITE_ROW) {
-        int64_t v = sqlite3_column_int64(log->data_version, 0);
-        *changed = v != log->last_data_version;
-        log->last_data_version = v;
-    } else {
-        rc = sse_sqlite_error(step);
-        if (!rc)
-            rc = SSE_EDB;
-    }
-    sqlite3_reset(log->data_version);
-    return rc;
+    return log->engine->changed(log->impl, changed);
+}
+
+int sse_eventlog_wake_fd(const struct sse_eventlog *log)
+{
+    return log->engine->wake_fd(log->impl);
+}
+
+int sse_eventlog_lagging(const struct sse_eventlog *log)
+{
+    return log->engine->lagging(log->impl);
 }
 
 int sse_eventlog_replaced(const struct sse_eventlog *log)
 {
-    struct stat sb;
-    if (stat(log->path, &sb) != 0)
-        return 1;
-    return sb.st_dev != log->dev || sb.st_ino != log->ino;
+    return log->engine->replaced(log->impl);
 }
 
 const char *sse_eventlog_path(const struct sse_eventlog *log)

@@ -32,6 +32,7 @@
 
 #include "clock.h"
 #include "fanout.h"
+#include "pattern.h"
 #include "sse_error.h"
 
 /* An event over 1/RING_SHARE of ring-bytes is not kept in the ring. */
@@ -51,10 +52,11 @@ struct sse_sub {
     int ready;      /* on the ready list */
     struct sse_sub *ready_prev, *ready_next;
 
-    /* The channels, immutable after sse_fanout_add. */
+    /* The channels (names or patterns), immutable after sse_fanout_add. */
     size_t nchannels;
     const char **names;
     uint32_t *hashes;
+    unsigned char *kinds; /* enum sse_pattern_kind of each */
 };
 
 struct sse_fanout {
@@ -176,10 +178,17 @@ size_t sse_fanout_event_max(const struct sse_fanout *f)
 /* The one test of whether a subscriber wants an event. */
 static int sub_wants(const struct sse_sub *sub, const struct sse_event *ev)
 {
-    for (size_t i = 0; i < sub->nchannels; i++)
-        if (sub->hashes[i] == ev->channel_hash &&
-            strcmp(sub->names[i], ev->channel) == 0)
+    for (size_t i = 0; i < sub->nchannels; i++) {
+        /* Exact names, the common case, are compared by hash first. */
+        if (sub->kinds[i] != SSE_PATTERN_EXACT) {
+            if (sse_pattern_match(sub->names[i], strlen(sub->names[i]),
+                                  ev->channel, strlen(ev->channel)))
+                return 1;
+        } else if (sub->hashes[i] == ev->channel_hash &&
+                   strcmp(sub->names[i], ev->channel) == 0) {
             return 1;
+        }
+    }
     return 0;
 }
 
@@ -430,18 +439,23 @@ static struct sse_sub *sub_new(const struct sse_request *req)
     size_t n = req->nchannels, text = 0;
     for (size_t i = 0; i < n; i++)
         text += strlen(req->channels[i]) + 1;
-    struct sse_sub *sub = calloc(
-        1, sizeof *sub + n * (sizeof *sub->names + sizeof *sub->hashes) + text);
+    struct sse_sub *sub =
+        calloc(1, sizeof *sub +
+                      n * (sizeof *sub->names + sizeof *sub->hashes +
+                           sizeof *sub->kinds) +
+                      text);
     if (!sub)
         return NULL;
     sub->names = (const char **)(void *)(sub + 1);
     sub->hashes = (uint32_t *)(void *)(sub->names + n);
-    char *p = (char *)(sub->hashes + n);
+    sub->kinds = (unsigned char *)(sub->hashes + n);
+    char *p = (char *)(sub->kinds + n);
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(req->channels[i]);
         memcpy(p, req->channels[i], len + 1);
         sub->names[i] = p;
         sub->hashes[i] = sse_channel_hash(p, len);
+        sub->kinds[i] = req->kinds[i];
         p += len + 1;
     }
     sub->nchannels = n;

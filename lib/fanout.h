@@ -119,9 +119,9 @@ int sse_fanout_stopping(struct sse_fanout *f);
 
 /* --- stream side --- */
 
-/* Subscribes to req's channels (copied) and watches fd (-1: none) for
- * hang-up. *out is owned by the fan-out until sse_fanout_remove. Returns 0
- * or SSE_ENOMEM. */
+/* Subscribes to req's channels or patterns (copied, with their kinds) and
+ * watches fd (-1: none) for hang-up. *out is owned by the fan-out until
+ * sse_fanout_remove. Returns 0 or SSE_ENOMEM. */
 int sse_fanout_add(struct sse_fanout *f, const struct sse_request *req, int fd,
                    struct sse_sub **out);
 

@@ -2,8 +2,11 @@
  * SPDX-License-Identifier: MIT
  */
 #include <string.h>
+#include <time.h>
 
+#include "access.h"
 #include "buf.h"
+#include "encode.h"
 #include "handler.h"
 #include "logging.h"
 #include "response.h"
@@ -84,6 +87,68 @@ static void refuse(const struct sse_config *cfg, struct sse_metrics *m,
             reason, vars->remote_addr ? vars->remote_addr : "-");
 }
 
+/* The grants-table rows of a principal, read through a pooled
+ * connection. */
+static int pool_grants(void *src, const char *principal, int64_t now_ms,
+                       sse_access_grant_fn fn, void *ctx)
+{
+    struct sse_logpool *pool = src;
+    struct sse_eventlog *log;
+    int rc = sse_logpool_borrow(pool, &log);
+    if (rc)
+        return rc;
+    rc = sse_eventlog_grants(log, principal, now_ms, fn, ctx);
+    sse_logpool_return(pool, log, rc != 0);
+    return rc;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs the access decision for req. Returns 1 when it may be served
+ * (req's access_until_ms set), 0 after answering: 401/403 with the
+ * one-line reason, or, when the grants cannot be read, a fault answer
+ * (200, the error retry, a comment) so the browser comes back later
+ * instead of giving up. */
+static int allowed(const struct sse_stream_env *env, struct sse_request *req,
+                   const struct sse_request_vars *vars, int cors,
+                   struct sse_sink *sink)
+{
+    const struct sse_config *cfg = env->cfg;
+    struct sse_metrics *m = env->metrics;
+    struct sse_access_decision d;
+    int rc = sse_access_decide(cfg->access, req, vars, wall_ms(), pool_grants,
+                               env->logpool, &d);
+    if (rc) {
+        struct sse_buf out;
+        sse_buf_init(&out, 0);
+        if (!sse_response_stream_headers(&out, cfg, vars, cors,
+                                         req->longpoll) &&
+            !sse_encode_retry(&out, cfg->error_retry_ms) &&
+            !sse_encode_comment(&out, "error: access grants cannot be read, "
+                                      "retry later"))
+            send_buf(sink, &out);
+        sse_buf_cleanup(&out);
+        if (m)
+            sse_metrics_add(&m->db_faults, 1);
+        sse_log(SSE_LOG_ERROR, "access: reading grants failed: %s",
+                sse_strerror(rc));
+        return 0;
+    }
+    if (d.status) {
+        if (m)
+            sse_metrics_add(&m->access_refused[d.refusal], 1);
+        refuse(cfg, m, vars, cors, d.status, d.reason, sink);
+        return 0;
+    }
+    req->access_until_ms = d.until_ms == INT64_MAX ? 0 : d.until_ms;
+    return 1;
+}
+
 void sse_handler_serve(const struct sse_stream_env *env,
                        const struct sse_request_vars *vars,
                        struct sse_sink *sink, int busy)
@@ -119,6 +184,9 @@ void sse_handler_serve(const struct sse_stream_env *env,
                "origin not allowed: add it to cors-origins", sink);
         return;
     }
+    if (cfg->access && sse_access_enabled(cfg->access) &&
+        !allowed(env, &req, vars, cors, sink))
+        return;
     /* busy counts threads, which only a stream that keeps its thread holds
      * for long (a long poll, or no loop to park in); a stream that will be
      * parked takes its thread for a hand-shake only, and waits for one

@@ -1,13 +1,16 @@
 /* hub.c - the change detector: one per worker process.
  * SPDX-License-Identifier: MIT
  *
- * The detector thread sleeps in epoll_wait on three sources: an inotify
+ * The detector thread sleeps in epoll_wait on its sources: an inotify
  * watch on the database's directory (a publisher's write to the -wal file
- * wakes it within microseconds), the fan-out's hang-up watch (its epoll fd
- * turns readable when a stream's socket hangs up), and an eventfd used to
- * stop it. On every wake-up and at least every poll-ms it asks SQLite
- * whether another connection committed (PRAGMA data_version, no table
- * read); only then does it read the new rows, once for the whole process.
+ * wakes it within microseconds) or, for a PostgreSQL log, the reader
+ * connection's socket, where the insert trigger's NOTIFY arrives at commit
+ * (sse_eventlog_wake_fd; a hot standby sends none and is polled), the
+ * fan-out's hang-up watch (its epoll fd turns readable when a stream's
+ * socket hangs up), and an eventfd used to stop it. On every wake-up and at
+ * least every poll-ms it asks the log whether another connection committed
+ * (sse_eventlog_changed: PRAGMA data_version on SQLite, no table read); only
+ * then does it read the new rows, once for the whole process.
  *
  * A commit writes the WAL before it publishes the new wal-index header, so
  * the inotify wake-up can come a moment before data_version changes. After
@@ -36,6 +39,7 @@
 
 #include "buf.h"
 #include "clock.h"
+#include "dbname.h"
 #include "encode.h"
 #include "eventlog.h"
 #include "hub.h"
@@ -49,6 +53,7 @@
 #define TAG_WAKE 1
 #define TAG_INOTIFY 2
 #define TAG_HANGUP 3
+#define TAG_LOG 4 /* sse_eventlog_wake_fd: PostgreSQL */
 /* on_row's "batch full" answer: stop this read, not an error. */
 #define BATCH_FULL 1
 
@@ -140,7 +145,10 @@ int sse_hub_new(const struct sse_config *cfg, struct sse_metrics *metrics,
         watch_fd(hub, hub->wakefd, TAG_WAKE) < 0 ||
         watch_fd(hub, sse_fanout_hangup_fd(fanout), TAG_HANGUP) < 0)
         goto out;
-    watch_directory(hub);
+    /* A PostgreSQL log has no file to watch: its reader's connection
+     * wakes the thread instead (see set_log). */
+    if (!sse_dbname_is_uri(cfg->db))
+        watch_directory(hub);
     rc = 0;
 out:
     if (rc) {
@@ -151,12 +159,14 @@ out:
     return 0;
 }
 
+static void set_log(struct sse_hub *hub, struct sse_eventlog *log);
+
 void sse_hub_free(struct sse_hub *hub)
 {
     if (!hub)
         return;
     assert(!hub->thread_started);
-    sse_eventlog_close(hub->log);
+    set_log(hub, NULL);
     if (hub->epfd >= 0)
         close(hub->epfd);
     if (hub->wakefd >= 0)
@@ -208,22 +218,38 @@ static int on_row(const struct sse_event_row *row, void *ctx)
     return oversize || b->bytes >= b->event_max ? BATCH_FULL : 0;
 }
 
-static void fault(struct sse_hub *hub, int rc)
+/* The log cannot be read (rc): streams end as faults. detail (may be
+ * NULL) is what the engine said, for the log line. */
+static void fault(struct sse_hub *hub, int rc, const char *detail)
 {
     hub->head = -1;
     int changed = sse_fanout_fault(hub->fanout, rc);
     sse_logpool_clear(hub->pool);
     if (changed)
         sse_log(SSE_LOG_ERROR,
-                "database '%s' cannot be read: %s; retrying every second",
-                hub->cfg->db, sse_strerror(rc));
+                "database '%s' cannot be read: %s%s%s; retrying every second",
+                hub->cfg->db, sse_strerror(rc), detail && *detail ? ": " : "",
+                detail ? detail : "");
+}
+
+/* Makes log (NULL: none) the detector's connection, closing the old one;
+ * the connection's wake-up descriptor, if the engine has one, joins the
+ * epoll set for as long as it is open. */
+static void set_log(struct sse_hub *hub, struct sse_eventlog *log)
+{
+    if (hub->log && sse_eventlog_wake_fd(hub->log) >= 0)
+        epoll_ctl(hub->epfd, EPOLL_CTL_DEL, sse_eventlog_wake_fd(hub->log),
+                  NULL);
+    sse_eventlog_close(hub->log);
+    hub->log = log;
+    if (log && sse_eventlog_wake_fd(log) >= 0)
+        watch_fd(hub, sse_eventlog_wake_fd(log), TAG_LOG);
 }
 
 static void close_log(struct sse_hub *hub, int rc)
 {
-    sse_eventlog_close(hub->log);
-    hub->log = NULL;
-    fault(hub, rc);
+    set_log(hub, NULL);
+    fault(hub, rc, NULL);
     hub->next_open_ns = sse_now_ns() + REOPEN_INTERVAL_NS;
 }
 
@@ -235,7 +261,9 @@ static void try_open(struct sse_hub *hub)
     struct sse_eventlog *log = NULL;
     int64_t oldest, head;
     int changed;
-    int rc = sse_eventlog_open(hub->cfg->db, hub->cfg->busy_timeout_ms, &log);
+    char why[256];
+    int rc = sse_eventlog_open_msg(hub->cfg->db, hub->cfg->busy_timeout_ms,
+                                   &log, why, sizeof why);
     /* data_version's first value before the bounds: a commit after it is
      * reported as a change, one before it is within the bounds. */
     if (!rc)
@@ -246,11 +274,11 @@ static void try_open(struct sse_hub *hub)
         rc = hub->hook(SSE_HUB_HOOK_OPENED, hub->hook_ctx);
     if (rc) {
         sse_eventlog_close(log);
-        fault(hub, rc);
+        fault(hub, rc, why);
         hub->next_open_ns = now + REOPEN_INTERVAL_NS;
         return;
     }
-    hub->log = log;
+    set_log(hub, log);
     hub->head = head;
     hub->must_read = 1; /* cheap, and safe whatever committed meanwhile */
     hub->next_replaced_ns = now + REPLACED_CHECK_NS;
@@ -324,8 +352,7 @@ static void reset_log(struct sse_hub *hub, const char *why)
 {
     sse_log(SSE_LOG_WARN, "database '%s' %s; ending streams so clients resync",
             hub->cfg->db, why);
-    sse_eventlog_close(hub->log);
-    hub->log = NULL;
+    set_log(hub, NULL);
     hub->head = -1;
     sse_fanout_reset(hub->fanout);
     sse_logpool_clear(hub->pool);
@@ -389,6 +416,9 @@ static int wait_sources(struct sse_hub *hub, int timeout_ms)
             (void)r;
         } else if (evs[i].data.u64 == TAG_INOTIFY) {
             poke |= drain_inotify(hub);
+        } else if (evs[i].data.u64 == TAG_LOG) {
+            /* News on the reader's connection (NOTIFY, or the server
+             * going away): sse_eventlog_changed below takes it. */
         } else {
             sse_fanout_check_hangups(hub->fanout);
         }

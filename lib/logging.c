@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dbname.h"
 #include "logging.h"
 
 /* Set once by sse_log_setup before threads start, read-only afterwards. */
@@ -75,6 +76,13 @@ void sse_log(int level, const char *fmt, ...)
     for (size_t i = start; i < n; i++)
         if (line[i] == '\n' || line[i] == '\r')
             line[i] = ' ';
+    /* A PostgreSQL URI may carry a password, and lines name the database:
+     * whatever a caller passes, no password reaches the log. */
+    line[n] = '\0';
+    if (strstr(line + start, "postgres")) {
+        sse_dbname_scrub(line + start);
+        n = start + strlen(line + start);
+    }
     line[n++] = '\n';
     /* One write per line keeps lines from different threads whole. */
     ssize_t w = write(2, line, n);

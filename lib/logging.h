@@ -25,7 +25,8 @@ enum sse_log_level {
 void sse_log_setup(const char *progname, int max_level);
 
 /* Writes one line at level (dropped when above the configured level).
- * Line breaks in the formatted message are replaced by spaces. */
+ * Line breaks in the formatted message are replaced by spaces, and the
+ * password of any PostgreSQL URI in it by stars (sse_dbname_scrub). */
 void sse_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

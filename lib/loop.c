@@ -87,7 +87,8 @@ struct stream {
     size_t heap_pos;
     uint32_t mask; /* epoll events asked for */
     unsigned char state;
-    unsigned char job_out; /* a catch-up read is out */
+    unsigned char job_out;    /* a catch-up read is out */
+    unsigned char end_reason; /* at end_at: lifetime, or access expiry */
     struct sse_stream_result res;
     struct sse_stream_info info;
     struct stream *next_in; /* the incoming list */
@@ -519,6 +520,16 @@ static int end_stream(struct sse_loop *loop, struct stream *st, int reason)
     return continue_ending(loop, st);
 }
 
+/* Ends st at its own end (max-lifetime, or its access running out, which
+ * sends the sselite-auth event). Returns as end_stream. */
+static int end_by_time(struct sse_loop *loop, struct stream *st)
+{
+    int reason = st->end_reason ? st->end_reason : SSE_CLOSE_LIFETIME;
+    if (reason == SSE_CLOSE_EXPIRED)
+        st->res.events++;
+    return end_stream(loop, st, reason);
+}
+
 static int reason_of(int status)
 {
     switch (status) {
@@ -674,7 +685,7 @@ static int after_take(struct sse_loop *loop, struct stream *st, int status,
 static void idle(struct sse_loop *loop, struct stream *st)
 {
     if (loop->now >= st->end_at) {
-        end_stream(loop, st, SSE_CLOSE_LIFETIME);
+        end_by_time(loop, st);
         return;
     }
     reschedule_earlier(loop, st);
@@ -756,7 +767,7 @@ static int on_timer(struct sse_loop *loop, struct stream *st, int64_t now)
     }
     if (st->state == S_LIVE && !st->q) {
         if (now >= st->end_at) {
-            if (end_stream(loop, st, SSE_CLOSE_LIFETIME))
+            if (end_by_time(loop, st))
                 return 1;
         } else {
             if (now >= st->probe_at) {
@@ -1028,6 +1039,7 @@ int sse_loop_park(struct sse_loop *loop, const struct sse_park *p)
     st->next_hb = p->next_heartbeat_ns;
     st->probe_at = INT64_MAX;
     st->end_at = p->end_ns;
+    st->end_reason = (unsigned char)p->end_reason;
     st->stall_at = INT64_MAX;
     st->state = S_LIVE;
     st->res = p->res;

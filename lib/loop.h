@@ -61,11 +61,13 @@ int sse_loop_start(struct sse_loop *loop);
 
 /* What a stream's thread hands over. */
 struct sse_park {
-    struct sse_conn conn;         /* moved into the loop */
-    struct sse_sub *sub;          /* moved: added with fd -1, or unwatched */
-    int64_t cursor;               /* every wanted event up to here was sent */
-    int64_t next_heartbeat_ns;    /* CLOCK_MONOTONIC */
-    int64_t end_ns;               /* max-lifetime end; INT64_MAX: none */
+    struct sse_conn conn;      /* moved into the loop */
+    struct sse_sub *sub;       /* moved: added with fd -1, or unwatched */
+    int64_t cursor;            /* every wanted event up to here was sent */
+    int64_t next_heartbeat_ns; /* CLOCK_MONOTONIC */
+    int64_t end_ns;            /* its own end; INT64_MAX: none */
+    int end_reason;            /* what ends it at end_ns: SSE_CLOSE_LIFETIME, or
+                                  SSE_CLOSE_EXPIRED when its access runs out first */
     struct sse_stream_result res; /* the counters so far */
     struct sse_stream_info info;
 };

@@ -9,8 +9,8 @@
 #include "metrics.h"
 
 static const char *const REASONS[SSE_CLOSE_REASONS] = {
-    "client_gone", "write_failed", "lifetime", "shutdown",
-    "fault",       "reset",        "longpoll", "head"};
+    "client_gone", "write_failed", "lifetime", "shutdown",    "fault",
+    "reset",       "longpoll",     "head",     "auth_expired"};
 
 const char *sse_metrics_reason_name(int reason)
 {
@@ -99,6 +99,20 @@ int sse_metrics_render(const struct sse_metrics *m, int format,
         {"loop_busy_us_total", "counter",
          "Microseconds the event loop spent working (writes, timers)",
          get(&m->loop_busy_us)},
+        {"access_refused_no_credential_total", "counter",
+         "401: a private channel asked for without a credential",
+         get(&m->access_refused[SSE_REFUSED_NO_CREDENTIAL])},
+        {"access_refused_bad_token_total", "counter",
+         "403: a token that is forged, malformed or not yet valid",
+         get(&m->access_refused[SSE_REFUSED_BAD_TOKEN])},
+        {"access_refused_expired_total", "counter", "403: an expired token",
+         get(&m->access_refused[SSE_REFUSED_EXPIRED])},
+        {"access_refused_not_granted_total", "counter",
+         "403: a channel no credential of the request grants",
+         get(&m->access_refused[SSE_REFUSED_NOT_GRANTED])},
+        {"access_refused_origin_total", "counter",
+         "403: credentials sent from an Origin not in cors-origins",
+         get(&m->access_refused[SSE_REFUSED_ORIGIN])},
     };
     size_t n = sizeof rows / sizeof rows[0];
     int rc = 0;

@@ -25,7 +25,18 @@ enum sse_close_reason {
     SSE_CLOSE_RESET,
     SSE_CLOSE_LONGPOLL,
     SSE_CLOSE_HEAD,
+    SSE_CLOSE_EXPIRED, /* the access granted at the handshake ran out */
     SSE_CLOSE_REASONS
+};
+
+/* Why the access decision (lib/access.h) refused a request. */
+enum sse_access_refusal {
+    SSE_REFUSED_NO_CREDENTIAL, /* 401: a private channel, no credential */
+    SSE_REFUSED_BAD_TOKEN,     /* 403: forged, malformed, wrong alg, ... */
+    SSE_REFUSED_EXPIRED,       /* 403: the token expired */
+    SSE_REFUSED_NOT_GRANTED,   /* 403: a channel no credential covers */
+    SSE_REFUSED_ORIGIN,        /* 403: credentials from a foreign Origin */
+    SSE_REFUSED_REASONS
 };
 
 struct sse_metrics {
@@ -53,6 +64,7 @@ struct sse_metrics {
     atomic_llong ring_bytes;       /* and their size (ring-bytes bounds it) */
     atomic_llong loop_wakeups;     /* times the event loop woke with work */
     atomic_llong loop_busy_us;     /* time it spent working, in µs */
+    atomic_llong access_refused[SSE_REFUSED_REASONS]; /* 401/403 by reason */
 };
 
 /* Zeroes m and records the start time and thread count. */

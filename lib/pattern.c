@@ -73,3 +73,73 @@ size_t sse_pattern_specificity(const char *p, size_t plen)
         return SSE_PATTERN_MAX + 1;
     }
 }
+
+int sse_pattern_covers(const char *a, size_t alen, const char *b, size_t blen)
+{
+    enum sse_pattern_kind ka = kind_of(a, alen), kb = kind_of(b, blen);
+    switch (ka) {
+    case SSE_PATTERN_ALL:
+        return 1;
+    case SSE_PATTERN_PREFIX:
+        /* A prefix b is a subset when its own prefix starts with a's; an
+         * exact name when it matches. "*" is never inside a prefix. */
+        if (kb == SSE_PATTERN_ALL)
+            return 0;
+        return sse_pattern_match(a, alen, b,
+                                 kb == SSE_PATTERN_PREFIX ? blen - 1 : blen);
+    default:
+        return kb == SSE_PATTERN_EXACT && alen == blen &&
+               memcmp(a, b, alen) == 0;
+    }
+}
+
+int sse_pattern_user_valid(const char *u, size_t len)
+{
+    if (!u || !sse_channel_valid(u, len))
+        return 0;
+    return memchr(u, '/', len) == NULL && memchr(u, ':', len) == NULL;
+}
+
+int sse_pattern_expand(const char *t, size_t len, const char *user, size_t ulen,
+                       char *out, size_t cap, size_t *outlen)
+{
+    static const size_t tl = sizeof SSE_PATTERN_USER - 1;
+    size_t o = 0;
+    int templated = 0;
+    for (size_t i = 0; i < len;) {
+        const char *piece = t + i;
+        size_t n = 1;
+        if (len - i >= tl && memcmp(t + i, SSE_PATTERN_USER, tl) == 0) {
+            templated = 1;
+            piece = user;
+            n = ulen;
+            i += tl;
+        } else {
+            i++;
+        }
+        if (templated && !sse_pattern_user_valid(user, ulen))
+            return SSE_EINVAL;
+        if (n >= cap - o)
+            return SSE_EINVAL;
+        memcpy(out + o, piece, n);
+        o += n;
+    }
+    if (cap == 0)
+        return SSE_EINVAL;
+    out[o] = '\0';
+    enum sse_pattern_kind kind;
+    if (sse_pattern_parse(out, o, &kind))
+        return SSE_EINVAL;
+    *outlen = o;
+    return 0;
+}
+
+int sse_pattern_template_valid(const char *t, size_t len)
+{
+    char out[SSE_PATTERN_MAX + 1];
+    size_t n;
+    /* The shortest user name: if the pattern is valid with it, it is
+     * valid with any user name that keeps it within SSE_PATTERN_MAX. */
+    return t && len <= 4 * SSE_PATTERN_MAX &&
+           sse_pattern_expand(t, len, "u", 1, out, sizeof out, &n) == 0;
+}

@@ -49,4 +49,38 @@ int sse_pattern_match(const char *p, size_t plen, const char *channel,
  * an exact name. Among patterns matching one channel, the highest wins. */
 size_t sse_pattern_specificity(const char *p, size_t plen);
 
+/* Returns 1 if every channel the valid pattern b[0..blen) matches is also
+ * matched by the valid pattern a[0..alen), else 0: "*" covers everything,
+ * a prefix covers the names and the longer prefixes that start with it
+ * ("user:*" covers "user:42" and "user:42:*", not "users" nor "*"), an
+ * exact name covers only itself. Access grants use it: a subscription is
+ * allowed when one grant covers it whole. Both checked by the caller
+ * (asserted). */
+int sse_pattern_covers(const char *a, size_t alen, const char *b, size_t blen);
+
+/* Templates. In a grant (a token's channels, user-channels, the grants
+ * table) the text "{user}" stands for the authenticated user's name. A
+ * user name fits when it is 1 to SSE_CHANNEL_MAX bytes of A-Z a-z 0-9
+ * _ . @ - : the channel characters without the separators '/' and ':', so
+ * that a name can never reach into another user's prefix (a user "42/x"
+ * would otherwise be granted user/42/x/... beside user 42's own). */
+#define SSE_PATTERN_USER "{user}"
+
+/* Returns 1 if u[0..len) is a user name that can stand for "{user}". */
+int sse_pattern_user_valid(const char *u, size_t len);
+
+/* Returns 1 if t[0..len) is a pattern once every "{user}" in it is
+ * replaced by a valid user name ("user/{user}/" + '*', "chat:{user}"), or a
+ * pattern without "{user}"; 0 otherwise. */
+int sse_pattern_template_valid(const char *t, size_t len);
+
+/* Writes t[0..len) with every "{user}" replaced by user[0..ulen) (NULL:
+ * no user) to out (capacity cap, NUL-terminated) and its length to
+ * *outlen. Returns 0 when the result is a valid pattern; SSE_EINVAL when
+ * t holds "{user}" and the user is absent or not a valid user name, or
+ * the result is not a pattern (too long): the template then grants
+ * nothing. t must be valid (sse_pattern_template_valid). */
+int sse_pattern_expand(const char *t, size_t len, const char *user, size_t ulen,
+                       char *out, size_t cap, size_t *outlen);
+
 #endif

@@ -1,6 +1,7 @@
 /* request.c - parse and validate what a client asked for.
  * SPDX-License-Identifier: MIT
  */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -55,26 +56,73 @@ static int flag_value(const char *v, size_t n)
            !(n == 2 && strncasecmp(v, "no", 2) == 0);
 }
 
+int sse_request_pattern_matches(const struct sse_request *req, size_t i,
+                                const char *channel)
+{
+    assert(i < req->nchannels);
+    const char *p = req->channels[i];
+    switch (req->kinds[i]) {
+    case SSE_PATTERN_ALL:
+        return 1;
+    case SSE_PATTERN_PREFIX: {
+        size_t n = strlen(p) - 1;
+        return strncmp(channel, p, n) == 0;
+    }
+    default:
+        return strcmp(channel, p) == 0;
+    }
+}
+
 static int add_channel(struct sse_request *req, const char *v, size_t n,
                        struct sse_request_error *err)
 {
     char name[SSE_CHANNEL_MAX + 1];
     size_t len;
+    enum sse_pattern_kind kind;
     int rc = sse_query_decode(v, n, name, sizeof name, &len);
     if (rc == SSE_EINVAL)
         return fail(err, 400, SSE_EINVAL, "bad channel: malformed %%-escape");
-    if (rc || !sse_channel_valid(name, len))
-        return fail(
-            err, 400, SSE_EINVAL,
-            "bad channel: use 1-%d characters of A-Z a-z 0-9 _ . : / @ -",
-            SSE_CHANNEL_MAX);
+    if (rc || sse_pattern_parse(name, len, &kind))
+        return fail(err, 400, SSE_EINVAL,
+                    "bad channel: use 1-%d characters of A-Z a-z 0-9 _ . : / "
+                    "@ -, or a prefix ending in /* or :*",
+                    SSE_CHANNEL_MAX);
     if (sse_request_has_channel(req, name, len))
         return 0;
     if (req->nchannels == SSE_REQUEST_MAX_CHANNELS)
         return fail(err, 400, SSE_ETOOBIG, "too many channels: at most %d",
                     SSE_REQUEST_MAX_CHANNELS);
+    req->kinds[req->nchannels] = (unsigned char)kind;
     memcpy(req->channels[req->nchannels++], name, len + 1);
     return 0;
+}
+
+/* Drops every pattern that another one of the request covers, keeping the
+ * order of the rest: the event log's reads then see disjoint ranges, and
+ * the access check each pattern once. */
+static void drop_covered(struct sse_request *req)
+{
+    unsigned char drop[SSE_REQUEST_MAX_CHANNELS] = {0};
+    for (size_t i = 0; i < req->nchannels; i++) {
+        const char *p = req->channels[i];
+        /* Patterns are distinct, so two never cover each other. */
+        for (size_t j = 0; j < req->nchannels && !drop[i]; j++)
+            drop[i] = j != i && sse_pattern_covers(req->channels[j],
+                                                   strlen(req->channels[j]), p,
+                                                   strlen(p));
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < req->nchannels; i++) {
+        if (drop[i])
+            continue;
+        if (kept != i) {
+            memcpy(req->channels[kept], req->channels[i],
+                   strlen(req->channels[i]) + 1);
+            req->kinds[kept] = req->kinds[i];
+        }
+        kept++;
+    }
+    req->nchannels = kept;
 }
 
 static int parse_method(const char *m, struct sse_request *req,
@@ -123,10 +171,14 @@ static int parse_query(const char *qs, struct sse_request *req,
                           SSE_REQUEST_MAX_ID_DIGITS);
         } else if (sse_query_key_is(k, kn, "replay")) {
             int64_t n;
-            if (sse_query_decode(v, vn, tmp, sizeof tmp, &tn) ||
-                sse_request_parse_id(tmp, tn, &n) || n > SSE_REQUEST_MAX_REPLAY)
+            int undecodable = sse_query_decode(v, vn, tmp, sizeof tmp, &tn);
+            if (!undecodable && tn == 6 && memcmp(tmp, "latest", 6) == 0)
+                req->replay = SSE_REPLAY_LATEST;
+            else if (undecodable || sse_request_parse_id(tmp, tn, &n) ||
+                     n > SSE_REQUEST_MAX_REPLAY)
                 rc = fail(err, 400, SSE_EINVAL,
-                          "bad replay: expected a count from 0 to %d",
+                          "bad replay: expected a count from 0 to %d or"
+                          " 'latest'",
                           SSE_REQUEST_MAX_REPLAY);
             else
                 req->replay = n;
@@ -153,6 +205,7 @@ int sse_request_parse(const struct sse_request_vars *vars,
     req->replay = -1;
     req->longpoll = 0;
     req->padding = 0;
+    req->access_until_ms = 0;
     err->status = 0;
     err->reason[0] = '\0';
 
@@ -163,9 +216,12 @@ int sse_request_parse(const struct sse_request_vars *vars,
     rc = parse_query(vars->query, req, &query_id, err);
     if (rc)
         return rc;
-    if (req->nchannels == 0)
+    if (req->nchannels == 0) {
+        req->kinds[0] = SSE_PATTERN_EXACT;
         memcpy(req->channels[req->nchannels++], SSE_CHANNEL_DEFAULT,
                sizeof SSE_CHANNEL_DEFAULT);
+    }
+    drop_covered(req);
 
     const char *h = vars->last_event_id;
     if (h && h[0] != '\0') {

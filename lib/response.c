@@ -18,6 +18,8 @@ const char *sse_response_reason(int status)
         return "No Content";
     case 400:
         return "Bad Request";
+    case 401:
+        return "Unauthorized";
     case 403:
         return "Forbidden";
     case 404:
@@ -35,9 +37,9 @@ const char *sse_response_reason(int status)
     }
 }
 
-static int same_origin(const struct sse_request_vars *vars)
+int sse_response_same_origin(const struct sse_request_vars *vars)
 {
-    if (!vars->host)
+    if (!vars->host || !vars->origin)
         return 0;
     const char *o = vars->origin;
     int https = vars->https && strcasecmp(vars->https, "on") == 0;
@@ -53,7 +55,7 @@ int sse_response_cors(const struct sse_config *cfg,
         return SSE_CORS_NONE;
     if (sse_config_origin_allowed(cfg, vars->origin))
         return SSE_CORS_ALLOW;
-    return same_origin(vars) ? SSE_CORS_NONE : SSE_CORS_DENY;
+    return sse_response_same_origin(vars) ? SSE_CORS_NONE : SSE_CORS_DENY;
 }
 
 static int status_line(struct sse_buf *out, int status)
@@ -116,6 +118,11 @@ int sse_response_error(struct sse_buf *out, const struct sse_config *cfg,
                                 "Cache-Control: no-store\r\n");
     if (!rc && status == 405)
         rc = sse_buf_append_str(out, "Allow: GET, HEAD, OPTIONS\r\n");
+    /* RFC 9110 asks a 401 to name a scheme; Bearer, not Basic, so that no
+     * browser opens a password dialog. */
+    if (!rc && status == 401)
+        rc = sse_buf_append_str(
+            out, "WWW-Authenticate: Bearer realm=\"sselite\"\r\n");
     if (!rc)
         rc = cors_headers(out, cfg, vars, cors);
     if (!rc)
@@ -139,7 +146,7 @@ int sse_response_preflight(struct sse_buf *out, const struct sse_config *cfg,
         rc = sse_buf_append_str(
             out, "Access-Control-Allow-Methods: GET, HEAD, OPTIONS\r\n"
                  "Access-Control-Allow-Headers: Last-Event-ID, "
-                 "Cache-Control, X-Requestor\r\n"
+                 "Cache-Control, X-Requestor, Authorization\r\n"
                  "Access-Control-Max-Age: 86400\r\n");
     if (!rc)
         rc = sse_buf_append(out, "\r\n", 2);
@@ -169,6 +176,24 @@ int sse_response_stream_end(struct sse_buf *out, const struct sse_config *cfg,
         return sse_encode_comment(out, "server shutting down, reconnect");
     case SSE_CLOSE_RESET:
         return sse_encode_comment(out, "database replaced, reconnect");
+    case SSE_CLOSE_EXPIRED: {
+        /* The last event of a stream whose access ran out: the browser
+         * helper (deploy/js/sselite.js) fetches a new token and resumes.
+         * No id line, so the client's last event id stays that of the
+         * last real event. */
+        static const char AUTH_EXPIRED_EVENT[] =
+            "event: sselite-auth\ndata: {\"reason\":\"expired\"}\n\n";
+        size_t start = out->len;
+        int rc = sse_buf_append(out, AUTH_EXPIRED_EVENT,
+                                sizeof AUTH_EXPIRED_EVENT - 1);
+        if (!rc)
+            rc = sse_encode_comment(out, "access expired, renew it");
+        if (rc && out->data) {
+            out->len = start;
+            out->data[start] = '\0';
+        }
+        return rc;
+    }
     case SSE_CLOSE_FAULT: {
         size_t start = out->len;
         int rc = sse_encode_retry(out, cfg->error_retry_ms);

@@ -26,6 +26,10 @@ enum sse_cors {
 int sse_response_cors(const struct sse_config *cfg,
                       const struct sse_request_vars *vars);
 
+/* Returns 1 if the request's Origin is its own scheme://Host, 0 otherwise
+ * (also without an Origin or a Host). */
+int sse_response_same_origin(const struct sse_request_vars *vars);
+
 /* Appends the headers of an event stream (longpoll = 0) or of a long-poll
  * answer (text/plain, longpoll = 1), with CORS headers when cors is
  * SSE_CORS_ALLOW. Returns 0 or a buffer error. */
@@ -50,7 +54,8 @@ int sse_response_body(struct sse_buf *out, const char *content_type,
 
 /* Appends the bytes that end an event stream for reason (enum
  * sse_close_reason): a comment that tells a reader of the raw stream why,
- * after a "retry:" of cfg->error_retry_ms for a fault. Nothing for reasons
+ * after a "retry:" of cfg->error_retry_ms for a fault, and after the
+ * sselite-auth event (one event) when the access ran out. Nothing for reasons
  * where the client is gone or nothing more is sent (client gone, write
  * failed, long poll, HEAD). Returns 0 or a buffer error. */
 int sse_response_stream_end(struct sse_buf *out, const struct sse_config *cfg,

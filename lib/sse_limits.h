@@ -33,4 +33,9 @@
  * stays 128, now counted in bytes everywhere. */
 #define SSE_EVENT_TYPE_MAX 128
 
+/* The longest idempotency key (events.idem_key, schema version 5), in bytes.
+ * It is a name the publisher picks ("order-7-paid", a UUID, a hash), stored
+ * in an index entry of its row, so it stays short; empty keys are refused. */
+#define SSE_IDEM_KEY_MAX 128
+
 #endif

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "buf.h"
 #include "clock.h"
@@ -34,6 +36,7 @@ struct session {
     struct sse_sink *sink;
     struct sse_stream_result *res;
     struct sse_buf out;
+    struct sse_buf latest; /* replay=latest: encoded events sent first */
     int64_t cursor;
     int failed; /* the sink reported an error: stop writing */
     const struct sse_stream_env *env;
@@ -104,20 +107,68 @@ static int catch_up(struct session *s)
     return rc;
 }
 
+static int latest_row(const struct sse_event_row *row, void *ctx)
+{
+    struct session *s = ctx;
+    int rc = sse_encode_row(&s->latest, row->id, row->type, row->type_len,
+                            row->data, row->data_len);
+    if (!rc)
+        s->res->events++;
+    return rc;
+}
+
+/* replay=latest: encodes into s->latest the newest row of each channel up
+ * to head, in id order; the stream then goes on after head. */
+static int plan_latest(struct session *s, struct sse_eventlog *log,
+                       int64_t head)
+{
+    int64_t ids[SSE_REQUEST_MAX_CHANNELS];
+    size_t n = 0;
+    int rc = sse_eventlog_newest_ids(log, s->req->channels, s->req->nchannels,
+                                     head, ids, &n);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = sse_eventlog_read(log, ids[i] - 1, ids[i], NULL, 0, 1, latest_row,
+                               s, NULL);
+    if (!rc && s->m) {
+        sse_metrics_add(&s->m->events_replayed, s->res->events);
+        sse_metrics_add(&s->m->events_delivered, s->res->events);
+    }
+    s->cursor = head;
+    return rc;
+}
+
+/* A resume point above the head of a hot standby is normal when the client
+ * comes from a host that reads the primary: waits, up to resume-wait-ms,
+ * for the hub to read that far, so that the stream goes on from it rather
+ * than sending a "future" gap and the events again. A rare path (a hop
+ * between hosts), so a short poll of the fan-out's head. */
+static void wait_for_resume_point(struct session *s, int64_t id)
+{
+    int64_t deadline =
+        sse_now_ns() + (int64_t)s->cfg->resume_wait_ms * SSE_NS_PER_MS;
+    while (sse_now_ns() < deadline && !sse_fanout_stopping(s->fanout)) {
+        int64_t head = sse_fanout_head(s->fanout);
+        if (head < 0 || head >= id)
+            return;
+        struct timespec ts = {0, 10 * SSE_NS_PER_MS};
+        nanosleep(&ts, NULL);
+    }
+}
+
 /* Works out where the stream starts and whether the resume point is gone.
  * Fills gap_json (empty when there is no gap). */
 static int plan_start(struct session *s, char *gap_json, size_t cap)
 {
     gap_json[0] = '\0';
     const struct sse_request *req = s->req;
-    int64_t replay = req->replay >= 0 ? req->replay : s->cfg->replay;
+    int64_t replay = req->replay != -1 ? req->replay : s->cfg->replay;
     int64_t covered, hub_oldest, hub_head;
     /* The common cases need no database: a first connect starts at the
      * hub's head, and a resume point inside the ring's window that the
      * hub saw no pruning of is served from the ring. */
     sse_fanout_window(s->fanout, &covered, &hub_oldest, &hub_head);
     if (hub_head >= 0) {
-        if (req->resume_source == SSE_RESUME_NONE && replay <= 0) {
+        if (req->resume_source == SSE_RESUME_NONE && replay == 0) {
             s->cursor = hub_head;
             return 0;
         }
@@ -134,6 +185,11 @@ static int plan_start(struct session *s, char *gap_json, size_t cap)
         return rc;
     int64_t oldest, head, through = 0;
     rc = sse_eventlog_bounds(log, &oldest, &head);
+    if (!rc && req->resume_source != SSE_RESUME_NONE && req->resume_id > head &&
+        sse_eventlog_lagging(log)) {
+        wait_for_resume_point(s, req->resume_id);
+        rc = sse_eventlog_bounds(log, &oldest, &head);
+    }
     /* Retention prunes channels unevenly, so the log's lowest id is not
      * enough: a resume point below the highest id deleted from one of
      * the stream's channels has lost events too. Read after the bounds,
@@ -162,6 +218,8 @@ static int plan_start(struct session *s, char *gap_json, size_t cap)
                      ",\"resumed_after\":%" PRId64 ",\"oldest\":%" PRId64
                      ",\"head\":%" PRId64 "}",
                      reason, r, s->cursor, oldest, head);
+    } else if (!rc && replay == SSE_REPLAY_LATEST) {
+        rc = plan_latest(s, log, head);
     } else if (!rc) {
         s->cursor = head;
         if (replay > 0)
@@ -190,7 +248,7 @@ static void write_events(struct session *s, struct sse_event **evs, size_t n)
  * the stream must stay with its thread (the sink cannot detach), -1 when it
  * ended (detached, but the loop refused it). */
 static int park(struct session *s, struct sse_sub *sub, int64_t next_hb,
-                int64_t end)
+                int64_t end, int expiry)
 {
     struct sse_conn conn;
     if (s->sink->detach(s->sink->ctx, &conn))
@@ -202,6 +260,8 @@ static int park(struct session *s, struct sse_sub *sub, int64_t next_hb,
                          .cursor = s->cursor,
                          .next_heartbeat_ns = next_hb,
                          .end_ns = end,
+                         .end_reason =
+                             expiry ? SSE_CLOSE_EXPIRED : SSE_CLOSE_LIFETIME,
                          .res = *s->res,
                          .info = s->info};
     int rc = sse_loop_park(s->env->loop, &p);
@@ -216,16 +276,74 @@ static int park(struct session *s, struct sse_sub *sub, int64_t next_hb,
     return 1;
 }
 
-static void follow(struct session *s, struct sse_sub *sub, int longpoll,
-                   int may_park)
+/* A moment between 80% and 100% of span ns from now (uniform): streams
+ * given the same lifetime at the same second (a fleet of tokens minted
+ * together, a restart) end, and reconnect, spread out. */
+static int64_t jittered(int64_t now, int64_t span)
+{
+    uint32_t r = 0;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
+        r = (uint32_t)now; /* the clock's low bits will do */
+    int64_t cut = (int64_t)((double)span * 0.2 * ((double)r / 4294967296.0));
+    return now + span - cut;
+}
+
+/* Nanoseconds from now until the wall-clock time until_ms; 0 if past. */
+static int64_t ns_until(int64_t until_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t left = until_ms - now_ms;
+    if (left <= 0)
+        return 0;
+    return left > INT64_MAX / 2000000 ? INT64_MAX / 2 : left * 1000000;
+}
+
+/* When the stream ends by itself: the long-poll timeout, max-lifetime,
+ * or the end of its access (access.h), whichever comes first; the latter
+ * two jittered. Sets *expiry when it is the access that ends it. */
+static int64_t stream_end(const struct session *s, int longpoll, int *expiry)
 {
     const struct sse_config *cfg = s->cfg;
     int64_t now = sse_now_ns();
     int64_t end = INT64_MAX;
+    *expiry = 0;
     if (longpoll)
         end = now + (int64_t)cfg->longpoll_timeout_s * SSE_NS_PER_S;
     else if (cfg->max_lifetime_s > 0)
-        end = now + (int64_t)cfg->max_lifetime_s * SSE_NS_PER_S;
+        end = jittered(now, (int64_t)cfg->max_lifetime_s * SSE_NS_PER_S);
+    if (s->req->access_until_ms > 0) {
+        int64_t left = ns_until(s->req->access_until_ms);
+        /* A long poll just ends; its next poll meets the refusal. */
+        int64_t e = longpoll ? now + left : jittered(now, left);
+        if (e < end) {
+            end = e;
+            *expiry = !longpoll;
+        }
+    }
+    return end;
+}
+
+/* Ends the stream at its own end (see stream_end). */
+static void end_by_time(struct session *s, int longpoll, int expiry)
+{
+    if (longpoll) {
+        s->res->reason = SSE_CLOSE_LONGPOLL;
+        return;
+    }
+    if (expiry)
+        s->res->events++; /* the sselite-auth event */
+    finish(s, expiry ? SSE_CLOSE_EXPIRED : SSE_CLOSE_LIFETIME);
+}
+
+static void follow(struct session *s, struct sse_sub *sub, int longpoll,
+                   int may_park)
+{
+    const struct sse_config *cfg = s->cfg;
+    int expiry;
+    int64_t end = stream_end(s, longpoll, &expiry);
+    int64_t now = sse_now_ns();
     int64_t hb_period = (int64_t)cfg->heartbeat_s * SSE_NS_PER_S;
     int64_t next_hb = now + hb_period;
     /* Apache (mod_fcgid, mod_proxy_fcgi) closes our connection only when a
@@ -242,6 +360,12 @@ static void follow(struct session *s, struct sse_sub *sub, int longpoll,
         }
         if (longpoll && s->res->events > 0) {
             s->res->reason = SSE_CLOSE_LONGPOLL;
+            return;
+        }
+        /* Also between catch-up batches: a long backlog must not outlive
+         * the access that was granted for it. */
+        if (sse_now_ns() >= end) {
+            end_by_time(s, longpoll, expiry);
             return;
         }
         size_t n = 0;
@@ -275,13 +399,16 @@ static void follow(struct session *s, struct sse_sub *sub, int longpoll,
         }
         case SSE_FANOUT_HANGUP:
             /* The web server closed our socket, or only half-closed it:
-             * a probe write tells the two apart. */
+             * a probe write tells the two apart. Over TCP the first write
+             * after the peer's FIN still succeeds (the RST comes back as
+             * its answer), so a second probe shortly after decides. */
             sse_fanout_unwatch(s->fanout, sub);
             sse_encode_comment(&s->out, "");
             if (flush_out(s)) {
                 s->res->reason = SSE_CLOSE_CLIENT_GONE;
                 return;
             }
+            probe_at = sse_now_ns() + HEARTBEAT_PROBE_NS;
             continue;
         case SSE_FANOUT_RESET:
         case SSE_FANOUT_FAULT:
@@ -294,7 +421,7 @@ static void follow(struct session *s, struct sse_sub *sub, int longpoll,
             break;
         }
         if (may_park) {
-            int parked = park(s, sub, next_hb, end);
+            int parked = park(s, sub, next_hb, end, expiry);
             if (parked)
                 return;
             may_park = 0;
@@ -302,10 +429,7 @@ static void follow(struct session *s, struct sse_sub *sub, int longpoll,
         }
         now = sse_now_ns();
         if (now >= end) {
-            if (longpoll)
-                s->res->reason = SSE_CLOSE_LONGPOLL;
-            else
-                finish(s, SSE_CLOSE_LIFETIME);
+            end_by_time(s, longpoll, expiry);
             return;
         }
         if (now >= probe_at) {
@@ -371,6 +495,10 @@ static int start(struct session *s, const struct sse_request_vars *vars,
         if (s->m)
             sse_metrics_add(&s->m->gaps, 1);
     }
+    if (sse_buf_append(&s->out, s->latest.data, s->latest.len)) {
+        finish(s, SSE_CLOSE_FAULT);
+        return 1;
+    }
     if (flush_out(s)) {
         s->res->reason = SSE_CLOSE_CLIENT_GONE;
         return 1;
@@ -407,6 +535,7 @@ void sse_stream_run(const struct sse_stream_env *env,
             sse_metrics_add(&metrics->resumes_query, 1);
     }
     sse_buf_init(&s.out, 0);
+    sse_buf_init(&s.latest, 0);
     char gap[256];
     struct sse_sub *sub = NULL;
 
@@ -429,6 +558,7 @@ void sse_stream_run(const struct sse_stream_env *env,
 out:
     s.res->end_cursor = s.cursor;
     sse_buf_cleanup(&s.out);
+    sse_buf_cleanup(&s.latest);
     if (s.res->parked)
         return; /* the loop reports the end */
     sse_fanout_remove(s.fanout, sub);

@@ -26,9 +26,13 @@ while [ $# -gt 0 ]; do
 done
 
 PACKAGES="autoconf automake make gcc pkg-config libfcgi-dev libfcgi-bin libsqlite3-dev
+libssl-dev libjansson-dev
 check sqlite3 python3 curl valgrind lighttpd apache2 libapache2-mod-fcgid
 nginx-light libnginx-mod-nchan nodejs npm chromium procps iproute2 ca-certificates
-clang libclang-rt-14-dev clang-format"
+clang libclang-rt-14-dev clang-format build-essential debhelper dpkg-dev lintian lighttpd-mod-openssl lighttpd-mod-deflate openssl
+php-cli php-sqlite3 libdbd-sqlite3-perl ruby ruby-sqlite3 tcl libsqlite3-tcl
+golang-go golang-github-mattn-go-sqlite3-dev
+postgresql libpq-dev python3-psycopg2"
 
 as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"
@@ -172,10 +176,16 @@ if [ "$failed" = 0 ]; then
     [ -f tests/cli/test_retention.sh ] && suite cli-retention bash tests/cli/test_retention.sh
     [ -f tests/integration/run.sh ] && suite integration-lighttpd bash tests/integration/run.sh
     [ -f tests/reliability/run.sh ] && suite reliability bash tests/reliability/run.sh
+    [ -f tests/postgres/run.sh ] && suite postgres bash tests/postgres/run.sh
+    [ -f tests/soak/run.sh ] && suite soak bash tests/soak/run.sh --duration 60
+    [ -f tests/access/run.sh ] && suite access bash tests/access/run.sh
     [ -f tests/servers/run.sh ] && suite integration-servers bash tests/servers/run.sh
     [ -f tests/browser/run.sh ] && suite browser bash tests/browser/run.sh
+    [ -f tests/http2/run.sh ] && suite http2 bash tests/http2/run.sh
+    [ -f tests/publishers/run.sh ] && suite publishers bash tests/publishers/run.sh
     [ -f tests/bench/run.sh ] && suite bench-smoke bash tests/bench/run.sh --smoke
     [ -f tests/fuzz/run.sh ] && suite fuzz bash tests/fuzz/run.sh
+    [ -f tests/package/run.sh ] && suite package bash tests/package/run.sh
     suite distcheck distcheck
 fi
 

@@ -35,12 +35,15 @@
 #include "admin.h"
 #include "buf.h"
 #include "channel.h"
+#include "dbname.h"
 #include "encode.h"
 #include "eventlog.h"
+#include "pattern.h"
 #include "request.h"
 #include "retention.h"
 #include "sse_error.h"
 #include "sse_limits.h"
+#include "token.h"
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
@@ -97,18 +100,18 @@ static const char *quote(char *q, size_t cap, const char *s, size_t len)
     return q;
 }
 
-/* A one-line reason for a library error on db (a may be NULL). */
-static const char *reason(int err, const struct sse_admin *a, char *tmp,
-                          size_t cap)
+/* A one-line reason for a library error: msg is the library's own
+ * explanation ("" if none). */
+static const char *reason(int err, const char *msg, char *tmp, size_t cap)
 {
-    const char *msg = a ? sse_admin_errmsg(a) : "";
     switch (err) {
     case SSE_ENOENT:
         return "no such file (create it with: sselite init DB)";
     case SSE_EDB:
         if (msg[0] == '\0')
             return "database error (check that the file and its directory"
-                   " exist and are readable and writable)";
+                   " exist and are readable and writable, or that the"
+                   " PostgreSQL server is reachable)";
         snprintf(tmp, cap, "database error: %s", msg);
         return tmp;
     case SSE_ESCHEMA:
@@ -121,13 +124,32 @@ static const char *reason(int err, const struct sse_admin *a, char *tmp,
     }
 }
 
-/* Prints the runtime failure err on db and returns EXIT_RUNTIME. */
+/* Prints the runtime failure err on db, explained by msg (may be NULL),
+ * and returns EXIT_RUNTIME. A URI is shown without its password. */
+static int failed_msg(const char *cmd, const char *db, int err, const char *msg)
+{
+    char tmp[320], name[512];
+    say(cmd, "%s: %s", sse_dbname_display(db, name, sizeof name),
+        reason(err, msg ? msg : "", tmp, sizeof tmp));
+    return EXIT_RUNTIME;
+}
+
+/* Prints the runtime failure err on db (a may be NULL) and returns
+ * EXIT_RUNTIME. */
 static int db_failed(const char *cmd, const char *db, int err,
                      const struct sse_admin *a)
 {
-    char tmp[320];
-    say(cmd, "%s: %s", db, reason(err, a, tmp, sizeof tmp));
-    return EXIT_RUNTIME;
+    return failed_msg(cmd, db, err, a ? sse_admin_errmsg(a) : NULL);
+}
+
+/* Opens db for writing (not creating it); on failure prints why and
+ * returns EXIT_RUNTIME, else 0 with *a set. */
+static int open_admin(const char *cmd, const char *db, int busy_ms,
+                      struct sse_admin **a)
+{
+    char why[256];
+    int err = sse_admin_open_msg(db, 0, busy_ms, a, why, sizeof why);
+    return err ? failed_msg(cmd, db, err, why) : 0;
 }
 
 /* --- argument parsing --- */
@@ -188,12 +210,44 @@ static int find_opt(const struct cmd_spec *spec, const char *s, int argc,
  * "--" ends the options. Returns GO_ON with *db set, or the status to exit
  * with: EXIT_OK after printing the help, EXIT_USAGE after printing why the
  * arguments are refused. */
+/* The positional arguments a command takes: names[0..max), of which the
+ * first min are required ("DB", "PRINCIPAL", ...). */
+struct positionals {
+    const char *const *names;
+    int min, max;
+};
+
+static int parse_argv(const struct cmd_spec *spec, void *ctx, int argc,
+                      char **argv, const struct positionals *want,
+                      const char **got);
+
+static const char *const DB_ONLY[] = {"DB"};
+
 static int parse_args(const struct cmd_spec *spec, void *ctx, int argc,
                       char **argv, const char **db)
 {
+    static const struct positionals one_db = {DB_ONLY, 1, 1};
+    return parse_argv(spec, ctx, argc, argv, &one_db, db);
+}
+
+/* parse_args for a command that takes options only. */
+static int parse_options(const struct cmd_spec *spec, void *ctx, int argc,
+                         char **argv)
+{
+    static const struct positionals none = {DB_ONLY, 0, 0};
+    return parse_argv(spec, ctx, argc, argv, &none, NULL);
+}
+
+/* parse_args with the positional arguments of want, stored in got (as
+ * many as want->max; those not given NULL). */
+static int parse_argv(const struct cmd_spec *spec, void *ctx, int argc,
+                      char **argv, const struct positionals *want,
+                      const char **got)
+{
     char q[300];
-    int options_done = 0;
-    *db = NULL;
+    int options_done = 0, n = 0;
+    for (int k = 0; k < want->max; k++)
+        got[k] = NULL;
     for (int i = 0; i < argc;) {
         const char *s = argv[i++];
         if (!options_done && strcmp(s, "--") == 0) {
@@ -212,20 +266,23 @@ static int parse_args(const struct cmd_spec *spec, void *ctx, int argc,
                 return EXIT_USAGE;
             continue;
         }
-        if (*db != NULL) {
-            say(spec->name, "unexpected argument '%s' (one DB only)",
-                quote(q, sizeof q, s, strlen(s)));
+        if (n == want->max) {
+            say(spec->name, "unexpected argument '%s' (%s)",
+                quote(q, sizeof q, s, strlen(s)),
+                want->max == 0   ? "it takes options only"
+                : want->max == 1 ? "one DB only"
+                                 : "too many arguments");
             return EXIT_USAGE;
         }
         if (s[0] == '\0') {
-            say(spec->name, "DB must not be empty");
+            say(spec->name, "%s must not be empty", want->names[n]);
             return EXIT_USAGE;
         }
-        *db = s;
+        got[n++] = s;
     }
-    if (*db == NULL) {
-        say(spec->name, "missing DB argument (see: sselite %s --help)",
-            spec->name);
+    if (n < want->min) {
+        say(spec->name, "missing %s argument (see: sselite %s --help)",
+            want->names[n], spec->name);
         return EXIT_USAGE;
     }
     return GO_ON;
@@ -270,6 +327,19 @@ static int check_channel(const char *cmd, const char *c)
     return -1;
 }
 
+static int check_pattern(const char *cmd, const char *c)
+{
+    char q[300];
+    enum sse_pattern_kind kind;
+    if (sse_pattern_parse(c, strlen(c), &kind) == 0)
+        return 0;
+    say(cmd,
+        "channel '%s' is not valid: use 1-%d of A-Z a-z 0-9 _ . : / @ -, or "
+        "a prefix ending in /* or :*, or * alone",
+        quote(q, sizeof q, c, strlen(c)), SSE_CHANNEL_MAX);
+    return -1;
+}
+
 /* --- init --- */
 
 static const char init_help[] =
@@ -291,23 +361,30 @@ static int cmd_init(int argc, char **argv, int busy_ms)
     if (rc != GO_ON)
         return rc;
 
+    /* A PostgreSQL database exists before its log is made in it. */
     struct stat sb;
-    int existed = stat(db, &sb) == 0;
+    int existed = sse_dbname_is_uri(db) || stat(db, &sb) == 0;
     struct sse_admin *a = NULL;
     int from = 0, to = 0;
-    int err = sse_admin_open(db, 1, busy_ms, &a);
-    if (!err)
-        err = sse_admin_init(a, &from, &to);
+    char why[256], name[512];
+    sse_dbname_display(db, name, sizeof name);
+    int err = sse_admin_open_msg(db, 1, busy_ms, &a, why, sizeof why);
+    if (err) {
+        rc = failed_msg(cmd, db, err, why);
+        goto out;
+    }
+    err = sse_admin_init(a, &from, &to);
     rc = EXIT_OK;
     if (err)
         rc = db_failed(cmd, db, err, a);
     else if (from == to)
-        printf("%s is up to date (schema version %d)\n", db, to);
+        printf("%s is up to date (schema version %d)\n", name, to);
     else if (from > 0)
-        printf("upgraded %s from schema version %d to %d\n", db, from, to);
+        printf("upgraded %s from schema version %d to %d\n", name, from, to);
     else
         printf("%s %s (schema version %d)\n",
-               existed ? "initialised" : "created", db, to);
+               existed ? "initialised" : "created", name, to);
+out:
     sse_admin_close(a);
     return rc;
 }
@@ -316,6 +393,7 @@ static int cmd_init(int argc, char **argv, int busy_ms)
 
 static const char publish_help[] =
     "Usage: sselite publish DB [--channel C] [--event T] [--data D]\n"
+    "                          [--idem-key K]\n"
     "\n"
     "Add one event to DB and print its id. Without --data the data is all\n"
     "of standard input, byte for byte (a final newline is kept, and becomes\n"
@@ -326,10 +404,14 @@ static const char publish_help[] =
     "  --event T     event type (addEventListener name), at most 128 bytes,\n"
     "                no line breaks (default: none, i.e. \"message\")\n"
     "  --data D      the event's data, at most 4 MiB; may contain line "
-    "breaks\n";
+    "breaks\n"
+    "  --idem-key K  idempotency key, 1-128 bytes: if C already holds an\n"
+    "                event with key K, store nothing and print that event's\n"
+    "                id (exit 0), so a retry never publishes twice\n";
 
 _Static_assert(SSE_CHANNEL_MAX == 128 && SSE_EVENT_TYPE_MAX == 128 &&
-                   SSE_EVENT_DATA_MAX == 4 * 1024 * 1024,
+                   SSE_EVENT_DATA_MAX == 4 * 1024 * 1024 &&
+                   SSE_IDEM_KEY_MAX == 128,
                "publish_help states the limits of sse_limits.h");
 
 /* Reads all of stdin into b, but stops once b holds more than max bytes:
@@ -350,6 +432,7 @@ struct publish_args {
     const char *channel;
     const char *type; /* NULL: none */
     const char *data; /* NULL: read stdin */
+    const char *key;  /* NULL: no idempotency key */
 };
 
 static int publish_opt(const char *cmd, int k, const char *val, void *ctx)
@@ -369,9 +452,16 @@ static int publish_opt(const char *cmd, int k, const char *val, void *ctx)
             " breaks",
             quote(q, sizeof q, val, strlen(val)), SSE_EVENT_TYPE_MAX);
         return -1;
-    default:
+    case 2:
         pa->data = val;
         return 0;
+    default:
+        pa->key = val;
+        if (val[0] != '\0' && strlen(val) <= SSE_IDEM_KEY_MAX)
+            return 0;
+        say(cmd, "idempotency key '%s' is not valid: use 1 to %d bytes",
+            quote(q, sizeof q, val, strlen(val)), SSE_IDEM_KEY_MAX);
+        return -1;
     }
 }
 
@@ -379,10 +469,10 @@ static int cmd_publish(int argc, char **argv, int busy_ms)
 {
     static const char cmd[] = "publish";
     static const struct opt opts[] = {
-        {"channel", 1}, {"event", 1}, {"data", 1}};
-    static const struct cmd_spec spec = {cmd, publish_help, opts, 3,
+        {"channel", 1}, {"event", 1}, {"data", 1}, {"idem-key", 1}};
+    static const struct cmd_spec spec = {cmd, publish_help, opts, 4,
                                          publish_opt};
-    struct publish_args pa = {SSE_CHANNEL_DEFAULT, NULL, NULL};
+    struct publish_args pa = {SSE_CHANNEL_DEFAULT, NULL, NULL, NULL};
     const char *db;
     int rc = parse_args(&spec, &pa, argc, argv, &db);
     if (rc != GO_ON)
@@ -393,12 +483,10 @@ static int cmd_publish(int argc, char **argv, int busy_ms)
     sse_buf_init(&in, 0);
     struct sse_admin *a = NULL;
     int64_t id = 0;
-    rc = EXIT_OK;
-    int err = sse_admin_open(db, 0, busy_ms, &a);
-    if (err) {
-        rc = db_failed(cmd, db, err, a);
+    int err = 0;
+    rc = open_admin(cmd, db, busy_ms, &a);
+    if (rc)
         goto out;
-    }
     size_t len = data ? strlen(data) : 0;
     if (data == NULL) {
         err = read_stdin(&in, SSE_EVENT_DATA_MAX);
@@ -419,7 +507,10 @@ static int cmd_publish(int argc, char **argv, int busy_ms)
         rc = EXIT_USAGE;
         goto out;
     }
-    err = sse_admin_publish(a, pa.channel, pa.type, data, len, &id);
+    /* A retry with a known key prints the first event's id, like the
+     * publish that stored it: the caller cannot tell, and need not. */
+    err = sse_admin_publish_idem(a, pa.channel, pa.type, data, len, pa.key, &id,
+                                 NULL);
     if (err) {
         rc = db_failed(cmd, db, err, a);
         goto out;
@@ -578,12 +669,10 @@ static int cmd_prune(int argc, char **argv, int busy_ms)
     struct sse_admin *a = NULL;
     int64_t deleted = 0;
     int busy = 0;
-    rc = EXIT_OK;
-    int err = sse_admin_open(db, 0, busy_ms, &a);
-    if (err) {
-        rc = db_failed(cmd, db, err, a);
+    int err = 0;
+    rc = open_admin(cmd, db, busy_ms, &a);
+    if (rc)
         goto out;
-    }
     if (by_rules) {
         rc = prune_by_rules(cmd, db, a, &pa);
         if (rc != EXIT_OK || pa.dry_run)
@@ -618,8 +707,9 @@ static const char tail_help[] =
     "Print stored events exactly as a browser's EventSource receives them\n"
     "(id:, event:, one data: line per payload line, blank line).\n"
     "\n"
-    "  --channel C         only channel C; repeat for up to 32 channels\n"
-    "                      (default: every channel)\n"
+    "  --channel C         only channel C, or a pattern: orders:* or\n"
+    "                      user/42/* for every channel under the prefix, *\n"
+    "                      for all; repeat for up to 32 (default: all)\n"
     "  --after ID          start after event ID (default 0: from the oldest)\n"
     "  --limit N           stop after N events\n"
     "  --follow            then wait for new events until SIGINT or SIGTERM\n"
@@ -727,7 +817,7 @@ static int tail_opt(const char *cmd, int k, const char *val, void *ctx)
     struct tail_args *ta = ctx;
     switch (k) {
     case 0:
-        if (check_channel(cmd, val))
+        if (check_pattern(cmd, val))
             return -1;
         if (ta->nchannels == SSE_REQUEST_MAX_CHANNELS) {
             say(cmd, "too many channels: at most %d", SSE_REQUEST_MAX_CHANNELS);
@@ -791,7 +881,8 @@ static int cmd_tail(int argc, char **argv, int busy_ms)
     const char(*chans)[SSE_CHANNEL_MAX + 1] =
         ta.nchannels ? (const char(*)[SSE_CHANNEL_MAX + 1]) ta.channels : NULL;
     struct sse_eventlog *log = NULL;
-    int err = sse_eventlog_open(db, busy_ms, &log);
+    char why[256];
+    int err = sse_eventlog_open_msg(db, busy_ms, &log, why, sizeof why);
     if (!err)
         err = ta.follow ? tail_follow(log, chans, ta.nchannels, &t,
                                       ta.timeout_ms, &sigs)
@@ -804,13 +895,116 @@ static int cmd_tail(int argc, char **argv, int busy_ms)
         say(cmd, "cannot write to standard output: %s", strerror(errno));
         rc = EXIT_RUNTIME;
     } else if (err) {
-        rc = db_failed(cmd, db, err, NULL);
+        rc = failed_msg(cmd, db, err, log ? NULL : why);
     }
     sse_eventlog_close(log);
     sse_buf_cleanup(&t.out);
     if (ta.follow)
         sigprocmask(SIG_SETMASK, &old, NULL);
     return rc;
+}
+
+/* --- token --- */
+
+static const char token_help[] =
+    "Usage: sselite token --secret-file FILE --channel PATTERN...\n"
+    "                     [--sub USER] [--ttl DURATION]\n"
+    "\n"
+    "Print a signed access token (a JWT, HS256) for the worker's\n"
+    "auth-secret-file: the bearer may read the channels of every PATTERN\n"
+    "until the token expires. Signed with the file's first secret.\n"
+    "\n"
+    "  --secret-file FILE  the worker's auth-secret-file (one secret a line)\n"
+    "  --channel PATTERN   a channel, a prefix (orders/* or orders:*) or *;\n"
+    "                      {user} stands for --sub; repeat for up to 64\n"
+    "  --sub USER          the user the token is for (the sub claim)\n"
+    "  --ttl DURATION      lifetime: 90s, 15m (the default), 12h, 7d\n";
+
+struct token_args {
+    const char *secret_file;
+    struct sse_token_claims claims;
+    int64_t ttl_ms;
+};
+
+static int token_opt(const char *cmd, int k, const char *val, void *ctx)
+{
+    struct token_args *ta = ctx;
+    struct sse_token_claims *c = &ta->claims;
+    char q[300];
+    switch (k) {
+    case 0:
+        ta->secret_file = val;
+        return 0;
+    case 1:
+        if (strlen(val) > SSE_PATTERN_MAX ||
+            !sse_pattern_template_valid(val, strlen(val))) {
+            say(cmd,
+                "--channel '%s' is not a pattern: use a channel name, a "
+                "prefix ending in /* or :*, or *; {user} for the user",
+                quote(q, sizeof q, val, strlen(val)));
+            return -1;
+        }
+        if (c->nchannels == SSE_TOKEN_MAX_CHANNELS) {
+            say(cmd, "too many channels: at most %d", SSE_TOKEN_MAX_CHANNELS);
+            return -1;
+        }
+        snprintf(c->channels[c->nchannels++], sizeof c->channels[0], "%s", val);
+        return 0;
+    case 2:
+        if (strlen(val) > SSE_TOKEN_SUB_MAX || val[0] == '\0') {
+            say(cmd, "--sub must be 1 to %d bytes", SSE_TOKEN_SUB_MAX);
+            return -1;
+        }
+        snprintf(c->sub, sizeof c->sub, "%s", val);
+        c->has_sub = 1;
+        return 0;
+    default:
+        if (parse_duration(cmd, "--ttl", val, &ta->ttl_ms))
+            return -1;
+        if (ta->ttl_ms < 1000) {
+            say(cmd, "--ttl must be at least 1s");
+            return -1;
+        }
+        return 0;
+    }
+}
+
+static int cmd_token(int argc, char **argv, int busy_ms)
+{
+    (void)busy_ms;
+    static const char cmd[] = "token";
+    static const struct opt opts[] = {
+        {"secret-file", 1}, {"channel", 1}, {"sub", 1}, {"ttl", 1}};
+    static const struct cmd_spec spec = {cmd, token_help, opts, 4, token_opt};
+    static struct token_args ta; /* 8 KiB of claims: not on the stack */
+    ta.ttl_ms = 15 * 60 * 1000;
+    int rc = parse_options(&spec, &ta, argc, argv);
+    if (rc != GO_ON)
+        return rc;
+    if (!ta.secret_file || ta.claims.nchannels == 0) {
+        say(cmd, "--secret-file and at least one --channel are required");
+        return EXIT_USAGE;
+    }
+    char err[512];
+    struct sse_token_secrets *s = NULL;
+    if (sse_token_secrets_load(ta.secret_file, &s, err, sizeof err)) {
+        say(cmd, "%s", err);
+        return EXIT_RUNTIME;
+    }
+    int64_t now = (int64_t)time(NULL);
+    ta.claims.exp_s = now + (ta.ttl_ms + 999) / 1000;
+    struct sse_buf out;
+    sse_buf_init(&out, 0);
+    int err_rc = sse_token_sign(s, &ta.claims, now, &out);
+    if (!err_rc)
+        err_rc = sse_buf_append(&out, "\n", 1);
+    if (!err_rc)
+        fputs(out.data, stdout);
+    else
+        say(cmd, "cannot sign: %s", sse_strerror(err_rc));
+    sse_buf_cleanup(&out);
+    sse_token_secrets_free(s);
+    return err_rc ? EXIT_RUNTIME : EXIT_OK;
 }
 
 /* --- stats --- */
@@ -962,13 +1156,11 @@ static int cmd_stats(int argc, char **argv, int busy_ms)
     sse_buf_init(&c.channels, 0);
     struct sse_admin *a = NULL;
     struct sse_admin_stats st;
-    int err = sse_admin_open(db, 0, busy_ms, &a);
-    if (!err)
-        err = sse_admin_stats(a, &st, stats_channel, &c);
-    rc = EXIT_OK;
+    rc = open_admin(cmd, db, busy_ms, &a);
+    int err = rc ? 0 : sse_admin_stats(a, &st, stats_channel, &c);
     if (err)
         rc = db_failed(cmd, db, err, a);
-    else
+    else if (!rc)
         print_stats(&st, &c);
     sse_admin_close(a);
     sse_buf_cleanup(&c.channels);
@@ -977,11 +1169,146 @@ static int cmd_stats(int argc, char **argv, int busy_ms)
 
 /* --- main --- */
 
+/* --- grant, revoke, grants --- */
+
+static const char grant_help[] =
+    "Usage: sselite grant DB PRINCIPAL PATTERN [--ttl DURATION]\n"
+    "\n"
+    "Let PRINCIPAL, a user the web server authenticates (REMOTE_USER),\n"
+    "read the channels of PATTERN: a channel, a prefix (orders/* or\n"
+    "orders:*) or *; {user} stands for the principal. With --ttl, until\n"
+    "then (90s, 30m, 12h, 7d); granting again replaces the expiry. Takes\n"
+    "effect at the subscriber's next connect; a stream ends when the grant\n"
+    "it depends on expires. Needs access control on in the worker.\n";
+
+static const char revoke_help[] =
+    "Usage: sselite revoke DB PRINCIPAL PATTERN\n"
+    "\n"
+    "Remove the grant of PATTERN to PRINCIPAL (exactly as granted). Streams\n"
+    "already open keep running until they end; reconnects are refused.\n";
+
+static const char grants_help[] =
+    "Usage: sselite grants DB [PRINCIPAL]\n"
+    "\n"
+    "List the grants (of PRINCIPAL): principal, pattern and expiry, one a\n"
+    "line, tab-separated; expired grants are marked and grant nothing.\n";
+
+static int grant_opt(const char *cmd, int k, const char *val, void *ctx)
+{
+    (void)k;
+    return parse_duration(cmd, "--ttl", val, ctx);
+}
+
+static int no_opt(const char *cmd, int k, const char *val, void *ctx)
+{
+    (void)cmd, (void)k, (void)val, (void)ctx;
+    return -1; /* no options: find_opt refused it already */
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* grant (grant != 0) or revoke. */
+static int grant_or_revoke(int argc, char **argv, int busy_ms, int grant)
+{
+    const char *cmd = grant ? "grant" : "revoke";
+    static const struct opt opts[] = {{"ttl", 1}};
+    static const char *const names[] = {"DB", "PRINCIPAL", "PATTERN"};
+    static const struct positionals three = {names, 3, 3};
+    const struct cmd_spec spec = {cmd, grant ? grant_help : revoke_help, opts,
+                                  grant ? 1 : 0, grant ? grant_opt : no_opt};
+    const char *arg[3];
+    int64_t ttl_ms = -1;
+    int rc = parse_argv(&spec, &ttl_ms, argc, argv, &three, arg);
+    if (rc != GO_ON)
+        return rc;
+    char q[300];
+    if (strlen(arg[1]) > 256) {
+        say(cmd, "PRINCIPAL is longer than 256 bytes");
+        return EXIT_USAGE;
+    }
+    if (strlen(arg[2]) > SSE_PATTERN_MAX ||
+        !sse_pattern_template_valid(arg[2], strlen(arg[2]))) {
+        say(cmd,
+            "pattern '%s' is not valid: use a channel name, a prefix ending "
+            "in /* or :*, or *; {user} for the principal",
+            quote(q, sizeof q, arg[2], strlen(arg[2])));
+        return EXIT_USAGE;
+    }
+    struct sse_admin *a = NULL;
+    int64_t removed = 0;
+    int64_t expires = ttl_ms >= 0 ? wall_ms() + ttl_ms : 0;
+    rc = open_admin(cmd, arg[0], busy_ms, &a);
+    if (rc)
+        return rc;
+    int err = grant ? sse_admin_grant(a, arg[1], arg[2], expires)
+                    : sse_admin_revoke(a, arg[1], arg[2], &removed);
+    rc = err ? db_failed(cmd, arg[0], err, a) : EXIT_OK;
+    char t[48];
+    if (!err && grant)
+        printf("granted %s to %s until %s\n", arg[2], arg[1],
+               ttl_ms >= 0 ? iso_time(t, sizeof t, expires) : "revoked");
+    else if (!err)
+        printf("%s %s from %s\n", removed ? "revoked" : "no grant of", arg[2],
+               arg[1]);
+    sse_admin_close(a);
+    return rc;
+}
+
+static int cmd_grant(int argc, char **argv, int busy_ms)
+{
+    return grant_or_revoke(argc, argv, busy_ms, 1);
+}
+
+static int cmd_revoke(int argc, char **argv, int busy_ms)
+{
+    return grant_or_revoke(argc, argv, busy_ms, 0);
+}
+
+static int print_grant(const struct sse_admin_grant *g, void *ctx)
+{
+    int64_t now = *(const int64_t *)ctx;
+    char t[48];
+    if (g->expires_ms <= 0)
+        printf("%s\t%s\tnever\n", g->principal, g->pattern);
+    else
+        printf("%s\t%s\t%s%s\n", g->principal, g->pattern,
+               iso_time(t, sizeof t, g->expires_ms),
+               g->expires_ms <= now ? " (expired)" : "");
+    return 0;
+}
+
+static int cmd_grants(int argc, char **argv, int busy_ms)
+{
+    static const char *const names[] = {"DB", "PRINCIPAL"};
+    static const struct positionals one_or_two = {names, 1, 2};
+    static const struct cmd_spec spec = {"grants", grants_help, NULL, 0,
+                                         no_opt};
+    const char *arg[2];
+    int rc = parse_argv(&spec, NULL, argc, argv, &one_or_two, arg);
+    if (rc != GO_ON)
+        return rc;
+    struct sse_admin *a = NULL;
+    int64_t now = wall_ms();
+    rc = open_admin("grants", arg[0], busy_ms, &a);
+    if (rc)
+        return rc;
+    int err = sse_admin_grants(a, arg[1], print_grant, &now);
+    rc = err ? db_failed("grants", arg[0], err, a) : EXIT_OK;
+    sse_admin_close(a);
+    return rc;
+}
+
 static const char main_help[] =
     "Usage: sselite COMMAND DB [OPTION]...\n"
     "\n"
-    "Manage an sselite event log: the SQLite database that sselite-fcgi\n"
-    "streams to browsers as Server-Sent Events.\n"
+    "Manage an sselite event log: the SQLite database (or the PostgreSQL\n"
+    "one, for a DB that is a postgresql:// URI) that sselite-fcgi streams\n"
+    "to browsers as Server-Sent Events.\n"
     "\n"
     "Commands:\n"
     "  init DB      create DB, or upgrade its schema, in WAL mode\n"
@@ -989,6 +1316,10 @@ static const char main_help[] =
     "  prune DB     delete old events; print how many; shrink the WAL\n"
     "  tail DB      print events as a browser receives them; --follow\n"
     "  stats DB     print the state and size of the log\n"
+    "  token        print a signed access token (--secret-file, --channel)\n"
+    "  grant DB PRINCIPAL PATTERN [--ttl D]   let a web-server user read\n"
+    "  revoke DB PRINCIPAL PATTERN            take a grant back\n"
+    "  grants DB [PRINCIPAL]                  list the grants\n"
     "  help [CMD]   this help, or a command's (same as: sselite CMD --help)\n"
     "\n"
     "Options:\n"
@@ -1009,9 +1340,11 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"init", cmd_init, init_help},    {"publish", cmd_publish, publish_help},
-    {"prune", cmd_prune, prune_help}, {"tail", cmd_tail, tail_help},
-    {"stats", cmd_stats, stats_help},
+    {"init", cmd_init, init_help},       {"publish", cmd_publish, publish_help},
+    {"prune", cmd_prune, prune_help},    {"tail", cmd_tail, tail_help},
+    {"stats", cmd_stats, stats_help},    {"token", cmd_token, token_help},
+    {"grant", cmd_grant, grant_help},    {"revoke", cmd_revoke, revoke_help},
+    {"grants", cmd_grants, grants_help},
 };
 
 static const struct command *find_command(const char *name)
@@ -1071,7 +1404,26 @@ int main(int argc, char **argv)
             quote(q, sizeof q, env, strlen(env)), BUSY_TIMEOUT_MAX_MS);
         return EXIT_USAGE;
     }
-    int rc = c->run(argc - 2, argv + 2, (int)busy_ms);
+    /* A password in a URI argument stays out of ps and
+     * /proc/PID/cmdline (tail --follow may run for days): the command
+     * works on a copy, and our own argv is scrubbed at once. */
+    char **args = calloc((size_t)argc, sizeof *args);
+    if (args == NULL) {
+        say(name, "out of memory");
+        return EXIT_RUNTIME;
+    }
+    for (int i = 0; i < argc; i++) {
+        args[i] = argv[i];
+        if (sse_dbname_is_uri(argv[i]) && (args[i] = strdup(argv[i])) != NULL)
+            sse_dbname_scrub(argv[i]);
+        else if (args[i] == NULL)
+            args[i] = argv[i];
+    }
+    int rc = c->run(argc - 2, args + 2, (int)busy_ms);
+    for (int i = 0; i < argc; i++)
+        if (args[i] != argv[i])
+            free(args[i]);
+    free(args);
     /* Output that could not be written is a failure (e.g. a full disk). */
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "sselite %s: cannot write to standard output\n", name);

@@ -14,12 +14,51 @@
 // events after it. sselite's in-band "sselite-gap" event (the id asked for
 // was pruned, or is ahead of the log) goes to onGap.
 //
+// Pages that come back (the tab shown again, a back/forward-cache restore,
+// the network back online) reconnect at once, resuming after that id, when
+// their stream is closed or has been silent for more than two heartbeats:
+// mobile browsers suspend pages and leave dead connections behind without
+// firing onerror.
+//
+// With shared: true the tabs of one origin share one stream: they elect a
+// leader with a Web Lock; only the leader holds an EventSource and passes
+// every event on over a BroadcastChannel. When the leader's tab closes, the
+// next tab in the lock's queue takes over after the last id it saw; every
+// tab drops an id it already has, so each tab gets each event once, in
+// order.
+//
+// With a `token` option (a function returning a signed access token, or a
+// promise of one) each EventSource is created with ?token=<a fresh token>:
+// before the first connect, when the stream ended with sselite's in-band
+// "sselite-auth" event (the token expired; the page then receives exactly
+// the events after the last one it saw), and when the server refused the
+// stream (401/403), then with the same backoff as any other failure.
+//
 // htmxSource() does the same for the htmx SSE extension, which recreates its
 // EventSource through htmx.createEventSource(url) and would otherwise start
 // over with no position. No dependencies; see deploy/js/README.md.
 
+const OPEN = 1;
 const CLOSED = 2;
 const GAP = 'sselite-gap';
+const AUTH = 'sselite-auth';
+
+/* 1 if id a is after id b (decimal strings of any length, as sselite's
+   18-digit ids exceed a Number's exact range; '' is before everything). */
+function after(a, b) {
+    if (!b)
+        return !!a;
+    if (!/^[0-9]+$/.test(a) || !/^[0-9]+$/.test(b))
+        return a !== b;   // not sselite's ids: only repeats are known
+    a = a.replace(/^0+(?=.)/, '');
+    b = b.replace(/^0+(?=.)/, '');
+    return a.length !== b.length ? a.length > b.length : a > b;
+}
+
+function canShare() {
+    return typeof navigator !== 'undefined' && !!navigator.locks &&
+        typeof BroadcastChannel === 'function';
+}
 
 /* A storage wrapper that never throws (storage may be disabled, full, or
    forbidden in a sandboxed frame); null storage keeps ids in memory only. */
@@ -95,6 +134,8 @@ export function open(url, opts = {}) {
     const key = opts.key || keyFor(url, param);
     const minDelay = opts.minDelay != null ? opts.minDelay : 1000;
     const maxDelay = opts.maxDelay != null ? opts.maxDelay : 30000;
+    const heartbeat = opts.heartbeat > 0 ? opts.heartbeat : 15000;
+    const shared = !!opts.shared && canShare();
     const listeners = new Map();   // type -> Set of functions
     const types = new Set(opts.types || ['message']);
     const attached = new Set();    // types listened to on the current source
@@ -106,14 +147,27 @@ export function open(url, opts = {}) {
     let failures = 0;
     let suspended = false;
     let closed = false;
+    let lastActivity = Date.now();   // of the last open or event
+    // shared: true. Only the leader has es; the others follow over bc.
+    let leader = !shared;
+    let bc = null;
+    let releaseLock = null;          // ends the leader's hold on the lock
+    let lockAbort = null;            // withdraws a follower's lock request
+    let sharedId = '';               // the newest id another tab announced
+    let leaderState = 0;             // the leader's readyState, for followers
+    let generation = 0;            // bumped by drop(): stale token fetches are ignored
+    const tokenParam = opts.tokenParam || 'token';
 
     for (const [type, fn] of Object.entries(opts.on || {})) {
         types.add(type);
         addListener(type, fn);
     }
     types.add(GAP);
+    types.add(AUTH);
 
     function state(name, detail) {
+        if (shared && leader && bc && name !== 'closed')
+            bc.postMessage({ t: 'state', state: name });
         if (opts.onState)
             opts.onState(name, detail);
     }
@@ -125,12 +179,19 @@ export function open(url, opts = {}) {
     }
 
     function dispatch(e) {
+        lastActivity = Date.now();
+        // Shared: an id this tab has had already comes again from a new
+        // leader that resumed further back, or from a late broadcast.
+        if (shared && e.lastEventId && !after(e.lastEventId, lastId))
+            return;
         // Only events that carry an id move the cursor (an event without
         // one would leave e.lastEventId as it was, or empty it).
         if (e.lastEventId && e.lastEventId !== lastId) {
             lastId = e.lastEventId;
             store.set(key, lastId);
         }
+        if (shared && leader && bc)
+            bc.postMessage({ t: 'event', type: e.type, data: e.data, id: e.lastEventId });
         if (e.type === GAP && opts.onGap) {
             let info = e.data;
             try {
@@ -149,6 +210,12 @@ export function open(url, opts = {}) {
                 report(err);
             }
         }
+        // The token ran out: the browser would reconnect with it and be
+        // refused; a fresh one resumes right after the last event instead.
+        if (e.type === AUTH && opts.token && es && e.target === es) {
+            failures = 0;
+            connect();
+        }
     }
 
     function attach(type) {
@@ -159,6 +226,7 @@ export function open(url, opts = {}) {
     }
 
     function drop() {
+        generation++;
         clearTimeout(timer);
         timer = null;
         if (es)
@@ -170,14 +238,43 @@ export function open(url, opts = {}) {
     function connect() {
         drop();
         suspended = false;
-        const source = new EventSource(withLastEventId(url, lastId, param),
-                                       { withCredentials: !!opts.withCredentials });
+        lastActivity = Date.now();
+        if (!opts.token) {
+            openSource('');
+            return;
+        }
+        const gen = generation;
+        state('connecting');
+        let fresh;
+        try {
+            fresh = Promise.resolve(opts.token());
+        } catch (err) {
+            fresh = Promise.reject(err);
+        }
+        fresh.then(tok => {
+            if (gen === generation && !closed)
+                openSource(tok == null ? '' : String(tok));
+        }, err => {
+            if (gen === generation && !closed) {
+                report(err);
+                retry();
+            }
+        });
+    }
+
+    /* A new EventSource after lastId, with tok (if any) as its token. */
+    function openSource(tok) {
+        let u = withLastEventId(url, lastId, param);
+        if (tok)
+            u = withLastEventId(u, tok, tokenParam);
+        const source = new EventSource(u, { withCredentials: !!opts.withCredentials });
         es = source;
         state('connecting');
         source.onopen = () => {
             if (es !== source)
                 return;
             failures = 0;
+            lastActivity = Date.now();
             state('open');
         };
         source.onerror = () => {
@@ -208,41 +305,101 @@ export function open(url, opts = {}) {
         }
     }
 
-    function resume() {
-        if (!closed && (suspended || timer)) {
+    /* The page is back (shown, restored, online): a source that is gone,
+       waiting, or silent for more than two heartbeats (sselite sends one
+       every 15 s by default, invisible to EventSource, so events are all a
+       page can see) is replaced at once, resuming after lastId. A suspended
+       page's connection can be dead without any error. */
+    function wake() {
+        if (closed || !leader)
+            return;
+        if (suspended || timer || !es || es.readyState === CLOSED ||
+            Date.now() - lastActivity > 2 * heartbeat) {
             failures = 0;
             connect();
         }
     }
 
-    const onOnline = () => { if (timer) resume(); };
+    const onOnline = () => wake();
     const onPageHide = e => { if (e.persisted) suspend(); };
-    const onPageShow = e => { if (e.persisted) resume(); };
+    const onPageShow = e => { if (e.persisted) wake(); };
     const onVisibility = () => {
         clearTimeout(hiddenTimer);
         hiddenTimer = null;
-        if (document.visibilityState === 'hidden')
+        if (document.visibilityState !== 'hidden')
+            wake();
+        else if (opts.pauseWhenHidden > 0)
             hiddenTimer = setTimeout(suspend, opts.pauseWhenHidden);
-        else
-            resume();
     };
     const win = typeof window === 'undefined' ? null : window;
     if (win) {
         win.addEventListener('online', onOnline);
         win.addEventListener('pagehide', onPageHide);
         win.addEventListener('pageshow', onPageShow);
-        if (opts.pauseWhenHidden > 0)
-            document.addEventListener('visibilitychange', onVisibility);
+        document.addEventListener('visibilitychange', onVisibility);
+    }
+
+    /* shared: tabs announce the types they listen to and their position
+       ("hello"); the leader relays events and its state. */
+    function hello(ask) {
+        bc.postMessage({ t: 'hello', ask, types: [...types], id: lastId });
+    }
+
+    function onShared(m) {
+        const d = m.data || {};
+        if (d.t === 'event') {
+            if (!leader)
+                dispatch(new MessageEvent(d.type, { data: d.data, lastEventId: d.id || '' }));
+        } else if (d.t === 'hello') {
+            for (const type of d.types || []) {
+                types.add(type);
+                attach(type);
+            }
+            if (d.id && after(d.id, sharedId))
+                sharedId = d.id;
+            if (d.ask) {
+                hello(false);
+                if (leader && es)   // the new tab's readyState
+                    bc.postMessage({ t: 'state', state: es.readyState === OPEN ? 'open' : 'connecting' });
+            }
+        } else if (d.t === 'state') {
+            leaderState = d.state === 'open' ? OPEN : 0;
+        }
+    }
+
+    /* Queues for the lock; holds it (as leader) until close() or the tab
+       goes away, which hands it to the next tab in the queue. */
+    function elect() {
+        lockAbort = new AbortController();
+        navigator.locks.request('sselite:' + key, { signal: lockAbort.signal }, () => {
+            if (closed)
+                return undefined;
+            leader = true;
+            // A tab that never had an event starts where the others are.
+            if (!lastId && sharedId)
+                lastId = sharedId;
+            connect();
+            return new Promise(resolve => { releaseLock = resolve; });
+        }).catch(() => { /* withdrawn by close() */ });
     }
 
     const api = {
         get lastEventId() { return lastId; },
-        get readyState() { return es ? es.readyState : CLOSED; },
+        get readyState() {
+            if (es)
+                return es.readyState;
+            return shared && !leader && !closed ? leaderState : CLOSED;
+        },
         get source() { return es; },
+        get leader() { return leader && !closed; },
         on(type, fn) {
             addListener(type, fn);
-            types.add(type);
-            attach(type);
+            if (!types.has(type)) {
+                types.add(type);
+                attach(type);
+                if (bc)
+                    hello(false);
+            }
             return api;
         },
         off(type, fn) {
@@ -257,6 +414,12 @@ export function open(url, opts = {}) {
             closed = true;
             drop();
             clearTimeout(hiddenTimer);
+            if (bc)
+                bc.close();
+            if (releaseLock)
+                releaseLock();
+            else if (lockAbort)
+                lockAbort.abort();
             if (win) {
                 win.removeEventListener('online', onOnline);
                 win.removeEventListener('pagehide', onPageHide);
@@ -266,7 +429,15 @@ export function open(url, opts = {}) {
             state('closed');
         },
     };
-    connect();
+    if (shared) {
+        bc = new BroadcastChannel('sselite:' + key);
+        bc.onmessage = onShared;
+        hello(true);
+        state('following');
+        elect();
+    } else {
+        connect();
+    }
     return api;
 }
 

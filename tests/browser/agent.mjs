@@ -59,6 +59,9 @@ async function launch({ tmp }) {
         headless: true,
         args: ARGS,
         viewport: { width: 1100, height: 760 },
+        // Playwright turns the back/forward cache off; sselite.js's restore
+        // path is tested with it on, as browsers ship it.
+        ignoreDefaultArgs: ['--disable-back-forward-cache'],
         handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false,
     });
     // The persistent context opens one blank page; keep it, it is harmless.
@@ -144,6 +147,23 @@ async function pageShot({ page, file, fullPage }) {
 
 async function pageClick({ page, selector }) {
     await getPage(page).page.click(selector, { timeout: 5000 });
+    return true;
+}
+
+async function pageGoto({ page, url }) {
+    await getPage(page).page.goto(url, { waitUntil: 'load', timeout: 10000 });
+    return true;
+}
+
+/* Back in history; a page restored from the back/forward cache fires no
+   load event, so this waits for the navigation to commit only. */
+async function pageBack({ page }) {
+    await getPage(page).page.goBack({ waitUntil: 'commit', timeout: 10000 });
+    return true;
+}
+
+async function setOffline({ offline }) {
+    await context.setOffline(!!offline);
     return true;
 }
 
@@ -333,7 +353,8 @@ async function lpFinish({ lp, until, ms }) {
 const COMMANDS = {
     launch, page_open: pageOpen, page_eval: pageEval, page_wait: pageWait,
     page_net: pageNet, page_log: pageLog, page_reload: pageReload, page_shot: pageShot,
-    page_click: pageClick, page_close: pageClose,
+    page_click: pageClick, page_close: pageClose, page_goto: pageGoto, page_back: pageBack,
+    set_offline: setOffline,
     es_open: esOpen, es_info: esInfo, es_wait: esWait, es_close: esClose,
     http_get: httpGet, lp_start: lpStart, lp_finish: lpFinish,
     ping: () => 'pong',

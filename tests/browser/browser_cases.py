@@ -697,3 +697,86 @@ def t_htmx(env):
     got = [e[0] for e in ctl.eval("T.events(%d)" % b)]
     check(len(set(got)) == len(got), "htmx default: duplicates %s" % got)
     check(len(got) < len(ids), "htmx without htmxSource lost nothing: the 503 premise did not hold")
+
+
+# ------------------------------------------------- sselite.js: private channels
+
+def mint_token(channels, ttl):
+    """An HS256 JWT for the worker's secret (Python's standard library, not
+    sselite's own signer)."""
+    import base64
+    import hashlib
+    import hmac
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()  # noqa: E731
+    h = b64(b'{"alg":"HS256","typ":"JWT"}')
+    p = b64(json.dumps({"exp": int(time.time()) + ttl, "channels": channels}).encode())
+    sig = b64(hmac.new(TOKEN_SECRET.encode(), (h + "." + p).encode(), hashlib.sha256).digest())
+    return h + "." + p + "." + sig
+
+
+TOKEN_SECRET = "browser-suite-secret-0123456789-abcdefghijkl"
+# The page's token function: the next token the test queued (it waits for
+# one), counting the calls.
+TOKEN_FN = ("() => new Promise(res => { window.tokenCalls = (window.tokenCalls || 0) + 1;"
+            " const t = setInterval(() => { if ((window.TOKENS || []).length) {"
+            " clearInterval(t); res(window.TOKENS.shift()); } }, 20); })")
+
+
+def token_worker(env, **opts):
+    env.init_db()
+    path = env.path("secret")
+    with open(path, "w") as f:
+        f.write(TOKEN_SECRET + "\n")
+    os.chmod(path, 0o600)
+    w = start_worker(env, auth_secret_file=path, **opts)
+    return w, start_web(env, w.sock)
+
+
+@case("sselite.js token: a token expiring mid-stream is renewed (sselite-auth), nothing lost or repeated")
+def t_lib_token_renewal(env):
+    w, web = token_worker(env)
+    lib = lib_page(web)
+    first, second = mint_token(["tk"], 3), mint_token(["tk"], 120)
+    lib.eval("window.TOKENS = %s" % json.dumps([first, second]))
+    a = lib.eval('T.lib("events?channel=tk", ["message", "sselite-auth"], '
+                 '{minDelay: 200, maxDelay: 2000, storage: null, token: %s})' % TOKEN_FN)
+    wait_opened((lib, a, "sselite.js with a token"))
+    pub = start_publisher(env, "tk", seconds=8)
+    try:
+        lib.wait("T.info(%d).opens >= 2" % a, 8, "the helper did not reopen after the token expired")
+        wait_more(lib, a, 10, "no events after the renewal")
+    finally:
+        ids = pub.stop()
+    lib.wait("T.lastId(%d) >= %d" % (a, ids[-1]), 10)
+    events = lib.eval("T.events(%d)" % a)
+    auth = [e for e in events if e[1] == "sselite-auth"]
+    check(len(auth) == 1 and auth[0][2] == '{"reason":"expired"}', "sselite-auth events: %s" % auth)
+    same_events([e for e in events if e[1] == "message"], ticks(ids), "across the renewal")
+    check(lib.eval("window.tokenCalls") == 2, "token() called %s times" % lib.eval("window.tokenCalls"))
+    reqs = [r for r in lib.net() if "/events" in r["url"]]
+    check(len(reqs) == 2 and "token=" + first in reqs[0]["url"] and "token=" + second in reqs[1]["url"]
+          and "last_event_id=" in reqs[1]["url"] and all(r["status"] == 200 for r in reqs),
+          "requests: %s" % [(r["url"][-60:], r["status"]) for r in reqs])
+
+
+@case("sselite.js token: a refused token (403) is retried with backoff, not in a loop")
+def t_lib_token_refused(env):
+    w, web = token_worker(env)
+    lib = lib_page(web)
+    bad = mint_token(["other"], 120)  # valid, but not for this channel
+    lib.eval("window.TOKENS = Array(50).fill(%s)" % json.dumps(bad))
+    t0 = time.monotonic()
+    a = lib.eval('T.lib("events?channel=tk", ["message"], '
+                 '{minDelay: 200, maxDelay: 1600, storage: null, token: %s})' % TOKEN_FN)
+    lib.wait("T.info(%d).states.filter(s => s.startsWith('waiting')).length >= 3" % a, 10,
+             "the helper did not back off")
+    time.sleep(3.0)  # the observation window itself: how often it asks
+    reqs = [r for r in lib.net() if "/events" in r["url"]]
+    elapsed = time.monotonic() - t0
+    check(reqs and all(r["status"] == 403 for r in reqs), "statuses %s" % [r["status"] for r in reqs])
+    # 200, 400, 800, 1600, 1600 ms (halved at worst): at most about 10 in 4 s.
+    check(len(reqs) <= 12, "%d requests in %.1f s: the helper hammers the server" % (len(reqs), elapsed))
+    delays = [int(s.split()[1]) for s in lib.eval("T.info(%d).states" % a) if s.startswith("waiting ")]
+    check(len(delays) >= 3 and max(delays[2:]) >= 400, "backoff delays %s" % delays)
+    calls = lib.eval("window.tokenCalls")
+    check(calls == len(reqs) or calls == len(reqs) + 1, "token() %s times for %d requests" % (calls, len(reqs)))

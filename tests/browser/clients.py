@@ -159,6 +159,12 @@ class Page:
     def reload(self):
         return AGENT.call("page_reload", page=self.h)
 
+    def goto(self, path):
+        return AGENT.call("page_goto", page=self.h, url=self.url.rsplit("/", 1)[0] + "/" + path)
+
+    def back(self):
+        return AGENT.call("page_back", page=self.h)
+
     def shot(self, path, full_page=False):
         return AGENT.call("page_shot", page=self.h, file=path, fullPage=full_page)
 

@@ -32,6 +32,7 @@ sys.path.insert(1, INTEGRATION)
 import harness  # noqa: E402
 import clients  # noqa: E402
 from browser_cases import CASES  # noqa: E402
+import live_cases  # noqa: E402,F401  (registers its cases in CASES)
 
 
 def integration_runner():

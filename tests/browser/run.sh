@@ -20,32 +20,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 export SSELITE_FCGI="${SSELITE_FCGI:-$repo/fcgi/sselite-fcgi}"
 export SSELITE_CLI="${SSELITE_CLI:-$repo/tools/sselite}"
-node=${NODE:-node}
-
-fail() {
-    echo "not ok - prerequisites: $*"
-    echo "0 passed, 1 failed"
-    exit 1
-}
-
-command -v "$node" >/dev/null 2>&1 || fail "node not found (apt-get install nodejs npm)"
-major=$("$node" -p 'process.versions.node.split(".")[0]' 2>/dev/null) || fail "node does not run"
-[ "$major" -ge 18 ] 2>/dev/null || fail "node $major is too old (18 or later needed)"
-command -v python3 >/dev/null 2>&1 || fail "python3 not found"
-
-# Install the pinned client packages when node_modules is missing or older
-# than the lock file (npm ci keeps its own copy of the lock file there).
-stamp="$here/node_modules/.package-lock.json"
-if [ ! -f "$stamp" ] || [ "$here/package-lock.json" -nt "$stamp" ]; then
-    command -v npm >/dev/null 2>&1 || fail "npm not found (apt-get install npm)"
-    echo "# npm ci in tests/browser"
-    mkdir -p "$repo/tests/out/browser"
-    log="$repo/tests/out/browser/npm-ci.log"
-    if ! (cd "$here" && npm ci --no-audit --no-fund --loglevel=error) >"$log" 2>&1; then
-        sed 's/^/#   /' "$log" | tail -20
-        fail "npm ci failed"
-    fi
-    rm -f "$log"
-fi
+# Node, python3 and the pinned npm packages (npm ci when missing).
+bash "$here/npm-ci.sh" || { echo "0 passed, 1 failed"; exit 1; }
 
 exec python3 "$here/run.py" "$@"

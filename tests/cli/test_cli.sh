@@ -192,6 +192,21 @@ sl init "$db"
 expect "init creates a new log" 0 "created $db (schema version $sv)"
 check "init sets schema version $sv" test "$(q "$db" 'PRAGMA user_version')" = "$sv"
 check "init sets WAL mode" test "$(q "$db" 'PRAGMA journal_mode')" = wal
+# The mode of a new log follows the umask (SQLite alone makes 0644 files,
+# and gives -wal and -shm the same mode): under the unit's UMask=0007 the
+# group of publishers must be able to write all three.
+gdb="$tmp/group.db"
+(umask 0007 && "$SSELITE" init "$gdb" >/dev/null && "$SSELITE" publish "$gdb" --data x >/dev/null &&
+    python3 - "$gdb" >"$tmp/modes" <<'PY') || true
+import os, sqlite3, sys
+db = sys.argv[1]
+con = sqlite3.connect(db)  # open, so -wal and -shm exist while we look
+con.execute("SELECT count(*) FROM events").fetchall()
+print(" ".join(oct(os.stat(db + s).st_mode & 0o777)[2:] for s in ("", "-wal", "-shm")))
+PY
+check "under umask 0007 init makes the log 0660 (and -wal, -shm follow)" test "$(cat "$tmp/modes" 2>/dev/null)" = "660 660 660"
+(umask 0022 && "$SSELITE" init "$tmp/u22.db" >/dev/null)
+check "under umask 0022 init makes the log 0644" test "$(stat -c '%a' "$tmp/u22.db")" = 644
 sl init "$db"
 expect "init again is a no-op" 0 "$db is up to date (schema version $sv)"
 
@@ -318,6 +333,45 @@ release
 expect_error "publish to a locked DB exits 1 after the busy timeout" 1 "locked"
 SSELITE_BUSY_TIMEOUT_MS=soon sl publish "$db" --data x
 expect_error "bad SSELITE_BUSY_TIMEOUT_MS exits 2" 2 "SSELITE_BUSY_TIMEOUT_MS 'soon'"
+
+# --- publish --idem-key (schema version 5) ---
+
+idb="$tmp/idem.db"
+sl init "$idb"
+sl publish "$idb" --channel orders --data first --idem-key order-7
+expect "publish --idem-key prints the new id" 0 1
+sl publish "$idb" --channel orders --data other
+sl publish "$idb" --channel orders --data retry --idem-key order-7
+expect "a retry with the same key prints the first id, exit 0" 0 1
+check "the retried event is stored once, with its first data" test \
+    "$(q "$idb" "SELECT count(*) || data FROM events WHERE idem_key = 'order-7'")" = 1first
+sl publish "$idb" --channel audit --data x --idem-key=order-7
+check "the same key in another channel is a new event" test "$out" -gt 2
+sl publish "$idb" --data x --idem-key ''
+expect_error "an empty key exits 2" 2 "idempotency key '' is not valid"
+sl publish "$idb" --data x --idem-key "$(printf 'k%.0s' $(seq 129))"
+expect_error "a 129-byte key exits 2" 2 "use 1 to 128 bytes"
+next=$(($(q "$idb" "SELECT seq FROM sqlite_sequence WHERE name = 'events'") + 1))
+sl publish "$idb" --data x --idem-key "$(printf 'k%.0s' $(seq 128))"
+expect "a 128-byte key is accepted" 0 "$next"
+check "raw INSERT ... ON CONFLICT DO NOTHING with a known key stores nothing" test \
+    "$(q "$idb" "INSERT INTO events(channel, data, idem_key) VALUES ('orders', 'raw', 'order-7') ON CONFLICT DO NOTHING;
+        SELECT count(*) FROM events WHERE idem_key = 'order-7' AND channel = 'orders'")" = 1
+# Logs of the two versions before idempotency keys: init adds them, and
+# keeps what each version refuses (NUL in a channel: version 3).
+for v in 3 4; do
+    old="$tmp/v$v.db"
+    for f in "$top"/schema/00[1-$v]-*.sql; do cat "$f"; done | q "$old" &&
+        q "$old" "PRAGMA user_version = $v; INSERT INTO events(data) VALUES ('old')"
+    sl publish "$old" --data x --idem-key k
+    expect_error "publish --idem-key to a v$v log says to run init" 1 "upgrade it with sselite init"
+    sl init "$old"
+    expect "init upgrades a v$v log" 0 "upgraded $old from schema version $v to $sv"
+    sl publish "$old" --data x --idem-key k
+    expect "the upgraded v$v log takes keys" 0 2
+    check "the upgraded v$v log keeps its limits" \
+        bash -c '! sqlite3 -bail "$0" "INSERT INTO events(channel, data) VALUES ('\''a'\'' || char(0) || '\''b'\'', '\''x'\'')" 2>/dev/null' "$old"
+done
 
 # --- publishers in other languages (as the README shows them) ---
 

@@ -6,13 +6,15 @@
  * to the first NUL, is its value. Checks the contract of config.h:
  *   - on failure the config is byte for byte unchanged and the message
  *     names the setting;
- *   - on success a number lies within the setting's documented range and
- *     an origin list holds only "*" or http(s) origins without a trailing
- *     '/' or a separator inside;
+ *   - on success a number lies within the setting's documented range, an
+ *     origin list holds only "*" or http(s) origins without a trailing
+ *     '/' or a separator inside, and every listed web server address is
+ *     IPv4 or IPv6 and admitted as a peer;
  *   - the same value through the environment gives the same outcome, with
  *     the variable named in the message;
  *   - setting a value twice leaks nothing (LeakSanitizer).
  */
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -51,6 +53,9 @@ static const struct {
      INT(busy_timeout_ms)},
     {"batch", "SSELITE_BATCH", 1, 100000, INT(batch)},
     {"write-timeout", "SSELITE_WRITE_TIMEOUT", 1, 3600, INT(write_timeout_s)},
+    {"request-timeout", "SSELITE_REQUEST_TIMEOUT", 1, 3600,
+     INT(request_timeout_s)},
+    {"web-server-addrs", "SSELITE_WEB_SERVER_ADDRS", 1, 0, NONE},
     {"longpoll-timeout", "SSELITE_LONGPOLL_TIMEOUT", 1, 3600,
      INT(longpoll_timeout_s)},
     {"ring-events", "SSELITE_RING_EVENTS", 16, 1048576, INT(ring_events)},
@@ -89,6 +94,25 @@ static void check_origins(const struct sse_config *c)
         CHECK(!strncmp(o, "http://", 7) || !strncmp(o, "https://", 8));
         CHECK(o[n - 1] != '/');
         CHECK(sse_config_origin_allowed(c, o));
+    }
+}
+
+static void check_peers(const struct sse_config *c)
+{
+    CHECK(c->npeers <= SSE_CONFIG_MAX_PEERS);
+    for (size_t i = 0; i < c->npeers; i++) {
+        const struct sse_config_addr *a = &c->peers[i];
+        if (a->family == AF_INET) {
+            struct sockaddr_in in = {.sin_family = AF_INET};
+            memcpy(&in.sin_addr, a->addr, 4);
+            CHECK(sse_config_peer_allowed(c, (struct sockaddr *)&in));
+        } else {
+            CHECK(a->family == AF_INET6);
+            struct sockaddr_in6 in6 = {.sin6_family = AF_INET6};
+            memcpy(&in6.sin6_addr, a->addr, 16);
+            CHECK(!IN6_IS_ADDR_V4MAPPED(&in6.sin6_addr));
+            CHECK(sse_config_peer_allowed(c, (struct sockaddr *)&in6));
+        }
     }
 }
 
@@ -141,6 +165,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(sse_config_set(&c, name, value, err, sizeof err) == 0);
     }
     check_origins(&c);
+    check_peers(&c);
     (void)sse_config_validate(&c, err, sizeof err);
     (void)sse_config_origin_allowed(&c, value);
     sse_config_cleanup(&c);
@@ -153,6 +178,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc_env)
         CHECK(strstr(err, e.var) != NULL || strlen(err) == sizeof err - 1);
     check_origins(&c);
+    check_peers(&c);
     sse_config_cleanup(&c);
     free(value);
     return 0;

@@ -21,6 +21,7 @@
 #include "channel.h"
 #include "config.h"
 #include "fuzz.h"
+#include "pattern.h"
 #include "request.h"
 #include "response.h"
 #include "sse_error.h"
@@ -58,10 +59,18 @@ static void check_accepted(const struct sse_request *req)
     for (size_t i = 0; i < req->nchannels; i++) {
         size_t len = strnlen(req->channels[i], SSE_CHANNEL_MAX + 1);
         CHECK(len <= SSE_CHANNEL_MAX);
-        CHECK(sse_channel_valid(req->channels[i], len));
+        /* A channel name or a pattern, of the kind recorded, and no
+         * pattern of the request covers another. */
+        enum sse_pattern_kind kind;
+        CHECK(sse_pattern_parse(req->channels[i], len, &kind) == 0);
+        CHECK(req->kinds[i] == kind);
+        CHECK(kind == SSE_PATTERN_PREFIX ||
+              sse_request_pattern_matches(req, i, req->channels[i]));
         CHECK(sse_request_has_channel(req, req->channels[i], len));
-        for (size_t j = 0; j < i; j++)
-            CHECK(strcmp(req->channels[i], req->channels[j]) != 0);
+        for (size_t j = 0; j < req->nchannels; j++)
+            CHECK(j == i || !sse_pattern_covers(req->channels[j],
+                                                strlen(req->channels[j]),
+                                                req->channels[i], len));
     }
     if (req->resume_source != SSE_RESUME_NONE)
         CHECK(req->resume_id >= 0 && req->resume_id <= 999999999999999999LL);

@@ -6,7 +6,7 @@
 # Usage: tests/fuzz/run.sh [-t SECONDS] [TARGET...]
 #   -t SECONDS   time per target (default: $FUZZ_SECONDS or 20); 0 only runs
 #                the seed corpus once, as a quick regression check
-#   TARGET       request, query, config, encode (default: all)
+#   TARGET       request, query, config, encode, token (default: all)
 # Environment: CLANG (default clang), FUZZ_OUT (build and corpus directory;
 # default a new /tmp/sselite-fuzz-XXXXXX, removed when everything passed).
 # Crash inputs are kept as FUZZ_OUT/TARGET-crash-*; re-run one with
@@ -28,16 +28,24 @@ done
 case "$seconds" in
 ''|*[!0-9]*) echo "run.sh: -t wants whole seconds, not '$seconds'" >&2; exit 2 ;;
 esac
-targets=${*:-"request query config encode"}
+targets=${*:-"request query config encode token"}
 
 # Which lib/ sources each target links (only the modules it exercises).
 sources() {
     case "$1" in
-    request) echo "lib/request.c lib/query.c lib/channel.c lib/response.c lib/config.c lib/buf.c lib/sse_error.c" ;;
+    request) echo "lib/request.c lib/query.c lib/channel.c lib/pattern.c lib/response.c lib/config.c lib/buf.c lib/sse_error.c" ;;
     query) echo "lib/query.c lib/sse_error.c" ;;
-    config) echo "lib/config.c lib/buf.c lib/sse_error.c" ;;
+    config) echo "lib/config.c lib/pattern.c lib/channel.c lib/buf.c lib/sse_error.c" ;;
     encode) echo "lib/encode.c lib/buf.c lib/sse_error.c tests/unit/sse_parser.c" ;;
+    token) echo "lib/token.c lib/pattern.c lib/channel.c lib/buf.c lib/sse_error.c" ;;
     *) return 1 ;;
+    esac
+}
+
+# Which libraries each target links besides lib/ (pkg-config names).
+libs() {
+    case "$1" in
+    token) pkg-config --cflags --libs libcrypto jansson; echo "-lm" ;;
     esac
 }
 
@@ -78,7 +86,7 @@ for t in $targets; do
     bin="$out/fuzz_$t"
     echo "== fuzz_$t: build"
     # shellcheck disable=SC2086 # word splitting of CFLAGS and sources is wanted
-    if ! (cd "$repo" && "$cc" $CFLAGS -o "$bin" "tests/fuzz/fuzz_$t.c" $src); then
+    if ! (cd "$repo" && "$cc" $CFLAGS -o "$bin" "tests/fuzz/fuzz_$t.c" $src $(libs "$t")); then
         echo "== fuzz_$t: FAILED (build)"
         failed=$((failed + 1))
         continue

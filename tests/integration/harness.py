@@ -35,6 +35,37 @@ SQLITE3 = shutil.which("sqlite3") or "/usr/bin/sqlite3"
 
 POLL = 0.02  # seconds between two looks at a polled condition
 
+# With SSELITE_IT_PG set to a postgresql:// URI (tests/postgres/run.py does),
+# every Env's database is a schema of its own in that PostgreSQL database
+# instead of a SQLite file, and the publishing helpers below write there,
+# with psycopg2, as an application would: the same cases, the other engine.
+PG_BASE = os.environ.get("SSELITE_IT_PG")
+_pg_schemas = [0]
+
+
+def is_pg(db):
+    return db.startswith(("postgresql://", "postgres://"))
+
+
+def pg_schema(db):
+    m = re.search(r"[?&]sselite_schema=([a-z0-9_]+)", db)
+    return m.group(1) if m else "sselite"
+
+
+def pg_connect(db, autocommit=False):
+    """A psycopg2 connection to the database of the URI db (without our own
+    sselite_schema parameter, which libpq does not know)."""
+    import psycopg2  # Debian: python3-psycopg2; only the PostgreSQL runs need it
+    con = psycopg2.connect(re.sub(r"[?&]sselite_schema=[a-z0-9_]+", "", db))
+    con.autocommit = autocommit
+    return con
+
+
+def pg_insert(cur, db, channel, event, data):
+    cur.execute("INSERT INTO %s.events (channel, event, data) VALUES (%%s, %%s, %%s)"
+                " RETURNING id" % pg_schema(db), (channel, event, data))
+    return cur.fetchone()[0]
+
 
 class TestFailure(Exception):
     """An assertion of the suite did not hold."""
@@ -214,6 +245,10 @@ class Env:
         self.name = name
         self.dir = tempfile.mkdtemp(prefix="ssit-")
         self.db = os.path.join(self.dir, "events.db")
+        if PG_BASE:
+            _pg_schemas[0] += 1
+            self.db = "%s%ssselite_schema=it%d_%d" % (
+                PG_BASE, "&" if "?" in PG_BASE else "?", os.getpid(), _pg_schemas[0])
         self.procs = []
         self.logs = []
         self.n = 0
@@ -371,7 +406,10 @@ def sql_str(s):
 
 
 def publish_sqlite3(db, data, channel="default", event=None):
-    """Publishes through the sqlite3 command-line shell, as the README shows."""
+    """Publishes through the sqlite3 command-line shell, as the README shows
+    (on PostgreSQL: as publish_py)."""
+    if is_pg(db):
+        return publish_py(db, data, channel, event)
     script = (".timeout 5000\nINSERT INTO events(channel, event, data) VALUES (%s, %s, %s);\n"
               "SELECT last_insert_rowid();\n" % (sql_str(channel), sql_str(event), sql_str(data)))
     r = subprocess.run([SQLITE3, db], input=script, capture_output=True, text=True, timeout=20)
@@ -380,7 +418,10 @@ def publish_sqlite3(db, data, channel="default", event=None):
 
 
 def publish_py(db, data, channel="default", event=None):
-    """Publishes through Python's sqlite3 module, as the README shows."""
+    """Publishes through Python's sqlite3 module, as the README shows (on
+    PostgreSQL: psycopg2, one transaction)."""
+    if is_pg(db):
+        return publish_many(db, [(channel, event, data)])[0]
     with contextlib.closing(sqlite3.connect(db, timeout=5)) as con:
         with con:
             cur = con.execute("INSERT INTO events(channel, event, data) VALUES (?, ?, ?)",
@@ -390,6 +431,15 @@ def publish_py(db, data, channel="default", event=None):
 
 def publish_many(db, items):
     """Inserts [(channel, event, data), ...] in one transaction; returns ids."""
+    if is_pg(db):
+        con = pg_connect(db)
+        try:
+            cur = con.cursor()
+            ids = [pg_insert(cur, db, ch, ev, data) for ch, ev, data in items]
+            con.commit()
+            return ids
+        finally:
+            con.close()
     ids = []
     with contextlib.closing(sqlite3.connect(db, timeout=5)) as con:
         with con:
@@ -399,7 +449,29 @@ def publish_many(db, items):
     return ids
 
 
+def delete_ids(db, ids):
+    """Deletes the events with these ids in one transaction, as a hand-run
+    DELETE would (the schema records the pruning either way)."""
+    ids = list(ids)
+    if is_pg(db):
+        con = pg_connect(db, autocommit=True)
+        con.cursor().execute("DELETE FROM %s.events WHERE id = ANY (%%s)" % pg_schema(db),
+                             (ids,))
+        con.close()
+        return
+    with contextlib.closing(sqlite3.connect(db, timeout=5)) as con:
+        with con:
+            con.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in ids])
+
+
 def prune_keep(db, keep):
+    if is_pg(db):
+        con = pg_connect(db, autocommit=True)
+        con.cursor().execute("DELETE FROM %s.events WHERE id NOT IN (SELECT id FROM"
+                             " %s.events ORDER BY id DESC LIMIT %%s)"
+                             % (pg_schema(db), pg_schema(db)), (keep,))
+        con.close()
+        return
     with contextlib.closing(sqlite3.connect(db, timeout=5)) as con:
         with con:
             con.execute("DELETE FROM events WHERE id NOT IN "
@@ -420,13 +492,20 @@ class Publisher(threading.Thread):
     def run(self):
         end = time.monotonic() + self.max_seconds
         try:
-            with contextlib.closing(sqlite3.connect(self.db, timeout=5, isolation_level=None)) as con:
+            if is_pg(self.db):
+                con = pg_connect(self.db, autocommit=True)
+                cur = con.cursor()
+                insert = lambda n: pg_insert(cur, self.db, self.channel, None,
+                                             "tick %d" % n)  # noqa: E731
+            else:
+                con = sqlite3.connect(self.db, timeout=5, isolation_level=None)
+                insert = lambda n: con.execute(  # noqa: E731
+                    "INSERT INTO events(channel, data) VALUES (?, ?)",
+                    (self.channel, "tick %d" % n)).lastrowid
+            with contextlib.closing(con):
                 while not self._halt.is_set() and len(self.ids) < self.limit \
                         and time.monotonic() < end:
-                    n = len(self.ids)
-                    self.ids.append(con.execute(
-                        "INSERT INTO events(channel, data) VALUES (?, ?)",
-                        (self.channel, "tick %d" % n)).lastrowid)
+                    self.ids.append(insert(len(self.ids)))
                     self._halt.wait(self.interval)  # pacing, not synchronisation
         except Exception as e:  # reported by stop()
             self.error = e

@@ -25,19 +25,24 @@ import pwd
 import re
 import shutil
 import signal
+import sys
 import time
 
 import harness
 from harness import (FCGI, LIGHTTPD, Proc, TestFailure, check, clean_env,
-                     free_port, proc_stat, tail, tcp_listening, wait_until)
+                     free_port, proc_start_time, proc_stat, tail, tcp_listening, wait_until)
 
-DEPLOY = os.path.join(harness.REPO, "deploy")
+# SSELITE_DEPLOY=DIR tests another copy of deploy/ (e.g. an older one).
+DEPLOY = os.environ.get("SSELITE_DEPLOY") or os.path.join(harness.REPO, "deploy")
 APACHE = os.environ.get("APACHE2", shutil.which("apache2") or "/usr/sbin/apache2")
 APACHE_MODULES = os.environ.get("APACHE_MODULES", "/usr/lib/apache2/modules")
 NGINX = os.environ.get("NGINX", shutil.which("nginx") or "/usr/sbin/nginx")
 NGINX_FASTCGI_PARAMS = "/etc/nginx/fastcgi_params"
 MIME_TYPES = "/etc/mime.types"
 RUN_USER = "www-data"  # what Apache's and nginx's children run as
+
+SOCKET_UNIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "socket_unit.py")
+RESTART_MS = 100  # systemd's default RestartSec=
 
 # Short values for the timeout case (d): every idle/busy limit of the server
 # is set to this many seconds, the heartbeat well below it.
@@ -89,6 +94,21 @@ def descendants(pid):
             out.append(k)
             todo.append(k)
     return out
+
+
+def all_threads_gone(proc):
+    """True once every thread of proc (a harness.Proc) has ended, and so
+    every file it held (its listening socket too) is closed. The main
+    thread turns zombie while the others are still exiting; /proc's
+    Threads: counts them until they are released."""
+    try:
+        with open("/proc/%d/status" % proc.pid) as f:
+            status = dict(line.split(":", 1) for line in f if ":" in line)
+        if proc_start_time(proc.pid) != proc.start:
+            return True  # reaped, and the PID reused
+    except OSError:
+        return True  # reaped
+    return status["State"].split()[0] in ("Z", "X") and int(status["Threads"]) <= 1
 
 
 def environ_has(pid, text):
@@ -150,6 +170,15 @@ class Deployment:
     server = None
     standalone = True
     per_process = False
+    # Case g: None, no request may be refused after a worker is killed;
+    # else (answers allowed, s until every client streams again), a known
+    # limit that deploy/README.md documents.
+    restart_refusals = None
+    # Case g: s from a kill until every client streams again.
+    restart_recovery = 3.0
+    # Case h: how long after a worker run with --listen listens again a
+    # request may still be refused (s).
+    listen_refusals = 0.05
     graceful_name = "?"
 
     def __init__(self, env):
@@ -295,20 +324,40 @@ class Deployment:
             os.chown(p, pw.pw_uid, pw.pw_gid)
 
     def start_worker(self):
+        """Starts the standalone worker. By default as deploy/systemd runs
+        it (socket_unit.py stands in for sselite.socket and sselite.service:
+        the socket stays open across worker restarts); with the setting
+        socket_unit=False as `sselite-fcgi --listen SOCKET`, which binds the
+        socket itself and takes it along when it dies."""
         s = self.worker_settings()
-        opts = {k[len("SSELITE_"):].lower(): v for k, v in s.items()}
-        # Apache's and nginx's children (www-data) connect to it.
-        opts["socket_mode"] = "0666"
-        self.worker = self.env.start_worker(sock=self.sock, **opts)
-        self.worker_log_files.append(self.worker.log)
+        if not self.settings.get("socket_unit", True):
+            opts = {k[len("SSELITE_"):].lower(): v for k, v in s.items()}
+            # Apache's and nginx's children (www-data) connect to it.
+            opts["socket_mode"] = "0666"
+            self.worker = self.env.start_worker(sock=self.sock, **opts)
+            self.worker_log_files.append(self.worker.log)
+            return self.worker
+        env = clean_env()
+        env.update(s, SSELITE_DB=self.env.db)  # the unit's Environment= lines
+        log = self.env.newlog("worker")
+        # Mode 0666: Apache's and nginx's children (www-data) connect to it.
+        self.worker = Proc("socket unit", [sys.executable, SOCKET_UNIT, self.sock, "0666",
+                                           str(RESTART_MS), "--", FCGI], log=log, env=env)
+        self.env.procs.append(self.worker)
+        self.worker_log_files.append(log)
+        w = self.worker
+        wait_until(lambda: self.log_count(log, ": info: started ") or not w.alive(), 10,
+                   "the worker to start under the socket unit")
+        check(w.alive() and harness.unix_listening(self.sock),
+              "the socket unit exited at start: %s" % tail(log))
         return self.worker
 
     def adopt(self):
-        """Registers every process now below the server as ours (for the
-        cleanup, and so that a killed parent's orphans are still known)."""
-        if self.proc is None or not self.proc.alive():
-            return
-        for pid in descendants(self.proc.pid):
+        """Registers every process now below the server (or the socket unit)
+        as ours (for the cleanup, and so that a killed parent's orphans are
+        still known)."""
+        roots = [p.pid for p in (self.proc, self.worker) if p is not None and p.alive()]
+        for pid in [k for r in roots for k in descendants(r)]:
             old = self.kids.get(pid)
             if old is not None and old.alive():
                 continue
@@ -321,30 +370,33 @@ class Deployment:
 
     def worker_pids(self):
         """Live sselite-fcgi processes serving this deployment."""
-        if self.standalone:
-            return [self.worker.pid] if self.worker and self.worker.alive() else []
+        if self.listen_worker():
+            return [self.worker.pid] if self.worker.alive() else []
         self.adopt()
         return sorted(pid for pid, p in self.kids.items()
                       if p.alive() and proc_comm(pid) == "sselite-fcgi")
 
-    def kill_workers(self):
-        """kill -9 of every worker process; a standalone worker is then
-        started again on the same socket, as its supervisor (systemd) would.
-        Returns the killed PIDs."""
+    def listen_worker(self):
+        """True if the standalone worker was run with --listen (the setting
+        socket_unit=False): self.worker is then the worker itself."""
+        return self.worker is not None and self.worker.name == "sselite-fcgi"
+
+    def kill_workers(self, restart=True):
+        """kill -9 of every worker process. The server (spawned workers) or
+        the socket unit starts new ones; a worker run with --listen is
+        started again here on the same path (unless restart is False), as a
+        supervisor without socket activation would. Returns the killed
+        PIDs, once every thread of theirs has ended."""
         pids = self.worker_pids()
         check(pids, "%s: no worker process to kill" % self.name)
+        procs = [self.worker] if self.listen_worker() else [self.kids[p] for p in pids]
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: not any(p.alive() for p in self._procs(pids)), 5,
-                   "the killed workers to go")
-        if self.standalone:
+        wait_until(lambda: all(all_threads_gone(p) for p in procs), 5,
+                   "the killed workers to go", interval=0.001)
+        if self.listen_worker() and restart:
             self.start_worker()
         return pids
-
-    def _procs(self, pids):
-        if self.standalone:
-            return [self.worker]
-        return [self.kids[p] for p in pids]
 
     # Stop the workers before the server: their streams then end cleanly
     # and Apache exits at once instead of waiting for its busy threads.
@@ -465,6 +517,9 @@ class Lighttpd(Deployment):
 class LighttpdSpawn(Lighttpd):
     name = "lighttpd-spawn"
     standalone = False
+    # lighttpd closes its copy of the socket it gives the worker: see
+    # "Worker restarts" in deploy/lighttpd/sselite-spawn.conf.
+    restart_refusals = (("status 503", "status 500"), 3.5)
     workers_first = False  # lighttpd would start them again
     shipped_file = "lighttpd/sselite-spawn.conf"
 
@@ -496,6 +551,9 @@ class LighttpdSpawn(Lighttpd):
 class LighttpdStandalone(Lighttpd):
     name = "lighttpd-standalone"
     shipped_file = "lighttpd/50-sselite.conf"
+    # After a refused connection lighttpd does not try the worker again
+    # for disable-time, checked once a second (deploy/lighttpd/50-sselite.conf).
+    listen_refusals = 2.25
 
     def snippet_subs(self):
         subs = [(r'^(\s*"socket"\s*=>\s*)"/run/sselite\.sock"', r'\g<1>"%s"' % self.sock)]
@@ -606,6 +664,8 @@ class ApacheFcgid(Apache):
     name = "apache-fcgid"
     standalone = False
     per_process = True
+    # A request waits for a new process, looking for one once a second.
+    restart_recovery = 5.0
     shipped_file = "apache2/sselite-fcgid.conf"
     modules = Apache.modules + ("fcgid",)
     package = "apache2 and libapache2-mod-fcgid"

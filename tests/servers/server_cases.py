@@ -551,12 +551,236 @@ def t_compression(env, dep):
     return "; ".join(notes)
 
 
+class Reconnector:
+    """A client that always wants a stream, reconnecting at once with
+    Last-Event-ID whenever one ends or is refused (as a page that opens a
+    new EventSource would; sselite.js does so after a refusal). A poller
+    also closes each stream itself once it has an event and is HOLD s old,
+    so that it sends requests all the time, also while a worker is down.
+    got holds every id received; answers one (time sent, status or error,
+    was a stream, time the stream started or None) per request."""
+
+    PAUSE = 0.05  # s between a refused request and the next
+    HOLD = 0.25   # s a poller keeps each stream
+
+    def __init__(self, dep, poller=False):
+        self.dep, self.poller = dep, poller
+        self.got, self.answers = [], []
+        self.c, self.t_sent, self.retry_at = None, 0.0, 0.0
+        self.connect()
+
+    def connect(self):
+        self.c = None
+        last = self.got[-1] if self.got else None
+        self.t_sent = time.monotonic()
+        try:
+            self.c = Client(self.dep.port, self.dep.url(),
+                            {"Last-Event-ID": str(last)} if last else None)
+        except OSError as e:
+            self.finish("connect: %s" % e)
+
+    def finish(self, answer, stream=False):
+        """Records the current request's answer and schedules the next."""
+        c = self.c
+        t_stream = c.t0 + c.comments[0][1] if stream and c.comments else None
+        self.answers.append((self.t_sent, answer, stream, t_stream))
+        if self.c is not None:
+            self.got += self.c.ids()
+            self.c.close()
+            self.c = None
+        self.retry_at = time.monotonic() + (0.0 if stream else self.PAUSE)
+
+    def streaming(self):
+        c = self.c
+        return c is not None and c.status == 200 and bool(c.retries and c.comments)
+
+    def step(self, readable):
+        """Reads what arrived (readable: the socket is ready), then ends or
+        replaces the request as needed."""
+        c = self.c
+        if c is None:
+            if time.monotonic() >= self.retry_at:
+                self.connect()
+            return
+        if readable:
+            c.pump(time.monotonic() + 0.01)
+        if c.status is not None and c.status != 200:
+            self.finish("status %d" % c.status)
+        elif c.done:
+            self.finish("status %s" % c.status if c.status else "closed without an answer",
+                        stream=bool(c.retries and c.comments))
+        elif self.poller and self.streaming() and c.events and c.now() >= self.HOLD:
+            self.finish("status 200", stream=True)
+
+    def ids(self):
+        return self.got + (self.c.ids() if self.c is not None else [])
+
+    def state(self):
+        """What the client is doing, for a failure message."""
+        c, n = self.c, len(self.ids())
+        if c is None:
+            return "between requests, %d ids" % n
+        return "request sent %.2f s ago, status %s, %s, %d ids" % (
+            time.monotonic() - self.t_sent, c.status,
+            "streaming" if self.streaming() else "no stream yet", n)
+
+
+def fresh_events(clients, n):
+    """A condition: every client has n more ids than now, and every one
+    but the pollers is on a live stream."""
+    marks = [len(r.ids()) for r in clients]
+    return lambda: all((r.poller or r.streaming()) and len(r.ids()) >= m + n
+                       for r, m in zip(clients, marks))
+
+
+def run_clients(clients, until, timeout, what):
+    """Drives every Reconnector (select) until until() holds."""
+    deadline = time.monotonic() + timeout
+    while not until():
+        left = deadline - time.monotonic()
+        check(left > 0, "%s: not within %.0f s (%s)" % (
+            what, timeout, "; ".join("client %d: %s" % (i, r.state()) for i, r in enumerate(clients))))
+        socks = [r.c.sock for r in clients if r.c is not None]
+        ready = select.select(socks, [], [], min(left, 0.02))[0] if socks else []
+        for r in clients:
+            r.step(r.c is not None and r.c.sock in ready)
+
+
+KILLS = 3
+SPACING = 1.0  # s at least between two kills
+SESSIONS = 4   # stay on one stream until it ends, then reconnect at once
+POLLERS = 2    # also reconnect every Reconnector.HOLD seconds
+RESTART = D.RESTART_MS / 1000.0  # s from a death to the restart (RestartSec)
+
+
+def kills_under_clients(env, dep, kill, kills=KILLS):
+    """Runs SESSIONS + POLLERS Reconnectors under a publisher and calls
+    kill() kills times, SPACING s apart and once every client has fresh
+    events; kill returns (time killed, time the worker was gone, time a new
+    worker listens or None). Checks that every client got every event
+    exactly once. Returns (a summary in words, [one dict per kill]), each
+    dict holding, in seconds after the kill: gone (the killed worker had
+    exited), up (the new one listened, or None), back (every client had a
+    stream again), and the requests that got no stream as [(time sent,
+    answer)]: died, sent before the worker was gone (it may have taken
+    them along), and refused, sent after."""
+    pub = Publisher(env.db, interval=0.02, limit=100000, max_seconds=60)
+    clients = [Reconnector(dep) for _ in range(SESSIONS)] + \
+        [Reconnector(dep, poller=True) for _ in range(POLLERS)]
+    done = []
+    # A stream without Last-Event-ID starts at the newest event: every
+    # client must be on one before the first is published.
+    run_clients(clients, lambda: all(r.streaming() for r in clients), 10.0,
+                "every client on a stream")
+    pub.start()
+    try:
+        for k in range(kills + 1):
+            t = time.monotonic()
+            fresh = fresh_events(clients, 3)
+            run_clients(clients, lambda: fresh() and time.monotonic() - t >= SPACING, 15.0,
+                        "%s: 3 new events for every client" % (
+                            "before kill %d" % (k + 1) if k < kills else "after the last kill"))
+            if k < kills:
+                done.append(kill(clients))
+    finally:
+        published = pub.stop()
+    run_clients(clients, lambda: all(published[-1] in r.ids() for r in clients), 10.0,
+                "every client to get the last published event")
+    for r in clients:
+        if r.c is not None:
+            r.finish("status %s" % r.c.status, stream=True)
+    for i, r in enumerate(clients):
+        check_no_loss(r.ids(), published, "client %d" % i)
+    out = []
+    for n, (tk, tg, tu) in enumerate(done):
+        end = done[n + 1][0] if n + 1 < len(done) else float("inf")
+        bad = sorted((t - tk, answer) for r in clients for t, answer, stream, _ in r.answers
+                     if not stream and tk <= t < end)
+        out.append({
+            "gone": tg - tk, "up": None if tu is None else tu - tk,
+            "back": max(min(ts for _, _, _, ts in r.answers if ts is not None and ts > tk) - tk
+                        for r in clients),
+            "died": [b for b in bad if b[0] <= tg - tk],
+            "refused": [b for b in bad if b[0] > tg - tk]})
+    requests = sum(len(r.answers) for r in clients)
+    return "%d events, %d requests" % (len(published), requests), out
+
+
+def kill_note(n, k):
+    """One kill's summary (see kills_under_clients) in words."""
+    ref = k["refused"]
+    kinds = sorted({a for _, a in ref})
+    return "kill %d: worker gone after %s%s, streams back after %s, %d refused%s%s" % (
+        n + 1, ms(k["gone"]), "" if k["up"] is None else ", listening again after %s" % ms(k["up"]),
+        ms(k["back"]), len(ref),
+        " (%s) from %.3f to %.3f s" % (", ".join("%d x %s" % (sum(a == x for _, a in ref), x)
+                                                 for x in kinds), ref[0][0], ref[-1][0])
+        if ref else "",
+        ", %d died in flight (%s)" % (len(k["died"]), ", ".join(sorted({a for _, a in k["died"]})))
+        if k["died"] else "")
+
+
+@case("g. kill -9 of the worker under reconnecting clients: every request after the kill "
+      "gets a stream (200), and no event is lost or repeated")
+def t_restart(env, dep):
+    # The shipped recipe: the server restarts a spawned worker; systemd
+    # (socket_unit.py here) a standalone one, keeping its socket open.
+    dep.start(heartbeat=HEARTBEAT)
+
+    def kill(clients):
+        t = time.monotonic()
+        dep.kill_workers()
+        return t, time.monotonic(), None
+    summary, kills = kills_under_clients(env, dep, kill)
+    note = "%s; %s" % (summary, "; ".join(kill_note(n, k) for n, k in enumerate(kills)))
+    refused = [a for k in kills for _, a in k["refused"]]
+    kinds, bound = dep.restart_refusals or ((), dep.restart_recovery)
+    slow = ["kill %d: %.1f s" % (n + 1, k["back"]) for n, k in enumerate(kills) if k["back"] > bound]
+    check(not slow, "every client must stream again within %.1f s of a kill (%s): %s"
+          % (bound, ", ".join(slow), note))
+    if not kinds:
+        check(not refused, "requests refused after a kill: " + note)
+    else:
+        # A known limit of this deployment (deploy/README.md): refusals,
+        # but only of the kinds documented.
+        odd = sorted(set(refused) - set(kinds))
+        check(not odd, "refusals other than %s (%s): %s" % ("/".join(kinds), odd, note))
+        if refused:
+            note += " (a documented limit of %s)" % dep.name
+    return note
+
+
+@case("h. a worker run with --listen (no socket activation), back 100 ms after kill -9: "
+      "refusals end once it listens (lighttpd: within disable-time)")
+def t_restart_listen(env, dep):
+    if not dep.standalone:
+        return "not applicable: the server spawns the worker"
+    dep.start(heartbeat=HEARTBEAT, socket_unit=False)
+
+    def kill(clients):
+        t = time.monotonic()
+        dep.kill_workers(restart=False)
+        tg = time.monotonic()
+        # A supervisor's RestartSec, while the clients go on.
+        run_clients(clients, lambda: time.monotonic() - tg >= RESTART, 5.0, "the restart delay")
+        dep.start_worker()
+        return t, tg, time.monotonic()
+    summary, kills = kills_under_clients(env, dep, kill, kills=2)
+    note = "%s; %s" % (summary, "; ".join(kill_note(n, k) for n, k in enumerate(kills)))
+    grace = dep.listen_refusals
+    late = [(n + 1, dt - k["up"], a) for n, k in enumerate(kills) for dt, a in k["refused"]
+            if dt > k["up"] + grace]
+    check(not late, "refused more than %.2f s after the worker listened again (%s): %s"
+          % (grace, "; ".join("kill %d: %.3f s after, %s" % x for x in late[-3:]), note))
+    return note
+
+
 def heartbeats_after(c, t):
     """Heartbeat comments c received after its time t."""
     return sum(1 for text, at in c.comments if text == " heartbeat" and at > t)
 
 
-@case("g. streams parked without a thread: every event, heartbeats and max-lifetime while "
+@case("i. streams parked without a thread: every event, heartbeats and max-lifetime while "
       "parked, hang-up frees the slot")
 def t_parked(env, dep):
     # Three times as many streams as threads: all but the hand-shakes in

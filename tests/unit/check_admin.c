@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "buf.h"
 #include "channel.h"
 #include "eventlog.h"
 #include "schema_sql.h"
@@ -223,6 +224,65 @@ END_TEST
 
 /* --- init --- */
 
+/* Collects "principal pattern expires" lines from sse_admin_grants. */
+static int grant_line(const struct sse_admin_grant *g, void *ctx)
+{
+    char line[600];
+    snprintf(line, sizeof line, "%s %s %lld;", g->principal, g->pattern,
+             (long long)g->expires_ms);
+    ck_assert_int_eq(sse_buf_append_str(ctx, line), 0);
+    return 0;
+}
+
+START_TEST(test_admin_grants_grant_revoke_list)
+{
+    struct sse_admin *a = NULL;
+    ck_assert_int_eq(sse_admin_open(db, 1, 5000, &a), 0);
+    ck_assert_int_eq(sse_admin_init(a, NULL, NULL), 0);
+    ck_assert_int_eq(sse_admin_grant(a, "bob", "team:*", 0), 0);
+    ck_assert_int_eq(sse_admin_grant(a, "alice", "user/{user}/*", 5), 0);
+    /* Granting again replaces the expiry. */
+    ck_assert_int_eq(sse_admin_grant(a, "alice", "user/{user}/*", 7), 0);
+    struct sse_buf b;
+    sse_buf_init(&b, 0);
+    ck_assert_int_eq(sse_admin_grants(a, NULL, grant_line, &b), 0);
+    ck_assert_str_eq(b.data, "alice user/{user}/* 7;bob team:* 0;");
+    sse_buf_reset(&b);
+    ck_assert_int_eq(sse_admin_grants(a, "bob", grant_line, &b), 0);
+    ck_assert_str_eq(b.data, "bob team:* 0;");
+    int64_t removed = -1;
+    ck_assert_int_eq(sse_admin_revoke(a, "bob", "team:*", &removed), 0);
+    ck_assert_int_eq(removed, 1);
+    ck_assert_int_eq(sse_admin_revoke(a, "bob", "team:*", &removed), 0);
+    ck_assert_int_eq(removed, 0);
+    /* The schema refuses an empty principal. */
+    ck_assert_int_eq(sse_admin_grant(a, "", "x", 0), SSE_EINVAL);
+    sse_buf_cleanup(&b);
+    sse_admin_close(a);
+}
+END_TEST
+
+START_TEST(test_admin_grants_need_version_6)
+{
+    struct sse_admin *a = NULL;
+    /* A version 5 log, as sselite left it before grants existed. */
+    make_v2(db);
+    raw_create(db, schema_step_003);
+    raw_create(db, schema_step_004);
+    raw_create(db, schema_step_005);
+    raw_create(db, "PRAGMA user_version = 5");
+    ck_assert_int_eq(sse_admin_open(db, 0, 5000, &a), 0);
+    ck_assert_int_eq(sse_admin_grant(a, "bob", "x", 0), SSE_ESCHEMA);
+    ck_assert_ptr_nonnull(strstr(sse_admin_errmsg(a), "sselite init"));
+    int from = 0, to = 0;
+    ck_assert_int_eq(sse_admin_init(a, &from, &to), 0);
+    ck_assert_int_eq(from, 5);
+    ck_assert_int_eq(to, SSE_SCHEMA_VERSION);
+    ck_assert_int_eq(sse_admin_grant(a, "bob", "x", 0), 0);
+    sse_admin_close(a);
+}
+END_TEST
+
 START_TEST(test_admin_init_new_file_latest_version_wal)
 {
     struct sse_admin *a = NULL;
@@ -241,8 +301,11 @@ START_TEST(test_admin_init_new_file_latest_version_wal)
                                  " WHERE name IN ('events', 'events_id_guard',"
                                  " 'events_channel_id', 'events_created_at',"
                                  " 'events_limits_insert',"
-                                 " 'events_limits_update')"),
-                     6);
+                                 " 'events_limits_update',"
+                                 " 'events_channel_idem_key',"
+                                 " 'events_idem_key_insert',"
+                                 " 'events_idem_key_update')"),
+                     9);
 }
 END_TEST
 
@@ -301,7 +364,7 @@ START_TEST(test_admin_init_v1_upgrades_to_latest)
 }
 END_TEST
 
-START_TEST(test_admin_init_v2_upgrades_to_v3_keeps_rows)
+START_TEST(test_admin_init_v2_upgrades_to_latest_keeps_rows)
 {
     make_v2(db);
     /* A pruned head: sqlite_sequence (7) is above max(id) (5). */
@@ -581,6 +644,156 @@ START_TEST(test_admin_publish_locked_ebusy)
     sqlite3_close(h);
     ck_assert_int_eq(sse_admin_publish(a, "c", NULL, "d", 1, &id), 0);
     ck_assert_int_eq(id, 1);
+    sse_admin_close(a);
+}
+END_TEST
+
+/* --- idempotent publish (schema version 4) --- */
+
+START_TEST(test_admin_publish_idem_retry_returns_first_id)
+{
+    struct sse_admin *a = open_init();
+    int64_t first = 0, again = 0, other = 0;
+    int dup = -1;
+    ck_assert_int_eq(sse_admin_publish_idem(a, "orders", "paid", "v1", 2,
+                                            "order-7", &first, &dup),
+                     0);
+    ck_assert_int_eq(dup, 0);
+    publish_n(a, "orders", 2);
+    /* A retry (even with other data) stores nothing and gets the first id. */
+    ck_assert_int_eq(sse_admin_publish_idem(a, "orders", "paid", "v2", 2,
+                                            "order-7", &again, &dup),
+                     0);
+    ck_assert_int_eq(dup, 1);
+    ck_assert_int_eq(again, first);
+    /* The same key in another channel is another event. */
+    ck_assert_int_eq(sse_admin_publish_idem(a, "audit", NULL, "x", 1, "order-7",
+                                            &other, &dup),
+                     0);
+    ck_assert_int_eq(dup, 0);
+    ck_assert_int_gt(other, first);
+    sse_admin_close(a);
+    ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM events"
+                                 " WHERE idem_key = 'order-7'"),
+                     2);
+    char *data = raw_text(db, "SELECT data FROM events WHERE channel ="
+                              " 'orders' AND idem_key = 'order-7'");
+    ck_assert_str_eq(data, "v1");
+    free(data);
+}
+END_TEST
+
+START_TEST(test_admin_publish_idem_null_key_never_collides)
+{
+    struct sse_admin *a = open_init();
+    int64_t id1 = 0, id2 = 0;
+    int dup = -1;
+    ck_assert_int_eq(
+        sse_admin_publish_idem(a, "c", NULL, "x", 1, NULL, &id1, &dup), 0);
+    ck_assert_int_eq(dup, 0);
+    ck_assert_int_eq(
+        sse_admin_publish_idem(a, "c", NULL, "x", 1, NULL, &id2, &dup), 0);
+    ck_assert_int_eq(dup, 0);
+    ck_assert_int_gt(id2, id1);
+    sse_admin_close(a);
+    ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM events"), 2);
+    /* Raw publishers: plain INSERTs without a key are never compared. */
+    tu_sql(db, "INSERT INTO events(channel, data) VALUES ('c', 'y');"
+               "INSERT INTO events(channel, data, idem_key)"
+               " VALUES ('c', 'z', NULL)");
+    ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM events"), 4);
+}
+END_TEST
+
+START_TEST(test_admin_publish_idem_key_limits_einval)
+{
+    struct sse_admin *a = open_init();
+    char key[SSE_IDEM_KEY_MAX + 2];
+    memset(key, 'k', sizeof key - 1);
+    key[SSE_IDEM_KEY_MAX + 1] = '\0';
+    int64_t id = -7;
+    ck_assert_int_eq(
+        sse_admin_publish_idem(a, "c", NULL, "x", 1, key, &id, NULL),
+        SSE_EINVAL);
+    ck_assert_int_eq(id, -7);
+    ck_assert_ptr_nonnull(strstr(sse_admin_errmsg(a), "idem_key"));
+    ck_assert_int_eq(
+        sse_admin_publish_idem(a, "c", NULL, "x", 1, "", &id, NULL),
+        SSE_EINVAL);
+    key[SSE_IDEM_KEY_MAX] = '\0';
+    ck_assert_int_eq(
+        sse_admin_publish_idem(a, "c", NULL, "x", 1, key, &id, NULL), 0);
+    sse_admin_close(a);
+    ck_assert_int_eq(raw_i64(db, "SELECT count(*) FROM events"), 1);
+    /* The schema refuses the same for raw publishers and updates. */
+    ck_assert_int_eq(raw_exec_rc(db, "INSERT INTO events(data, idem_key)"
+                                     " VALUES ('x', x'6b6b')"),
+                     SQLITE_CONSTRAINT);
+    ck_assert_int_eq(
+        raw_exec_rc(db, "UPDATE events SET idem_key = '' WHERE id = 1"),
+        SQLITE_CONSTRAINT);
+}
+END_TEST
+
+START_TEST(test_admin_publish_idem_key_freed_by_prune)
+{
+    /* The key is remembered while its event is stored. */
+    struct sse_admin *a = open_init();
+    int64_t first = 0, later = 0;
+    int dup = -1;
+    ck_assert_int_eq(
+        sse_admin_publish_idem(a, "c", NULL, "x", 1, "k", &first, &dup), 0);
+    publish_n(a, "c", 1);
+    ck_assert_int_eq(sse_admin_prune(a, 1, -1, NULL, NULL), 0);
+    ck_assert_int_eq(
+        sse_admin_publish_idem(a, "c", NULL, "x", 1, "k", &later, &dup), 0);
+    ck_assert_int_eq(dup, 0);
+    ck_assert_int_gt(later, first);
+    sse_admin_close(a);
+}
+END_TEST
+
+START_TEST(test_admin_publish_idem_old_schema_eschema)
+{
+    make_v2(db);
+    struct sse_admin *a = NULL;
+    ck_assert_int_eq(sse_admin_open(db, 0, 5000, &a), 0);
+    int64_t id = -7;
+    ck_assert_int_eq(
+        sse_admin_publish_idem(a, "c", NULL, "x", 1, "k", &id, NULL),
+        SSE_ESCHEMA);
+    ck_assert_int_eq(id, -7);
+    ck_assert_ptr_nonnull(strstr(sse_admin_errmsg(a), "sselite init"));
+    /* Without a key an old log still takes events. */
+    ck_assert_int_eq(sse_admin_publish(a, "c", NULL, "x", 1, &id), 0);
+    ck_assert_int_eq(sse_admin_init(a, NULL, NULL), 0);
+    ck_assert_int_eq(
+        sse_admin_publish_idem(a, "c", NULL, "x", 1, "k", &id, NULL), 0);
+    ck_assert_int_eq(id, 2);
+    sse_admin_close(a);
+}
+END_TEST
+
+START_TEST(test_admin_publish_idem_locked_ebusy)
+{
+    struct sse_admin *a = NULL;
+    sse_admin_close(open_init());
+    ck_assert_int_eq(sse_admin_open(db, 0, 50, &a), 0);
+    sqlite3 *h = raw_open(db);
+    ck_assert_int_eq(sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+                     SQLITE_OK);
+    int64_t id = -7;
+    ck_assert_int_eq(
+        sse_admin_publish_idem(a, "c", NULL, "d", 1, "k", &id, NULL),
+        SSE_EBUSY);
+    ck_assert_int_eq(id, -7);
+    ck_assert_int_eq(sqlite3_exec(h, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    /* The failed call left no transaction open behind it. */
+    ck_assert_int_eq(
+        sse_admin_publish_idem(a, "c", NULL, "d", 1, "k", &id, NULL), 0);
+    ck_assert_int_eq(id, 1);
+    ck_assert_int_eq(sse_admin_publish(a, "c", NULL, "d", 1, &id), 0);
     sse_admin_close(a);
 }
 END_TEST
@@ -1205,6 +1418,8 @@ static Suite *admin_suite(void)
     Suite *s = suite_create("admin");
     TCase *tc = tcase_create("core");
     tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_admin_grants_grant_revoke_list);
+    tcase_add_test(tc, test_admin_grants_need_version_6);
     tcase_add_test(tc, test_admin_open_missing_file_enoent);
     tcase_add_test(tc, test_admin_open_path_through_file_enoent);
     tcase_add_test(tc, test_admin_open_not_a_database_ecorrupt);
@@ -1212,7 +1427,7 @@ static Suite *admin_suite(void)
     tcase_add_test(tc, test_admin_init_new_file_latest_version_wal);
     tcase_add_test(tc, test_admin_init_twice_idempotent);
     tcase_add_test(tc, test_admin_init_v1_upgrades_to_latest);
-    tcase_add_test(tc, test_admin_init_v2_upgrades_to_v3_keeps_rows);
+    tcase_add_test(tc, test_admin_init_v2_upgrades_to_latest_keeps_rows);
     tcase_add_test(tc, test_admin_init_v2_ids_above_max_refused);
     tcase_add_test(tc, test_admin_init_newer_version_refused);
     tcase_add_test(tc, test_admin_init_foreign_events_table_refused);
@@ -1230,6 +1445,12 @@ static Suite *admin_suite(void)
     tcase_add_test(tc, test_admin_publish_bad_type_einval);
     tcase_add_test(tc, test_admin_publish_uninitialised_eschema);
     tcase_add_test(tc, test_admin_publish_locked_ebusy);
+    tcase_add_test(tc, test_admin_publish_idem_retry_returns_first_id);
+    tcase_add_test(tc, test_admin_publish_idem_null_key_never_collides);
+    tcase_add_test(tc, test_admin_publish_idem_key_limits_einval);
+    tcase_add_test(tc, test_admin_publish_idem_key_freed_by_prune);
+    tcase_add_test(tc, test_admin_publish_idem_old_schema_eschema);
+    tcase_add_test(tc, test_admin_publish_idem_locked_ebusy);
     tcase_add_test(tc, test_admin_prune_keep_newest);
     tcase_add_test(tc, test_admin_prune_keep_zero_empties);
     tcase_add_test(tc, test_admin_prune_older_than);

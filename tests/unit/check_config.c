@@ -1,7 +1,9 @@
 /* check_config.c - unit tests for lib/config.c (worker settings).
  * SPDX-License-Identifier: MIT
  */
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +11,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "request.h"
 #include "sse_error.h"
 #include "testutil.h"
 
@@ -37,6 +40,7 @@ static const struct numeric numerics[] = {
     {"busy-timeout-ms", INT_FIELD(busy_timeout_ms), 0, 600000, 5000},
     {"batch", INT_FIELD(batch), 1, 100000, 256},
     {"write-timeout", INT_FIELD(write_timeout_s), 1, 3600, 30},
+    {"request-timeout", INT_FIELD(request_timeout_s), 1, 3600, 5},
     {"longpoll-timeout", INT_FIELD(longpoll_timeout_s), 1, 3600, 25},
     {"ring-events", INT_FIELD(ring_events), 16, 1048576, 4096},
     {"ring-bytes", I64_FIELD(ring_bytes), 1048576, 4294967296LL, 33554432},
@@ -52,6 +56,9 @@ static const char *const all_names[] = {
     "busy-timeout-ms", "batch",        "write-timeout",   "longpoll-timeout",
     "ring-events",  "ring-bytes",      "access-log",      "log-level",       "cors-origins",
     "cors-credentials", "status-path", "ping-path",
+    "request-timeout", "web-server-addrs",
+    "cors-credentials", "status-path", "ping-path", "auth-secret-file",
+    "user-channels", "public-channels",
 };
 /* clang-format on */
 #define NNAMES (sizeof(all_names) / sizeof(all_names[0]))
@@ -105,6 +112,39 @@ static void set_refused(struct sse_config *c, const char *name,
 }
 
 /* --- defaults and numeric bounds ----------------------------------------- */
+
+START_TEST(test_config_set_access_patterns)
+{
+    struct sse_config c;
+    char err[256];
+    sse_config_init(&c);
+    ck_assert_int_eq(sse_config_set(&c, "user-channels",
+                                    "user/{user}/*, chat:{user}", err,
+                                    sizeof err),
+                     0);
+    ck_assert_uint_eq(c.nuser_channels, 2);
+    ck_assert_str_eq(c.user_channels[1], "chat:{user}");
+    ck_assert_int_eq(
+        sse_config_set(&c, "public-channels", "news,pub:*", err, sizeof err),
+        0);
+    ck_assert_uint_eq(c.npublic_channels, 2);
+    /* {user} has no meaning for everyone; a bad pattern keeps the old list. */
+    ck_assert_int_eq(
+        sse_config_set(&c, "public-channels", "user/{user}/*", err, sizeof err),
+        SSE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "public-channels"));
+    ck_assert_int_eq(
+        sse_config_set(&c, "user-channels", "user/{user}*", err, sizeof err),
+        SSE_EINVAL);
+    ck_assert_uint_eq(c.nuser_channels, 2);
+    ck_assert_uint_eq(c.npublic_channels, 2);
+    ck_assert_int_eq(
+        sse_config_set(&c, "auth-secret-file", "/etc/s", err, sizeof err), 0);
+    ck_assert_str_eq(c.auth_secret_file, "/etc/s");
+    sse_config_cleanup(&c);
+    ck_assert_uint_eq(c.nuser_channels, 0);
+}
+END_TEST
 
 START_TEST(test_config_init_defaults)
 {
@@ -303,6 +343,21 @@ START_TEST(test_config_set_socket_mode_bad_refused)
     set_refused(&c, "socket-mode", "rw-rw----");
     set_refused(&c, "socket-mode", "");
     set_refused(&c, "socket-mode", "-1");
+    sse_config_cleanup(&c);
+}
+END_TEST
+
+START_TEST(test_config_set_replay_latest)
+{
+    struct sse_config c;
+    sse_config_init(&c);
+    set_ok(&c, "replay", "latest");
+    ck_assert_int_eq(c.replay, SSE_REPLAY_LATEST);
+    set_ok(&c, "replay", "7");
+    ck_assert_int_eq(c.replay, 7);
+    set_refused(&c, "replay", "Latest");
+    set_refused(&c, "replay", "latest ");
+    set_refused(&c, "replay", "-2");
     sse_config_cleanup(&c);
 }
 END_TEST
@@ -605,9 +660,11 @@ START_TEST(test_config_from_env_asks_every_variable)
         env_name(all_names[i], var, sizeof(var));
         ck_assert_msg(was_asked(&env, var), "%s never looked up", var);
     }
+    /* The one exception is libfcgi's own variable for web-server-addrs. */
     for (size_t i = 0; i < env.nasked; i++)
-        ck_assert_msg(strncmp(env.asked[i], "SSELITE_", 8) == 0, "looked up %s",
-                      env.asked[i]);
+        ck_assert_msg(strncmp(env.asked[i], "SSELITE_", 8) == 0 ||
+                          strcmp(env.asked[i], "FCGI_WEB_SERVER_ADDRS") == 0,
+                      "looked up %s", env.asked[i]);
     sse_config_cleanup(&c);
 }
 END_TEST
@@ -814,11 +871,166 @@ START_TEST(test_config_usage_no_room_fails)
 }
 END_TEST
 
+/* --- web-server-addrs ------------------------------------------------------
+ */
+
+static struct sockaddr_in peer4(const char *a)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(4000)};
+    ck_assert_int_eq(inet_pton(AF_INET, a, &sa.sin_addr), 1);
+    return sa;
+}
+
+static struct sockaddr_in6 peer6(const char *a)
+{
+    struct sockaddr_in6 sa = {.sin6_family = AF_INET6,
+                              .sin6_port = htons(4000)};
+    ck_assert_int_eq(inet_pton(AF_INET6, a, &sa.sin6_addr), 1);
+    return sa;
+}
+
+static int allowed4(const struct sse_config *c, const char *a)
+{
+    struct sockaddr_in sa = peer4(a);
+    return sse_config_peer_allowed(c, (struct sockaddr *)&sa);
+}
+
+static int allowed6(const struct sse_config *c, const char *a)
+{
+    struct sockaddr_in6 sa = peer6(a);
+    return sse_config_peer_allowed(c, (struct sockaddr *)&sa);
+}
+
+START_TEST(test_config_set_web_server_addrs_list)
+{
+    struct sse_config c;
+    sse_config_init(&c);
+    set_ok(&c, "web-server-addrs",
+           " 127.0.0.1, ::1,[fe80::2]\t::ffff:10.0.0.7,");
+    ck_assert_uint_eq(c.npeers, 4);
+    ck_assert_int_eq(c.peers[0].family, AF_INET);
+    ck_assert_int_eq(c.peers[1].family, AF_INET6);
+    ck_assert_int_eq(c.peers[2].family, AF_INET6);
+    /* An IPv4-mapped address is kept as IPv4. */
+    ck_assert_int_eq(c.peers[3].family, AF_INET);
+    ck_assert_mem_eq(c.peers[3].addr, "\x0a\x00\x00\x07", 4);
+    set_ok(&c, "web-server-addrs", "10.0.0.1");
+    ck_assert_uint_eq(c.npeers, 1); /* replaced, not appended */
+    sse_config_cleanup(&c);
+}
+END_TEST
+
+START_TEST(test_config_set_web_server_addrs_bad_refused)
+{
+    static const char *const bad[] = {
+        "",           " , ",         "localhost",    "127.0.0.1:80",
+        "127.0.0",    "256.1.1.1",   "::1%lo",       "[::1",
+        "10.0.0.0/8", "127.0.0.1;x", "1.2.3.4,nope",
+    };
+    struct sse_config c;
+    sse_config_init(&c);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        set_refused(&c, "web-server-addrs", bad[i]);
+    ck_assert_uint_eq(c.npeers, 0);
+    sse_config_cleanup(&c);
+}
+END_TEST
+
+START_TEST(test_config_set_web_server_addrs_max)
+{
+    char list[32 * 16 + 16];
+    size_t len = 0;
+    struct sse_config c;
+    sse_config_init(&c);
+    for (int i = 1; i <= 32; i++)
+        len +=
+            (size_t)snprintf(list + len, sizeof(list) - len, "10.0.0.%d,", i);
+    set_ok(&c, "web-server-addrs", list);
+    ck_assert_uint_eq(c.npeers, 32);
+    snprintf(list + len, sizeof(list) - len, "10.0.0.33");
+    set_refused(&c, "web-server-addrs", list);
+    ck_assert_uint_eq(c.npeers, 32);
+    sse_config_cleanup(&c);
+}
+END_TEST
+
+START_TEST(test_config_peer_allowed_empty_list_any)
+{
+    struct sse_config c;
+    sse_config_init(&c);
+    ck_assert_int_eq(allowed4(&c, "203.0.113.9"), 1);
+    ck_assert_int_eq(allowed6(&c, "2001:db8::1"), 1);
+    sse_config_cleanup(&c);
+}
+END_TEST
+
+START_TEST(test_config_peer_allowed_listed_only)
+{
+    struct sse_config c;
+    sse_config_init(&c);
+    set_ok(&c, "web-server-addrs", "127.0.0.1,2001:db8::5");
+    ck_assert_int_eq(allowed4(&c, "127.0.0.1"), 1);
+    ck_assert_int_eq(allowed4(&c, "127.0.0.2"), 0);
+    ck_assert_int_eq(allowed4(&c, "0.0.0.0"), 0);
+    ck_assert_int_eq(allowed6(&c, "2001:db8::5"), 1);
+    ck_assert_int_eq(allowed6(&c, "2001:db8::6"), 0);
+    ck_assert_int_eq(allowed6(&c, "::1"), 0);
+    /* A dual-stack socket sees an IPv4 web server as ::ffff:a.b.c.d. */
+    ck_assert_int_eq(allowed6(&c, "::ffff:127.0.0.1"), 1);
+    ck_assert_int_eq(allowed6(&c, "::ffff:127.0.0.2"), 0);
+    /* Unix sockets are guarded by their file mode, not by this list. */
+    struct sockaddr un = {.sa_family = AF_UNIX};
+    ck_assert_int_eq(sse_config_peer_allowed(&c, &un), 1);
+    sse_config_cleanup(&c);
+}
+END_TEST
+
+START_TEST(test_config_from_env_fcgi_web_server_addrs)
+{
+    static const char *const fcgi_only[] = {"FCGI_WEB_SERVER_ADDRS",
+                                            "10.1.1.1,10.1.1.2", NULL};
+    static const char *const both[] = {"FCGI_WEB_SERVER_ADDRS", "10.1.1.1",
+                                       "SSELITE_WEB_SERVER_ADDRS", "::1", NULL};
+    static const char *const empty[] = {"FCGI_WEB_SERVER_ADDRS", "", NULL};
+    static const char *const bad[] = {"FCGI_WEB_SERVER_ADDRS", "web1", NULL};
+    struct fake_env env = {.vars = fcgi_only};
+    struct sse_config c;
+    char err[256] = "";
+    sse_config_init(&c);
+    ck_assert_int_eq(
+        sse_config_from_env(&c, fake_lookup, &env, err, sizeof(err)), 0);
+    ck_assert_uint_eq(c.npeers, 2);
+    sse_config_cleanup(&c);
+
+    struct fake_env env2 = {.vars = both};
+    ck_assert_int_eq(
+        sse_config_from_env(&c, fake_lookup, &env2, err, sizeof(err)), 0);
+    ck_assert_uint_eq(c.npeers, 1);
+    ck_assert_int_eq(c.peers[0].family, AF_INET6); /* SSELITE_ wins */
+    sse_config_cleanup(&c);
+
+    struct fake_env env3 = {.vars = empty}; /* libfcgi: empty = any */
+    ck_assert_int_eq(
+        sse_config_from_env(&c, fake_lookup, &env3, err, sizeof(err)), 0);
+    ck_assert_uint_eq(c.npeers, 0);
+
+    struct fake_env env4 = {.vars = bad};
+    ck_assert_int_eq(
+        sse_config_from_env(&c, fake_lookup, &env4, err, sizeof(err)),
+        SSE_EINVAL);
+    ck_assert_msg(strstr(err, "FCGI_WEB_SERVER_ADDRS") && strstr(err, "'web1'"),
+                  "message '%s'", err);
+    ck_assert_uint_eq(c.npeers, 0);
+    sse_config_cleanup(&c);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("set");
     tcase_add_test(tc, test_config_init_defaults);
+    tcase_add_test(tc, test_config_set_access_patterns);
     tcase_add_test(tc, test_config_cleanup_null_safe);
     tcase_add_test(tc, test_config_set_numeric_min_accepted);
     tcase_add_test(tc, test_config_set_numeric_max_accepted);
@@ -832,6 +1044,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_config_set_env_spelling_refused);
     tcase_add_test(tc, test_config_set_socket_mode_octal);
     tcase_add_test(tc, test_config_set_socket_mode_bad_refused);
+    tcase_add_test(tc, test_config_set_replay_latest);
     tcase_add_test(tc, test_config_set_log_level_names);
     tcase_add_test(tc, test_config_set_log_level_bad_refused);
     tcase_add_test(tc, test_config_set_bool_values);
@@ -870,6 +1083,15 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_config_usage_lists_every_setting);
     tcase_add_test(tc, test_config_usage_matches_env_lookups);
     tcase_add_test(tc, test_config_usage_no_room_fails);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("web_server_addrs");
+    tcase_add_test(tc, test_config_set_web_server_addrs_list);
+    tcase_add_test(tc, test_config_set_web_server_addrs_bad_refused);
+    tcase_add_test(tc, test_config_set_web_server_addrs_max);
+    tcase_add_test(tc, test_config_peer_allowed_empty_list_any);
+    tcase_add_test(tc, test_config_peer_allowed_listed_only);
+    tcase_add_test(tc, test_config_from_env_fcgi_web_server_addrs);
     suite_add_tcase(s, tc);
     return s;
 }

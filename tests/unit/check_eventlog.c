@@ -16,6 +16,8 @@
 
 #include "admin.h"
 #include "eventlog.h"
+#include "eventlog_engine.h"
+#include "request.h"
 #include "sse_error.h"
 #include "testutil.h"
 
@@ -653,6 +655,257 @@ START_TEST(test_eventlog_read_channel_max_set)
 }
 END_TEST
 
+/* --- patterns ----------------------------------------------------------- */
+
+/* Publishes one "x" row per channel, in order; ids are 1, 2, ... */
+static void publish_channels(const char *const *names, size_t n)
+{
+    struct sse_admin *a = tu_admin_open(path);
+    for (size_t i = 0; i < n; i++)
+        tu_publish(a, names[i], NULL, "x");
+    sse_admin_close(a);
+}
+
+/* The ids a read of the patterns (one string each) returns after 0. */
+static size_t read_patterns(struct sse_eventlog *log, const char *const *pats,
+                            size_t n, struct collect *c)
+{
+    char chans[SSE_REQUEST_MAX_CHANNELS][SSE_CHANNEL_MAX + 1];
+    for (size_t i = 0; i < n; i++)
+        snprintf(chans[i], sizeof chans[i], "%s", pats[i]);
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX,
+                               (const char(*)[SSE_CHANNEL_MAX + 1]) chans, n,
+                               1000, c),
+                     0);
+    return c->n;
+}
+
+static const char *const SHARED_PREFIX[] = {
+    "user/4",    "user/42/x",  "user/42", "user/4/a",
+    "user/42/y", "user/420/z", "user/4:b"};
+
+START_TEST(test_eventlog_read_prefix_needs_separator)
+{
+    struct collect c = {0};
+    publish_channels(SHARED_PREFIX, 7);
+    struct sse_eventlog *log = open_log();
+    static const char *const p42[] = {"user/42/*"};
+    ck_assert_uint_eq(read_patterns(log, p42, 1, &c), 2);
+    ck_assert_int_eq(c.ids[0], 2); /* user/42/x */
+    ck_assert_int_eq(c.ids[1], 5); /* user/42/y: not user/42, user/420/z */
+    static const char *const p4[] = {"user/4/*"};
+    ck_assert_uint_eq(read_patterns(log, p4, 1, &c), 1);
+    ck_assert_str_eq(c.channel[0], "user/4/a"); /* not user/42/x, user/4:b */
+    static const char *const colon[] = {"user/4:*"};
+    ck_assert_uint_eq(read_patterns(log, colon, 1, &c), 1);
+    ck_assert_str_eq(c.channel[0], "user/4:b");
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_prefix_with_names_in_id_order_once)
+{
+    static const char *const ch[] = {"orders:1", "news",     "orders:2",
+                                     "other",    "orders:1", "orders@",
+                                     "news",     "orders:"};
+    struct collect c = {0};
+    publish_channels(ch, 8);
+    struct sse_eventlog *log = open_log();
+    /* "orders:1" is covered by the prefix: its rows still come once. */
+    static const char *const pats[] = {"news", "orders:*", "orders:1"};
+    static const int64_t want[] = {1, 2, 3, 5, 7, 8};
+    ck_assert_uint_eq(read_patterns(log, pats, 3, &c), 6);
+    for (size_t i = 0; i < 6; i++)
+        ck_assert_int_eq(c.ids[i], want[i]);
+    ck_assert_int_eq(c.p.complete, 1);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_star_reads_every_channel)
+{
+    struct collect c = {0};
+    publish_channels(SHARED_PREFIX, 7);
+    struct sse_eventlog *log = open_log();
+    static const char *const all[] = {"news", "*"};
+    ck_assert_uint_eq(read_patterns(log, all, 2, &c), 7);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_read_prefix_limit_and_progress)
+{
+    static const char *const ch[] = {"a:1", "b", "a:2", "a:3", "b", "a:1"};
+    char chans[1][SSE_CHANNEL_MAX + 1] = {"a:*"};
+    struct collect c = {0};
+    publish_channels(ch, 6);
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(read_into(log, 0, INT64_MAX,
+                               (const char(*)[SSE_CHANNEL_MAX + 1]) chans, 1, 2,
+                               &c),
+                     0);
+    ck_assert_uint_eq(c.n, 2);
+    ck_assert_int_eq(c.p.last_seen, 3);
+    ck_assert_int_eq(c.p.complete, 0);
+    ck_assert_int_eq(read_into(log, 3, 5,
+                               (const char(*)[SSE_CHANNEL_MAX + 1]) chans, 1,
+                               10, &c),
+                     0);
+    ck_assert_uint_eq(c.n, 1); /* 4; 6 is above upto */
+    ck_assert_int_eq(c.ids[0], 4);
+    ck_assert_int_eq(c.p.complete, 1);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+static int count_row(const struct sse_event_row *row, void *ctx)
+{
+    (void)row;
+    ++*(size_t *)ctx;
+    return 0;
+}
+
+/* A resume near the head of a prefix with many stored rows reads those
+ * rows, not every row of the prefix: the prefix's channels are found by
+ * index seeks and read as ranges after the resume id. */
+START_TEST(test_eventlog_read_prefix_resume_is_bounded)
+{
+    tu_sql(path, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+                 "FROM n WHERE i < 20000) INSERT INTO events(channel, data) "
+                 "SELECT 'big:' || (i % 3), 'x' FROM n");
+    char chans[2][SSE_CHANNEL_MAX + 1] = {"big:*", "none"};
+    struct collect c = {0};
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(read_into(log, 19995, INT64_MAX,
+                               (const char(*)[SSE_CHANNEL_MAX + 1]) chans, 2,
+                               100, &c),
+                     0);
+    ck_assert_uint_eq(c.n, 5);
+    int64_t bounded = sse_eventlog_last_read_steps(log);
+    /* The measure sees rows: reading them all takes far more steps. */
+    size_t rows = 0;
+    ck_assert_int_eq(sse_eventlog_read(log, 0, INT64_MAX,
+                                       (const char(*)[SSE_CHANNEL_MAX + 1])
+                                           chans,
+                                       2, 100000, count_row, &rows, NULL),
+                     0);
+    ck_assert_uint_eq(rows, 20000);
+    int64_t full = sse_eventlog_last_read_steps(log);
+    ck_assert_msg(bounded * 50 < full,
+                  "resume read took %" PRId64 " steps, full read %" PRId64,
+                  bounded, full);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_replay_start_prefix)
+{
+    static const char *const ch[] = {"q:1", "r", "q:2", "r", "q:1", "r"};
+    static const char chans[1][SSE_CHANNEL_MAX + 1] = {"q:*"};
+    int64_t after = -1;
+    publish_channels(ch, 6);
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(
+        sse_eventlog_replay_start(log, chans, 1, 2, INT64_MAX, &after), 0);
+    ck_assert_int_eq(after, 2); /* the two newest q:* are 3 and 5 */
+    ck_assert_int_eq(sse_eventlog_replay_start(log, chans, 1, 9, 4, &after), 0);
+    ck_assert_int_eq(after, 0); /* fewer than 9 up to id 4 */
+    sse_eventlog_close(log);
+}
+END_TEST
+
+START_TEST(test_eventlog_pruned_through_prefix)
+{
+    static const char *const ch[] = {"p:1", "p:2", "px", "p:1", "p", "px"};
+    static const char pre[1][SSE_CHANNEL_MAX + 1] = {"p:*"};
+    static const char mixed[2][SSE_CHANNEL_MAX + 1] = {"zz", "p:*"};
+    static const char other[2][SSE_CHANNEL_MAX + 1] = {"p", "q:*"};
+    int64_t through = -1;
+    publish_channels(ch, 6);
+    tu_sql(path, "DELETE FROM events WHERE id IN (2, 3, 5)");
+    struct sse_eventlog *log = open_log();
+    ck_assert_int_eq(sse_eventlog_pruned_through(log, pre, 1, &through), 0);
+    ck_assert_int_eq(through, 2); /* p:2; not px (3) nor p (5) */
+    ck_assert_int_eq(sse_eventlog_pruned_through(log, mixed, 2, &through), 0);
+    ck_assert_int_eq(through, 2);
+    ck_assert_int_eq(sse_eventlog_pruned_through(log, other, 2, &through), 0);
+    ck_assert_int_eq(through, 5);
+    sse_eventlog_close(log);
+}
+END_TEST
+
+/* What both engines are handed for a request's channels (eventlog.c). */
+START_TEST(test_eventlog_filter_init_ranges)
+{
+    static const char mix[4][SSE_CHANNEL_MAX + 1] = {"a/b/*", "news", "c:*",
+                                                     "bad*"};
+    static const char star[2][SSE_CHANNEL_MAX + 1] = {"news", "*"};
+    static const char many[SSE_EVENTLOG_MULTI_SLOTS + 1][SSE_CHANNEL_MAX + 1];
+    struct sse_eventlog_filter f;
+    ck_assert_int_eq(sse_eventlog_filter_init(mix, 4, &f), 0);
+    ck_assert_int_eq(f.kind, SSE_EVENTLOG_FILTER_PATTERNS);
+    ck_assert_uint_eq(f.nprefixes, 2);
+    /* '/' + 1 is '0', ':' + 1 is ';': the ends of the prefixes' ranges. */
+    ck_assert_str_eq(f.lo[0], "a/b/");
+    ck_assert_str_eq(f.hi[0], "a/b0");
+    ck_assert_str_eq(f.lo[1], "c:");
+    ck_assert_str_eq(f.hi[1], "c;");
+    /* Not a pattern: a name, which matches nothing. */
+    ck_assert_uint_eq(f.nnames, 2);
+    ck_assert_str_eq(f.names[0], "news");
+    ck_assert_str_eq(f.names[1], "bad*");
+    ck_assert_int_eq(sse_eventlog_filter_init(mix + 1, 1, &f), 0);
+    ck_assert_int_eq(f.kind, SSE_EVENTLOG_FILTER_NAMES);
+    ck_assert_uint_eq(f.nprefixes, 0);
+    ck_assert_int_eq(sse_eventlog_filter_init(star, 2, &f), 0);
+    ck_assert_int_eq(f.kind, SSE_EVENTLOG_FILTER_ALL);
+    ck_assert_int_eq(sse_eventlog_filter_init(NULL, 0, &f), 0);
+    ck_assert_int_eq(f.kind, SSE_EVENTLOG_FILTER_ALL);
+    ck_assert_int_eq(
+        sse_eventlog_filter_init(many, SSE_EVENTLOG_MULTI_SLOTS + 1, &f),
+        SSE_EINVAL);
+}
+END_TEST
+
+/* --- grants --------------------------------------------------------------- */
+
+static int grant_seen(void *ctx, const char *pattern, size_t len,
+                      int64_t expires_ms)
+{
+    char line[300];
+    snprintf(line, sizeof line, "%.*s@%lld;", (int)len, pattern,
+             (long long)(expires_ms == INT64_MAX ? -1 : expires_ms));
+    strncat(ctx, line, 1000 - strlen(ctx) - 1);
+    return 0;
+}
+
+START_TEST(test_eventlog_grants_of_principal_unexpired)
+{
+    tu_sql(path, "INSERT INTO grants VALUES ('bob', 'a:*', NULL), "
+                 "('bob', 'b', 5000), ('bob', 'c', 4000), "
+                 "('alice', 'd', NULL); PRAGMA ignore_check_constraints = 1; "
+                 "INSERT INTO grants VALUES ('bob', x'00', NULL)");
+    struct sse_eventlog *log = open_log();
+    char seen[1000] = "";
+    ck_assert_int_eq(sse_eventlog_grants(log, "bob", 4000, grant_seen, seen),
+                     0);
+    /* c expired at 4000; the BLOB pattern is skipped. */
+    ck_assert_str_eq(seen, "a:*@-1;b@5000;");
+    seen[0] = '\0';
+    ck_assert_int_eq(sse_eventlog_grants(log, "nobody", 0, grant_seen, seen),
+                     0);
+    ck_assert_str_eq(seen, "");
+    ck_assert_int_eq(sse_eventlog_reading(log), 0);
+    sse_eventlog_close(log);
+    /* A version 4 log has no grants table: nothing, no error. */
+    tu_sql(path, "DROP TABLE grants; PRAGMA user_version = 4");
+    log = open_log();
+    ck_assert_int_eq(sse_eventlog_grants(log, "bob", 0, grant_seen, seen), 0);
+    ck_assert_str_eq(seen, "");
+    sse_eventlog_close(log);
+}
+END_TEST
+
 /* --- replay start -------------------------------------------------------- */
 
 START_TEST(test_eventlog_replay_start_all_channels)
@@ -1229,6 +1482,15 @@ static Suite *eventlog_suite(void)
     tcase_add_test(tc, test_eventlog_replay_start_fewer_rows);
     tcase_add_test(tc, test_eventlog_replay_start_channels);
     tcase_add_test(tc, test_eventlog_replay_start_upto);
+    tcase_add_test(tc, test_eventlog_read_prefix_needs_separator);
+    tcase_add_test(tc, test_eventlog_read_prefix_with_names_in_id_order_once);
+    tcase_add_test(tc, test_eventlog_read_star_reads_every_channel);
+    tcase_add_test(tc, test_eventlog_read_prefix_limit_and_progress);
+    tcase_add_test(tc, test_eventlog_read_prefix_resume_is_bounded);
+    tcase_add_test(tc, test_eventlog_replay_start_prefix);
+    tcase_add_test(tc, test_eventlog_pruned_through_prefix);
+    tcase_add_test(tc, test_eventlog_grants_of_principal_unexpired);
+    tcase_add_test(tc, test_eventlog_filter_init_ranges);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("unreadable_rows");

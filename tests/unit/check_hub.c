@@ -139,6 +139,10 @@ static struct sse_request req_for(const char *const *channels, size_t n)
     for (size_t i = 0; i < n; i++) {
         ck_assert(strlen(channels[i]) <= SSE_CHANNEL_MAX);
         memcpy(r.channels[i], channels[i], strlen(channels[i]) + 1);
+        enum sse_pattern_kind kind;
+        ck_assert_int_eq(
+            sse_pattern_parse(channels[i], strlen(channels[i]), &kind), 0);
+        r.kinds[i] = (unsigned char)kind;
     }
     r.nchannels = n;
     return r;
@@ -158,7 +162,7 @@ static int64_t add_waiter(struct sse_sub **w, const struct sse_request *req,
     return sse_fanout_head(E.h.fanout);
 }
 
-/* One sse_hub_next call waiting at most ms (0: not at all); the events
+/* One sse_fanout_next call waiting at most ms (0: not at all); the events
  * taken are released and counted in *n. Returns the status. */
 static int next_in(struct sse_sub *w, int64_t *cursor, int ms, size_t *n)
 {
@@ -170,7 +174,7 @@ static int next_in(struct sse_sub *w, int64_t *cursor, int ms, size_t *n)
     return st;
 }
 
-/* Calls sse_hub_next until it reports something other than events, for at
+/* Calls sse_fanout_next until it reports something other than events, for at
  * most ms; returns that status (SSE_FANOUT_EVENTS when time ran out). */
 static int wait_status(struct sse_sub *w, int64_t *cursor, int ms)
 {
@@ -194,7 +198,7 @@ static size_t collect(struct sse_sub *w, int64_t *cursor, int64_t *ids,
         struct sse_event *evs[8];
         size_t n = 0;
         int st = sse_fanout_next(E.h.fanout, w, cursor, evs, 8, &n, deadline);
-        ck_assert_msg(st == SSE_FANOUT_EVENTS, "sse_hub_next status %d", st);
+        ck_assert_msg(st == SSE_FANOUT_EVENTS, "sse_fanout_next status %d", st);
         for (size_t i = 0; i < n; i++) {
             if (got < want)
                 ids[got] = evs[i]->id;
@@ -437,6 +441,34 @@ START_TEST(test_hub_next_waiters_see_own_channels)
     sse_fanout_remove(E.h.fanout, wa);
     sse_fanout_remove(E.h.fanout, wb);
     sse_fanout_remove(E.h.fanout, wab);
+}
+END_TEST
+
+/* Prefix patterns on the live path: the ring hands a waiter the events of
+ * every channel under its prefixes, and no channel that only shares the
+ * prefix's characters without its separator. */
+START_TEST(test_hub_next_prefix_waiter)
+{
+    start_healthy();
+    static const char *const pats[] = {"user/4/*", "o:*"};
+    struct sse_request rp = req_for(pats, 2);
+    struct sse_sub *w;
+    int64_t cursor = add_waiter(&w, &rp, -1);
+    static const char *const chans[] = {"user/4",   "user/4/a", "user/42/x",
+                                        "o",        "o:1",      "user/4/b/c",
+                                        "user/4:x", "o:"};
+    int64_t ids[8];
+    for (int i = 0; i < 8; i++)
+        ids[i] = tu_publish(E.pub, chans[i], NULL, chans[i]);
+    ck_assert(wait_head(ids[7], 5000));
+    int64_t got[8];
+    ck_assert_uint_eq(collect(w, &cursor, got, 8, 300), 4);
+    ck_assert_int_eq(got[0], ids[1]);
+    ck_assert_int_eq(got[1], ids[4]);
+    ck_assert_int_eq(got[2], ids[5]);
+    ck_assert_int_eq(got[3], ids[7]);
+    ck_assert_int_eq(cursor, ids[7]);
+    sse_fanout_remove(E.h.fanout, w);
 }
 END_TEST
 
@@ -1374,6 +1406,7 @@ static Suite *hub_suite(void)
     tcase_add_test(tc, test_hub_next_deadline_no_events);
     tcase_add_test(tc, test_hub_next_channel_filter_not_woken);
     tcase_add_test(tc, test_hub_next_waiters_see_own_channels);
+    tcase_add_test(tc, test_hub_next_prefix_waiter);
     tcase_add_test(tc, test_hub_next_max_limits_batch);
     tcase_add_test(tc, test_hub_next_behind_when_ring_overrun);
     tcase_add_test(tc, test_hub_event_outlives_ring);

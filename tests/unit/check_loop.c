@@ -415,6 +415,42 @@ START_TEST(test_loop_lifetime_ends_after_whole_event)
 }
 END_TEST
 
+START_TEST(test_loop_access_expiry_ends_with_auth_event)
+{
+    start();
+    /* A stream whose access runs out before any max-lifetime: parked with
+     * its end as the handshake computed it (stream.c). */
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct raw *r = calloc(1, sizeof *r);
+    r->fd = sv[0];
+    struct sse_request req;
+    memset(&req, 0, sizeof req);
+    memcpy(req.channels[0], "default", 8);
+    req.nchannels = 1;
+    struct sse_sub *sub;
+    ck_assert_int_eq(sse_fanout_add(E.h.fanout, &req, -1, &sub), 0);
+    int64_t now = sse_now_ns();
+    struct sse_park p = {.conn = {.ops = &RAW_OPS, .ctx = r, .fd = sv[0]},
+                         .sub = sub,
+                         .cursor = sse_fanout_head(E.h.fanout),
+                         .next_heartbeat_ns = now + 30 * SSE_NS_PER_S,
+                         .end_ns = now + 300 * MS,
+                         .end_reason = SSE_CLOSE_EXPIRED};
+    ck_assert_int_eq(sse_loop_park(E.loop, &p), 0);
+    struct sse_buf b;
+    sse_buf_init(&b, 0);
+    ck_assert(read_until(sv[1], &b, has_text, END_MARK, 3000));
+    ck_assert(has_text(&b, "event: sselite-auth\ndata: {\"reason\":\"expired\"}"
+                           "\n\n: access expired, renew it\n\n" END_MARK));
+    ck_assert(wait_ended(1, 2000));
+    ck_assert_int_eq(E.ended[0], SSE_CLOSE_EXPIRED);
+    ck_assert_int_eq(E.ended_events[0], 1);
+    sse_buf_cleanup(&b);
+    close(sv[1]);
+}
+END_TEST
+
 START_TEST(test_loop_hangup_frees_at_once)
 {
     start();
@@ -530,6 +566,7 @@ static Suite *loop_suite(void)
     tcase_add_test(tc, test_loop_behind_ring_caught_up_exactly);
     tcase_add_test(tc, test_loop_heartbeat_then_probe);
     tcase_add_test(tc, test_loop_lifetime_ends_after_whole_event);
+    tcase_add_test(tc, test_loop_access_expiry_ends_with_auth_event);
     tcase_add_test(tc, test_loop_hangup_frees_at_once);
     tcase_add_test(tc, test_loop_half_close_keeps_streaming);
     tcase_add_test(tc, test_loop_stalled_client_dropped);

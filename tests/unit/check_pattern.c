@@ -169,6 +169,130 @@ START_TEST(test_pattern_specificity_distinct_among_matches)
 }
 END_TEST
 
+static int covers(const char *a, const char *b)
+{
+    return sse_pattern_covers(a, strlen(a), b, strlen(b));
+}
+
+START_TEST(test_pattern_covers_table)
+{
+    static const struct {
+        const char *a, *b;
+        int want;
+    } cases[] = {
+        {"*", "*", 1},
+        {"*", "user/*", 1},
+        {"*", "news", 1},
+        {"user/*", "*", 0},
+        {"news", "*", 0},
+        {"user/*", "user/*", 1},
+        {"user/*", "user/42/*", 1},
+        {"user/*", "user/42", 1},
+        {"user/*", "user/", 1},
+        {"user/*", "user", 0},
+        {"user/*", "users/*", 0},
+        {"user/4/*", "user/42/*", 0}, /* shares a prefix, not the separator */
+        {"user/4/*", "user/42/x", 0},
+        {"user/42/*", "user/4/*", 0},
+        {"user/42/*", "user/*", 0},
+        {"user/*", "user:*", 0},
+        {"a:*", "a:b/*", 1},
+        {"news", "news", 1},
+        {"news", "news2", 0},
+        {"user/42/", "user/42/*", 0}, /* a name never covers a prefix */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        ck_assert_msg(covers(cases[i].a, cases[i].b) == cases[i].want,
+                      "covers(%s, %s) != %d", cases[i].a, cases[i].b,
+                      cases[i].want);
+}
+END_TEST
+
+/* Property: a covers b iff every channel b matches, a matches too (over a
+ * set of channels that exercises each boundary). */
+START_TEST(test_pattern_covers_agrees_with_match)
+{
+    static const char *const pats[] = {"*",     "a/*", "a/b/*", "a/b",    "a:*",
+                                       "a:b:*", "a:b", "a/",    "a/bc/*", "b"};
+    static const char *const chans[] = {"a/b",  "a/b/c", "a/bc/d", "a/",
+                                        "a:b",  "a:b:c", "b",      "a",
+                                        "a/bc", "a/b/"};
+    size_t np = sizeof pats / sizeof pats[0];
+    size_t nc = sizeof chans / sizeof chans[0];
+    for (size_t i = 0; i < np; i++)
+        for (size_t j = 0; j < np; j++) {
+            if (!covers(pats[i], pats[j]))
+                continue;
+            for (size_t c = 0; c < nc; c++)
+                ck_assert_msg(
+                    !match(pats[j], chans[c]) || match(pats[i], chans[c]),
+                    "%s covers %s but not %s", pats[i], pats[j], chans[c]);
+        }
+}
+END_TEST
+
+static int expand(const char *t, const char *user, char *out, size_t cap)
+{
+    size_t n = 0;
+    int rc = sse_pattern_expand(t, strlen(t), user, user ? strlen(user) : 0,
+                                out, cap, &n);
+    if (rc == 0)
+        ck_assert_uint_eq(n, strlen(out));
+    return rc;
+}
+
+START_TEST(test_pattern_user_valid)
+{
+    ck_assert_int_eq(sse_pattern_user_valid("alice", 5), 1);
+    ck_assert_int_eq(sse_pattern_user_valid("a.b-c_d@example.com", 19), 1);
+    ck_assert_int_eq(sse_pattern_user_valid("42/x", 4), 0); /* separator */
+    ck_assert_int_eq(sse_pattern_user_valid("a:b", 3), 0);
+    ck_assert_int_eq(sse_pattern_user_valid("a b", 3), 0);
+    ck_assert_int_eq(sse_pattern_user_valid("", 0), 0);
+    ck_assert_int_eq(sse_pattern_user_valid("{user}", 6), 0);
+}
+END_TEST
+
+START_TEST(test_pattern_expand_user)
+{
+    char out[SSE_PATTERN_MAX + 1];
+    ck_assert_int_eq(expand("user/{user}/*", "42", out, sizeof out), 0);
+    ck_assert_str_eq(out, "user/42/*");
+    ck_assert_int_eq(expand("{user}:{user}", "a", out, sizeof out), 0);
+    ck_assert_str_eq(out, "a:a");
+    ck_assert_int_eq(expand("news", NULL, out, sizeof out), 0);
+    ck_assert_str_eq(out, "news");
+    /* A user that is no fragment, or none, makes the template grant
+     * nothing. */
+    ck_assert_int_eq(expand("user/{user}/*", "42/x", out, sizeof out),
+                     SSE_EINVAL);
+    ck_assert_int_eq(expand("user/{user}/*", NULL, out, sizeof out),
+                     SSE_EINVAL);
+    ck_assert_int_eq(expand("user/{user}/*", "", out, sizeof out), SSE_EINVAL);
+    /* Too long once expanded. */
+    char big[SSE_PATTERN_MAX + 1];
+    memset(big, 'u', SSE_PATTERN_MAX);
+    big[SSE_PATTERN_MAX] = '\0';
+    ck_assert_int_eq(expand("user/{user}", big, out, sizeof out), SSE_EINVAL);
+}
+END_TEST
+
+START_TEST(test_pattern_template_valid)
+{
+    static const char *const good[] = {"user/{user}/*", "{user}",
+                                       "news",          "*",
+                                       "chat:{user}:*", "a/{user}{user}"};
+    static const char *const bad[] = {"user/{user}*", "{user}*", "{usr}",
+                                      "user/{user",   "*{user}", ""};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        ck_assert_msg(sse_pattern_template_valid(good[i], strlen(good[i])),
+                      "%s refused", good[i]);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(!sse_pattern_template_valid(bad[i], strlen(bad[i])),
+                      "%s accepted", bad[i]);
+}
+END_TEST
+
 static Suite *pattern_suite(void)
 {
     Suite *s = suite_create("pattern");
@@ -185,6 +309,11 @@ static Suite *pattern_suite(void)
     tcase_add_test(tc, test_pattern_match_len_honoured);
     tcase_add_test(tc, test_pattern_specificity_order);
     tcase_add_test(tc, test_pattern_specificity_distinct_among_matches);
+    tcase_add_test(tc, test_pattern_covers_table);
+    tcase_add_test(tc, test_pattern_covers_agrees_with_match);
+    tcase_add_test(tc, test_pattern_user_valid);
+    tcase_add_test(tc, test_pattern_expand_user);
+    tcase_add_test(tc, test_pattern_template_valid);
     suite_add_tcase(s, tc);
     return s;
 }

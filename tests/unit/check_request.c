@@ -82,6 +82,74 @@ static int has(const struct sse_request *req, const char *name)
 
 /* --- channels ------------------------------------------------------------ */
 
+START_TEST(test_request_parse_channel_patterns_accepted)
+{
+    struct sse_request req;
+    parse_query_ok("channel=orders%3A*&channel=user/42/*&channel=news", &req);
+    ck_assert_uint_eq(req.nchannels, 3);
+    ck_assert_str_eq(req.channels[0], "orders:*");
+    ck_assert_int_eq(req.kinds[0], SSE_PATTERN_PREFIX);
+    ck_assert_str_eq(req.channels[1], "user/42/*");
+    ck_assert_int_eq(req.kinds[1], SSE_PATTERN_PREFIX);
+    ck_assert_int_eq(req.kinds[2], SSE_PATTERN_EXACT);
+}
+END_TEST
+
+START_TEST(test_request_parse_channel_bad_patterns_refused)
+{
+    static const char *const bad[] = {"channel=user/4*", "channel=a/*/b",
+                                      "channel=**", "channel=user*",
+                                      "channel=a/%5Bx%5D/*"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct sse_request_error err = parse_query_fails(bad[i]);
+        assert_reason_mentions(&err, "prefix");
+    }
+}
+END_TEST
+
+START_TEST(test_request_parse_channel_covered_patterns_merged)
+{
+    struct sse_request req;
+    parse_query_ok("channel=user/42/x&channel=user/4/*&channel=user/42/*"
+                   "&channel=user/42/a/*&channel=user/4",
+                   &req);
+    /* The name user/42/x and the prefix user/42/a/ lie inside the prefix
+     * user/42/; the name user/4 and the prefix user/4/ do not (no
+     * separator after the "4" of user/42). */
+    ck_assert_uint_eq(req.nchannels, 3);
+    ck_assert_str_eq(req.channels[0], "user/4/*");
+    ck_assert_str_eq(req.channels[1], "user/42/*");
+    ck_assert_str_eq(req.channels[2], "user/4");
+    ck_assert_int_eq(req.kinds[2], SSE_PATTERN_EXACT);
+}
+END_TEST
+
+START_TEST(test_request_parse_channel_star_alone)
+{
+    struct sse_request req;
+    parse_query_ok("channel=news&channel=*&channel=a:*", &req);
+    ck_assert_uint_eq(req.nchannels, 1);
+    ck_assert_str_eq(req.channels[0], "*");
+    ck_assert_int_eq(req.kinds[0], SSE_PATTERN_ALL);
+}
+END_TEST
+
+START_TEST(test_request_pattern_matches)
+{
+    struct sse_request req;
+    parse_query_ok("channel=user/42/*&channel=news&channel=o:*", &req);
+    ck_assert_int_eq(sse_request_pattern_matches(&req, 0, "user/42/x"), 1);
+    ck_assert_int_eq(sse_request_pattern_matches(&req, 0, "user/42"), 0);
+    ck_assert_int_eq(sse_request_pattern_matches(&req, 0, "user/420/x"), 0);
+    ck_assert_int_eq(sse_request_pattern_matches(&req, 1, "news"), 1);
+    ck_assert_int_eq(sse_request_pattern_matches(&req, 1, "news2"), 0);
+    ck_assert_int_eq(sse_request_pattern_matches(&req, 2, "o:"), 1);
+    ck_assert_int_eq(sse_request_pattern_matches(&req, 2, "o"), 0);
+    parse_query_ok("channel=*", &req);
+    ck_assert_int_eq(sse_request_pattern_matches(&req, 0, "anything"), 1);
+}
+END_TEST
+
 START_TEST(test_request_parse_defaults)
 {
     struct sse_request req;
@@ -588,6 +656,20 @@ START_TEST(test_request_parse_replay_malformed_refused)
 }
 END_TEST
 
+START_TEST(test_request_parse_replay_latest)
+{
+    struct sse_request req;
+    parse_query_ok("replay=latest", &req);
+    ck_assert_int_eq(req.replay, SSE_REPLAY_LATEST);
+    parse_query_ok("replay=%6Catest", &req);
+    ck_assert_int_eq(req.replay, SSE_REPLAY_LATEST);
+    struct sse_request_error err = parse_query_fails("replay=latest2");
+    assert_reason_mentions(&err, "latest");
+    parse_query_fails("replay=LATEST");
+    parse_query_fails("replay=lates");
+}
+END_TEST
+
 START_TEST(test_request_parse_longpoll_param)
 {
     struct sse_request req;
@@ -769,6 +851,11 @@ static Suite *request_suite(void)
     tcase_add_test(tc, test_request_parse_defaults);
     tcase_add_test(tc, test_request_parse_null_query_defaults);
     tcase_add_test(tc, test_request_parse_channel_single);
+    tcase_add_test(tc, test_request_parse_channel_patterns_accepted);
+    tcase_add_test(tc, test_request_parse_channel_bad_patterns_refused);
+    tcase_add_test(tc, test_request_parse_channel_covered_patterns_merged);
+    tcase_add_test(tc, test_request_parse_channel_star_alone);
+    tcase_add_test(tc, test_request_pattern_matches);
     tcase_add_test(tc, test_request_parse_channel_repeat);
     tcase_add_test(tc, test_request_parse_channel_dedupe);
     tcase_add_test(tc, test_request_parse_channel_case_distinct);
@@ -833,6 +920,7 @@ static Suite *request_suite(void)
     tcase_add_test(tc, test_request_parse_replay_max);
     tcase_add_test(tc, test_request_parse_replay_over_max_refused);
     tcase_add_test(tc, test_request_parse_replay_malformed_refused);
+    tcase_add_test(tc, test_request_parse_replay_latest);
     tcase_add_test(tc, test_request_parse_longpoll_param);
     tcase_add_test(tc, test_request_parse_longpoll_zero);
     tcase_add_test(tc, test_request_parse_longpoll_requestor_header);

@@ -1000,6 +1000,64 @@ START_TEST(test_stream_run_resume_beats_replay)
 }
 END_TEST
 
+START_TEST(test_stream_run_replay_latest_one_per_channel_in_id_order)
+{
+    create_log();
+    publish_n("a", 3);                 /* 1-3 */
+    publish_n("b", 2);                 /* 4-5 */
+    publish_n("other", 2);             /* 6-7: not subscribed */
+    publish("a", NULL, "newest of a"); /* 8 */
+    publish_n("c", 1);                 /* 9: not subscribed */
+    start_hub(0);
+    struct run r;
+    run_init(&r, "channel=b&channel=a&channel=empty&replay=latest", NULL, -1);
+    run_start(&r);
+    ck_assert(wait_event_id(&r, 8, 10000));
+    int64_t live = publish("b", NULL, "live");
+    ck_assert(wait_event_id(&r, live, 10000));
+    stop_and_join(&r);
+    struct output o;
+    output_read(&r, &o);
+    int64_t want[] = {5, 8, live};
+    assert_ids(&o, want, 3, 0);
+    ck_assert_str_eq(sse_parser_event(o.p, 1)->data, "newest of a");
+    ck_assert_int_eq(r.res.start_after, 9);
+    finish(&r, &o);
+}
+END_TEST
+
+START_TEST(test_stream_run_replay_latest_config_default)
+{
+    cfg_set("replay", "latest");
+    create_log();
+    publish_n("default", 4);
+    start_hub(0);
+    int64_t want[] = {4};
+    expect_events("", NULL, want, 1);
+}
+END_TEST
+
+START_TEST(test_stream_run_replay_latest_first_id_and_empty_log)
+{
+    /* Id 1 is the newest of its channel: "newest id - 1" is 0 here. */
+    create_log();
+    publish_n("a", 1);
+    start_hub(0);
+    int64_t want[] = {1};
+    expect_events("channel=a&channel=b&replay=latest", NULL, want, 1);
+}
+END_TEST
+
+START_TEST(test_stream_run_resume_beats_replay_latest)
+{
+    create_log();
+    publish_n("default", 6);
+    start_hub(0);
+    int64_t want[] = {5, 6};
+    expect_events("replay=latest", "4", want, 2);
+}
+END_TEST
+
 /* --- idle streams and their end --- */
 
 START_TEST(test_stream_run_heartbeat_when_idle)
@@ -1034,7 +1092,8 @@ START_TEST(test_stream_run_max_lifetime_ends_cleanly)
     run_start(&r);
     run_join(&r, 10000);
     int64_t ms = (sse_now_ns() - t0) / MS;
-    ck_assert_int_ge(ms, 900);
+    /* Jittered: between 80% and 100% of the lifetime. */
+    ck_assert_int_ge(ms, 790);
     ck_assert_int_eq(r.res.reason, SSE_CLOSE_LIFETIME);
     struct output o;
     output_read(&r, &o);
@@ -1042,6 +1101,45 @@ START_TEST(test_stream_run_max_lifetime_ends_cleanly)
     assert_ids(&o, want, id_range(1, last, want), 0);
     ck_assert(sse_parser_idle(o.p));
     ck_assert_ptr_nonnull(strstr(body(&o), "\n: stream lifetime reached"));
+    finish(&r, &o);
+}
+END_TEST
+
+/* The access granted at the handshake runs out: the stream ends at 80% to
+ * 100% of the time left, after whole events, with a last event
+ * "sselite-auth" and no id line. */
+START_TEST(test_stream_run_access_expiry_ends_with_auth_event)
+{
+    create_log();
+    int64_t last = publish_n("default", 3);
+    start_hub(0);
+    struct run r;
+    run_init(&r, "", "0", -1);
+    parse_request(&r);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    r.req.access_until_ms =
+        (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1000;
+    int64_t t0 = sse_now_ns();
+    ck_assert_int_eq(pthread_create(&r.thread, NULL, run_main, &r), 0);
+    r.started = 1;
+    run_join(&r, 10000);
+    int64_t ms = (sse_now_ns() - t0) / MS;
+    ck_assert_int_ge(ms, 790);
+    ck_assert_int_le(ms, 1500);
+    ck_assert_int_eq(r.res.reason, SSE_CLOSE_EXPIRED);
+    struct output o;
+    output_read(&r, &o);
+    ck_assert(sse_parser_idle(o.p));
+    size_t n = sse_parser_count(o.p);
+    ck_assert_uint_eq(n, (size_t)last + 1);
+    const struct sse_parsed_event *ev = sse_parser_event(o.p, n - 1);
+    ck_assert_str_eq(ev->type, "sselite-auth");
+    ck_assert_str_eq(ev->data, "{\"reason\":\"expired\"}");
+    /* No id line: the last event id stays that of the last real event. */
+    char id[32];
+    snprintf(id, sizeof id, "%lld", (long long)last);
+    ck_assert_str_eq(ev->last_event_id, id);
     finish(&r, &o);
 }
 END_TEST
@@ -1544,6 +1642,11 @@ static Suite *stream_suite(void)
     tcase_add_test(tc, test_stream_run_replay_config_default);
     tcase_add_test(tc, test_stream_run_replay_more_than_stored);
     tcase_add_test(tc, test_stream_run_resume_beats_replay);
+    tcase_add_test(tc,
+                   test_stream_run_replay_latest_one_per_channel_in_id_order);
+    tcase_add_test(tc, test_stream_run_replay_latest_config_default);
+    tcase_add_test(tc, test_stream_run_replay_latest_first_id_and_empty_log);
+    tcase_add_test(tc, test_stream_run_resume_beats_replay_latest);
     tcase_add_test(tc, test_stream_catch_up_writes_hold_no_snapshot);
     tcase_add_test(tc, test_stream_run_resume_event_larger_than_batch_bytes);
     tcase_add_test(tc, test_stream_null_data_row_skipped_live_and_resume);
@@ -1555,6 +1658,7 @@ static Suite *stream_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_stream_run_heartbeat_when_idle);
     tcase_add_test(tc, test_stream_run_max_lifetime_ends_cleanly);
+    tcase_add_test(tc, test_stream_run_access_expiry_ends_with_auth_event);
     tcase_add_test(tc, test_stream_run_shutdown_reason);
     tcase_add_test(tc, test_stream_run_failing_sink_write_failed);
     tcase_add_test(tc, test_stream_run_failing_sink_found_by_heartbeat);

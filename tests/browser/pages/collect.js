@@ -80,7 +80,8 @@ window.T = (function () {
             }
             return { n, last, opens: r.opens, errors: r.errors, states: r.states, gaps: r.gaps,
                      readyState: r.obj.readyState,
-                     lastEventId: r.kind === 'lib' ? r.obj.lastEventId : undefined };
+                     lastEventId: r.kind === 'lib' ? r.obj.lastEventId : undefined,
+                     leader: r.kind === 'lib' ? r.obj.leader : undefined };
         },
 
         events(i, from) {
