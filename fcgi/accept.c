@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "accept.h"
-#include "hub.h"
+#include "clock.h"
 #include "listen.h"
 #include "logging.h"
 
@@ -28,8 +28,8 @@ void sse_acceptor_init(struct sse_acceptor *a, int listen_fd,
     atomic_init(&a->failing, 0);
     atomic_init(&a->reported, 0);
     /* So that the first line of each kind is written at once. */
-    atomic_init(&a->fail_logged_ns, sse_hub_now_ns() - LOG_INTERVAL_NS);
-    atomic_init(&a->refuse_logged_ns, sse_hub_now_ns() - LOG_INTERVAL_NS);
+    atomic_init(&a->fail_logged_ns, sse_now_ns() - LOG_INTERVAL_NS);
+    atomic_init(&a->refuse_logged_ns, sse_now_ns() - LOG_INTERVAL_NS);
 }
 
 /* Returns 1 for the one caller that may write a line now, at most once per
@@ -37,7 +37,7 @@ void sse_acceptor_init(struct sse_acceptor *a, int listen_fd,
  * flood the log. */
 static int may_log(atomic_llong *last)
 {
-    long long now = sse_hub_now_ns();
+    long long now = sse_now_ns();
     long long prev = atomic_load(last);
     return now - prev >= LOG_INTERVAL_NS &&
            atomic_compare_exchange_strong(last, &prev, now);

@@ -9,6 +9,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "conn.h"
 #include "fcgi_sink.h"
 #include "handler.h"
@@ -21,7 +22,7 @@
 
 static int ms_until(int64_t deadline_ns)
 {
-    int64_t left = deadline_ns - sse_hub_now_ns();
+    int64_t left = deadline_ns - sse_now_ns();
     if (left <= 0)
         return 0;
     return (int)((left + 999999) / 1000000);
@@ -34,7 +35,7 @@ static int ms_until(int64_t deadline_ns)
 static void linger_close(int fd)
 {
     if (shutdown(fd, SHUT_WR) == 0) {
-        int64_t deadline = sse_hub_now_ns() + LINGER_NS;
+        int64_t deadline = sse_now_ns() + LINGER_NS;
         char trash[1024];
         for (;;) {
             struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -52,7 +53,7 @@ static void linger_close(int fd)
  * the connection stayed idle for request-timeout. */
 static int next_request_arrives(int fd, int timeout_s)
 {
-    int64_t deadline = sse_hub_now_ns() + (int64_t)timeout_s * NS_PER_S;
+    int64_t deadline = sse_now_ns() + (int64_t)timeout_s * NS_PER_S;
     for (;;) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         int ms = ms_until(deadline);
@@ -79,8 +80,8 @@ static void set_receive_timeout(int fd, int seconds)
 static int read_request(const struct sse_conn_ctx *ctx, FCGX_Request *req,
                         struct sse_guard *guard, const char *peer)
 {
-    int timeout_s = ctx->cfg->request_timeout_s;
-    int64_t start = sse_hub_now_ns();
+    int timeout_s = ctx->env->cfg->request_timeout_s;
+    int64_t start = sse_now_ns();
     int64_t deadline = start + (int64_t)timeout_s * NS_PER_S;
     int guarded = sse_guard_arm(guard, req->ipcFd, deadline) == 0;
     if (!guarded) {
@@ -102,7 +103,7 @@ static int read_request(const struct sse_conn_ctx *ctx, FCGX_Request *req,
     else if (rc == 0)
         set_receive_timeout(req->ipcFd, 0); /* streams never read again */
     else
-        cut = sse_hub_now_ns() >= deadline;
+        cut = sse_now_ns() >= deadline;
     if (cut && rc == 0)
         FCGX_Free(req, 0); /* the request is lost; keep the fd to close */
     if (cut)
@@ -136,16 +137,19 @@ static void copy_vars(FCGX_Request *req, struct sse_request_vars *v)
     v->remote_user = FCGX_GetParam("REMOTE_USER", env);
 }
 
-static void serve_request(const struct sse_conn_ctx *ctx, FCGX_Request *req)
+/* Serves one request. Returns 1 when its stream was parked: the
+ * connection belongs to the event loop from then on. */
+static int serve_request(const struct sse_conn_ctx *ctx, FCGX_Request *req)
 {
     struct sse_request_vars vars;
     memset(&vars, 0, sizeof vars);
     copy_vars(req, &vars);
-    struct sse_sink sink;
+    struct sse_fcgi_sink sink;
     sse_fcgi_sink_init(&sink, req);
-    int threads = ctx->cfg->threads;
+    int threads = ctx->env->cfg->threads;
     int busy = threads >= 2 && atomic_load(ctx->busy) >= threads;
-    sse_handler_serve(ctx->hub, ctx->cfg, ctx->metrics, &vars, &sink, busy);
+    sse_handler_serve(ctx->env, &vars, &sink.sink, busy);
+    return sink.detached;
 }
 
 void sse_conn_serve(const struct sse_conn_ctx *ctx, FCGX_Request *req,
@@ -154,23 +158,31 @@ void sse_conn_serve(const struct sse_conn_ctx *ctx, FCGX_Request *req,
     assert(req->ipcFd < 0 && req->listen_sock < 0);
     /* A blocked write to a client that stopped reading gives up after
      * write-timeout instead of holding this thread for ever. */
-    struct timeval tv = {.tv_sec = ctx->cfg->write_timeout_s};
+    struct timeval tv = {.tv_sec = ctx->env->cfg->write_timeout_s};
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     req->ipcFd = fd;
     int answered = 0; /* a response was just written: linger at close */
     for (int kept = 0;; kept = 1) {
         answered = 0; /* an earlier response is read by now */
-        if (kept &&
-            !next_request_arrives(req->ipcFd, ctx->cfg->request_timeout_s)) {
+        if (kept && !next_request_arrives(req->ipcFd,
+                                          ctx->env->cfg->request_timeout_s)) {
             sse_log(SSE_LOG_DEBUG,
                     "closing the kept-alive connection from %s: idle for %d s",
-                    peer, ctx->cfg->request_timeout_s);
+                    peer, ctx->env->cfg->request_timeout_s);
             break;
         }
         if (read_request(ctx, req, guard, peer))
             break;
         int keep = req->keepConnection; /* as the web server asked */
-        serve_request(ctx, req);
+        if (serve_request(ctx, req)) {
+            /* Parked: libfcgi's buffers go, the connection stays open for
+             * the loop, which ends the response and closes it (even if
+             * the web server asked to keep it: the next request would
+             * have to come back to a thread). */
+            FCGX_Free(req, 0);
+            req->ipcFd = -1;
+            return;
+        }
         answered = 1;
         /* Finish the request but let us close the connection: libfcgi
          * closes it only after a write error (and then at once, detached). */

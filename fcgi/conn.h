@@ -15,8 +15,12 @@
  * request-timeout through the thread's guard (guard.h), counted from
  * accept; a kept-alive connection (FCGI_KEEP_CONN) may be idle for
  * request-timeout and then has request-timeout to deliver its next request.
- * After the params nothing reads the connection: the hub watches it for a
- * hang-up with epoll, and writes have the write-timeout (SO_SNDTIMEO).
+ * After the params nothing reads the connection while a thread holds the
+ * stream: the fan-out watches it for a hang-up with epoll, and writes have
+ * the write-timeout (SO_SNDTIMEO). A stream that is parked takes the
+ * connection with it (fcgi_sink.h): the thread frees libfcgi's buffers,
+ * neither writes a record nor closes the connection, and goes back to
+ * accepting.
  *
  * Thread-safety: one call at a time per req and guard (one thread's).
  */
@@ -26,16 +30,12 @@
 #include <fcgiapp.h>
 #include <stdatomic.h>
 
-#include "config.h"
 #include "guard.h"
-#include "hub.h"
-#include "metrics.h"
+#include "stream.h"
 
 /* What the requests of a connection are served with; all borrowed. */
 struct sse_conn_ctx {
-    struct sse_hub *hub;
-    const struct sse_config *cfg;
-    struct sse_metrics *metrics;
+    const struct sse_stream_env *env;
     atomic_int *busy; /* threads holding a connection, this one included */
 };
 

@@ -4,7 +4,9 @@
  * Options and environment become a struct sse_config; the listening socket
  * is found (listen.c); one hub per process watches the event log; a pool of
  * threads accepts connections (accept.c) and serves their requests
- * (conn.c), each holding one connection (one stream) at a time. The main
+ * (conn.c), each holding one connection at a time until its stream is
+ * parked in the event loop (loop.h), which holds every caught-up stream
+ * without a thread. The main
  * thread waits for signals and, in between, cuts connections that are too
  * slow to deliver a request (guard.c): SIGTERM, SIGINT and SIGUSR1
  * (multiwatch and libfcgi's own convention) end every stream cleanly and
@@ -30,15 +32,20 @@
 #include "accept.h"
 #include "access.h"
 #include "buf.h"
+#include "clock.h"
 #include "config.h"
 #include "conn.h"
 #include "dbname.h"
+#include "fanout.h"
 #include "guard.h"
 #include "hub.h"
 #include "listen.h"
 #include "logging.h"
+#include "logpool.h"
+#include "loop.h"
 #include "metrics.h"
 #include "sse_error.h"
+#include "stream.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "dev"
@@ -54,6 +61,7 @@
 struct worker {
     const struct sse_config *cfg;
     struct sse_hub *hub;
+    struct sse_stream_env env; /* what every stream shares */
     struct sse_metrics metrics;
     struct sse_acceptor acceptor;
     atomic_int busy;          /* threads holding a connection */
@@ -169,8 +177,7 @@ static void *serve_thread(void *arg)
 {
     const struct serving *t = arg;
     struct worker *w = t->w;
-    const struct sse_conn_ctx ctx = {
-        .hub = w->hub, .cfg = w->cfg, .metrics = &w->metrics, .busy = &w->busy};
+    const struct sse_conn_ctx ctx = {.env = &w->env, .busy = &w->busy};
     FCGX_Request req;
     /* No listening socket: libfcgi never accepts (conn.h). */
     FCGX_InitRequest(&req, -1, 0);
@@ -208,7 +215,7 @@ static void open_std_fds(void)
  * the next deadline (at most GUARD_TICK_NS). Returns the signal, or 0. */
 static int wait_signal(const sigset_t *set, struct worker *w, int nthreads)
 {
-    int64_t now = sse_hub_now_ns();
+    int64_t now = sse_now_ns();
     int64_t next = sse_guards_check(w->guards, (size_t)nthreads, now);
     int64_t span = next - now < GUARD_TICK_NS ? next - now : GUARD_TICK_NS;
     struct timespec ts = {(time_t)(span / 1000000000LL),
@@ -217,13 +224,34 @@ static int wait_signal(const sigset_t *set, struct worker *w, int nthreads)
     return sig > 0 ? sig : 0;
 }
 
-static void raise_fd_limit(void)
+/* Raises the open-files limit to its hard limit and returns it. */
+static long long raise_fd_limit(void)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
     }
+    return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT32_MAX
+               ? INT32_MAX
+               : (long long)rl.rlim_cur;
+}
+
+/* max-streams 0: each stream holds one descriptor (its connection); keep
+ * room for the listening socket, the log's connections (the hub's, the
+ * read pool's), epoll, inotify, eventfds, the guards' duplicates and the
+ * hand-shakes. */
+static int default_max_streams(long long nofile, int threads)
+{
+    long long reserve = 64 + 2LL * threads;
+    /* A tiny limit (a test, a container) still gets half of it. */
+    if (reserve > nofile / 2)
+        reserve = nofile / 2;
+    long long n = nofile - reserve;
+    return n < 1 ? 1 : n > 16777216 ? 16777216 : (int)n;
 }
 
 int main(int argc, char **argv)
@@ -266,7 +294,9 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    raise_fd_limit();
+    long long nofile = raise_fd_limit();
+    if (cfg.max_streams == 0)
+        cfg.max_streams = default_max_streams(nofile, cfg.threads);
 
     /* Counters are ours; SQLite's own memory statistics take a global
      * mutex on every allocation. */
@@ -288,6 +318,9 @@ int main(int argc, char **argv)
         return 2;
     }
     sse_metrics_init(&w.metrics, cfg.threads);
+    w.metrics.max_streams = cfg.max_streams;
+    w.env.cfg = &cfg;
+    w.env.metrics = &w.metrics;
     sse_acceptor_init(&w.acceptor, listen_fd, &cfg, cfg.threads);
     w.guards = calloc((size_t)cfg.threads, sizeof *w.guards);
     struct serving *serving = calloc((size_t)cfg.threads, sizeof *serving);
@@ -295,7 +328,17 @@ int main(int argc, char **argv)
         sse_log(SSE_LOG_ERROR, "cannot start: out of memory");
         return 1;
     }
-    int rc = sse_hub_new(&cfg, &w.metrics, &w.hub);
+    int rc = sse_fanout_new(&cfg, &w.metrics, &w.env.fanout);
+    if (!rc)
+        rc = sse_logpool_new(cfg.db, cfg.busy_timeout_ms, &w.env.logpool);
+    if (!rc)
+        rc = sse_hub_new(&cfg, &w.metrics, w.env.fanout, w.env.logpool, &w.hub);
+    /* Streams that caught up are parked in the loop (loop.h). */
+    if (!rc)
+        rc = sse_loop_new(&cfg, &w.metrics, w.env.fanout, w.env.logpool,
+                          sse_stream_ended, &w.env, &w.env.loop);
+    if (!rc)
+        rc = sse_loop_start(w.env.loop);
     if (!rc)
         rc = sse_hub_start(w.hub);
     if (rc) {
@@ -323,10 +366,10 @@ int main(int argc, char **argv)
     if (started == 0)
         return 1;
     sse_log(SSE_LOG_INFO,
-            "started version=%s db=%s socket=\"%s\" threads=%d heartbeat=%ds "
-            "access=%s",
-            PACKAGE_VERSION, cfg.db, desc, started, cfg.heartbeat_s,
-            sse_access_enabled(access) ? "on" : "off");
+            "started version=%s db=%s socket=\"%s\" threads=%d "
+            "max-streams=%d heartbeat=%ds access=%s",
+            PACKAGE_VERSION, cfg.db, desc, started, cfg.max_streams,
+            cfg.heartbeat_s, sse_access_enabled(access) ? "on" : "off");
 
     int sig = 0;
     for (;;) {

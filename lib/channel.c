@@ -29,3 +29,13 @@ int sse_event_type_valid(const char *type, size_t len)
             return 0;
     return 1;
 }
+
+uint32_t sse_channel_hash(const char *name, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)name[i];
+        h *= 16777619u;
+    }
+    return h;
+}

@@ -11,6 +11,7 @@
 #define SSE_CHANNEL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "sse_limits.h"
 
@@ -22,5 +23,9 @@ int sse_channel_valid(const char *name, size_t len);
 /* Returns 1 if type[0..len) is a valid event type (empty is valid and means
  * "message"), 0 otherwise. */
 int sse_event_type_valid(const char *type, size_t len);
+
+/* The hash of a channel name[0..len) (32-bit FNV-1a) that the fan-out
+ * compares before it compares names. */
+uint32_t sse_channel_hash(const char *name, size_t len);
 
 #endif

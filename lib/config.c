@@ -55,8 +55,13 @@ static const struct setting SETTINGS[] = {
     {"backlog", K_INT, OFF(backlog), 1, 65535, "1024",
      "listen backlog of a socket created by --listen"},
     {"threads", K_INT, OFF(threads), 1, 65536, "32",
-     "streams held at once by this process (one thread each); with 2 or more, "
-     "one is kept free to answer 'busy' quickly"},
+     "threads that accept requests and run hand-shakes (headers, backlog); "
+     "a stream that has caught up is parked without a thread; with 2 or "
+     "more, one is kept free to answer 'busy' quickly"},
+    {"max-streams", K_INT, OFF(max_streams), 0, 16777216, "0",
+     "streams one process holds at once, parked or not; past it the 'busy' "
+     "answer; 0: the open-files limit less 64 and 2 per thread (at most half "
+     "of it)"},
     {"heartbeat", K_INT, OFF(heartbeat_s), 1, 3600, "15",
      "seconds between heartbeat comments on an idle stream"},
     {"retry-ms", K_I64, OFF(retry_ms), 0, 86400000, "3000",

@@ -41,7 +41,9 @@ struct sse_config {
                                inherited socket (LISTEN_FDS or fd 0) */
     int socket_mode;        /* permissions of a socket we create (0660) */
     int backlog;            /* listen backlog of a socket we create */
-    int threads;            /* streams held at once by this process */
+    int threads;            /* hand-shakes (and catch-ups) at once */
+    int max_streams;        /* open streams per process; 0: from the
+                               open-files limit (fcgi/main.c sets it) */
     int heartbeat_s;        /* comment every N seconds when idle */
     int64_t retry_ms;       /* "retry:" sent at stream start */
     int64_t error_retry_ms; /* "retry:" sent with a server-side fault */

@@ -33,6 +33,15 @@
 int sse_encode_event(struct sse_buf *out, int64_t id, const char *type,
                      size_t type_len, const char *data, size_t data_len);
 
+/* Appends one stored row as an event: sse_encode_event, except that a type
+ * the schema would refuse (CR or LF, from an older or hand-edited table) is
+ * dropped with a warning, so the event still arrives, as "message". The one
+ * encoder of stored rows: the worker's hub, its catch-up reads and
+ * `sselite tail` all print a row the same way. Returns 0, SSE_EINVAL for
+ * id < 0, or a buffer error; out unchanged on failure. */
+int sse_encode_row(struct sse_buf *out, int64_t id, const char *type,
+                   size_t type_len, const char *data, size_t data_len);
+
 /* Appends "retry: <ms>\n\n". Returns 0, SSE_EINVAL for ms < 0, or a buffer
  * error; out unchanged on failure. */
 int sse_encode_retry(struct sse_buf *out, int64_t ms);

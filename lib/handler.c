@@ -55,13 +55,13 @@ static void serve_status(struct sse_metrics *m,
     sse_buf_cleanup(&out);
 }
 
-static void serve_ping(struct sse_hub *hub, const struct sse_config *cfg,
+static void serve_ping(struct sse_fanout *fanout, const struct sse_config *cfg,
                        const struct sse_request_vars *vars,
                        struct sse_sink *sink)
 {
     struct sse_buf out;
     sse_buf_init(&out, 0);
-    int fault = sse_hub_head(hub) < 0 ? sse_hub_fault(hub) : 0;
+    int fault = sse_fanout_health(fanout);
     if (!fault)
         sse_response_body(&out, "text/plain; charset=utf-8", "pong\n", 5, 0);
     else
@@ -87,46 +87,18 @@ static void refuse(const struct sse_config *cfg, struct sse_metrics *m,
             reason, vars->remote_addr ? vars->remote_addr : "-");
 }
 
-static void access_line(const struct sse_request *req,
-                        const struct sse_request_vars *vars,
-                        const struct sse_stream_result *res, int64_t start_ns)
-{
-    char channels[256];
-    size_t o = 0;
-    channels[0] = '\0';
-    for (size_t i = 0; i < req->nchannels && o + 2 < sizeof channels; i++) {
-        size_t len = strlen(req->channels[i]);
-        if (o + len + 2 >= sizeof channels)
-            break;
-        if (i)
-            channels[o++] = ',';
-        memcpy(channels + o, req->channels[i], len + 1);
-        o += len;
-    }
-    double dur = (double)(sse_hub_now_ns() - start_ns) / 1e9;
-    static const char *const SOURCES[] = {"none", "header", "query"};
-    sse_log(SSE_LOG_INFO,
-            "stream end channels=%s resume=%s from=%lld to=%lld events=%lld "
-            "bytes=%lld "
-            "dur=%.3fs reason=%s gap=%d client=%s",
-            channels, SOURCES[req->resume_source], (long long)res->start_after,
-            (long long)res->end_cursor, (long long)res->events,
-            (long long)res->bytes, dur, sse_metrics_reason_name(res->reason),
-            res->gap, vars->remote_addr ? vars->remote_addr : "-");
-}
-
 /* The grants-table rows of a principal, read through a pooled
- * connection of the hub. */
-static int hub_grants(void *src, const char *principal, int64_t now_ms,
-                      sse_access_grant_fn fn, void *ctx)
+ * connection. */
+static int pool_grants(void *src, const char *principal, int64_t now_ms,
+                       sse_access_grant_fn fn, void *ctx)
 {
-    struct sse_hub *hub = src;
+    struct sse_logpool *pool = src;
     struct sse_eventlog *log;
-    int rc = sse_hub_log_borrow(hub, &log);
+    int rc = sse_logpool_borrow(pool, &log);
     if (rc)
         return rc;
     rc = sse_eventlog_grants(log, principal, now_ms, fn, ctx);
-    sse_hub_log_return(hub, log, rc != 0);
+    sse_logpool_return(pool, log, rc != 0);
     return rc;
 }
 
@@ -142,14 +114,15 @@ static int64_t wall_ms(void)
  * one-line reason, or, when the grants cannot be read, a fault answer
  * (200, the error retry, a comment) so the browser comes back later
  * instead of giving up. */
-static int allowed(struct sse_hub *hub, const struct sse_config *cfg,
-                   struct sse_metrics *m, struct sse_request *req,
+static int allowed(const struct sse_stream_env *env, struct sse_request *req,
                    const struct sse_request_vars *vars, int cors,
                    struct sse_sink *sink)
 {
+    const struct sse_config *cfg = env->cfg;
+    struct sse_metrics *m = env->metrics;
     struct sse_access_decision d;
-    int rc = sse_access_decide(cfg->access, req, vars, wall_ms(), hub_grants,
-                               hub, &d);
+    int rc = sse_access_decide(cfg->access, req, vars, wall_ms(), pool_grants,
+                               env->logpool, &d);
     if (rc) {
         struct sse_buf out;
         sse_buf_init(&out, 0);
@@ -176,17 +149,18 @@ static int allowed(struct sse_hub *hub, const struct sse_config *cfg,
     return 1;
 }
 
-void sse_handler_serve(struct sse_hub *hub, const struct sse_config *cfg,
-                       struct sse_metrics *m,
+void sse_handler_serve(const struct sse_stream_env *env,
                        const struct sse_request_vars *vars,
                        struct sse_sink *sink, int busy)
 {
+    const struct sse_config *cfg = env->cfg;
+    struct sse_metrics *m = env->metrics;
     if (cfg->status_path && path_is(vars->uri, cfg->status_path)) {
         serve_status(m, vars, sink);
         return;
     }
     if (cfg->ping_path && path_is(vars->uri, cfg->ping_path)) {
-        serve_ping(hub, cfg, vars, sink);
+        serve_ping(env->fanout, cfg, vars, sink);
         return;
     }
     int cors = sse_response_cors(cfg, vars);
@@ -211,30 +185,19 @@ void sse_handler_serve(struct sse_hub *hub, const struct sse_config *cfg,
         return;
     }
     if (cfg->access && sse_access_enabled(cfg->access) &&
-        !allowed(hub, cfg, m, &req, vars, cors, sink))
+        !allowed(env, &req, vars, cors, sink))
         return;
-    if (busy) {
+    /* busy counts threads, which only a stream that keeps its thread holds
+     * for long (a long poll, or no loop to park in); a stream that will be
+     * parked takes its thread for a hand-shake only, and waits for one
+     * rather than being turned away in a burst. Past max-streams: the busy
+     * answer, which browsers retry later. */
+    int keeps_thread = req.longpoll || !env->loop || !sink->detach;
+    if ((busy && keeps_thread) || !sse_stream_admit(env)) {
         if (m)
             sse_metrics_add(&m->busy_rejects, 1);
         sse_stream_busy(cfg, &req, vars, cors, sink);
         return;
     }
-    if (m) {
-        sse_metrics_add(&m->streams_active, 1);
-        sse_metrics_add(&m->streams_opened, 1);
-        if (req.resume_source == SSE_RESUME_HEADER)
-            sse_metrics_add(&m->resumes_header, 1);
-        else if (req.resume_source == SSE_RESUME_QUERY)
-            sse_metrics_add(&m->resumes_query, 1);
-    }
-    int64_t start = sse_hub_now_ns();
-    struct sse_stream_result res;
-    sse_stream_run(hub, cfg, m, &req, vars, cors, sink, &res);
-    if (m) {
-        sse_metrics_add(&m->streams_active, -1);
-        sse_metrics_add(&m->streams_closed[res.reason], 1);
-        sse_metrics_add(&m->bytes_written, res.bytes);
-    }
-    if (cfg->access_log)
-        access_line(&req, vars, &res, start);
+    sse_stream_run(env, &req, vars, cors, sink, NULL);
 }

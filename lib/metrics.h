@@ -42,7 +42,9 @@ enum sse_access_refusal {
 struct sse_metrics {
     int64_t start_time_s;
     int threads;
-    atomic_llong streams_active;
+    long long max_streams;       /* the max-streams bound, 0: none */
+    atomic_llong streams_active; /* open (held by a thread or parked) */
+    atomic_llong streams_parked; /* of which held by the event loop */
     atomic_llong streams_opened;
     atomic_llong streams_closed[SSE_CLOSE_REASONS];
     atomic_llong resumes_header;
@@ -60,6 +62,8 @@ struct sse_metrics {
     atomic_llong head_id;          /* newest id seen by the hub */
     atomic_llong ring_events;      /* events in the hub's memory now */
     atomic_llong ring_bytes;       /* and their size (ring-bytes bounds it) */
+    atomic_llong loop_wakeups;     /* times the event loop woke with work */
+    atomic_llong loop_busy_us;     /* time it spent working, in µs */
     atomic_llong access_refused[SSE_REFUSED_REASONS]; /* 401/403 by reason */
 };
 

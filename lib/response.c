@@ -4,6 +4,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "encode.h"
+#include "metrics.h"
 #include "response.h"
 #include "sse_error.h"
 
@@ -162,4 +164,49 @@ int sse_response_body(struct sse_buf *out, const char *content_type,
     if (!rc && !head_only)
         rc = sse_buf_append(out, body, len);
     return rc;
+}
+
+int sse_response_stream_end(struct sse_buf *out, const struct sse_config *cfg,
+                            int reason)
+{
+    switch (reason) {
+    case SSE_CLOSE_LIFETIME:
+        return sse_encode_comment(out, "stream lifetime reached, reconnect");
+    case SSE_CLOSE_SHUTDOWN:
+        return sse_encode_comment(out, "server shutting down, reconnect");
+    case SSE_CLOSE_RESET:
+        return sse_encode_comment(out, "database replaced, reconnect");
+    case SSE_CLOSE_EXPIRED: {
+        /* The last event of a stream whose access ran out: the browser
+         * helper (deploy/js/sselite.js) fetches a new token and resumes.
+         * No id line, so the client's last event id stays that of the
+         * last real event. */
+        static const char AUTH_EXPIRED_EVENT[] =
+            "event: sselite-auth\ndata: {\"reason\":\"expired\"}\n\n";
+        size_t start = out->len;
+        int rc = sse_buf_append(out, AUTH_EXPIRED_EVENT,
+                                sizeof AUTH_EXPIRED_EVENT - 1);
+        if (!rc)
+            rc = sse_encode_comment(out, "access expired, renew it");
+        if (rc && out->data) {
+            out->len = start;
+            out->data[start] = '\0';
+        }
+        return rc;
+    }
+    case SSE_CLOSE_FAULT: {
+        size_t start = out->len;
+        int rc = sse_encode_retry(out, cfg->error_retry_ms);
+        if (!rc)
+            rc = sse_encode_comment(
+                out, "error: database cannot be read, retry later");
+        if (rc && out->data) {
+            out->len = start;
+            out->data[start] = '\0';
+        }
+        return rc;
+    }
+    default:
+        return 0;
+    }
 }

@@ -52,6 +52,15 @@ int sse_response_preflight(struct sse_buf *out, const struct sse_config *cfg,
 int sse_response_body(struct sse_buf *out, const char *content_type,
                       const char *body, size_t len, int head_only);
 
+/* Appends the bytes that end an event stream for reason (enum
+ * sse_close_reason): a comment that tells a reader of the raw stream why,
+ * after a "retry:" of cfg->error_retry_ms for a fault, and after the
+ * sselite-auth event (one event) when the access ran out. Nothing for reasons
+ * where the client is gone or nothing more is sent (client gone, write
+ * failed, long poll, HEAD). Returns 0 or a buffer error. */
+int sse_response_stream_end(struct sse_buf *out, const struct sse_config *cfg,
+                            int reason);
+
 /* Reason phrase for an HTTP status ("Bad Request"); "Unknown" if unknown. */
 const char *sse_response_reason(int status);
 

@@ -31,6 +31,8 @@ const char *sse_strerror(int err)
         return "shut down";
     case SSE_ETIMEDOUT:
         return "timed out";
+    case SSE_EAGAIN:
+        return "would block";
     default:
         return "unknown error";
     }

@@ -10,9 +10,12 @@
 #include <time.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "encode.h"
 #include "eventlog.h"
+#include "catchup.h"
 #include "logging.h"
+#include "loop.h"
 #include "response.h"
 #include "sse_error.h"
 #include "stream.h"
@@ -20,15 +23,13 @@
 #define TAKE_MAX 64
 /* A catch-up batch is read into memory before any of it is written; it
  * stops at the first row that finds this many encoded bytes collected. */
-#define CATCH_UP_BYTES ((size_t)256 * 1024)
-/* backlog_row's "batch full" stop: positive, so no sse_error code. */
-#define BATCH_FULL 1
-#define NS_PER_S 1000000000LL
+#define CATCH_UP_BYTES SSE_CATCHUP_BYTES
 /* Long enough for a vanished client's RST to come back, even over a WAN. */
 #define HEARTBEAT_PROBE_NS (250 * 1000000LL)
 
 struct session {
-    struct sse_hub *hub;
+    struct sse_fanout *fanout;
+    struct sse_logpool *logpool;
     const struct sse_config *cfg;
     struct sse_metrics *m;
     const struct sse_request *req;
@@ -38,16 +39,12 @@ struct session {
     struct sse_buf latest; /* replay=latest: encoded events sent first */
     int64_t cursor;
     int failed; /* the sink reported an error: stop writing */
-    /* Borrowed during a catch-up read, NULL otherwise: nothing may be
-     * written to the client while it holds a statement (see put). */
-    struct sse_eventlog *log;
+    const struct sse_stream_env *env;
+    struct sse_stream_info info;
 };
 
 static void put(struct session *s, const char *p, size_t n)
 {
-    /* A write may block on a slow client; a read snapshot held meanwhile
-     * would stop every checkpoint. */
-    assert(!s->log || !sse_eventlog_reading(s->log));
     if (s->failed || n == 0)
         return;
     if (s->sink->write(s->sink->ctx, p, n)) {
@@ -67,64 +64,29 @@ static int flush_out(struct session *s)
     return s->failed ? SSE_EIO : 0;
 }
 
-/* Ends the stream with a comment (and a retry for faults). */
-static void finish(struct session *s, int reason, const char *comment,
-                   int64_t retry_ms)
+/* Ends the stream for reason with its closing bytes. */
+static void finish(struct session *s, int reason)
 {
-    if (retry_ms >= 0)
-        sse_encode_retry(&s->out, retry_ms);
-    if (comment)
-        sse_encode_comment(&s->out, comment);
+    sse_response_stream_end(&s->out, s->cfg, reason);
     flush_out(s);
     s->res->reason = reason;
 }
 
-/* The collecting callback of a catch-up read: encodes rows into s->out
- * until the batch holds CATCH_UP_BYTES, then stops before the next row
- * (always taking the first, however large). Writes nothing. */
-struct backlog_ctx {
-    struct session *s;
-    size_t start; /* s->out.len before the batch */
-    size_t rows;
-};
-
-static int backlog_row(const struct sse_event_row *row, void *ctx)
-{
-    struct backlog_ctx *b = ctx;
-    struct sse_buf *out = &b->s->out;
-    if (b->rows > 0 && out->len - b->start >= CATCH_UP_BYTES)
-        return BATCH_FULL;
-    int rc = sse_hub_encode_row(out, row);
-    if (rc)
-        return rc;
-    b->rows++;
-    return 0;
-}
-
-/* Sends the rows after the cursor up to the hub's head from the log, one
- * bounded batch: read into memory, statement reset, connection returned,
- * and only then written, so a slow client never holds a read snapshot (one
- * that did would keep every checkpoint from completing, and the -wal file
- * would grow for as long as it read). Returns 0, or an error (fault or
- * write failure). */
+/* Sends the rows after the cursor up to the fan-out's head from the log,
+ * one bounded batch (sse_logpool_read: read into memory, snapshot released,
+ * connection returned, and only then written, so a slow client never holds
+ * a read snapshot, which would keep every checkpoint from completing and
+ * let the -wal file grow for as long as it read). Returns 0, or an error
+ * (fault or write failure). */
 static int catch_up(struct session *s)
 {
-    int64_t upto = sse_hub_head(s->hub);
+    int64_t upto = sse_fanout_head(s->fanout);
     if (upto < 0)
         return SSE_ECLOSED;
-    int rc = sse_hub_log_borrow(s->hub, &s->log);
-    if (rc)
-        return rc;
-    struct backlog_ctx b = {.s = s, .start = s->out.len};
     struct sse_eventlog_progress p;
-    rc = sse_eventlog_read(s->log, s->cursor, upto, s->req->channels,
-                           s->req->nchannels, (size_t)s->cfg->batch,
-                           backlog_row, &b, &p);
-    if (rc == BATCH_FULL)
-        rc = 0;
-    assert(!sse_eventlog_reading(s->log));
-    sse_hub_log_return(s->hub, s->log, rc != 0);
-    s->log = NULL;
+    int rc = sse_logpool_read(s->logpool, s->req->channels, s->req->nchannels,
+                              s->cursor, upto, (size_t)s->cfg->batch,
+                              CATCH_UP_BYTES, &s->out, &p);
     s->res->events += (int64_t)p.rows;
     if (s->m) {
         sse_metrics_add(&s->m->db_reads, 1);
@@ -148,7 +110,8 @@ static int catch_up(struct session *s)
 static int latest_row(const struct sse_event_row *row, void *ctx)
 {
     struct session *s = ctx;
-    int rc = sse_hub_encode_row(&s->latest, row);
+    int rc = sse_encode_row(&s->latest, row->id, row->type, row->type_len,
+                            row->data, row->data_len);
     if (!rc)
         s->res->events++;
     return rc;
@@ -178,16 +141,16 @@ static int plan_latest(struct session *s, struct sse_eventlog *log,
  * comes from a host that reads the primary: waits, up to resume-wait-ms,
  * for the hub to read that far, so that the stream goes on from it rather
  * than sending a "future" gap and the events again. A rare path (a hop
- * between hosts), so a short poll of the hub's head. */
+ * between hosts), so a short poll of the fan-out's head. */
 static void wait_for_resume_point(struct session *s, int64_t id)
 {
     int64_t deadline =
-        sse_hub_now_ns() + (int64_t)s->cfg->resume_wait_ms * 1000000LL;
-    while (sse_hub_now_ns() < deadline && !sse_hub_stopping(s->hub)) {
-        int64_t head = sse_hub_head(s->hub);
+        sse_now_ns() + (int64_t)s->cfg->resume_wait_ms * SSE_NS_PER_MS;
+    while (sse_now_ns() < deadline && !sse_fanout_stopping(s->fanout)) {
+        int64_t head = sse_fanout_head(s->fanout);
         if (head < 0 || head >= id)
             return;
-        struct timespec ts = {0, 10 * 1000000L};
+        struct timespec ts = {0, 10 * SSE_NS_PER_MS};
         nanosleep(&ts, NULL);
     }
 }
@@ -203,7 +166,7 @@ static int plan_start(struct session *s, char *gap_json, size_t cap)
     /* The common cases need no database: a first connect starts at the
      * hub's head, and a resume point inside the ring's window that the
      * hub saw no pruning of is served from the ring. */
-    sse_hub_window(s->hub, &covered, &hub_oldest, &hub_head);
+    sse_fanout_window(s->fanout, &covered, &hub_oldest, &hub_head);
     if (hub_head >= 0) {
         if (req->resume_source == SSE_RESUME_NONE && replay == 0) {
             s->cursor = hub_head;
@@ -217,7 +180,7 @@ static int plan_start(struct session *s, char *gap_json, size_t cap)
         }
     }
     struct sse_eventlog *log;
-    int rc = sse_hub_log_borrow(s->hub, &log);
+    int rc = sse_logpool_borrow(s->logpool, &log);
     if (rc)
         return rc;
     int64_t oldest, head, through = 0;
@@ -263,22 +226,54 @@ static int plan_start(struct session *s, char *gap_json, size_t cap)
             rc = sse_eventlog_replay_start(log, req->channels, req->nchannels,
                                            replay, head, &s->cursor);
     }
-    sse_hub_log_return(s->hub, log, rc != 0);
+    sse_logpool_return(s->logpool, log, rc != 0);
     return rc;
 }
 
-static void write_events(struct session *s, struct sse_hub_event **evs,
-                         size_t n)
+static void write_events(struct session *s, struct sse_event **evs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         put(s, evs[i]->bytes, evs[i]->len);
-        sse_hub_event_release(evs[i]);
+        sse_event_release(evs[i]);
     }
     s->res->events += (int64_t)n;
     if (s->m)
         sse_metrics_add(&s->m->events_delivered, (long long)n);
     if (!s->failed && s->sink->flush(s->sink->ctx))
         s->failed = 1;
+}
+
+/* Hands the stream to the loop: its connection (detached from the sink),
+ * subscriber, cursor and deadlines. Returns 1 when the loop has it, 0 when
+ * the stream must stay with its thread (the sink cannot detach), -1 when it
+ * ended (detached, but the loop refused it). */
+static int park(struct session *s, struct sse_sub *sub, int64_t next_hb,
+                int64_t end, int expiry)
+{
+    struct sse_conn conn;
+    if (s->sink->detach(s->sink->ctx, &conn))
+        return 0;
+    /* The loop watches the socket itself. */
+    sse_fanout_unwatch(s->fanout, sub);
+    struct sse_park p = {.conn = conn,
+                         .sub = sub,
+                         .cursor = s->cursor,
+                         .next_heartbeat_ns = next_hb,
+                         .end_ns = end,
+                         .end_reason =
+                             expiry ? SSE_CLOSE_EXPIRED : SSE_CLOSE_LIFETIME,
+                         .res = *s->res,
+                         .info = s->info};
+    int rc = sse_loop_park(s->env->loop, &p);
+    if (rc) {
+        /* Only at shutdown or without memory: the client reconnects. */
+        conn.ops->close(conn.ctx);
+        s->res->reason =
+            rc == SSE_ECLOSED ? SSE_CLOSE_SHUTDOWN : SSE_CLOSE_WRITE_FAILED;
+        return -1;
+    }
+    s->res->parked = 1;
+    return 1;
 }
 
 /* A moment between 80% and 100% of span ns from now (uniform): streams
@@ -311,13 +306,13 @@ static int64_t ns_until(int64_t until_ms)
 static int64_t stream_end(const struct session *s, int longpoll, int *expiry)
 {
     const struct sse_config *cfg = s->cfg;
-    int64_t now = sse_hub_now_ns();
+    int64_t now = sse_now_ns();
     int64_t end = INT64_MAX;
     *expiry = 0;
     if (longpoll)
-        end = now + (int64_t)cfg->longpoll_timeout_s * NS_PER_S;
+        end = now + (int64_t)cfg->longpoll_timeout_s * SSE_NS_PER_S;
     else if (cfg->max_lifetime_s > 0)
-        end = jittered(now, (int64_t)cfg->max_lifetime_s * NS_PER_S);
+        end = jittered(now, (int64_t)cfg->max_lifetime_s * SSE_NS_PER_S);
     if (s->req->access_until_ms > 0) {
         int64_t left = ns_until(s->req->access_until_ms);
         /* A long poll just ends; its next poll meets the refusal. */
@@ -330,41 +325,33 @@ static int64_t stream_end(const struct session *s, int longpoll, int *expiry)
     return end;
 }
 
-/* The last event of a stream whose access ran out: the browser helper
- * (deploy/js/sselite.js) fetches a new token and resumes. No id line, so
- * the client's last event id stays that of the last real event. */
-#define AUTH_EXPIRED_EVENT                                                     \
-    "event: sselite-auth\ndata: {\"reason\":\"expired\"}\n\n"
-
 /* Ends the stream at its own end (see stream_end). */
 static void end_by_time(struct session *s, int longpoll, int expiry)
 {
     if (longpoll) {
         s->res->reason = SSE_CLOSE_LONGPOLL;
-    } else if (expiry) {
-        sse_buf_append(&s->out, AUTH_EXPIRED_EVENT,
-                       sizeof AUTH_EXPIRED_EVENT - 1);
-        s->res->events++;
-        finish(s, SSE_CLOSE_EXPIRED, "access expired, renew it", -1);
-    } else {
-        finish(s, SSE_CLOSE_LIFETIME, "stream lifetime reached, reconnect", -1);
+        return;
     }
+    if (expiry)
+        s->res->events++; /* the sselite-auth event */
+    finish(s, expiry ? SSE_CLOSE_EXPIRED : SSE_CLOSE_LIFETIME);
 }
 
-static void follow(struct session *s, struct sse_hub_waiter *w, int longpoll)
+static void follow(struct session *s, struct sse_sub *sub, int longpoll,
+                   int may_park)
 {
     const struct sse_config *cfg = s->cfg;
     int expiry;
     int64_t end = stream_end(s, longpoll, &expiry);
-    int64_t now = sse_hub_now_ns();
-    int64_t hb_period = (int64_t)cfg->heartbeat_s * NS_PER_S;
+    int64_t now = sse_now_ns();
+    int64_t hb_period = (int64_t)cfg->heartbeat_s * SSE_NS_PER_S;
     int64_t next_hb = now + hb_period;
     /* Apache (mod_fcgid, mod_proxy_fcgi) closes our connection only when a
      * write to a vanished client fails, and over TCP the first write after
      * the client left still succeeds: a second, tiny comment shortly after
      * each heartbeat makes it notice within one heartbeat, not two. */
     int64_t probe_at = INT64_MAX;
-    struct sse_hub_event *evs[TAKE_MAX];
+    struct sse_event *evs[TAKE_MAX];
 
     for (;;) {
         if (s->failed) {
@@ -377,7 +364,7 @@ static void follow(struct session *s, struct sse_hub_waiter *w, int longpoll)
         }
         /* Also between catch-up batches: a long backlog must not outlive
          * the access that was granted for it. */
-        if (sse_hub_now_ns() >= end) {
+        if (sse_now_ns() >= end) {
             end_by_time(s, longpoll, expiry);
             return;
         }
@@ -385,74 +372,62 @@ static void follow(struct session *s, struct sse_hub_waiter *w, int longpoll)
         int64_t deadline = longpoll ? end : (next_hb < end ? next_hb : end);
         if (probe_at < deadline)
             deadline = probe_at;
-        int st =
-            sse_hub_next(s->hub, w, &s->cursor, evs, TAKE_MAX, &n, deadline);
-        /* Events the hub wrote for us while we slept count as activity. */
-        if (w->last_write_ns && w->last_write_ns + hb_period > next_hb)
-            next_hb = w->last_write_ns + hb_period;
+        /* A stream that may park only looks: once nothing is ready, it has
+         * caught up and goes to the loop. */
+        if (may_park)
+            deadline = 0;
+        int st = sse_fanout_next(s->fanout, sub, &s->cursor, evs, TAKE_MAX, &n,
+                                 deadline);
         if (n) {
             write_events(s, evs, n);
-            next_hb = sse_hub_now_ns() + hb_period;
+            next_hb = sse_now_ns() + hb_period;
             continue;
         }
         switch (st) {
-        case SSE_HUB_BEHIND: {
+        case SSE_FANOUT_BEHIND: {
             int rc = catch_up(s);
             if (rc == SSE_EIO)
                 continue;
             if (rc) {
-                finish(s, SSE_CLOSE_FAULT,
-                       "error: database cannot be read, retry later",
-                       cfg->error_retry_ms);
+                finish(s, SSE_CLOSE_FAULT);
                 sse_log(SSE_LOG_ERROR, "stream: reading the backlog failed: %s",
                         sse_strerror(rc));
                 return;
             }
-            next_hb = sse_hub_now_ns() + hb_period;
+            next_hb = sse_now_ns() + hb_period;
             continue;
         }
-        case SSE_HUB_PENDING: {
-            /* The rest of a record the hub started writing for us. */
-            int rc =
-                s->sink->write_raw(s->sink->ctx, w->pending, w->pending_len);
-            free(w->pending);
-            w->pending = NULL;
-            if (rc) {
-                s->failed = 1;
-                continue;
-            }
-            next_hb = sse_hub_now_ns() + hb_period;
-            continue;
-        }
-        case SSE_HUB_HANGUP:
+        case SSE_FANOUT_HANGUP:
             /* The web server closed our socket, or only half-closed it:
              * a probe write tells the two apart. Over TCP the first write
              * after the peer's FIN still succeeds (the RST comes back as
              * its answer), so a second probe shortly after decides. */
-            sse_hub_waiter_unwatch(s->hub, w);
+            sse_fanout_unwatch(s->fanout, sub);
             sse_encode_comment(&s->out, "");
             if (flush_out(s)) {
                 s->res->reason = SSE_CLOSE_CLIENT_GONE;
                 return;
             }
-            probe_at = sse_hub_now_ns() + HEARTBEAT_PROBE_NS;
+            probe_at = sse_now_ns() + HEARTBEAT_PROBE_NS;
             continue;
-        case SSE_HUB_RESET:
-            finish(s, SSE_CLOSE_RESET, "database replaced, reconnect", -1);
-            return;
-        case SSE_HUB_FAULT:
-            finish(s, SSE_CLOSE_FAULT,
-                   "error: database cannot be read, retry later",
-                   cfg->error_retry_ms);
-            return;
-        case SSE_HUB_CLOSED:
-            finish(s, SSE_CLOSE_SHUTDOWN, "server shutting down, reconnect",
-                   -1);
+        case SSE_FANOUT_RESET:
+        case SSE_FANOUT_FAULT:
+        case SSE_FANOUT_CLOSED:
+            finish(s, st == SSE_FANOUT_RESET   ? SSE_CLOSE_RESET
+                      : st == SSE_FANOUT_FAULT ? SSE_CLOSE_FAULT
+                                               : SSE_CLOSE_SHUTDOWN);
             return;
         default:
             break;
         }
-        now = sse_hub_now_ns();
+        if (may_park) {
+            int parked = park(s, sub, next_hb, end, expiry);
+            if (parked)
+                return;
+            may_park = 0;
+            continue;
+        }
+        now = sse_now_ns();
         if (now >= end) {
             end_by_time(s, longpoll, expiry);
             return;
@@ -478,93 +453,175 @@ static void stream_fault(struct session *s, const struct sse_request_vars *vars,
 {
     int longpoll = s->req->longpoll;
     sse_response_stream_headers(&s->out, s->cfg, vars, cors, longpoll);
-    if (s->req->method == SSE_METHOD_HEAD) {
-        flush_out(s);
-        s->res->reason = SSE_CLOSE_FAULT;
-    } else {
+    if (s->req->method != SSE_METHOD_HEAD) {
         char msg[160];
         snprintf(msg, sizeof msg, "error: %s", sse_strerror(rc));
-        finish(s, SSE_CLOSE_FAULT, msg, s->cfg->error_retry_ms);
+        sse_encode_retry(&s->out, s->cfg->error_retry_ms);
+        sse_encode_comment(&s->out, msg);
     }
+    flush_out(s);
+    s->res->reason = SSE_CLOSE_FAULT;
     if (s->m)
         sse_metrics_add(&s->m->db_faults, 1);
     sse_log(SSE_LOG_ERROR, "stream refused: database '%s': %s", s->cfg->db,
             sse_strerror(rc));
 }
 
-void sse_stream_run(struct sse_hub *hub, const struct sse_config *cfg,
-                    struct sse_metrics *metrics, const struct sse_request *req,
-                    const struct sse_request_vars *vars, int cors,
-                    struct sse_sink *sink, struct sse_stream_result *res)
+/* Sends the headers, the retry and the gap event. Returns 0, or 1 when the
+ * stream ended there (HEAD, or the client is gone). */
+static int start(struct session *s, const struct sse_request_vars *vars,
+                 int cors, const char *gap)
 {
-    struct sse_stream_result local;
-    struct session s = {.hub = hub,
-                        .cfg = cfg,
-                        .m = metrics,
-                        .req = req,
-                        .sink = sink,
-                        .res = res ? res : &local};
-    memset(s.res, 0, sizeof *s.res);
-    sse_buf_init(&s.out, 0);
-    sse_buf_init(&s.latest, 0);
-    int longpoll = req->longpoll;
-    char gap[256];
-
-    int rc = sse_hub_head(hub) < 0 ? sse_hub_fault(hub) : 0;
-    if (!rc)
-        rc = plan_start(&s, gap, sizeof gap);
-    if (rc) {
-        stream_fault(&s, vars, cors, rc ? rc : SSE_EDB);
-        goto out;
-    }
-    s.res->start_after = s.cursor;
-    sse_response_stream_headers(&s.out, cfg, vars, cors, longpoll);
+    const struct sse_request *req = s->req;
+    sse_response_stream_headers(&s->out, s->cfg, vars, cors, req->longpoll);
     if (req->method == SSE_METHOD_HEAD) {
-        flush_out(&s);
-        s.res->reason = SSE_CLOSE_HEAD;
-        goto out;
+        flush_out(s);
+        s->res->reason = SSE_CLOSE_HEAD;
+        return 1;
     }
     /* Old XHR-based polyfills parse nothing before 2 KiB have arrived,
      * whether they stream or poll. */
     if (req->padding)
-        sse_encode_padding(&s.out, 2048);
-    if (!longpoll) {
-        sse_encode_retry(&s.out, cfg->retry_ms);
-        sse_encode_comment(&s.out, "sselite stream");
+        sse_encode_padding(&s->out, 2048);
+    if (!req->longpoll) {
+        sse_encode_retry(&s->out, s->cfg->retry_ms);
+        sse_encode_comment(&s->out, "sselite stream");
     }
     if (gap[0]) {
-        sse_encode_event(&s.out, s.cursor, SSE_GAP_EVENT,
+        sse_encode_event(&s->out, s->cursor, SSE_GAP_EVENT,
                          sizeof SSE_GAP_EVENT - 1, gap, strlen(gap));
-        s.res->events++;
-        s.res->gap = 1;
-        if (metrics)
-            sse_metrics_add(&metrics->gaps, 1);
+        s->res->events++;
+        s->res->gap = 1;
+        if (s->m)
+            sse_metrics_add(&s->m->gaps, 1);
     }
-    if (sse_buf_append(&s.out, s.latest.data, s.latest.len)) {
-        finish(&s, SSE_CLOSE_FAULT, "error: out of memory",
-               cfg->error_retry_ms);
+    if (sse_buf_append(&s->out, s->latest.data, s->latest.len)) {
+        finish(s, SSE_CLOSE_FAULT);
+        return 1;
+    }
+    if (flush_out(s)) {
+        s->res->reason = SSE_CLOSE_CLIENT_GONE;
+        return 1;
+    }
+    return 0;
+}
+
+void sse_stream_run(const struct sse_stream_env *env,
+                    const struct sse_request *req,
+                    const struct sse_request_vars *vars, int cors,
+                    struct sse_sink *sink, struct sse_stream_result *res)
+{
+    const struct sse_config *cfg = env->cfg;
+    struct sse_metrics *metrics = env->metrics;
+    struct sse_stream_result local;
+    struct session s = {.fanout = env->fanout,
+                        .logpool = env->logpool,
+                        .cfg = cfg,
+                        .m = metrics,
+                        .req = req,
+                        .sink = sink,
+                        .res = res ? res : &local,
+                        .env = env};
+    memset(s.res, 0, sizeof *s.res);
+    s.info.start_ns = sse_now_ns();
+    s.info.resume_source = (int)req->resume_source;
+    snprintf(s.info.client, sizeof s.info.client, "%s",
+             vars->remote_addr ? vars->remote_addr : "-");
+    if (metrics) {
+        sse_metrics_add(&metrics->streams_opened, 1);
+        if (req->resume_source == SSE_RESUME_HEADER)
+            sse_metrics_add(&metrics->resumes_header, 1);
+        else if (req->resume_source == SSE_RESUME_QUERY)
+            sse_metrics_add(&metrics->resumes_query, 1);
+    }
+    sse_buf_init(&s.out, 0);
+    sse_buf_init(&s.latest, 0);
+    char gap[256];
+    struct sse_sub *sub = NULL;
+
+    int rc = sse_fanout_health(s.fanout);
+    if (!rc)
+        rc = plan_start(&s, gap, sizeof gap);
+    if (rc) {
+        stream_fault(&s, vars, cors, rc);
         goto out;
     }
-    if (flush_out(&s)) {
-        s.res->reason = SSE_CLOSE_CLIENT_GONE;
+    s.res->start_after = s.cursor;
+    if (start(&s, vars, cors, gap))
+        goto out;
+    if (sse_fanout_add(s.fanout, req, sink->fd, &sub)) {
+        finish(&s, SSE_CLOSE_FAULT);
         goto out;
     }
-    struct sse_hub_waiter w;
-    if (sse_hub_waiter_add(hub, &w, req, sink->fd)) {
-        finish(&s, SSE_CLOSE_FAULT, "error: out of memory",
-               cfg->error_retry_ms);
-        goto out;
-    }
-    if (!longpoll && sink->write_raw && sink->request_id >= 0)
-        sse_hub_waiter_allow_direct(hub, &w, sink->request_id);
-    follow(&s, &w, longpoll);
-    s.res->events += w.direct_events;
-    s.res->bytes += w.direct_bytes;
-    sse_hub_waiter_remove(hub, &w);
+    int may_park = env->loop && sink->detach && !req->longpoll;
+    follow(&s, sub, req->longpoll, may_park);
 out:
     s.res->end_cursor = s.cursor;
     sse_buf_cleanup(&s.out);
     sse_buf_cleanup(&s.latest);
+    if (s.res->parked)
+        return; /* the loop reports the end */
+    sse_fanout_remove(s.fanout, sub);
+    const char *names[SSE_REQUEST_MAX_CHANNELS];
+    for (size_t i = 0; i < req->nchannels; i++)
+        names[i] = req->channels[i];
+    sse_stream_ended((void *)env, &s.info, s.res, names, req->nchannels);
+}
+
+int sse_stream_admit(const struct sse_stream_env *env)
+{
+    struct sse_metrics *m = env->metrics;
+    if (!m)
+        return 1;
+    long long before = atomic_fetch_add(&m->streams_active, 1);
+    if (env->cfg->max_streams > 0 && before >= env->cfg->max_streams) {
+        atomic_fetch_sub(&m->streams_active, 1);
+        return 0;
+    }
+    return 1;
+}
+
+/* One access-log line for an ended stream. */
+static void access_line(const struct sse_stream_info *info,
+                        const struct sse_stream_result *res,
+                        const char *const *channels, size_t nchannels)
+{
+    char list[256];
+    size_t o = 0;
+    list[0] = '\0';
+    for (size_t i = 0; i < nchannels && o + 2 < sizeof list; i++) {
+        size_t len = strlen(channels[i]);
+        if (o + len + 2 >= sizeof list)
+            break;
+        if (i)
+            list[o++] = ',';
+        memcpy(list + o, channels[i], len + 1);
+        o += len;
+    }
+    double dur = (double)(sse_now_ns() - info->start_ns) / 1e9;
+    static const char *const SOURCES[] = {"none", "header", "query"};
+    sse_log(SSE_LOG_INFO,
+            "stream end channels=%s resume=%s from=%lld to=%lld events=%lld "
+            "bytes=%lld dur=%.3fs reason=%s gap=%d client=%s",
+            list, SOURCES[info->resume_source], (long long)res->start_after,
+            (long long)res->end_cursor, (long long)res->events,
+            (long long)res->bytes, dur, sse_metrics_reason_name(res->reason),
+            res->gap, info->client);
+}
+
+void sse_stream_ended(void *env, const struct sse_stream_info *info,
+                      const struct sse_stream_result *res,
+                      const char *const *channels, size_t nchannels)
+{
+    const struct sse_stream_env *e = env;
+    struct sse_metrics *m = e->metrics;
+    if (m) {
+        sse_metrics_add(&m->streams_active, -1);
+        sse_metrics_add(&m->streams_closed[res->reason], 1);
+        sse_metrics_add(&m->bytes_written, res->bytes);
+    }
+    if (e->cfg->access_log)
+        access_line(info, res, channels, nchannels);
 }
 
 void sse_stream_busy(const struct sse_config *cfg,

@@ -22,7 +22,7 @@
  * of line breaks, and is given back after such an event has been written.
  * Rows the event log skips as unreadable are passed, not waited on.
  *
- * Thread-safety: one session per thread; the hub and metrics are shared.
+ * Thread-safety: one session per thread; the env's objects are shared.
  */
 #ifndef SSE_STREAM_H
 #define SSE_STREAM_H
@@ -31,24 +31,24 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "hub.h"
+#include "fanout.h"
+#include "logpool.h"
 #include "metrics.h"
 #include "request.h"
+#include "sink.h"
 
-/* Where the bytes go. write buffers (it may block up to the write
- * timeout); flush pushes them to the web server. Both return 0 or SSE_EIO
- * once the client is gone. fd is the socket to watch for hang-up, or -1. */
-struct sse_sink {
-    int (*write)(void *ctx, const char *p, size_t n);
-    int (*flush)(void *ctx);
-    void *ctx;
-    int fd;
-    /* Optional (NULL/-1 when the sink has no FastCGI connection): writes
-     * bytes that are already FastCGI records straight to fd, blocking up to
-     * the write timeout, with nothing buffered in between; and the request
-     * id the hub puts in the records it writes for this stream. */
-    int (*write_raw)(void *ctx, const char *p, size_t n);
-    int request_id;
+struct sse_loop;
+
+/* The process-wide objects every stream uses; all borrowed. */
+struct sse_stream_env {
+    const struct sse_config *cfg;
+    struct sse_metrics *metrics; /* may be NULL */
+    struct sse_fanout *fanout;
+    struct sse_logpool *logpool;
+    /* NULL: every stream keeps its thread to the end. Otherwise a stream
+     * whose sink can detach is parked there once it has caught up (not a
+     * long poll, which ends at its first events anyway). */
+    struct sse_loop *loop;
 };
 
 /* What happened, for the access log and tests. */
@@ -59,19 +59,45 @@ struct sse_stream_result {
     int64_t events;      /* events written (gap events included) */
     int64_t bytes;       /* body bytes written */
     int gap;             /* 1 if a sselite-gap event was sent */
+    int parked; /* the stream went on in the loop: it has not ended, and
+                   the loop reports its end (sse_stream_ended) */
+};
+
+/* Who a stream is, for the access log at its end. */
+struct sse_stream_info {
+    int64_t start_ns;  /* CLOCK_MONOTONIC at the start */
+    int resume_source; /* enum sse_resume_source */
+    char client[48];   /* REMOTE_ADDR (truncated), or "-" */
 };
 
 /* The in-band event type announcing that the resume point is gone. */
 #define SSE_GAP_EVENT "sselite-gap"
 
 /* Runs a session for a parsed request with method GET or HEAD; cors is the
- * sse_response_cors classification (not SSE_CORS_DENY). Returns when the
- * stream has ended; res (may be NULL) says why. Never fails: every fault is
- * reported to the client in-band and in the result. */
-void sse_stream_run(struct sse_hub *hub, const struct sse_config *cfg,
-                    struct sse_metrics *metrics, const struct sse_request *req,
+ * sse_response_cors classification (not SSE_CORS_DENY). The caller has
+ * counted the stream in metrics->streams_active (the max-streams bound);
+ * the stream counts itself out when it ends. Returns when the stream has
+ * ended, or when it was parked (res->parked: its connection, taken with
+ * sink->detach, belongs to the loop now); res (may be NULL) says which and
+ * why. Never fails: every fault is reported to the client in-band and in
+ * the result. */
+void sse_stream_run(const struct sse_stream_env *env,
+                    const struct sse_request *req,
                     const struct sse_request_vars *vars, int cors,
                     struct sse_sink *sink, struct sse_stream_result *res);
+
+/* Counts a stream in (metrics->streams_active) unless cfg->max_streams
+ * (0: no bound) are open already. Returns 1 when it was counted (then run
+ * it with sse_stream_run), 0 when the process is full. */
+int sse_stream_admit(const struct sse_stream_env *env);
+
+/* Counts an ended stream out (metrics: streams_active, closed by reason,
+ * bytes) and writes its access-log line (when cfg->access_log) with its
+ * channels[0..nchannels). Called by sse_stream_run, and by the loop for a
+ * parked stream (the signature of sse_loop_end_fn, env as ctx). */
+void sse_stream_ended(void *env, const struct sse_stream_info *info,
+                      const struct sse_stream_result *res,
+                      const char *const *channels, size_t nchannels);
 
 /* Answers a request (parsed: req) that arrived while every thread holds a
  * stream: 200 with a "retry:" of cfg->busy_retry_ms and a comment, so the

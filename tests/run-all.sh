@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run-all.sh - the one command that runs every sselite test on a fresh
 # Debian 12 machine: installs what is missing, builds with -Werror, runs the
-# unit tests (and again under valgrind and in an ASan+UBSan build), the CLI
+# unit tests (and again under valgrind, in an ASan+UBSan build and, for the
+# threaded modules, in a ThreadSanitizer build), the CLI
 # tests, the integration suites behind real web servers, and the benchmark
 # smoke test. Last line: "N passed, N failed" (suites).
 # SPDX-License-Identifier: MIT
@@ -112,7 +113,7 @@ asan_unit() {
     # release build the other suites use.
     local dir="$repo/build-asan"
     rm -rf "$dir" && mkdir -p "$dir" || return 1
-    tar -C "$repo" --exclude=./build-asan --exclude=./.git --exclude=./node_modules \
+    tar -C "$repo" --exclude=./build-asan --exclude=./build-tsan --exclude=./.git --exclude=./node_modules \
         --exclude=./tests/out -cf - . | tar -C "$dir" -xf - || return 1
     (cd "$dir" && make distclean >/dev/null 2>&1; autoreconf -fi >/dev/null 2>&1 &&
         ./configure --enable-werror --enable-sanitizers -q &&
@@ -120,6 +121,31 @@ asan_unit() {
         ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
             make -j"$(nproc)" check) || { tail -50 "$dir"/tests/unit/*.log 2>/dev/null; return 1; }
 }
+
+tsan_unit() {
+    # The suites whose code shares state between threads (the ring, the
+    # fan-out, the detector, streams), built with ThreadSanitizer in a copy
+    # of the tree like asan_unit. Check's fork mode is off so TSan sees the
+    # threads of one test in one process.
+    local dir="$repo/build-tsan" t rc=0
+    rm -rf "$dir" && mkdir -p "$dir" || return 1
+    tar -C "$repo" --exclude=./build-asan --exclude=./build-tsan --exclude=./.git \
+        --exclude=./node_modules --exclude=./tests/out -cf - . | tar -C "$dir" -xf - || return 1
+    (cd "$dir" && make distclean >/dev/null 2>&1; autoreconf -fi >/dev/null 2>&1 &&
+        ./configure --enable-werror --enable-tsan -q &&
+        make -j"$(nproc)" >/dev/null &&
+        make -j"$(nproc)" $TSAN_SUITES >/dev/null) || return 1
+    for t in $TSAN_SUITES; do
+        if (cd "$dir" && CK_FORK=no TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+            "$t" >"$out/tsan-$(basename "$t").log" 2>&1); then
+            echo "tsan $(basename "$t"): clean"
+        else
+            echo "tsan $(basename "$t"): FAILED"; tail -40 "$out/tsan-$(basename "$t").log"; rc=1
+        fi
+    done
+    return $rc
+}
+TSAN_SUITES="tests/unit/check_ring tests/unit/check_fanout tests/unit/check_loop tests/unit/check_hub tests/unit/check_stream"
 
 distcheck() {
     # Builds the tarball, then builds and tests it in a read-only source
@@ -145,6 +171,7 @@ if [ "$failed" = 0 ]; then
     suite format format
     suite unit-valgrind valgrind_unit
     suite unit-asan asan_unit
+    suite unit-tsan tsan_unit
     [ -f tests/cli/test_cli.sh ] && suite cli bash tests/cli/test_cli.sh
     [ -f tests/cli/test_retention.sh ] && suite cli-retention bash tests/cli/test_retention.sh
     [ -f tests/integration/run.sh ] && suite integration-lighttpd bash tests/integration/run.sh

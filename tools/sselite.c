@@ -726,8 +726,8 @@ struct tail_state {
 static int tail_row(const struct sse_event_row *row, void *ctx)
 {
     struct tail_state *t = ctx;
-    int err = sse_encode_event(&t->out, row->id, row->type, row->type_len,
-                               row->data, row->data_len);
+    int err = sse_encode_row(&t->out, row->id, row->type, row->type_len,
+                             row->data, row->data_len);
     if (err)
         return err;
     t->printed++;

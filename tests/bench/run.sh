@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: MIT
 #
 # Usage: bash tests/bench/run.sh [--smoke | --quick] [--runs N]
-#          [--systems sselite,nchan] [--workloads W1,W2,W3,W4,W5,floor]
+#          [--systems sselite,nchan] [--workloads W1,W2,W2x,W3,W4,W5,floor]
 #          [--out DIR] [--sync full|normal] [--w4-batch N] [--keep]
 #
 # Each run starts every system afresh for every workload (generated configs,
@@ -70,21 +70,23 @@ case "$mode" in
 full)
     W1_SUBS=1000 W1_COUNT=1000 RATE=100
     W2_STREAMS=8000 W2_HOLD=10
+    W2X_STREAMS=18000 W2X_WEB=3
     W3_SUBS=1000 W3_COUNT=1000 W3_DROP=500
     W4_COUNT=100000 W4_SUBS=100
     W5_SUBS=1000 W5_COUNT=1000
     FL_SUBS=100 FL_COUNT=1000
     CONNECT_RATE=2000
-    default_workloads="W1 W2 W3 W4 W5 floor" ;;
+    default_workloads="W1 W2 W2x W3 W4 W5 floor" ;;
 quick)
     W1_SUBS=200 W1_COUNT=300 RATE=100
     W2_STREAMS=1000 W2_HOLD=3
+    W2X_STREAMS=3000 W2X_WEB=3
     W3_SUBS=200 W3_COUNT=300 W3_DROP=150
     W4_COUNT=10000 W4_SUBS=20
     W5_SUBS=200 W5_COUNT=300
     FL_SUBS=50 FL_COUNT=300
     CONNECT_RATE=2000
-    default_workloads="W1 W2 W3 W4 W5 floor" ;;
+    default_workloads="W1 W2 W2x W3 W4 W5 floor" ;;
 smoke)
     W1_SUBS=50 W1_COUNT=200 RATE=100
     W3_SUBS=50 W3_COUNT=200 W3_DROP=100
@@ -185,7 +187,7 @@ sselite_start_worker() {
         ulimit -n "$hard_nofile" 2>/dev/null
         exec "$FCGI" --db "$S_DIR/events.db" --listen "$S_DIR/fcgi.sock" \
             --threads "$S_THREADS" --backlog 4096 --access-log=0 \
-            --log-level warn --ping-path /events/_ping
+            --log-level warn --ping-path /events/_ping --status-path /events/_status
     ) >>"$S_DIR/worker.log" 2>&1 &
     S_WPID=$!
     started="$started $S_WPID"
@@ -201,29 +203,22 @@ sselite_start_lighttpd() {
 sselite_ping() {
     [ "$(curl -s -m 2 "http://127.0.0.1:$S_PORT/events/_ping" 2>/dev/null)" = pong ]
 }
-# sselite_up STREAMS [THREADS]: a fresh database, worker and lighttpd sized
-# for STREAMS open streams.
-sselite_up() {
-    local fds
-    S_STREAMS=$1
-    S_DIR="$tmp/sselite-$RANDOM$RANDOM"
-    mkdir -p "$S_DIR/www" || return 1
-    "$CLI" init "$S_DIR/events.db" >/dev/null || return 1
-    # One thread per stream, one spare for "busy" answers, some headroom.
-    S_THREADS=${2:-$((S_STREAMS + 64))}
+# sselite_lighttpd_conf FILE PORT STREAMS: a lighttpd sized for STREAMS
+# open streams, in front of the worker's socket.
+sselite_lighttpd_conf() {
+    local conf=$1 port=$2 streams=$3 fds
     # lighttpd holds two descriptors per stream (client and backend) and
     # stops accepting ("sockets disabled, out-of-fds") once 90% of max-fds
     # are in use.
-    fds=$(((2 * S_STREAMS * 10 + 8) / 9 + 256))
+    fds=$(((2 * streams * 10 + 8) / 9 + 256))
     [ "$fds" -gt "$hard_nofile" ] && fds=$hard_nofile
-    S_PORT=$(free_port)
-    cat >"$S_DIR/lighttpd.conf" <<EOF
+    cat >"$conf" <<EOF
 server.document-root = "$S_DIR/www"
 server.bind = "127.0.0.1"
-server.port = $S_PORT
-server.errorlog = "$S_DIR/lighttpd.err"
+server.port = $port
+server.errorlog = "$conf.err"
 server.max-fds = $fds
-server.max-connections = $((S_STREAMS + 128))
+server.max-connections = $((streams + 128))
 server.listen-backlog = 4096
 server.stream-response-body = 2
 server.max-write-idle = 3600
@@ -234,6 +229,18 @@ fastcgi.server = ( "/events" => ( (
     "check-local" => "disable"
 ) ) )
 EOF
+}
+# sselite_up STREAMS [THREADS]: a fresh database, worker and lighttpd sized
+# for STREAMS open streams. The worker keeps its default threads (32):
+# streams that caught up are parked without a thread.
+sselite_up() {
+    S_STREAMS=$1
+    S_DIR="$tmp/sselite-$RANDOM$RANDOM"
+    mkdir -p "$S_DIR/www" || return 1
+    "$CLI" init "$S_DIR/events.db" >/dev/null || return 1
+    S_THREADS=${2:-32}
+    S_PORT=$(free_port)
+    sselite_lighttpd_conf "$S_DIR/lighttpd.conf" "$S_PORT" "$S_STREAMS"
     sselite_start_worker || { log "sselite worker did not create its socket"; return 1; }
     sselite_start_lighttpd || { log "lighttpd+sselite did not answer the ping"; return 1; }
     SERVER_PIDS="$S_LPID,$S_WPID"
@@ -241,7 +248,8 @@ EOF
 sselite_down() {
     stop "$S_LPID" TERM 10
     stop "$S_WPID" TERM 10
-    cp "$S_DIR/worker.log" "$S_DIR/lighttpd.err" "$1" 2>/dev/null
+    cp "$S_DIR/worker.log" "$1" 2>/dev/null
+    cp "$S_DIR/lighttpd.conf.err" "$1/lighttpd.err" 2>/dev/null
 }
 # W5: kill -9 the worker, restart lighttpd, start a new worker.
 sselite_crash_restart() {
@@ -378,8 +386,10 @@ stream_workload() {
         stop "$cpid" TERM 5
         return 1
     fi
-    local pa=(--count "$count")
+    local pa=(--count "$count") cpu0=""
     [ "$rate" -gt 0 ] && pa+=(--rate "$rate")
+    # sselite: the worker's and lighttpd's CPU apart, over the publishing.
+    [ "$sys" = sselite ] && [ "$name" != W5 ] && cpu0="$(proc_cpu "$S_WPID") $(proc_cpu "$S_LPID")"
     # A bulk publisher commits many rows per transaction (--w4-batch).
     if [ "$sys" = sselite ] && [ "${name%%-*}" = W4 ] && [ -n "$w4_batch" ]; then
         pa+=(--batch "$w4_batch")
@@ -407,6 +417,17 @@ stream_workload() {
     fi
     wait "$ppid" || { log "$sys $name: publisher failed: $(tail -n1 "$dir/$sys-$name.pub.log")"; rc=1; }
     wait "$cpid"
+    if [ -n "$cpu0" ]; then
+        set -- $cpu0 "$(proc_cpu "$S_WPID")" "$(proc_cpu "$S_LPID")"
+        awk -v w0="$1" -v l0="$2" -v w1="$3" -v l1="$4" -v hz="$(getconf CLK_TCK)" \
+            'BEGIN { printf "{\"worker_cpu_s\":%.3f,\"lighttpd_cpu_s\":%.3f}\n", (w1 - w0) / hz, (l1 - l0) / hz }' \
+            >"$dir/$sys-$name.cpu.json"
+    fi
+    # The worker's counters: how long its event loop took per fan-out.
+    if [ "$sys" = sselite ]; then
+        curl -s -m 5 "http://127.0.0.1:$S_PORT/events/_status?json" \
+            >"$dir/$sys-$name.status.json" 2>/dev/null
+    fi
     # After W5, what the restarted Nchan holds for the channel ("queued
     # messages" tells which events reached the new instance).
     if [ "$name" = W5 ] && [ "$sys" = nchan ]; then
@@ -426,6 +447,72 @@ idle_workload() {
         >"$dir/$sys-W2.json" 2>"$dir/$sys-W2.client.log"
 }
 
+proc_cpu() {  # proc_cpu PID: utime + stime in clock ticks (threads included)
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+vm_kb() {  # vm_kb PID FIELD: a /proc/PID/status value in kB (or count)
+    awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null
+}
+
+# multi_idle_workload DIR: W2x (sselite only). One worker holds W2X_STREAMS
+# idle streams behind W2X_WEB lighttpd instances (lighttpd holds two
+# descriptors per stream, so one instance could not get near what the
+# worker itself can hold under the same open-files limit). Reports the
+# worker's own resident memory per stream and its thread count.
+multi_idle_workload() {
+    local dir=$1 ch="bW2xr$RANDOM" per=$((W2X_STREAMS / W2X_WEB)) i port conf
+    local ports=("$S_PORT") lpids=() cpids=() rss0 rss1 threads parked
+    for ((i = 1; i < W2X_WEB; i++)); do
+        port=$(free_port)
+        conf="$S_DIR/lighttpd-$i.conf"
+        sselite_lighttpd_conf "$conf" "$port" "$per"
+        (ulimit -n "$hard_nofile" 2>/dev/null; exec "$LIGHTTPD" -D -f "$conf") \
+            >>"$S_DIR/lighttpd.out" 2>&1 &
+        lpids+=($!)
+        started="$started $!"
+        ports+=("$port")
+        wait_for 10 curl -s -m 2 -o /dev/null "http://127.0.0.1:$port/events/_ping" ||
+            { log "sselite W2x: lighttpd $i did not answer"; return 1; }
+    done
+    rss0=$(vm_kb "$S_WPID" VmRSS)
+    for ((i = 0; i < W2X_WEB; i++)); do
+        rm -f "$tmp/ready.W2x.$i"  # the previous run's
+        "$LC" --port "${ports[$i]}" --path "/events?channel=$ch" --report json \
+            --id-mode sselite --subscribers "$per" --hold "$W2_HOLD" \
+            --connect-rate $((CONNECT_RATE / W2X_WEB)) \
+            --ready-file "$tmp/ready.W2x.$i" --ready-timeout $((W2X_STREAMS / CONNECT_RATE + 30)) \
+            --duration $((W2X_STREAMS / CONNECT_RATE + W2_HOLD + 90)) --label "sselite W2x $i" \
+            >"$dir/sselite-W2x-$i.part.json" 2>"$dir/sselite-W2x-$i.client.log" &
+        cpids+=($!)
+        started="$started $!"
+    done
+    for ((i = 0; i < W2X_WEB; i++)); do
+        wait_for $((W2X_STREAMS / CONNECT_RATE + 40)) test -s "$tmp/ready.W2x.$i" ||
+            log "sselite W2x: client $i did not get all its streams"
+    done
+    sleep 2
+    rss1=$(vm_kb "$S_WPID" VmRSS)
+    threads=$(vm_kb "$S_WPID" Threads)
+    parked=$(curl -s -m 5 "http://127.0.0.1:$S_PORT/events/_status?json" 2>/dev/null |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["streams_parked"])' 2>/dev/null)
+    for i in "${cpids[@]}"; do wait "$i"; done
+    for i in "${lpids[@]}"; do stop "$i" TERM 10; done
+    python3 - "$dir" "$W2X_WEB" "$W2X_STREAMS" "$rss0" "$rss1" "$threads" "${parked:-null}" <<'EOF'
+import json, sys
+d, web, n, rss0, rss1, threads, parked = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \
+    int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
+held = 0
+for i in range(web):
+    with open("%s/sselite-W2x-%d.part.json" % (d, i)) as f:
+        held += json.load(f)["held"]
+with open("%s/sselite-W2x.json" % d, "w") as f:
+    json.dump({"subscribers": n, "held": held, "lighttpd_instances": web,
+               "worker_rss_kb_start": rss0, "worker_rss_kb_held": rss1,
+               "worker_threads": threads,
+               "streams_parked": None if parked == "null" else int(parked)}, f)
+EOF
+}
+
 # run_one SYS WORKLOAD DIR: bring the system up sized for the workload, run
 # it, bring it down. Returns non-zero if the machinery failed.
 run_one() {
@@ -434,8 +521,10 @@ run_one() {
     W1) streams=$W1_SUBS ;; W2) streams=$W2_STREAMS ;;
     # Every W3 subscriber reconnects at once while lighttpd still holds its
     # old backend connection (it closes it on its next write to the dead
-    # client), so the worker briefly needs two threads per subscriber.
-    W3) streams=$W3_SUBS threads=$((2 * W3_SUBS + 64)) ;;
+    # client): the worker briefly holds two streams per subscriber, parked.
+    W3) streams=$W3_SUBS ;;
+    W2x) [ "$sys" = sselite ] || return 0
+         streams=$((W2X_STREAMS / W2X_WEB)) ;;
     W4) streams=$W4_SUBS ;; W5) streams=$W5_SUBS ;; floor) streams=$FL_SUBS ;;
     *) log "run.sh: unknown workload '$w'"; return 1 ;;
     esac
@@ -445,6 +534,7 @@ run_one() {
     case "$w" in
     W1) stream_workload "$sys" W1 "$W1_SUBS" "$W1_COUNT" "$RATE" "$dir" || rc=1 ;;
     W2) idle_workload "$sys" "$dir" || rc=1 ;;
+    W2x) multi_idle_workload "$dir" || rc=1 ;;
     W3) stream_workload "$sys" W3 "$W3_SUBS" "$W3_COUNT" "$RATE" "$dir" --drop-at "$W3_DROP" || rc=1 ;;
     W4) stream_workload "$sys" W4-1 1 "$W4_COUNT" 0 "$dir" || rc=1
         stream_workload "$sys" W4-N "$W4_SUBS" "$W4_COUNT" 0 "$dir" || rc=1 ;;
@@ -511,6 +601,12 @@ def series(sysname, wl, fn):
         if d is None:
             continue
         p = load(run, f"{sysname}-{wl}.pub.json")
+        st = load(run, f"{sysname}-{wl}.status.json")
+        if st is not None:
+            p = dict(p or {}, _status=st)
+        cpu = load(run, f"{sysname}-{wl}.cpu.json")
+        if cpu is not None:
+            p = dict(p or {}, _cpu=cpu)
         try:
             v = fn(d, p)
         except (KeyError, TypeError, ZeroDivisionError):
@@ -552,6 +648,9 @@ rows = [
     ("W1", "latency p50 ms", lambda d, p: d["latency_ms"]["p50"], med, 1, ""),
     ("W1", "latency p99 ms", lambda d, p: d["latency_ms"]["p99"], med, 1, ""),
     ("W1", "server CPU us / delivered event", lambda d, p: srv(d, "cpu_us_per_event"), med, 2, ""),
+    ("W1", "of which the worker (rest: lighttpd) us / event", lambda d, p: p["_cpu"]["worker_cpu_s"] * 1e6 / max(d["unique"], 1), med, 2, ""),
+    ("W1", "client CPU us / event (same 2 cores)", lambda d, p: d["client_cpu_s"] * 1e6 / max(d["unique"], 1), med, 2, ""),
+    ("W1", "worker event loop ms per wake-up (one fan-out)", lambda d, p: p["_status"]["loop_busy_us_total"] / max(p["_status"]["loop_wakeups_total"], 1) / 1000, med, 2, ""),
     ("W1", "streams ended by the server", lambda d, p: d["server_closes"], med, 0, ""),
     ("W1", "publish rate achieved /s", lambda d, p: p["rate"], med, 1, ""),
     ("W2", "streams held", lambda d, p: d["held"], med, 0, ""),
@@ -559,6 +658,10 @@ rows = [
     ("W2", "PSS KiB / stream", lambda d, p: (srv(d, "pss_kb_end") - srv(d, "pss_kb_start")) / max(d["held"], 1), med, 1, ""),
     ("W2", "server RSS MiB total", lambda d, p: srv(d, "rss_kb_end") / 1024, med, 1, ""),
     ("W2", "idle CPU % of a core", lambda d, p: srv(d, "cpu_window_s") / d["window_s"] * 100, med, 2, ""),
+    ("W2x", "streams held by one worker", lambda d, p: d["held"], med, 0, ""),
+    ("W2x", "of which parked (no thread)", lambda d, p: d["streams_parked"], med, 0, ""),
+    ("W2x", "worker RSS KiB / stream", lambda d, p: (d["worker_rss_kb_held"] - d["worker_rss_kb_start"]) / max(d["held"], 1), med, 2, ""),
+    ("W2x", "worker threads", lambda d, p: d["worker_threads"], med, 0, ""),
     ("W3", "missing (worst run)", lambda d, p: d["missing"], worst, 0, ""),
     ("W3", "duplicates (worst run)", lambda d, p: d["dups"], worst, 0, ""),
     ("W3", "resumed subscribers", lambda d, p: d["drops"], med, 0, ""),
@@ -639,7 +742,7 @@ for run in runs:
     rn = os.path.basename(run)
     for path in sorted(glob.glob(os.path.join(run, "*.json"))):
         base = os.path.basename(path)
-        if base.endswith((".pub.json", ".crash.json")):
+        if base.endswith((".pub.json", ".crash.json", ".part.json", ".status.json", ".cpu.json")):
             continue
         s, wl = base[:-5].split("-", 1)
         d = load(run, base)
@@ -647,9 +750,9 @@ for run in runs:
             if s == "sselite":
                 check(False, f"{rn} {s} {wl}: client report readable")
             continue
-        if wl == "W2":
+        if wl in ("W2", "W2x"):
             ok = d["held"] == d["subscribers"]
-            what = f"{rn} {s} W2: {d['held']}/{d['subscribers']} streams held"
+            what = f"{rn} {s} {wl}: {d['held']}/{d['subscribers']} streams held"
         else:
             bad = d["missing"] + d["dups"] + d["out_of_order"] + d["unparsed"] + d["gap_events"]
             ok = d["complete"] == d["subscribers"] and bad == 0 and not d["timed_out"]

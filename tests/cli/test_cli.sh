@@ -446,6 +446,19 @@ expect_error "tail --timeout without --follow exits 2" 2 "only applies with --fo
 sl tail "$tmp/missing.db"
 expect_error "tail of a missing DB exits 1" 1 "no such file"
 
+# A type the schema refuses (CR), from a hand-edited table: the worker sends
+# the event as "message", and tail prints it the same way (one encoder).
+bdb=$(new_db badtype.db)
+q "$bdb" "PRAGMA ignore_check_constraints = 1; DROP TRIGGER events_limits_insert;
+    INSERT INTO events(channel, event, data) VALUES ('a', 'bad' || char(13) || 'type', 'kept'),
+    ('a', 'fine', 'next')"
+printf 'id: 1\ndata: kept\n\nid: 2\nevent: fine\ndata: next\n\n' >"$tmp/want"
+sl tail "$bdb"
+check "tail prints a row with a CR in its type as a message event" \
+    bash -c '[ "$0" = 0 ] && cmp -s "$1" "$2"' "$rc" "$tmp/out" "$tmp/want"
+check "tail warns about the dropped type" \
+    bash -c 'grep -q "invalid type" "$0"' "$tmp/err"
+
 # --- tail --follow ---
 
 # A marker row proves the follower is in its poll loop before the insert.

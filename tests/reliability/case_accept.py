@@ -91,6 +91,26 @@ def send_stream_request(p, channel="x"):
     return c
 
 
+def send_longpoll(p, channel="x"):
+    """A long poll: it keeps its thread until an event or its timeout,
+    unlike a stream, which is parked once it has caught up."""
+    c = F.Conn(p.addr)
+    c.send(F.request_bytes(query="channel=%s&longpoll=1" % channel))
+    return c
+
+
+def longpoll_answer(c, what):
+    """'held' for a long poll that got a thread and waits (headers, no body
+    yet), or the retry of the busy answer."""
+    r = c.read_until(lambda r: r.status() is not None and r.body(), 1.0)
+    check(r.status() == 200, "%s: status %s (got %r)" % (what, r.status(), r.stdout[:200]))
+    if not r.body():
+        return "held"
+    m = ANSWER.match(r.body())
+    check(m is not None, "%s: unexpected body %r" % (what, r.body()[:200]))
+    return int(m.group(1))
+
+
 def await_answer(c, timeout, what):
     r = c.read_until(answered, timeout)
     check(answered(r), "%s: no answer within %.1f s (got %r%s)"
@@ -150,10 +170,18 @@ def t_busy_from_accept(env):
     half = F.Conn(w.addr)
     half.send(half_request())
     wait_until(lambda: fds(w) > fds0, 3, "a thread to accept the half-sent connection")
+    # A request that would keep its thread (a long poll) gets the busy
+    # answer from the spare thread.
+    poll = send_longpoll(w)
+    retry = longpoll_answer(poll, "the long poll")
+    check(retry == 4321, "the long poll got %s, not the busy answer (retry 4321): the thread "
+          "waiting for the half-sent request was not counted" % retry)
+    poll.close()
+    # A stream holds the spare thread only for its hand-shake, then is
+    # parked without one (lib/loop.c): it is served.
     good = send_stream_request(w)
-    retry = await_answer(good, 3.0, "the valid request")
-    check(retry == 4321, "the valid request got a stream (retry %d), not the busy answer "
-          "(retry 4321): the thread waiting for the half-sent request was not counted" % retry)
+    retry = await_answer(good, 3.0, "the stream request")
+    check(retry == 3000, "the stream got retry %d, not a stream (3000)" % retry)
     good.close()
     half.close()
 
@@ -218,15 +246,17 @@ def t_emfile(env):
     # that gets the spare thread's busy answer.
     wait_until(lambda: log_text(w).count("reason=client_gone") > gone, 5,
                "the worker to end the stream whose client left")
+    # Long polls keep their threads (streams would be parked and free
+    # theirs): n - 1 of them take every thread but the spare one.
     streams = []
     for i in range(n - 1):
-        c = send_stream_request(w)
-        retry = await_answer(c, 3.0, "stream %d of %d after the shortage" % (i + 1, n - 1))
-        check(retry != 5000, "stream %d got the busy answer: threads were lost" % (i + 1))
+        c = send_longpoll(w)
+        answer = longpoll_answer(c, "long poll %d of %d after the shortage" % (i + 1, n - 1))
+        check(answer == "held", "long poll %d got the busy answer: threads were lost" % (i + 1))
         streams.append(c)
-    spare = send_stream_request(w)
-    check(await_answer(spare, 3.0, "the spare thread's busy answer") == 5000,
-          "the request beyond %d streams did not get the busy answer" % (n - 1))
+    spare = send_longpoll(w)
+    check(longpoll_answer(spare, "the spare thread's busy answer") == 5000,
+          "the long poll beyond %d threads did not get the busy answer" % (n - 1))
     check(tasks(w) == tasks0, "%d tasks after the shortage, %d before" % (tasks(w), tasks0))
     text = log_text(w)
     check("capacity reduced" in text and "accepting connections again" in text,

@@ -152,7 +152,8 @@ class Deployment:
     it), per_process (one stream per worker process) and the config writers.
 
     Settings (keyword arguments of start()):
-      heartbeat, threads, busy_retry_ms, max_lifetime, retry_ms: worker settings
+      heartbeat, threads, max_streams, busy_retry_ms, max_lifetime, retry_ms:
+          worker settings
       short_timeouts: every server timeout set to SHORT seconds
       unbuffered=False: the negative control, the shipped streaming
           directive removed (the server's buffering default); nginx also
@@ -271,7 +272,7 @@ class Deployment:
         """SSELITE_* settings for the worker, from self.settings."""
         s = self.settings
         out = {"SSELITE_HEARTBEAT": s.get("heartbeat", 2)}
-        for k in ("threads", "busy_retry_ms", "max_lifetime", "retry_ms"):
+        for k in ("threads", "max_streams", "busy_retry_ms", "max_lifetime", "retry_ms"):
             if s.get(k) is not None:
                 out["SSELITE_" + k.upper()] = s[k]
         return {k: str(v) for k, v in out.items()}

@@ -330,9 +330,10 @@ def check_full(dep):
 
 @case("c. a client that disconnects frees its worker within one heartbeat")
 def t_disconnect(env, dep):
-    # One stream slot: threads 2 (one stream, one spare that answers busy),
+    # One stream slot: max-streams 1 (streams hold no thread once parked),
     # or under mod_fcgid a single process.
-    dep.start(heartbeat=HEARTBEAT, threads=2, busy_retry_ms=BUSY_RETRY, max_procs=1)
+    dep.start(heartbeat=HEARTBEAT, threads=2, max_streams=1, busy_retry_ms=BUSY_RETRY,
+              max_procs=1)
     # One heartbeat, plus room for the probe comment the worker sends
     # 250 ms after each heartbeat (Apache notices a vanished client only on
     # its second failed write) and for a loaded machine. Two heartbeats
@@ -493,9 +494,9 @@ def t_timeouts(env, dep):
 
 @case("e. %d simultaneous streams each get every event" % STREAMS)
 def t_concurrency(env, dep):
-    # Sized for STREAMS: threads STREAMS + 1 (one spare answers busy), or
-    # under mod_fcgid STREAMS processes.
-    dep.start(heartbeat=HEARTBEAT, threads=STREAMS + 1, busy_retry_ms=BUSY_RETRY,
+    # Sized for STREAMS: max-streams STREAMS held by 4 threads (streams are
+    # parked without one), or under mod_fcgid STREAMS processes.
+    dep.start(heartbeat=HEARTBEAT, threads=4, max_streams=STREAMS, busy_retry_ms=BUSY_RETRY,
               max_procs=STREAMS)
     t = time.monotonic()
     clients = [Client(dep.port, dep.url()) for _ in range(STREAMS)]
@@ -772,3 +773,64 @@ def t_restart_listen(env, dep):
     check(not late, "refused more than %.2f s after the worker listened again (%s): %s"
           % (grace, "; ".join("kill %d: %.3f s after, %s" % x for x in late[-3:]), note))
     return note
+
+
+def heartbeats_after(c, t):
+    """Heartbeat comments c received after its time t."""
+    return sum(1 for text, at in c.comments if text == " heartbeat" and at > t)
+
+
+@case("i. streams parked without a thread: every event, heartbeats and max-lifetime while "
+      "parked, hang-up frees the slot")
+def t_parked(env, dep):
+    # Three times as many streams as threads: all but the hand-shakes in
+    # progress are parked in the worker's event loop (under mod_fcgid each
+    # process parks its one stream).
+    n = 6
+    # mod_fcgid starts a process per stream, about one a second.
+    lifetime = 10 if dep.per_process else 5
+    dep.start(heartbeat=1, threads=2, max_lifetime=lifetime, busy_retry_ms=BUSY_RETRY,
+              max_procs=n)
+    if dep.per_process:
+        clients = [Client(dep.port, dep.url()) for _ in range(n)]
+        pump_until(clients, lambda c: c.retries and c.comments, 15.0, "stream start")
+    else:
+        # One at a time: two hand-shakes at once on 2 threads would get
+        # the busy answer (one thread is kept free for it).
+        clients = [open_stream(dep) for _ in range(n)]
+    for c in clients:
+        check(c.retries == [3000] and not c.done, "a stream got the busy answer")
+    ids = []
+    for i in range(5):
+        id, _ = publish_await(env.db, clients, "parked %d" % i, timeout=5.0)
+        ids.append(id)
+    for c in clients:
+        check(c.ids() == ids, "a parked stream got ids %s, expected %s" % (c.ids(), ids))
+    t = max(c.now() for c in clients)
+    pump_until(clients, lambda c: heartbeats_after(c, t) >= 2, 4.0,
+               "two heartbeats while parked (heartbeat 1 s)")
+    # max-lifetime 5: each ends cleanly, with the comment, after a whole event.
+    pump_until(clients, lambda c: c.done, lifetime + 3.0,
+               "the max-lifetime end of a parked stream")
+    for c in clients:
+        check(c.status == 200 and any("lifetime reached" in text for text, _ in c.comments),
+              "a parked stream ended without the lifetime comment: %r" % bytes(c.body[-120:]))
+        c.close()
+    # Resume loses nothing, and a client that leaves frees its stream.
+    last = ids[-1]
+    more = publish_py(env.db, "after the end")
+    r = open_stream(dep, headers={"Last-Event-ID": str(last)})
+    r.wait_id(more, 3.0)
+    check(r.ids() == [more], "resumed stream got %s, expected [%d]" % (r.ids(), more))
+    seen = len(stream_ends(dep))
+    t_wall = time.time()
+    r.abort()
+    deadline = time.monotonic() + 3.0
+    while time.monotonic() < deadline:
+        gone = [w for w, reason in stream_ends(dep)[seen:] if reason == "client_gone"]
+        if gone:
+            break
+        time.sleep(0.05)
+    check(gone, "no client_gone logged within 3 s of a parked stream's client leaving")
+    return "%d streams on 2 threads got %d events, 2 heartbeats and the lifetime end; " \
+        "client_gone %.2f s after a reset" % (n, len(ids), max(0.0, min(gone) - t_wall))

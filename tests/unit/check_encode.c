@@ -382,6 +382,46 @@ static void check_event_bytes(int64_t id, const char *type, size_t type_len,
     sse_buf_cleanup(&b);
 }
 
+/* sse_encode_row of one row into a fresh buffer; checks the exact output
+ * and returns the status. */
+static int row_bytes(int64_t id, const char *type, size_t type_len,
+                     const char *data, size_t data_len, const char *want,
+                     size_t want_len)
+{
+    struct sse_buf b;
+    sse_buf_init(&b, 0);
+    int rc = sse_encode_row(&b, id, type, type_len, data, data_len);
+    ck_assert_uint_eq(b.len, want_len);
+    if (want_len)
+        ck_assert_mem_eq(b.data, want, want_len);
+    sse_buf_cleanup(&b);
+    return rc;
+}
+
+START_TEST(test_encode_row_valid_type_kept)
+{
+    ck_assert_int_eq(
+        row_bytes(4, LIT("up"), LIT("x"), LIT("id: 4\nevent: up\ndata: x\n\n")),
+        0);
+}
+END_TEST
+
+START_TEST(test_encode_row_cr_type_sent_as_message)
+{
+    /* sse_encode_event refuses the type; a stored row still goes out. */
+    ck_assert_int_eq(
+        row_bytes(5, LIT("a\rb"), LIT("x"), LIT("id: 5\ndata: x\n\n")), 0);
+    ck_assert_int_eq(
+        row_bytes(6, LIT("a\nb"), LIT(""), LIT("id: 6\ndata: \n\n")), 0);
+}
+END_TEST
+
+START_TEST(test_encode_row_negative_id_refused)
+{
+    ck_assert_int_eq(row_bytes(-1, LIT("a\rb"), LIT("x"), "", 0), SSE_EINVAL);
+}
+END_TEST
+
 START_TEST(test_encode_event_plain)
 {
     check_event_bytes(1, NULL, 0, LIT("hi"), LIT("id: 1\ndata: hi\n\n"));
@@ -1172,6 +1212,9 @@ static Suite *encode_suite(void)
 
     tc = tcase_create("event");
     tcase_add_test(tc, test_encode_event_plain);
+    tcase_add_test(tc, test_encode_row_valid_type_kept);
+    tcase_add_test(tc, test_encode_row_cr_type_sent_as_message);
+    tcase_add_test(tc, test_encode_row_negative_id_refused);
     tcase_add_test(tc, test_encode_event_type_written);
     tcase_add_test(tc, test_encode_event_empty_type_omitted);
     tcase_add_test(tc, test_encode_event_type_len_zero_omitted);

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "guard.h"
-#include "hub.h"
+#include "clock.h"
 #include "sse_error.h"
 #include "testutil.h"
 
@@ -55,7 +55,7 @@ START_TEST(test_guard_check_cuts_past_deadline)
     int sv[2];
     pair(sv);
     ck_assert_int_eq(sse_guard_init(&g), 0);
-    int64_t now = sse_hub_now_ns();
+    int64_t now = sse_now_ns();
     ck_assert_int_eq(sse_guard_arm(&g, sv[0], now), 0);
     ck_assert_int_eq(sse_guards_check(&g, 1, now), INT64_MAX);
     ck_assert_int_eq(peer_sees_eof(sv[1]), 1);
@@ -74,7 +74,7 @@ START_TEST(test_guard_check_spares_future_deadline)
     int sv[2];
     pair(sv);
     ck_assert_int_eq(sse_guard_init(&g), 0);
-    int64_t now = sse_hub_now_ns();
+    int64_t now = sse_now_ns();
     ck_assert_int_eq(sse_guard_arm(&g, sv[0], now + SECOND), 0);
     ck_assert_int_eq(sse_guards_check(&g, 1, now + SECOND - 1), now + SECOND);
     ck_assert_int_eq(peer_sees_eof(sv[1]), 0);
@@ -96,7 +96,7 @@ START_TEST(test_guard_check_returns_earliest_pending)
     pair(b);
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(sse_guard_init(&g[i]), 0);
-    int64_t now = sse_hub_now_ns();
+    int64_t now = sse_now_ns();
     ck_assert_int_eq(sse_guard_arm(&g[0], a[0], now + 3 * SECOND), 0);
     /* g[1] stays disarmed. */
     ck_assert_int_eq(sse_guard_arm(&g[2], b[0], now + 2 * SECOND), 0);
@@ -129,7 +129,7 @@ START_TEST(test_guard_cut_wakes_blocked_reader)
     int sv[2];
     pair(sv);
     ck_assert_int_eq(sse_guard_init(&g), 0);
-    int64_t now = sse_hub_now_ns();
+    int64_t now = sse_now_ns();
     ck_assert_int_eq(sse_guard_arm(&g, sv[0], now + SECOND / 10), 0);
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, read_one, &sv[0]), 0);
@@ -156,7 +156,7 @@ START_TEST(test_guard_cut_after_close_spares_reused_number)
     int old[2], fresh[2];
     pair(old);
     ck_assert_int_eq(sse_guard_init(&g), 0);
-    int64_t now = sse_hub_now_ns();
+    int64_t now = sse_now_ns();
     ck_assert_int_eq(sse_guard_arm(&g, old[0], now), 0);
     int number = old[0];
     close(old[0]);
@@ -183,12 +183,12 @@ START_TEST(test_guard_disarm_releases_duplicate)
     pair(sv);
     ck_assert_int_eq(sse_guard_init(&g), 0);
     int before = open_fds();
-    ck_assert_int_eq(sse_guard_arm(&g, sv[0], sse_hub_now_ns() + SECOND), 0);
+    ck_assert_int_eq(sse_guard_arm(&g, sv[0], sse_now_ns() + SECOND), 0);
     ck_assert_int_eq(open_fds(), before + 1);
     sse_guard_disarm(&g);
     ck_assert_int_eq(open_fds(), before);
     /* Cleanup disarms an armed guard too. */
-    ck_assert_int_eq(sse_guard_arm(&g, sv[0], sse_hub_now_ns() + SECOND), 0);
+    ck_assert_int_eq(sse_guard_arm(&g, sv[0], sse_now_ns() + SECOND), 0);
     sse_guard_cleanup(&g);
     ck_assert_int_eq(open_fds(), before);
     sse_guard_cleanup(NULL);
@@ -212,7 +212,7 @@ START_TEST(test_guard_arm_without_descriptors_fails)
     low = saved;
     low.rlim_cur = (rlim_t)lowest;
     ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
-    int rc = sse_guard_arm(&g, sv[0], sse_hub_now_ns());
+    int rc = sse_guard_arm(&g, sv[0], sse_now_ns());
     int err = errno;
     ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
     ck_assert_int_eq(rc, SSE_EIO);

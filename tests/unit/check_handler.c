@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "config.h"
 #include "handler.h"
+#include "clock.h"
 #include "hub.h"
 #include "metrics.h"
 #include "request.h"
@@ -39,7 +40,7 @@ static struct {
     char *db;
     struct sse_config cfg;
     struct sse_metrics m;
-    struct sse_hub *hub;
+    struct tu_hub h;
     struct sse_admin *pub;
     pthread_mutex_t mu; /* guards out (a stream thread may write) */
     struct sse_buf out;
@@ -70,9 +71,9 @@ static void cfg_set(const char *name, const char *value)
 
 static void start_hub(void)
 {
-    int rc = sse_hub_new(&E.cfg, &E.m, &E.hub);
-    ck_assert_msg(rc == 0, "sse_hub_new: %s", sse_strerror(rc));
-    ck_assert_int_eq(sse_hub_start(E.hub), 0);
+    int rc = tu_hub_new(&E.h, &E.cfg, &E.m);
+    ck_assert_msg(rc == 0, "tu_hub_new: %s", sse_strerror(rc));
+    ck_assert_int_eq(sse_hub_start(E.h.hub), 0);
 }
 
 /* A configured worker on a log with three events on "default". */
@@ -103,10 +104,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    if (E.hub) {
-        sse_hub_stop(E.hub);
-        sse_hub_free(E.hub);
-    }
+    tu_hub_free(&E.h);
     sse_admin_close(E.pub);
     free(E.db);
     sse_config_cleanup(&E.cfg);
@@ -131,7 +129,7 @@ static struct sse_request_vars get(const char *uri, const char *query)
 /* Serves v on this thread (the request must not become a live stream). */
 static void serve(const struct sse_request_vars *v, int busy)
 {
-    sse_handler_serve(E.hub, &E.cfg, &E.m, v, &E.sink, busy);
+    sse_handler_serve(&E.h.env, v, &E.sink, busy);
 }
 
 /* --- reading the answer --- */
@@ -255,8 +253,8 @@ START_TEST(test_handler_serve_ping_db_missing_503)
     cfg_set("db", missing);
     free(missing);
     start_hub();
-    int64_t deadline = sse_hub_now_ns() + 5000 * MS;
-    while (sse_hub_fault(E.hub) == 0 && sse_hub_now_ns() < deadline) {
+    int64_t deadline = sse_now_ns() + 5000 * MS;
+    while (sse_fanout_fault_code(E.h.fanout) == 0 && sse_now_ns() < deadline) {
         struct timespec ts = {0, 1000000L};
         nanosleep(&ts, NULL);
     }
@@ -479,9 +477,9 @@ START_TEST(test_handler_serve_stream_active_then_closed)
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, serve_thread, &s), 0);
     /* Wait for the backlog (ids 1..3) to arrive. */
-    int64_t deadline = sse_hub_now_ns() + 10000 * MS;
+    int64_t deadline = sse_now_ns() + 10000 * MS;
     int seen = 0;
-    while (!seen && sse_hub_now_ns() < deadline) {
+    while (!seen && sse_now_ns() < deadline) {
         pthread_mutex_lock(&E.mu);
         seen = E.out.data && strstr(E.out.data, "id: 3\n") != NULL;
         pthread_mutex_unlock(&E.mu);
@@ -493,7 +491,7 @@ START_TEST(test_handler_serve_stream_active_then_closed)
     ck_assert_msg(seen, "the backlog never arrived");
     ck_assert_int_eq(counter(&E.m.streams_active), 1);
     ck_assert_int_eq(counter(&E.m.streams_opened), 1);
-    sse_hub_stop(E.hub);
+    sse_hub_stop(E.h.hub);
     pthread_join(t, NULL);
     ck_assert(atomic_load(&s.done));
     assert_header("Access-Control-Allow-Origin: https://app.example");

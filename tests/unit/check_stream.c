@@ -29,6 +29,7 @@
 #include "admin.h"
 #include "buf.h"
 #include "config.h"
+#include "clock.h"
 #include "hub.h"
 #include "metrics.h"
 #include "request.h"
@@ -49,7 +50,7 @@ static struct {
     char *db;
     struct sse_config cfg;
     struct sse_metrics m;
-    struct sse_hub *hub;
+    struct tu_hub h;
     struct sse_admin *pub;
 } E;
 
@@ -77,10 +78,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    if (E.hub) {
-        sse_hub_stop(E.hub);
-        sse_hub_free(E.hub);
-    }
+    tu_hub_free(&E.h);
     sse_admin_close(E.pub);
     free(E.db);
     sse_config_cleanup(&E.cfg);
@@ -105,12 +103,13 @@ static void create_log(void)
 /* Starts the hub and waits until it has read the log (or a fault). */
 static void start_hub(int want_fault)
 {
-    int rc = sse_hub_new(&E.cfg, &E.m, &E.hub);
-    ck_assert_msg(rc == 0, "sse_hub_new: %s", sse_strerror(rc));
-    ck_assert_int_eq(sse_hub_start(E.hub), 0);
-    int64_t deadline = sse_hub_now_ns() + 5000 * MS;
-    while (want_fault ? sse_hub_fault(E.hub) == 0 : sse_hub_head(E.hub) < 0) {
-        ck_assert_msg(sse_hub_now_ns() < deadline, "hub did not start");
+    int rc = tu_hub_new(&E.h, &E.cfg, &E.m);
+    ck_assert_msg(rc == 0, "tu_hub_new: %s", sse_strerror(rc));
+    ck_assert_int_eq(sse_hub_start(E.h.hub), 0);
+    int64_t deadline = sse_now_ns() + 5000 * MS;
+    while (want_fault ? sse_fanout_fault_code(E.h.fanout) == 0
+                      : sse_fanout_head(E.h.fanout) < 0) {
+        ck_assert_msg(sse_now_ns() < deadline, "hub did not start");
         tick();
     }
 }
@@ -276,7 +275,7 @@ static void parse_request(struct run *r)
 static void *run_main(void *arg)
 {
     struct run *r = arg;
-    sse_stream_run(E.hub, &E.cfg, &E.m, &r->req, &r->vars,
+    sse_stream_run(&E.h.env, &r->req, &r->vars,
                    sse_response_cors(&E.cfg, &r->vars), &r->out.sink, &r->res);
     atomic_store(&r->done, 1);
     return NULL;
@@ -294,14 +293,14 @@ static void run_start(struct run *r)
  * every row committed from now on is after its start point). */
 static void run_wait_started(struct run *r)
 {
-    int64_t deadline = sse_hub_now_ns() + 10000 * MS;
+    int64_t deadline = sse_now_ns() + 10000 * MS;
     for (;;) {
         size_t len;
         int flushes;
         free(tsink_copy(&r->out, &len, &flushes));
         if (flushes > 0 || atomic_load(&r->done))
             return;
-        ck_assert_msg(sse_hub_now_ns() < deadline, "stream did not start");
+        ck_assert_msg(sse_now_ns() < deadline, "stream did not start");
         tick();
     }
 }
@@ -309,9 +308,9 @@ static void run_wait_started(struct run *r)
 /* Waits up to ms for the stream thread to end; returns 1 if it did. */
 static int run_wait_done(struct run *r, int ms)
 {
-    int64_t deadline = sse_hub_now_ns() + ms * MS;
+    int64_t deadline = sse_now_ns() + ms * MS;
     while (!atomic_load(&r->done)) {
-        if (sse_hub_now_ns() >= deadline)
+        if (sse_now_ns() >= deadline)
             return 0;
         tick();
     }
@@ -339,7 +338,7 @@ static void run_join(struct run *r, int ms)
 /* Stops the hub (every stream ends with "shutdown") and joins r. */
 static void stop_and_join(struct run *r)
 {
-    sse_hub_stop(E.hub);
+    sse_hub_stop(E.h.hub);
     run_join(r, 10000);
 }
 
@@ -390,7 +389,7 @@ static int64_t event_id(const struct output *o, size_t i)
 /* Waits up to ms until the stream has sent an event with id >= id. */
 static int wait_event_id(struct run *r, int64_t id, int ms)
 {
-    int64_t deadline = sse_hub_now_ns() + ms * MS;
+    int64_t deadline = sse_now_ns() + ms * MS;
     for (;;) {
         struct output o;
         output_read(r, &o);
@@ -399,7 +398,7 @@ static int wait_event_id(struct run *r, int64_t id, int ms)
         output_free(&o);
         if (ok)
             return 1;
-        if (sse_hub_now_ns() >= deadline || atomic_load(&r->done))
+        if (sse_now_ns() >= deadline || atomic_load(&r->done))
             return 0;
         tick();
     }
@@ -408,7 +407,7 @@ static int wait_event_id(struct run *r, int64_t id, int ms)
 /* Waits up to ms until the raw output contains text. */
 static int wait_text(struct run *r, const char *text, int ms)
 {
-    int64_t deadline = sse_hub_now_ns() + ms * MS;
+    int64_t deadline = sse_now_ns() + ms * MS;
     for (;;) {
         size_t len;
         char *raw = tsink_copy(&r->out, &len, NULL);
@@ -416,7 +415,7 @@ static int wait_text(struct run *r, const char *text, int ms)
         free(raw);
         if (ok)
             return 1;
-        if (sse_hub_now_ns() >= deadline)
+        if (sse_now_ns() >= deadline)
             return 0;
         tick();
     }
@@ -753,7 +752,7 @@ START_TEST(test_stream_resume_exact_under_load)
         ck_assert_msg(wait_event_id(&runs[i], last, 60000),
                       "stream resumed at %s never reached id %" PRId64,
                       resumes[i], last);
-    sse_hub_stop(E.hub);
+    sse_hub_stop(E.h.hub);
     for (int i = 0; i < NRUNS; i++) {
         run_join(&runs[i], 10000);
         assert_load(&runs[i], &L, strtoll(resumes[i], NULL, 10));
@@ -839,14 +838,14 @@ START_TEST(test_stream_run_pruned_while_running_gap)
     start_hub(0);
     int64_t last = publish_n("default", 20);
     ck_assert_int_eq(sse_admin_prune(E.pub, 5, -1, NULL, NULL), 0);
-    int64_t deadline = sse_hub_now_ns() + 5000 * MS;
+    int64_t deadline = sse_now_ns() + 5000 * MS;
     int64_t covered, oldest, head;
     do {
-        sse_hub_window(E.hub, &covered, &oldest, &head);
+        sse_fanout_window(E.h.fanout, &covered, &oldest, &head);
         if (oldest == 16 && head == last)
             break;
         tick();
-    } while (sse_hub_now_ns() < deadline);
+    } while (sse_now_ns() < deadline);
     ck_assert_int_eq(oldest, 16);
     ck_assert_int_le(covered, 10); /* 10 is inside the ring's window */
     struct run r;
@@ -1089,10 +1088,10 @@ START_TEST(test_stream_run_max_lifetime_ends_cleanly)
     start_hub(0);
     struct run r;
     run_init(&r, "", "0", -1);
-    int64_t t0 = sse_hub_now_ns();
+    int64_t t0 = sse_now_ns();
     run_start(&r);
     run_join(&r, 10000);
-    int64_t ms = (sse_hub_now_ns() - t0) / MS;
+    int64_t ms = (sse_now_ns() - t0) / MS;
     /* Jittered: between 80% and 100% of the lifetime. */
     ck_assert_int_ge(ms, 790);
     ck_assert_int_eq(r.res.reason, SSE_CLOSE_LIFETIME);
@@ -1121,11 +1120,11 @@ START_TEST(test_stream_run_access_expiry_ends_with_auth_event)
     clock_gettime(CLOCK_REALTIME, &ts);
     r.req.access_until_ms =
         (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1000;
-    int64_t t0 = sse_hub_now_ns();
+    int64_t t0 = sse_now_ns();
     ck_assert_int_eq(pthread_create(&r.thread, NULL, run_main, &r), 0);
     r.started = 1;
     run_join(&r, 10000);
-    int64_t ms = (sse_hub_now_ns() - t0) / MS;
+    int64_t ms = (sse_now_ns() - t0) / MS;
     ck_assert_int_ge(ms, 790);
     ck_assert_int_le(ms, 1500);
     ck_assert_int_eq(r.res.reason, SSE_CLOSE_EXPIRED);
@@ -1187,10 +1186,10 @@ START_TEST(test_stream_run_failing_sink_found_by_heartbeat)
     run_init(&r, "", NULL, -1);
     run_start(&r);
     run_wait_started(&r);
-    int64_t t0 = sse_hub_now_ns();
+    int64_t t0 = sse_now_ns();
     atomic_store(&r.out.fail, 1);
     run_join(&r, 5000);
-    int64_t ms = (sse_hub_now_ns() - t0) / MS;
+    int64_t ms = (sse_now_ns() - t0) / MS;
     ck_assert_int_eq(r.res.reason, SSE_CLOSE_WRITE_FAILED);
     ck_assert_msg(ms < 2500, "noticed after %" PRId64 " ms", ms);
     run_cleanup(&r);
@@ -1205,8 +1204,8 @@ START_TEST(test_stream_run_failing_sink_at_start)
     run_init(&r, "", NULL, -1);
     atomic_store(&r.out.fail, 1);
     parse_request(&r);
-    sse_stream_run(E.hub, &E.cfg, &E.m, &r.req, &r.vars, SSE_CORS_NONE,
-                   &r.out.sink, &r.res);
+    sse_stream_run(&E.h.env, &r.req, &r.vars, SSE_CORS_NONE, &r.out.sink,
+                   &r.res);
     ck_assert_int_eq(r.res.reason, SSE_CLOSE_CLIENT_GONE);
     ck_assert_int_eq(r.res.bytes, 0);
     run_cleanup(&r);
@@ -1225,10 +1224,10 @@ START_TEST(test_stream_run_hangup_client_gone)
     run_wait_started(&r);
     /* The web server closes the connection; writes fail from now on. */
     atomic_store(&r.out.fail, 1);
-    int64_t t0 = sse_hub_now_ns();
+    int64_t t0 = sse_now_ns();
     close(sv[1]);
     run_join(&r, 5000);
-    int64_t ms = (sse_hub_now_ns() - t0) / MS;
+    int64_t ms = (sse_now_ns() - t0) / MS;
     ck_assert_int_eq(r.res.reason, SSE_CLOSE_CLIENT_GONE);
     /* Within a moment, not at the next heartbeat (15 s). */
     ck_assert_msg(ms < 2000, "noticed after %" PRId64 " ms", ms);
@@ -1384,11 +1383,11 @@ static void push_out_of_ring(void)
 {
     publish_n("filler", 20);
     int64_t covered, oldest, head;
-    int64_t deadline = sse_hub_now_ns() + 5000 * MS;
+    int64_t deadline = sse_now_ns() + 5000 * MS;
     do {
-        ck_assert_msg(sse_hub_now_ns() < deadline, "the hub did not read");
+        ck_assert_msg(sse_now_ns() < deadline, "the hub did not read");
         tick();
-        sse_hub_window(E.hub, &covered, &oldest, &head);
+        sse_fanout_window(E.h.fanout, &covered, &oldest, &head);
     } while (covered < 4);
 }
 
@@ -1414,10 +1413,10 @@ START_TEST(test_stream_null_data_row_skipped_live_and_resume)
     /* A bad row last in a read: the hub's head passes it. */
     tu_sql(E.db, "INSERT INTO events(channel, data) VALUES ('x', NULL)");
     int64_t bad = c + 1;
-    int64_t deadline = sse_hub_now_ns() + 5000 * MS;
-    while (sse_hub_head(E.hub) != bad) {
-        ck_assert_msg(sse_hub_now_ns() < deadline, "hub head %lld, want %lld",
-                      (long long)sse_hub_head(E.hub), (long long)bad);
+    int64_t deadline = sse_now_ns() + 5000 * MS;
+    while (sse_fanout_head(E.h.fanout) != bad) {
+        ck_assert_msg(sse_now_ns() < deadline, "hub head %lld, want %lld",
+                      (long long)sse_fanout_head(E.h.fanout), (long long)bad);
         tick();
     }
     int64_t d = publish("x", NULL, "d");
@@ -1490,8 +1489,8 @@ START_TEST(test_stream_run_head_headers_only)
     run_init(&r, "", "0", -1);
     r.vars.method = "HEAD";
     parse_request(&r);
-    sse_stream_run(E.hub, &E.cfg, &E.m, &r.req, &r.vars, SSE_CORS_NONE,
-                   &r.out.sink, &r.res);
+    sse_stream_run(&E.h.env, &r.req, &r.vars, SSE_CORS_NONE, &r.out.sink,
+                   &r.res);
     struct output o;
     output_read(&r, &o);
     ck_assert_uint_gt(o.header_len, 0);
@@ -1553,10 +1552,10 @@ START_TEST(test_stream_run_longpoll_timeout_empty)
     start_hub(0);
     struct run r;
     run_init(&r, "longpoll=1", NULL, -1);
-    int64_t t0 = sse_hub_now_ns();
+    int64_t t0 = sse_now_ns();
     run_start(&r);
     run_join(&r, 5000);
-    int64_t ms = (sse_hub_now_ns() - t0) / MS;
+    int64_t ms = (sse_now_ns() - t0) / MS;
     ck_assert_int_ge(ms, 900);
     ck_assert_int_eq(r.res.reason, SSE_CLOSE_LONGPOLL);
     ck_assert_int_eq(r.res.events, 0);
@@ -1577,8 +1576,8 @@ START_TEST(test_stream_run_db_missing_error_retry)
     struct run r;
     run_init(&r, "", NULL, -1);
     parse_request(&r);
-    sse_stream_run(E.hub, &E.cfg, &E.m, &r.req, &r.vars, SSE_CORS_NONE,
-                   &r.out.sink, &r.res);
+    sse_stream_run(&E.h.env, &r.req, &r.vars, SSE_CORS_NONE, &r.out.sink,
+                   &r.res);
     ck_assert_int_eq(r.res.reason, SSE_CLOSE_FAULT);
     struct output o;
     output_read(&r, &o);

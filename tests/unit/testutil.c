@@ -202,3 +202,30 @@ int tu_run_suite(Suite *s)
     srunner_free(sr);
     return failed == 0 ? 0 : 1;
 }
+
+int tu_hub_new(struct tu_hub *h, const struct sse_config *cfg,
+               struct sse_metrics *m)
+{
+    memset(h, 0, sizeof *h);
+    int rc = sse_fanout_new(cfg, m, &h->fanout);
+    if (!rc)
+        rc = sse_logpool_new(cfg->db, cfg->busy_timeout_ms, &h->pool);
+    if (!rc)
+        rc = sse_hub_new(cfg, m, h->fanout, h->pool, &h->hub);
+    h->env.cfg = cfg;
+    h->env.metrics = m;
+    h->env.fanout = h->fanout;
+    h->env.logpool = h->pool;
+    return rc;
+}
+
+void tu_hub_free(struct tu_hub *h)
+{
+    if (h->hub) {
+        sse_hub_stop(h->hub);
+        sse_hub_free(h->hub);
+    }
+    sse_logpool_free(h->pool);
+    sse_fanout_free(h->fanout);
+    memset(h, 0, sizeof *h);
+}

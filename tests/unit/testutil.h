@@ -17,6 +17,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
+#include "fanout.h"
+#include "hub.h"
+#include "logpool.h"
+#include "metrics.h"
+#include "stream.h"
+
 struct sse_admin;
 struct sse_parser;
 
@@ -96,6 +103,25 @@ void tu_parse_chunked(struct sse_parser *p, struct tu_rng *r, const void *bytes,
 /* Returns a new parser that has read the whole C string s; owned by caller
  * (free with sse_parser_free). */
 struct sse_parser *tu_parse_str(const char *s);
+
+/* --- the worker's shared objects --- */
+
+/* A hub with its fan-out and read pool, built as fcgi/main.c builds them;
+ * env is filled in for streams and handlers. */
+struct tu_hub {
+    struct sse_fanout *fanout;
+    struct sse_logpool *pool;
+    struct sse_hub *hub;
+    struct sse_stream_env env;
+};
+
+/* Creates the three for cfg and m (borrowed), hub not started. Returns 0
+ * or the first error (h then half-built: tu_hub_free it). */
+int tu_hub_new(struct tu_hub *h, const struct sse_config *cfg,
+               struct sse_metrics *m);
+
+/* Stops the hub (if any) and frees what h holds; h may be zeroed. */
+void tu_hub_free(struct tu_hub *h);
 
 /* --- running --- */
 

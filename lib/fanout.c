@@ -1,0 +1,696 @@
+/* fanout.c - who wants which new event, and waking or writing to them.
+ * SPDX-License-Identifier: MIT
+ *
+ * One mutex (mu) guards the ring, the log state and every subscriber's
+ * shared fields; it is never held across a blocking call nor while another
+ * lock is taken (the loop's waker only writes to an eventfd).
+ *
+ * Who holds a subscriber: its stream's thread until sse_fanout_park, the
+ * event loop afterwards (sub->owner set). A thread-held subscriber's cursor
+ * is the thread's own (passed to sse_fanout_next); a parked one's is
+ * sub->cursor, changed only under mu: by the loop (take, advance) and by
+ * deliver, which moves an idle one past a batch it wants nothing of. That
+ * move is exact only when the cursor sat at the head the batch started
+ * from: everything up to that head was then consumed, and the batch brings
+ * nothing wanted. A subscriber that is behind (reading the log) never sits
+ * at the head, so its cursor is left to the read.
+ *
+ * Hang-ups: each watched socket is in the fan-out's own epoll set with
+ * EPOLLRDHUP | EPOLLONESHOT, tagged with the subscriber's slot and
+ * generation (a slot reused by a newer subscriber is not woken by an old
+ * socket's report). The detector thread polls that set's fd with the rest
+ * of its sources and calls sse_fanout_check_hangups.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "fanout.h"
+#include "pattern.h"
+#include "sse_error.h"
+
+/* An event over 1/RING_SHARE of ring-bytes is not kept in the ring. */
+#define RING_SHARE 8
+
+struct sse_sub {
+    pthread_cond_t cond;
+    int fd;   /* watched for hang-up, or -1 */
+    int slot; /* index in the fan-out's table */
+    uint32_t gen;
+    int hangup;     /* the web server closed the socket */
+    uint64_t epoch; /* the fan-out's epoch when added */
+
+    /* Held by the loop (see the file comment). */
+    void *owner;    /* the loop's stream; NULL while a thread holds it */
+    int64_t cursor; /* everything wanted up to here was taken */
+    int ready;      /* on the ready list */
+    struct sse_sub *ready_prev, *ready_next;
+
+    /* The channels (names or patterns), immutable after sse_fanout_add. */
+    size_t nchannels;
+    const char **names;
+    uint32_t *hashes;
+    unsigned char *kinds; /* enum sse_pattern_kind of each */
+};
+
+struct sse_fanout {
+    const struct sse_config *cfg;
+    struct sse_metrics *metrics;
+    size_t event_max;
+    int epfd; /* hang-up watch */
+
+    pthread_mutex_t mu;
+#ifndef NDEBUG
+    pthread_t owner; /* the thread holding mu, for assert_held */
+    int held;
+#endif
+    /* Guarded by mu. */
+    struct sse_ring ring;
+    int64_t oldest;       /* lowest stored id at the detector's last look */
+    uint64_t epoch;       /* bumped by every reset and fault: streams end */
+    uint64_t reset_epoch; /* epoch as of the last reset (replacement) */
+    int fault;            /* 0, or why the log cannot be read */
+    int stopping;
+    struct sse_sub **slots;
+    size_t nslots, slots_cap;
+    uint32_t next_gen;
+    struct sse_sub *ready_head, *ready_tail; /* parked, with news */
+    sse_fanout_wake_fn wake;                 /* the loop's waker */
+    void *wake_ctx;
+};
+
+int sse_fanout_new(const struct sse_config *cfg, struct sse_metrics *metrics,
+                   struct sse_fanout **out)
+{
+    struct sse_fanout *f = calloc(1, sizeof *f);
+    if (!f)
+        return SSE_ENOMEM;
+    f->cfg = cfg;
+    f->metrics = metrics;
+    size_t bytes_max =
+        cfg->ring_bytes > 0 && (uint64_t)cfg->ring_bytes <= (uint64_t)SIZE_MAX
+            ? (size_t)cfg->ring_bytes
+            : SIZE_MAX;
+    f->event_max = bytes_max / RING_SHARE;
+    if (sse_ring_init(&f->ring, (size_t)cfg->ring_events, bytes_max)) {
+        free(f);
+        return SSE_ENOMEM;
+    }
+    f->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (f->epfd < 0) {
+        sse_ring_cleanup(&f->ring);
+        free(f);
+        return SSE_EIO;
+    }
+    pthread_mutex_init(&f->mu, NULL);
+    *out = f;
+    return 0;
+}
+
+void sse_fanout_free(struct sse_fanout *f)
+{
+    if (!f)
+        return;
+    for (size_t i = 0; i < f->nslots; i++)
+        assert(!f->slots[i]);
+    sse_ring_cleanup(&f->ring);
+    free(f->slots);
+    close(f->epfd);
+    pthread_mutex_destroy(&f->mu);
+    free(f);
+}
+
+/* mu with owner tracking, so functions "called with mu held" can assert
+ * it (SQLite's sqlite3_mutex_held, in small). */
+static void lock(struct sse_fanout *f)
+{
+    pthread_mutex_lock(&f->mu);
+#ifndef NDEBUG
+    f->owner = pthread_self();
+    f->held = 1;
+#endif
+}
+
+static void unlock(struct sse_fanout *f)
+{
+#ifndef NDEBUG
+    f->held = 0;
+#endif
+    pthread_mutex_unlock(&f->mu);
+}
+
+static void assert_held(const struct sse_fanout *f)
+{
+#ifndef NDEBUG
+    assert(f->held && pthread_equal(f->owner, pthread_self()));
+#else
+    (void)f;
+#endif
+}
+
+/* Sleeps on sub's condition variable until ts; mu is held before and
+ * after. */
+static void wait_until(struct sse_fanout *f, struct sse_sub *sub,
+                       const struct timespec *ts)
+{
+    assert_held(f);
+#ifndef NDEBUG
+    f->held = 0;
+#endif
+    pthread_cond_timedwait(&sub->cond, &f->mu, ts);
+#ifndef NDEBUG
+    f->owner = pthread_self();
+    f->held = 1;
+#endif
+}
+
+size_t sse_fanout_event_max(const struct sse_fanout *f)
+{
+    return f->event_max;
+}
+
+/* The one test of whether a subscriber wants an event. */
+static int sub_wants(const struct sse_sub *sub, const struct sse_event *ev)
+{
+    for (size_t i = 0; i < sub->nchannels; i++) {
+        /* Exact names, the common case, are compared by hash first. */
+        if (sub->kinds[i] != SSE_PATTERN_EXACT) {
+            if (sse_pattern_match(sub->names[i], strlen(sub->names[i]),
+                                  ev->channel, strlen(ev->channel)))
+                return 1;
+        } else if (sub->hashes[i] == ev->channel_hash &&
+                   strcmp(sub->names[i], ev->channel) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void publish_ring_size(struct sse_fanout *f)
+{
+    assert_held(f);
+    if (!f->metrics)
+        return;
+    atomic_store_explicit(&f->metrics->ring_events, (long long)f->ring.count,
+                          memory_order_relaxed);
+    atomic_store_explicit(&f->metrics->ring_bytes, (long long)f->ring.bytes,
+                          memory_order_relaxed);
+}
+
+/* Puts a parked sub on the ready list; wakes the loop when the list was
+ * empty. Called with mu held. */
+static void mark_ready(struct sse_fanout *f, struct sse_sub *sub)
+{
+    assert_held(f);
+    assert(sub->owner);
+    if (sub->ready)
+        return;
+    sub->ready = 1;
+    sub->ready_next = NULL;
+    sub->ready_prev = f->ready_tail;
+    if (f->ready_tail)
+        f->ready_tail->ready_next = sub;
+    else
+        f->ready_head = sub;
+    f->ready_tail = sub;
+    if (!sub->ready_prev && f->wake)
+        f->wake(f->wake_ctx);
+}
+
+static void unmark_ready(struct sse_fanout *f, struct sse_sub *sub)
+{
+    assert_held(f);
+    if (!sub->ready)
+        return;
+    if (sub->ready_prev)
+        sub->ready_prev->ready_next = sub->ready_next;
+    else
+        f->ready_head = sub->ready_next;
+    if (sub->ready_next)
+        sub->ready_next->ready_prev = sub->ready_prev;
+    else
+        f->ready_tail = sub->ready_prev;
+    sub->ready = 0;
+    sub->ready_prev = sub->ready_next = NULL;
+}
+
+/* Wakes every subscriber (shutdown, reset, fault): threads through their
+ * condition variable, parked ones through the ready list. Called with mu
+ * held. */
+static void wake_all(struct sse_fanout *f)
+{
+    assert_held(f);
+    for (size_t i = 0; i < f->nslots; i++) {
+        struct sse_sub *sub = f->slots[i];
+        if (!sub)
+            continue;
+        if (sub->owner)
+            mark_ready(f, sub);
+        else
+            pthread_cond_signal(&sub->cond);
+    }
+}
+
+/* Wakes the subscribers that want any of evs; moves idle parked ones that
+ * want none of them from prev_head to the new head. Called with mu held. */
+static void deliver(struct sse_fanout *f, struct sse_event **evs, size_t n,
+                    int64_t prev_head)
+{
+    assert_held(f);
+    for (size_t s = 0; s < f->nslots; s++) {
+        struct sse_sub *sub = f->slots[s];
+        if (!sub)
+            continue;
+        int wanted = 0;
+        for (size_t i = 0; i < n && !wanted; i++)
+            wanted = sub_wants(sub, evs[i]);
+        if (!sub->owner) {
+            if (wanted)
+                pthread_cond_signal(&sub->cond);
+        } else if (wanted) {
+            mark_ready(f, sub);
+        } else if (sub->cursor == prev_head) {
+            sub->cursor = f->ring.head;
+        }
+    }
+}
+
+int sse_fanout_open(struct sse_fanout *f, int64_t oldest, int64_t head)
+{
+    lock(f);
+    int was_fault = f->fault;
+    f->fault = 0;
+    sse_ring_restart(&f->ring, head);
+    f->oldest = oldest;
+    wake_all(f);
+    unlock(f);
+    if (f->metrics)
+        atomic_store_explicit(&f->metrics->head_id, head, memory_order_relaxed);
+    return was_fault != 0;
+}
+
+void sse_fanout_publish(struct sse_fanout *f, struct sse_event **evs, size_t n,
+                        int64_t last_seen)
+{
+    lock(f);
+    assert(f->ring.head >= 0);
+    int64_t prev_head = f->ring.head;
+    for (size_t i = 0; i < n; i++)
+        sse_ring_store(&f->ring, evs[i]);
+    /* Skipped rows are in no ring; head passes them anyway, or a trailing
+     * one would be read again on every commit. */
+    if (last_seen > f->ring.head)
+        sse_ring_pass(&f->ring, last_seen);
+    int64_t head = f->ring.head;
+    publish_ring_size(f);
+    deliver(f, evs, n, prev_head);
+    unlock(f);
+    if (f->metrics)
+        atomic_store_explicit(&f->metrics->head_id, head, memory_order_relaxed);
+}
+
+int sse_fanout_bounds(struct sse_fanout *f, int64_t oldest, int64_t head)
+{
+    lock(f);
+    int backwards = head < f->ring.head;
+    if (!backwards)
+        f->oldest = oldest;
+    unlock(f);
+    return backwards;
+}
+
+int sse_fanout_fault(struct sse_fanout *f, int fault)
+{
+    assert(fault < 0);
+    lock(f);
+    int changed = f->fault != fault;
+    f->fault = fault;
+    sse_ring_restart(&f->ring, -1);
+    f->epoch++;
+    publish_ring_size(f);
+    wake_all(f);
+    unlock(f);
+    return changed;
+}
+
+void sse_fanout_reset(struct sse_fanout *f)
+{
+    lock(f);
+    sse_ring_restart(&f->ring, -1);
+    f->epoch++;
+    f->reset_epoch = f->epoch;
+    publish_ring_size(f);
+    wake_all(f);
+    unlock(f);
+}
+
+void sse_fanout_stop(struct sse_fanout *f)
+{
+    lock(f);
+    f->stopping = 1;
+    wake_all(f);
+    unlock(f);
+}
+
+int sse_fanout_hangup_fd(const struct sse_fanout *f)
+{
+    return f->epfd;
+}
+
+static uint64_t hangup_tag(const struct sse_sub *sub)
+{
+    return (uint64_t)(unsigned)sub->slot | ((uint64_t)sub->gen << 32);
+}
+
+void sse_fanout_check_hangups(struct sse_fanout *f)
+{
+    struct epoll_event evs[64];
+    for (int round = 0; round < 16; round++) {
+        int n = epoll_wait(f->epfd, evs, 64, 0);
+        if (n <= 0)
+            return;
+        lock(f);
+        for (int i = 0; i < n; i++) {
+            size_t slot = (size_t)(evs[i].data.u64 & 0xffffffffu);
+            uint32_t gen = (uint32_t)(evs[i].data.u64 >> 32);
+            struct sse_sub *sub = slot < f->nslots ? f->slots[slot] : NULL;
+            if (sub && sub->gen == gen) {
+                sub->hangup = 1;
+                pthread_cond_signal(&sub->cond);
+            }
+        }
+        unlock(f);
+        if (n < 64)
+            return;
+    }
+}
+
+int64_t sse_fanout_head(struct sse_fanout *f)
+{
+    lock(f);
+    int64_t h = f->ring.head;
+    unlock(f);
+    return h;
+}
+
+void sse_fanout_window(struct sse_fanout *f, int64_t *covered_after,
+                       int64_t *oldest, int64_t *head)
+{
+    lock(f);
+    *covered_after = f->ring.covered_after;
+    *oldest = f->oldest;
+    *head = f->ring.head;
+    unlock(f);
+}
+
+int sse_fanout_health(struct sse_fanout *f)
+{
+    lock(f);
+    int rc = f->ring.head < 0 ? f->fault : 0;
+    unlock(f);
+    return rc;
+}
+
+int sse_fanout_fault_code(struct sse_fanout *f)
+{
+    lock(f);
+    int rc = f->fault;
+    unlock(f);
+    return rc;
+}
+
+int sse_fanout_stopping(struct sse_fanout *f)
+{
+    lock(f);
+    int s = f->stopping;
+    unlock(f);
+    return s;
+}
+
+/* A subscriber with its channel names and hashes in one allocation. */
+static struct sse_sub *sub_new(const struct sse_request *req)
+{
+    size_t n = req->nchannels, text = 0;
+    for (size_t i = 0; i < n; i++)
+        text += strlen(req->channels[i]) + 1;
+    struct sse_sub *sub =
+        calloc(1, sizeof *sub +
+                      n * (sizeof *sub->names + sizeof *sub->hashes +
+                           sizeof *sub->kinds) +
+                      text);
+    if (!sub)
+        return NULL;
+    sub->names = (const char **)(void *)(sub + 1);
+    sub->hashes = (uint32_t *)(void *)(sub->names + n);
+    sub->kinds = (unsigned char *)(sub->hashes + n);
+    char *p = (char *)(sub->kinds + n);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(req->channels[i]);
+        memcpy(p, req->channels[i], len + 1);
+        sub->names[i] = p;
+        sub->hashes[i] = sse_channel_hash(p, len);
+        sub->kinds[i] = req->kinds[i];
+        p += len + 1;
+    }
+    sub->nchannels = n;
+    return sub;
+}
+
+int sse_fanout_add(struct sse_fanout *f, const struct sse_request *req, int fd,
+                   struct sse_sub **out)
+{
+    struct sse_sub *sub = sub_new(req);
+    if (!sub)
+        return SSE_ENOMEM;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&sub->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    sub->fd = fd;
+
+    lock(f);
+    size_t slot = f->nslots;
+    for (size_t i = 0; i < f->nslots; i++)
+        if (!f->slots[i]) {
+            slot = i;
+            break;
+        }
+    if (slot == f->nslots) {
+        if (f->nslots == f->slots_cap) {
+            size_t cap = f->slots_cap ? f->slots_cap * 2 : 64;
+            struct sse_sub **s = realloc(f->slots, cap * sizeof *s);
+            if (!s) {
+                unlock(f);
+                pthread_cond_destroy(&sub->cond);
+                free(sub);
+                return SSE_ENOMEM;
+            }
+            f->slots = s;
+            f->slots_cap = cap;
+        }
+        f->nslots++;
+    }
+    f->slots[slot] = sub;
+    sub->slot = (int)slot;
+    sub->gen = ++f->next_gen;
+    sub->epoch = f->epoch;
+    if (fd >= 0) {
+        struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLONESHOT,
+                                 .data.u64 = hangup_tag(sub)};
+        epoll_ctl(f->epfd, EPOLL_CTL_ADD, fd, &ev);
+    }
+    unlock(f);
+    *out = sub;
+    return 0;
+}
+
+void sse_fanout_remove(struct sse_fanout *f, struct sse_sub *sub)
+{
+    if (!sub)
+        return;
+    lock(f);
+    assert(f->slots[sub->slot] == sub);
+    unmark_ready(f, sub);
+    if (sub->fd >= 0)
+        epoll_ctl(f->epfd, EPOLL_CTL_DEL, sub->fd, NULL);
+    f->slots[sub->slot] = NULL;
+    while (f->nslots && !f->slots[f->nslots - 1])
+        f->nslots--;
+    unlock(f);
+    pthread_cond_destroy(&sub->cond);
+    free(sub);
+}
+
+void sse_fanout_unwatch(struct sse_fanout *f, struct sse_sub *sub)
+{
+    lock(f);
+    if (sub->fd >= 0)
+        epoll_ctl(f->epfd, EPOLL_CTL_DEL, sub->fd, NULL);
+    sub->fd = -1;
+    sub->hangup = 0;
+    unlock(f);
+}
+
+/* The status a subscriber must see before any event, or -1 for none.
+ * Called with mu held. */
+static int sub_status(const struct sse_fanout *f, const struct sse_sub *sub)
+{
+    assert_held(f);
+    if (f->stopping)
+        return SSE_FANOUT_CLOSED;
+    if (sub->hangup)
+        return SSE_FANOUT_HANGUP;
+    /* A replacement since the stream began is a reset; any other epoch
+     * change was a fault, perhaps over by now, but the stream ends the same
+     * way (retry later), never as a replacement. */
+    if (sub->epoch < f->reset_epoch)
+        return SSE_FANOUT_RESET;
+    if (f->fault || sub->epoch != f->epoch)
+        return SSE_FANOUT_FAULT;
+    return -1;
+}
+
+/* Takes what sub wants from the ring after *cursor, up to max. Returns
+ * SSE_FANOUT_BEHIND when the ring no longer holds what follows *cursor.
+ * Called with mu held. */
+static int take(struct sse_fanout *f, const struct sse_sub *sub,
+                int64_t *cursor, struct sse_event **out, size_t max, size_t *n)
+{
+    assert_held(f);
+    const struct sse_ring *r = &f->ring;
+    /* head < 0 without a fault: the log is being reopened; wait. */
+    if (r->head < 0)
+        return SSE_FANOUT_EVENTS;
+    if (*cursor < r->covered_after)
+        return SSE_FANOUT_BEHIND;
+    size_t i = sse_ring_find(r, *cursor);
+    for (; i < r->count && *n < max; i++) {
+        struct sse_event *ev = sse_ring_at(r, i);
+        if (sub_wants(sub, ev)) {
+            sse_event_ref(ev);
+            out[(*n)++] = ev;
+        }
+        *cursor = ev->id;
+    }
+    if (i == r->count && *cursor < r->head)
+        *cursor = r->head;
+    return SSE_FANOUT_EVENTS;
+}
+
+int sse_fanout_next(struct sse_fanout *f, struct sse_sub *sub, int64_t *cursor,
+                    struct sse_event **out, size_t max, size_t *n,
+                    int64_t deadline_ns)
+{
+    int status;
+    *n = 0;
+    lock(f);
+    assert(!sub->owner);
+    for (;;) {
+        status = sub_status(f, sub);
+        if (status >= 0)
+            break;
+        status = take(f, sub, cursor, out, max, n);
+        if (status != SSE_FANOUT_EVENTS || *n || sse_now_ns() >= deadline_ns)
+            break;
+        struct timespec ts = {.tv_sec = (time_t)(deadline_ns / SSE_NS_PER_S),
+                              .tv_nsec = (long)(deadline_ns % SSE_NS_PER_S)};
+        wait_until(f, sub, &ts);
+    }
+    unlock(f);
+    return status;
+}
+
+size_t sse_fanout_sub_channels(const struct sse_sub *sub, const char **names,
+                               size_t max)
+{
+    for (size_t i = 0; i < sub->nchannels && i < max; i++)
+        names[i] = sub->names[i];
+    return sub->nchannels;
+}
+
+void sse_fanout_set_waker(struct sse_fanout *f, sse_fanout_wake_fn fn,
+                          void *ctx)
+{
+    lock(f);
+    f->wake = fn;
+    f->wake_ctx = ctx;
+    unlock(f);
+}
+
+void sse_fanout_park(struct sse_fanout *f, struct sse_sub *sub, int64_t cursor,
+                     void *owner)
+{
+    assert(owner && sub->fd < 0);
+    lock(f);
+    assert(!sub->owner && f->wake);
+    sub->owner = owner;
+    sub->cursor = cursor;
+    mark_ready(f, sub);
+    unlock(f);
+}
+
+size_t sse_fanout_ready(struct sse_fanout *f, void **owners, size_t max)
+{
+    size_t n = 0;
+    lock(f);
+    while (n < max && f->ready_head) {
+        struct sse_sub *sub = f->ready_head;
+        unmark_ready(f, sub);
+        owners[n++] = sub->owner;
+    }
+    unlock(f);
+    return n;
+}
+
+/* sse_fanout_take's work. Called with mu held. */
+static int take_parked(struct sse_fanout *f, struct sse_sub *sub,
+                       struct sse_event **out, size_t max, size_t *n,
+                       int64_t *cursor)
+{
+    assert(sub->owner);
+    *n = 0;
+    int status = sub_status(f, sub);
+    if (status < 0)
+        status = take(f, sub, &sub->cursor, out, max, n);
+    *cursor = sub->cursor;
+    return status;
+}
+
+int sse_fanout_take(struct sse_fanout *f, struct sse_sub *sub,
+                    struct sse_event **out, size_t max, size_t *n,
+                    int64_t *cursor)
+{
+    lock(f);
+    int status = take_parked(f, sub, out, max, n, cursor);
+    unlock(f);
+    return status;
+}
+
+void sse_fanout_take_many(struct sse_fanout *f, struct sse_sub *const *subs,
+                          size_t k, struct sse_event **evs, size_t max,
+                          int *status, int64_t *cursor, size_t *n)
+{
+    if (k == 0)
+        return;
+    lock(f);
+    for (size_t i = 0; i < k; i++)
+        status[i] =
+            take_parked(f, subs[i], evs + i * max, max, &n[i], &cursor[i]);
+    unlock(f);
+}
+
+void sse_fanout_advance(struct sse_fanout *f, struct sse_sub *sub,
+                        int64_t cursor)
+{
+    lock(f);
+    assert(sub->owner && cursor >= sub->cursor);
+    sub->cursor = cursor;
+    unlock(f);
+}
