@@ -33,10 +33,10 @@ targets=${*:-"request query config encode token"}
 # Which lib/ sources each target links (only the modules it exercises).
 sources() {
     case "$1" in
-    request) echo "lib/request.c lib/query.c lib/channel.c lib/pattern.c lib/response.c lib/config.c lib/buf.c lib/sse_error.c" ;;
+    request) echo "lib/request.c lib/query.c lib/channel.c lib/pattern.c lib/response.c lib/encode.c lib/logging.c lib/dbname.c lib/config.c lib/buf.c lib/sse_error.c" ;;
     query) echo "lib/query.c lib/sse_error.c" ;;
     config) echo "lib/config.c lib/pattern.c lib/channel.c lib/buf.c lib/sse_error.c" ;;
-    encode) echo "lib/encode.c lib/buf.c lib/sse_error.c tests/unit/sse_parser.c" ;;
+    encode) echo "lib/encode.c lib/logging.c lib/dbname.c lib/buf.c lib/sse_error.c tests/unit/sse_parser.c" ;;
     token) echo "lib/token.c lib/pattern.c lib/channel.c lib/buf.c lib/sse_error.c" ;;
     *) return 1 ;;
     esac
