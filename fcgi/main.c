@@ -254,6 +254,9 @@ static int default_max_streams(long long nofile, int threads)
     return n < 1 ? 1 : n > 16777216 ? 16777216 : (int)n;
 }
 
+_Static_assert(SSE_CONFIG_MAX_DB_CONNECTIONS <= SSE_LOGPOOL_MAX_OPEN,
+               "every db-connections value fits a pool");
+
 int main(int argc, char **argv)
 {
     struct sse_config cfg;
@@ -330,7 +333,9 @@ int main(int argc, char **argv)
     }
     int rc = sse_fanout_new(&cfg, &w.metrics, &w.env.fanout);
     if (!rc)
-        rc = sse_logpool_new(cfg.db, cfg.busy_timeout_ms, &w.env.logpool);
+        rc = sse_logpool_new(cfg.db, cfg.busy_timeout_ms,
+                             (size_t)cfg.db_connections, &w.metrics,
+                             &w.env.logpool);
     if (!rc)
         rc = sse_hub_new(&cfg, &w.metrics, w.env.fanout, w.env.logpool, &w.hub);
     /* Streams that caught up are parked in the loop (loop.h). */

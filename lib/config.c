@@ -83,7 +83,12 @@ static const struct setting SETTINGS[] = {
      "replayed yet waits for it before it answers with a 'future' gap "
      "event"},
     {"busy-timeout-ms", K_INT, OFF(busy_timeout_ms), 0, 600000, "5000",
-     "how long a read waits for a locked database"},
+     "how long a read waits for a locked database, or for a free connection"},
+    {"db-connections", K_INT, OFF(db_connections), 1,
+     SSE_CONFIG_MAX_DB_CONNECTIONS, "8",
+     "connections to the log one process opens for hand-shakes and catch-up "
+     "reads, whatever the number of streams (the change detector has one "
+     "more)"},
     {"batch", K_INT, OFF(batch), 1, 100000, "256", "rows per database read"},
     {"write-timeout", K_INT, OFF(write_timeout_s), 1, 3600, "30",
      "drop a client that accepts no data for this many seconds"},
@@ -142,6 +147,7 @@ void sse_config_init(struct sse_config *c)
     c->poll_ms = 100;
     c->resume_wait_ms = 5000;
     c->busy_timeout_ms = 5000;
+    c->db_connections = 8;
     c->batch = 256;
     c->write_timeout_s = 30;
     c->request_timeout_s = 5;

@@ -23,6 +23,8 @@ struct sse_access;
 
 #define SSE_CONFIG_MAX_ORIGINS 32
 #define SSE_CONFIG_MAX_PEERS 32
+/* db-connections' upper bound (logpool.h's SSE_LOGPOOL_MAX_OPEN). */
+#define SSE_CONFIG_MAX_DB_CONNECTIONS 256
 
 struct sockaddr;
 
@@ -55,6 +57,7 @@ struct sse_config {
     int resume_wait_ms;     /* on a hot standby, wait this long for a resume
                                id it has not replayed yet */
     int busy_timeout_ms;    /* SQLite busy timeout */
+    int db_connections;     /* logpool's max_open */
     int batch;              /* rows per read */
     int write_timeout_s;    /* a stalled client is dropped after N seconds */
     int request_timeout_s;  /* a connection delivers its request within N s */

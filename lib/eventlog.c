@@ -304,6 +304,14 @@ int sse_eventlog_replaced(const struct sse_eventlog *log)
     return log->engine->replaced(log->impl);
 }
 
+void sse_eventlog_last_error(const struct sse_eventlog *log, char *out,
+                             size_t cap)
+{
+    assert(cap > 0);
+    out[0] = '\0';
+    log->engine->last_error(log->impl, out, cap);
+}
+
 const char *sse_eventlog_path(const struct sse_eventlog *log)
 {
     return log->path;

@@ -221,6 +221,16 @@ int sse_eventlog_lagging(const struct sse_eventlog *log);
  * that went backwards (sse_eventlog_bounds). */
 int sse_eventlog_replaced(const struct sse_eventlog *log);
 
+/* Writes the engine's one-line description of the last failed call on log
+ * into out (cap > 0; truncated to fit, always terminated): SQLite's
+ * message ("database is locked"), or the PostgreSQL server's ("canceling
+ * statement due to conflict with recovery"), so that a log line can say
+ * which of the causes an SSE_EBUSY or SSE_EDB stood for. "" when the engine
+ * has nothing to say. Call it before the next call on log, from the thread
+ * that made the failed one. */
+void sse_eventlog_last_error(const struct sse_eventlog *log, char *out,
+                             size_t cap);
+
 /* The path (or URI) given at open; borrowed until close. It may hold a
  * password: show it through sse_dbname_display (dbname.h). */
 const char *sse_eventlog_path(const struct sse_eventlog *log);

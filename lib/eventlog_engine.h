@@ -89,6 +89,8 @@ struct sse_eventlog_engine {
     int (*replaced)(const void *impl);
     int (*lagging)(const void *impl);
     int (*wake_fd)(const void *impl);
+    /* The engine's own words for the last failed call, one line. */
+    void (*last_error)(const void *impl, char *out, size_t cap);
 };
 
 extern const struct sse_eventlog_engine sse_eventlog_sqlite_engine;

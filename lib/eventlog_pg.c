@@ -655,6 +655,19 @@ static int pg_wake_fd(const void *impl)
     return PQsocket(log->conn);
 }
 
+/* libpq keeps the last failure's message on the connection (the server's
+ * ERROR line for a failed statement). */
+static void pg_last_error(const void *impl, char *out, size_t cap)
+{
+    const struct pg_log *log = impl;
+    sse_pg_message(log->conn, NULL, out, cap);
+    /* "ERROR:  canceling statement ...": the severity adds nothing. */
+    if (strncmp(out, "ERROR:", 6) == 0) {
+        size_t skip = 6 + strspn(out + 6, " ");
+        memmove(out, out + skip, strlen(out + skip) + 1);
+    }
+}
+
 const struct sse_eventlog_engine sse_eventlog_pg_engine = {
     .name = "postgresql",
     .open = pg_open,
@@ -671,4 +684,5 @@ const struct sse_eventlog_engine sse_eventlog_pg_engine = {
     .replaced = pg_replaced,
     .lagging = pg_lagging,
     .wake_fd = pg_wake_fd,
+    .last_error = pg_last_error,
 };

@@ -647,6 +647,12 @@ static int sqlite_newest_ids(void *impl,
     return rc;
 }
 
+static void sqlite_last_error(const void *impl, char *out, size_t cap)
+{
+    const struct sqlite_log *log = impl;
+    snprintf(out, cap, "%s", sqlite3_errmsg(log->db));
+}
+
 const struct sse_eventlog_engine sse_eventlog_sqlite_engine = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -663,4 +669,5 @@ const struct sse_eventlog_engine sse_eventlog_sqlite_engine = {
     .replaced = sqlite_replaced,
     .lagging = sqlite_lagging,
     .wake_fd = sqlite_wake_fd,
+    .last_error = sqlite_last_error,
 };

@@ -68,8 +68,10 @@ struct sse_hub {
     struct sse_eventlog *log;
     int64_t head; /* the newest id published, -1 while not open */
     int64_t next_open_ns, next_replaced_ns;
-    int must_read;        /* rows may be committed that the hub has not read */
-    sse_hub_hook_fn hook; /* tests only */
+    int must_read; /* rows may be committed that the hub has not read */
+    int64_t busy_logged_ns;  /* when warn_busy last wrote a line; 0: never */
+    long long busy_unlogged; /* busy turns since, not written */
+    sse_hub_hook_fn hook;    /* tests only */
     void *hook_ctx;
 
     int epfd, wakefd, inofd;
@@ -246,10 +248,40 @@ static void set_log(struct sse_hub *hub, struct sse_eventlog *log)
         watch_fd(hub, sse_eventlog_wake_fd(log), TAG_LOG);
 }
 
+/* Busy lines are written at most this often: a lock held for minutes
+ * must not write one line per poll. */
+#define BUSY_LOG_INTERVAL_NS (10 * SSE_NS_PER_S)
+
+/* A read or check that ran out of busy-timeout-ms: the log is fine, only
+ * slow or cancelled this once, so streams go on and the next turn retries.
+ * Locked (SQLite), or on PostgreSQL a statement or lock timeout, or a
+ * query a hot standby cancelled to replay WAL (a recovery conflict): the
+ * engine's words say which. */
+static void warn_busy(struct sse_hub *hub)
+{
+    int64_t now = sse_now_ns();
+    if (hub->busy_logged_ns &&
+        now - hub->busy_logged_ns < BUSY_LOG_INTERVAL_NS) {
+        hub->busy_unlogged++;
+        return;
+    }
+    char why[256];
+    sse_eventlog_last_error(hub->log, why, sizeof why);
+    sse_log(SSE_LOG_WARN,
+            "database '%s' busy (%s; busy-timeout-ms %d); retrying (%lld "
+            "more since the last such line)",
+            hub->cfg->db, why, hub->cfg->busy_timeout_ms, hub->busy_unlogged);
+    hub->busy_logged_ns = now;
+    hub->busy_unlogged = 0;
+}
+
 static void close_log(struct sse_hub *hub, int rc)
 {
+    char why[256] = "";
+    if (hub->log)
+        sse_eventlog_last_error(hub->log, why, sizeof why);
     set_log(hub, NULL);
-    fault(hub, rc, NULL);
+    fault(hub, rc, why);
     hub->next_open_ns = sse_now_ns() + REOPEN_INTERVAL_NS;
 }
 
@@ -328,9 +360,7 @@ static int read_new_rows(struct sse_hub *hub)
             if (hub->metrics)
                 sse_metrics_add(&hub->metrics->db_faults, 1);
             if (rc == SSE_EBUSY)
-                sse_log(SSE_LOG_WARN,
-                        "database '%s' locked for more than %d ms; retrying",
-                        hub->cfg->db, hub->cfg->busy_timeout_ms);
+                warn_busy(hub);
             else
                 close_log(hub, rc);
             break;
@@ -445,6 +475,12 @@ static void *hub_main(void *arg)
             continue;
         int changed = 0;
         int rc = sse_eventlog_changed(hub->log, &changed);
+        if (rc == SSE_EBUSY) {
+            /* Whether anything changed is unknown: read next turn. */
+            warn_busy(hub);
+            hub->must_read = 1;
+            continue;
+        }
         if (rc) {
             close_log(hub, rc);
             continue;

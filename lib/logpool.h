@@ -3,9 +3,14 @@
  *
  * A stream that starts from a resume point, or falls behind the ring,
  * reads its backlog from the log in bounded batches. Opening a connection
- * costs a file open and a schema check, so connections are kept in a small
- * pool and lent out; a borrower has its connection to itself (SQLite
- * connections are used by one thread at a time).
+ * costs a file open and a schema check (and on PostgreSQL a server
+ * process), so connections are kept in a small pool and lent out; a
+ * borrower has its connection to itself (SQLite connections are used by
+ * one thread at a time). The pool never has more than its max_open
+ * connections open, lent or idle, whatever the number of streams: a
+ * borrower finds one idle, opens one below the cap, or waits for one to
+ * come back, at most busy_timeout_ms. A borrower must not wait on a client
+ * (or borrow a second connection) while it holds one.
  *
  * Thread-safety: every function is thread-safe. The pool's mutex is a leaf:
  * nothing else is locked while it is held, and no connection is opened or
@@ -16,26 +21,35 @@
 
 #include "buf.h"
 #include "eventlog.h"
+#include "metrics.h"
+
+/* The most connections one pool may keep (the db-connections setting's
+ * upper bound). */
+#define SSE_LOGPOOL_MAX_OPEN 256
 
 struct sse_logpool;
 
-/* Creates an empty pool for the log at db (copied) with the busy timeout
- * each connection gets. Returns 0 or SSE_ENOMEM. */
-int sse_logpool_new(const char *db, int busy_timeout_ms,
-                    struct sse_logpool **out);
+/* Creates an empty pool for the log at db (copied) that opens at most
+ * max_open (1 to SSE_LOGPOOL_MAX_OPEN) connections, each with busy_timeout_ms
+ * as its busy timeout, which is also the longest a borrower waits for a free
+ * one. metrics (NULL: none; must outlive the pool) gets the db_connections
+ * gauge and db_connection_waits counter. Returns 0 or SSE_ENOMEM. */
+int sse_logpool_new(const char *db, int busy_timeout_ms, size_t max_open,
+                    struct sse_metrics *metrics, struct sse_logpool **out);
 
 /* Closes every pooled connection and frees the pool; every borrowed
  * connection must have been returned. NULL-safe. */
 void sse_logpool_free(struct sse_logpool *p);
 
-/* Lends a connection: a pooled one, or one opened now. Returns 0 with *log
- * owned by the borrower until sse_logpool_return, or an sse_eventlog_open
- * error. */
+/* Lends a connection: an idle one, one opened now if fewer than max_open
+ * are open, or the first one returned within busy_timeout_ms. Returns 0
+ * with *log owned by the borrower until sse_logpool_return, SSE_EBUSY when
+ * none came free in time, or an sse_eventlog_open error. */
 int sse_logpool_borrow(struct sse_logpool *p, struct sse_eventlog **log);
 
-/* Takes back a borrowed connection (NULL-safe). broken != 0 (after an
- * error), a full pool, or a log file replaced since the connection opened
- * closes it instead of keeping it. */
+/* Takes back a borrowed connection (NULL-safe) and wakes a waiting
+ * borrower. broken != 0 (after an error) or a log file replaced since the
+ * connection opened closes it instead of keeping it. */
 void sse_logpool_return(struct sse_logpool *p, struct sse_eventlog *log,
                         int broken);
 
@@ -55,8 +69,12 @@ int sse_logpool_read(struct sse_logpool *p,
                      size_t max_rows, size_t max_bytes, struct sse_buf *out,
                      struct sse_eventlog_progress *progress);
 
-/* Closes every pooled connection (the log was replaced, or failed);
+/* Closes every idle connection (the log was replaced, or failed);
  * connections lent out are closed when they come back broken or replaced. */
 void sse_logpool_clear(struct sse_logpool *p);
+
+/* How many connections are open now, lent or idle (for the status page
+ * and tests); never more than max_open. */
+size_t sse_logpool_open_count(struct sse_logpool *p);
 
 #endif

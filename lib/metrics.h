@@ -54,16 +54,18 @@ struct sse_metrics {
     atomic_llong events_replayed;
     atomic_llong bytes_written;
     atomic_llong heartbeats;
-    atomic_llong requests_refused; /* 4xx answers */
-    atomic_llong busy_rejects;     /* every thread already streaming */
-    atomic_llong db_reads;         /* range reads by the hub and streams */
-    atomic_llong db_faults;        /* reads that failed */
-    atomic_llong rows_skipped;     /* unreadable rows skipped by reads */
-    atomic_llong head_id;          /* newest id seen by the hub */
-    atomic_llong ring_events;      /* events in the hub's memory now */
-    atomic_llong ring_bytes;       /* and their size (ring-bytes bounds it) */
-    atomic_llong loop_wakeups;     /* times the event loop woke with work */
-    atomic_llong loop_busy_us;     /* time it spent working, in µs */
+    atomic_llong requests_refused;    /* 4xx answers */
+    atomic_llong busy_rejects;        /* every thread already streaming */
+    atomic_llong db_reads;            /* range reads by the hub and streams */
+    atomic_llong db_faults;           /* reads that failed */
+    atomic_llong db_connections;      /* logpool's open connections now */
+    atomic_llong db_connection_waits; /* borrows that waited for one */
+    atomic_llong rows_skipped;        /* unreadable rows skipped by reads */
+    atomic_llong head_id;             /* newest id seen by the hub */
+    atomic_llong ring_events;         /* events in the hub's memory now */
+    atomic_llong ring_bytes;   /* and their size (ring-bytes bounds it) */
+    atomic_llong loop_wakeups; /* times the event loop woke with work */
+    atomic_llong loop_busy_us; /* time it spent working, in µs */
     atomic_llong access_refused[SSE_REFUSED_REASONS]; /* 401/403 by reason */
 };
 

@@ -17,7 +17,8 @@ const char *sse_strerror(int err)
     case SSE_ENOENT:
         return "database file not found";
     case SSE_EBUSY:
-        return "database locked (busy timeout exceeded)";
+        return "database busy (locked, timed out, or a read cancelled by a "
+               "standby)";
     case SSE_ECORRUPT:
         return "database corrupt or not a database";
     case SSE_EDB:

@@ -14,7 +14,8 @@ enum sse_error {
     SSE_ENOMEM = -2,     /* allocation failed */
     SSE_ETOOBIG = -3,    /* input exceeds a documented limit */
     SSE_ENOENT = -4,     /* database file (or other named thing) missing */
-    SSE_EBUSY = -5,      /* database locked past the busy timeout */
+    SSE_EBUSY = -5,      /* database busy past the busy timeout: locked,
+                            a statement timeout, a recovery conflict */
     SSE_ECORRUPT = -6,   /* database is not an sselite log or is damaged */
     SSE_EDB = -7,        /* any other SQLite failure */
     SSE_EIO = -8,        /* write to the client or a file failed */

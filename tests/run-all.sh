@@ -145,7 +145,7 @@ tsan_unit() {
     done
     return $rc
 }
-TSAN_SUITES="tests/unit/check_ring tests/unit/check_fanout tests/unit/check_loop tests/unit/check_hub tests/unit/check_stream"
+TSAN_SUITES="tests/unit/check_ring tests/unit/check_logpool tests/unit/check_fanout tests/unit/check_loop tests/unit/check_hub tests/unit/check_stream"
 
 distcheck() {
     # Builds the tarball, then builds and tests it in a read-only source

@@ -79,6 +79,15 @@ def cli(*args, input=None):
     return run([CLI] + list(args), input=input)
 
 
+def fresh_log():
+    """A schema of its own on the primary, initialised: (pg, schema, uri)."""
+    pg = primary()
+    schema = new_schema()
+    uri = log_uri(pg, schema)
+    init(uri)
+    return pg, schema, uri
+
+
 def init(uri):
     r = cli("init", uri)
     check(r.returncode == 0, "sselite init failed: %s" % r.stderr.strip())
@@ -232,10 +241,7 @@ def t_cli(env):
 @case("worker on PostgreSQL: live events woken by NOTIFY, exact resume,"
       " pruned gap; no password in ps, log or status page")
 def t_worker(env):
-    pg = primary()
-    schema = new_schema()
-    uri = log_uri(pg, schema)
-    init(uri)
+    pg, schema, uri = fresh_log()
     # A 5 s poll: events that arrive much sooner came through NOTIFY.
     w = env.start_worker(db=uri, poll_ms=5000, status_path="/events/status")
     lt = env.start_lighttpd(socket_path=w.sock)
@@ -281,10 +287,7 @@ def t_worker(env):
 
 @case("kill -9 of a worker mid-stream: a new worker resumes the client exactly")
 def t_kill9(env):
-    pg = primary()
-    schema = new_schema()
-    uri = log_uri(pg, schema)
-    init(uri)
+    pg, schema, uri = fresh_log()
     w1 = env.start_worker(db=uri, sock=env.path("w1.sock"))
     lt1 = env.start_lighttpd(socket_path=w1.sock)
     c = connect_until_ok(lt1.port, "/events?channel=k")
@@ -411,10 +414,7 @@ def t_standby_hop(env):
 @case("PostgreSQL restart mid-stream: the stream ends with a retry, the worker"
       " logs the fault once, recovers by itself, and the client resumes exactly")
 def t_restart(env):
-    pg = primary()
-    schema = new_schema()
-    uri = log_uri(pg, schema)
-    init(uri)
+    pg, schema, uri = fresh_log()
     w = env.start_worker(db=uri, error_retry_ms=200)
     lt = env.start_lighttpd(socket_path=w.sock)
     c = connect_until_ok(lt.port, "/events?channel=r")
@@ -473,10 +473,7 @@ def events_reads(pg, schema):
 @case("pattern subscription on PostgreSQL: a resume of orders/* is a bounded"
       " range read (index entries counted), exact, with no near miss")
 def t_pattern_bounded(env):
-    pg = primary()
-    schema = new_schema()
-    uri = log_uri(pg, schema)
-    init(uri)
+    pg, schema, uri = fresh_log()
     # 3000 old rows under the prefix, then 3000 of another channel, then the
     # few the resume must send, among near misses. A read of the prefix's
     # whole range, or of every row after the resume point, takes thousands
@@ -522,10 +519,7 @@ def t_pattern_bounded(env):
       " fault); sselite init adds the table; grant/revoke/grants and REMOTE_USER"
       " through the same worker")
 def t_grants_upgrade(env):
-    pg = primary()
-    schema = new_schema()
-    uri = log_uri(pg, schema)
-    init(uri)
+    pg, schema, uri = fresh_log()
     # The log as a build of schema version 5 left it.
     pg.psql("DROP TABLE {0}.grants; UPDATE {0}.schema_version SET version = 5"
             .format(schema), db=pgcluster.DBNAME)
@@ -563,3 +557,100 @@ def t_grants_upgrade(env):
     check(bad.returncode == 2, "a 257-byte principal: %r" % bad.stderr)
     for r in (g, up, ls, rv):
         no_password(r.stdout + r.stderr, "the CLI's output")
+
+
+def worker_backends(pg):
+    """Backends the sselite workers hold now (their application_name)."""
+    con = pg.connect()
+    try:
+        cur = con.cursor()
+        cur.execute("SELECT count(*) FROM pg_stat_activity"
+                    " WHERE application_name = 'sselite-fcgi'")
+        return cur.fetchone()[0]
+    finally:
+        con.close()
+
+
+@case("db-connections bounds a worker's backends: 30 clients resuming at once"
+      " through 2 pooled connections (+ the detector's) get every event exactly")
+def t_db_connections(env):
+    pg, schema, uri = fresh_log()
+    wait_until(lambda: worker_backends(pg) == 0, 15,
+               "the workers of earlier cases to leave the server")
+    con = pg.connect()
+    cur = con.cursor()
+    cur.execute("INSERT INTO %s.events (channel, data) SELECT 'p', 'row ' || g"
+                " FROM generate_series(1, 300) g" % schema)
+    cur.execute("SELECT id FROM %s.events WHERE channel = 'p' ORDER BY id" % schema)
+    ids = [r[0] for r in cur.fetchall()]
+    con.close()
+    # batch 5: every resume is 60 bounded reads, so the clients' catch-ups
+    # overlap and each borrows a connection many times.
+    w = env.start_worker(db=uri, db_connections=2, batch=5,
+                         status_path="/events/status")
+    lt = env.start_lighttpd(socket_path=w.sock)
+    peak = [0]
+    sampling = threading.Event()
+
+    def sample():
+        while not sampling.is_set():
+            peak[0] = max(peak[0], worker_backends(pg))
+            sampling.wait(0.005)
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    clients = []
+    try:
+        clients = [Client(lt.port, "/events?channel=p", {"Last-Event-ID": "0"},
+                          read_timeout=30) for _ in range(30)]
+        for c in clients:
+            c.wait_id(ids[-1], 30.0)
+    finally:
+        sampling.set()
+        sampler.join(10)
+    for i, c in enumerate(clients):
+        check(stream_ids(c) == ids, "client %d got %d ids (first %s), expected"
+              " the 300 stored" % (i, len(stream_ids(c)), stream_ids(c)[:3]))
+        c.close()
+    check(0 < peak[0] <= 3, "the worker held %d backends at once; db-connections 2"
+          " allows 2 pooled + the detector's 1" % peak[0])
+    st = request(lt.port, "/events/status?format=prometheus")
+    body = st.body.decode()
+    m = re.search(r"^sselite_db_connections (\d+)$", body, re.M)
+    check(m is not None and int(m.group(1)) <= 2, "status db_connections: %s"
+          % (m.group(0) if m else body[:300]))
+    check(re.search(r"^sselite_db_connection_waits_total [1-9]", body, re.M),
+          "no borrower ever waited for a connection: the cap was not reached")
+
+
+@case("a lock past busy-timeout-ms on PostgreSQL: the detector logs the"
+      " server's reason, streams go on, and the next event arrives")
+def t_busy_lock(env):
+    pg, schema, uri = fresh_log()
+    # A 50 ms poll: the detector asks max(id) often, so it meets the lock.
+    w = env.start_worker(db=uri, busy_timeout_ms=200, poll_ms=50)
+    lt = env.start_lighttpd(socket_path=w.sock)
+    c = connect_until_ok(lt.port, "/events?channel=l")
+    first = publish(pg, schema, "before", channel="l")
+    c.wait_id(first, 5.0)
+    locker = pg.connect(autocommit=False)
+    try:
+        locker.cursor().execute("LOCK TABLE %s.events IN ACCESS EXCLUSIVE MODE"
+                                % schema)
+        wait_until(lambda: "busy (" in read_file(w.log), 10,
+                   "the detector to meet the lock past busy-timeout-ms")
+    finally:
+        locker.rollback()
+        locker.close()
+    after = publish(pg, schema, "after", channel="l")
+    c.wait_id(after, 10.0)
+    check(not c.done, "the stream ended during the lock")
+    check(not any(t.startswith(" error:") for t, _ in c.comments),
+          "the stream got an error comment: %r" % c.comments)
+    check(stream_ids(c) == [first, after], "ids %s" % stream_ids(c))
+    log = read_file(w.log)
+    busy = re.findall(r"busy \(canceling statement due to (?:statement|lock)"
+                      r" timeout; busy-timeout-ms 200\); retrying", log)
+    check(len(busy) == 1, "expected one busy line with the server's reason"
+          " (later ones are counted, not written): %s" % tail(w.log))
+    check("cannot be read" not in log, "a lock was taken for a fault: %s" % tail(w.log))
+    no_password(log, "the worker's log")

@@ -209,7 +209,8 @@ int tu_hub_new(struct tu_hub *h, const struct sse_config *cfg,
     memset(h, 0, sizeof *h);
     int rc = sse_fanout_new(cfg, m, &h->fanout);
     if (!rc)
-        rc = sse_logpool_new(cfg->db, cfg->busy_timeout_ms, &h->pool);
+        rc = sse_logpool_new(cfg->db, cfg->busy_timeout_ms,
+                             (size_t)cfg->db_connections, m, &h->pool);
     if (!rc)
         rc = sse_hub_new(cfg, m, h->fanout, h->pool, &h->hub);
     h->env.cfg = cfg;
