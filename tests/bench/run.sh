@@ -131,9 +131,12 @@ if [ ! -x "$NGINX" ] || [ ! -f "$NCHAN_MODULE" ]; then
     have_nchan=0
 fi
 command -v python3 >/dev/null || { log "run.sh: python3 is needed for the report"; exit 1; }
+# Asked for by name but not runnable: a failed check, not a silent skip.
+pg_wanted_missing=0
 if [ ! -x "$PGBIN/initdb" ] || [ ! -x "$PGBIN/pg_ctl" ] || [ ! -x "$PGBIN/postgres" ]; then
     [ -n "$systems_given" ] && case " $systems " in *" sselite-pg "*)
-        log "run.sh: PostgreSQL not installed ($PGBIN); skipping sselite-pg" ;;
+        log "run.sh: PostgreSQL not installed ($PGBIN); cannot run sselite-pg"
+        pg_wanted_missing=1 ;;
     esac
     have_pg=0
 fi
@@ -268,6 +271,7 @@ EOF
 # streams that caught up are parked without a thread.
 sselite_up() {
     S_DIR="$tmp/sselite-$RANDOM$RANDOM"
+    S_LPID="" S_WPID=""
     mkdir -p "$S_DIR/www" || return 1
     S_DB="$S_DIR/events.db"
     sselite_serve "$@"
@@ -287,8 +291,9 @@ sselite_serve() {
 # sselite_down DIR [PREFIX]: stop both; their logs to DIR/PREFIXworker.log
 # and DIR/PREFIXlighttpd.err.
 sselite_down() {
-    stop "$S_LPID" TERM 10
-    stop "$S_WPID" TERM 10
+    # Either may be unset when bringing the system up failed half way.
+    [ -n "${S_LPID:-}" ] && stop "$S_LPID" TERM 10
+    [ -n "${S_WPID:-}" ] && stop "$S_WPID" TERM 10
     cp "$S_DIR/worker.log" "$1/${2:-}worker.log" 2>/dev/null
     cp "$S_DIR/lighttpd.conf.err" "$1/${2:-}lighttpd.err" 2>/dev/null
 }
@@ -302,7 +307,7 @@ sselite_pg_up() {
     local line
     S_DIR="$tmp/sselite-pg-$RANDOM$RANDOM"
     PG_DIR="$S_DIR/pg"
-    PG_PID=""
+    PG_PID="" S_LPID="" S_WPID=""
     mkdir -p "$S_DIR/www" || return 1
     chmod 755 "$S_DIR"  # the cluster's owner (nobody when we are root) enters
     export PGPASSFILE="$S_DIR/pgpass"
@@ -676,11 +681,12 @@ for ((r = 1; r <= runs; r++)); do
 done
 
 cut -d' ' -f1-3 /proc/loadavg >"$out/loadavg_end"
-python3 - "$out" "$mode" "$have_sselite" "$machinery_failures" <<'PYEOF'
+python3 - "$out" "$mode" "$have_sselite" "$machinery_failures" "$pg_wanted_missing" <<'PYEOF'
 """Reads the JSON of every run, prints the side-by-side table and the checks."""
 import glob, json, os, statistics, sys
 
 out, mode, have_sselite, machinery = sys.argv[1], sys.argv[2], sys.argv[3] == "1", int(sys.argv[4])
+pg_wanted_missing = sys.argv[5] == "1"
 runs = sorted(glob.glob(os.path.join(out, "run*")))
 
 def load(run, name):
@@ -853,6 +859,8 @@ for l in st:
     check(l.startswith("ok - "), l.split(" - ", 1)[1])
 if not have_sselite:
     check(False, "sselite is runnable (worker, CLI and lighttpd present)")
+if pg_wanted_missing:
+    check(False, "sselite-pg is runnable (PostgreSQL's initdb, pg_ctl and postgres in PGBIN)")
 for run in runs:
     rn = os.path.basename(run)
     for path in sorted(glob.glob(os.path.join(run, "*.json"))):
