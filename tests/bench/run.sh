@@ -61,7 +61,7 @@ while [ $# -gt 0 ]; do
     --sync) shift; sync="${1:-}" ;;
     --w4-batch) shift; w4_batch="${1:-}" ;;
     --keep) keep=1 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
     shift
