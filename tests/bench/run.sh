@@ -319,7 +319,11 @@ sselite_pg_up() {
 }
 sselite_pg_down() {
     sselite_down "$1" sselite-pg-
-    [ -n "$PG_PID" ] && stop "$PG_PID" INT 30
+    if [ -n "$PG_PID" ]; then
+        stop "$PG_PID" INT 30
+        # Forget it, so cleanup never signals a later process with its PID.
+        pg_started=$(printf '%s\n' $pg_started | grep -vx "$PG_PID" | tr '\n' ' ')
+    fi
     cat "$PG_DIR/bench.log" >>"$1/sselite-pg-postgres.log" 2>/dev/null
     rm -rf "$PG_DIR"
 }
