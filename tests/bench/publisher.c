@@ -8,12 +8,19 @@
  *       INSERTs into the sselite event log, one autocommit transaction per
  *       event (the durable path: each event is on disk when the INSERT
  *       returns), or B events per transaction with --batch.
+ *   publisher pg --db postgresql://... --channel C --count N [--rate R]
+ *       [--batch B] [--schema S]
+ *       The same INSERTs into the log in PostgreSQL (libpq, one prepared
+ *       statement, autocommit or B events per transaction). The server's
+ *       synchronous_commit decides when COMMIT returns; --synchronous
+ *       normal|off sets it off for this session (SQLite's NORMAL: a crash
+ *       can lose the last commits, never order them differently).
  *   publisher nchan --port P --path '/pub?channel=C' --count N [--rate R]
  *       POSTs each event to an Nchan publisher location over one
  *       keep-alive connection, waiting for each response (201 or 202).
  *       A refused or broken connection is retried (--retry-s) so the
  *       publisher rides out a server restart; such retries are counted.
- *   publisher head --db DB
+ *   publisher head --db DB|postgresql://... [--schema S]
  *       Prints the highest event id ever assigned (0 for an empty log):
  *       a subscriber that resumes from it gets exactly the new events.
  *
@@ -27,6 +34,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <libpq-fe.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -47,6 +55,7 @@
 struct opts {
     const char *mode;
     const char *db;
+    const char *schema; /* pg: the log's schema */
     const char *channel;
     const char *host;
     int port;
@@ -54,7 +63,7 @@ struct opts {
     int64_t count;
     int64_t seq_start;
     double rate;      /* events per second, 0 = as fast as possible */
-    int batch;        /* events per transaction (sqlite) */
+    int batch;        /* events per transaction (sqlite, pg) */
     const char *sync; /* PRAGMA synchronous value, NULL = default */
     double retry_s;   /* nchan: keep retrying a refused POST this long */
     int64_t mark_at;  /* create mark_file once this many are published */
@@ -68,7 +77,8 @@ struct result {
                           arrive twice (under two ids) */
     int64_t max_call_us;
     double elapsed_s;
-    int sync_level;
+    int sync_level; /* sqlite: PRAGMA synchronous; pg: synchronous_commit
+                       is on (1) or off (0); -1: unknown */
 };
 
 static volatile sig_atomic_t got_signal;
@@ -200,6 +210,120 @@ static void run_sqlite(const struct opts *o, struct result *r)
     r->elapsed_s = (double)(mono_ns() - start) / 1e9;
     sqlite3_finalize(ins);
     sqlite3_close(db);
+}
+
+/* ---- sselite on PostgreSQL: INSERT through libpq ---- */
+
+static int is_pg_uri(const char *db)
+{
+    return strncmp(db, "postgresql://", 13) == 0 ||
+           strncmp(db, "postgres://", 11) == 0;
+}
+
+static PGconn *pg_open(const char *uri)
+{
+    PGconn *c = PQconnectdb(uri);
+    if (PQstatus(c) != CONNECTION_OK)
+        die("connect: %s", PQerrorMessage(c));
+    return c;
+}
+
+/* Runs sql (no parameters); dies unless it returns status want. The
+ * result is the caller's to PQclear. */
+static PGresult *pg_exec(PGconn *c, const char *sql, ExecStatusType want)
+{
+    PGresult *res = PQexec(c, sql);
+    if (PQresultStatus(res) != want)
+        die("%s: %s", sql, PQerrorMessage(c));
+    return res;
+}
+
+/* "schema.name" with the schema quoted as an identifier. */
+static void pg_table(PGconn *c, const char *schema, const char *name, char *out,
+                     size_t len)
+{
+    char *q = PQescapeIdentifier(c, schema, strlen(schema));
+    int n;
+    if (!q)
+        die("schema: %s", PQerrorMessage(c));
+    n = snprintf(out, len, "%s.%s", q, name);
+    PQfreemem(q);
+    if (n < 0 || (size_t)n >= len)
+        die("schema name too long");
+}
+
+/* The highest id ever assigned, as the worker's head: live rows and what
+ * pruning removed (events_pruned), whichever is higher. */
+static int64_t pg_head(PGconn *c, const char *schema)
+{
+    char ev[256], pr[256], sql[768];
+    PGresult *res;
+    int64_t head;
+    pg_table(c, schema, "events", ev, sizeof ev);
+    pg_table(c, schema, "events_pruned", pr, sizeof pr);
+    snprintf(sql, sizeof sql,
+             "SELECT greatest(coalesce((SELECT max(id) FROM %s), 0),"
+             " coalesce((SELECT max(through_id) FROM %s), 0))",
+             ev, pr);
+    res = pg_exec(c, sql, PGRES_TUPLES_OK);
+    head = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return head;
+}
+
+static void run_pg(const struct opts *o, struct result *r)
+{
+    PGconn *c = pg_open(o->db);
+    PGresult *res;
+    char ev[256], sql[512], data[128];
+    int64_t start, i;
+
+    if (o->sync)
+        PQclear(pg_exec(c,
+                        strcmp(o->sync, "full") == 0 ||
+                                strcmp(o->sync, "extra") == 0
+                            ? "SET synchronous_commit = on"
+                            : "SET synchronous_commit = off",
+                        PGRES_COMMAND_OK));
+    res = pg_exec(c, "SHOW synchronous_commit", PGRES_TUPLES_OK);
+    r->sync_level = strcmp(PQgetvalue(res, 0, 0), "off") != 0;
+    PQclear(res);
+    pg_table(c, o->schema, "events", ev, sizeof ev);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO %s (channel, data) VALUES ($1, $2) RETURNING id", ev);
+    res = PQprepare(c, "ins", sql, 2, NULL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        die("prepare: %s", PQerrorMessage(c));
+    PQclear(res);
+    start = mono_ns();
+    for (i = 0; i < o->count && !got_signal; i++) {
+        const char *params[2];
+        int64_t t0, dt;
+        pace(o, start, i);
+        t0 = mono_ns();
+        if (o->batch > 1 && i % o->batch == 0)
+            PQclear(pg_exec(c, "BEGIN", PGRES_COMMAND_OK));
+        make_data(data, sizeof data, o->seq_start + i);
+        params[0] = o->channel;
+        params[1] = data;
+        res = PQexecPrepared(c, "ins", 2, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK)
+            die("insert: %s", PQerrorMessage(c));
+        r->last_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+        if (i == 0)
+            r->first_id = r->last_id;
+        if (o->batch > 1 && (i % o->batch == o->batch - 1 || i == o->count - 1))
+            PQclear(pg_exec(c, "COMMIT", PGRES_COMMAND_OK));
+        published_one(o, r);
+        dt = (mono_ns() - t0) / 1000;
+        if (dt > r->max_call_us)
+            r->max_call_us = dt;
+    }
+    if (o->batch > 1 && PQtransactionStatus(c) == PQTRANS_INTRANS)
+        PQclear(pg_exec(c, "COMMIT", PGRES_COMMAND_OK));
+    r->elapsed_s = (double)(mono_ns() - start) / 1e9;
+    PQfinish(c);
 }
 
 /* ---- Nchan: HTTP POST over a keep-alive connection ---- */
@@ -376,9 +500,11 @@ static void usage(FILE *f)
 {
     fputs("usage: publisher sqlite --db DB [--channel C] --count N [--rate R]"
           " [--batch B] [--synchronous full|normal|off]\n"
+          "       publisher pg --db postgresql://... [--schema S] [--channel C]"
+          " --count N [--rate R] [--batch B] [--synchronous full|normal|off]\n"
           "       publisher nchan --port P [--host ADDR] --path '/pub?...'"
           " --count N [--rate R] [--retry-s S]\n"
-          "       publisher head --db DB\n"
+          "       publisher head --db DB|postgresql://... [--schema S]\n"
           "  both publishing modes: [--seq-start S] (first seq, 1)\n"
           "    [--mark-at K --mark-file F] (create F after K events)\n",
           f);
@@ -396,6 +522,7 @@ int main(int argc, char **argv)
 {
     enum {
         OPT_DB = 256,
+        OPT_SCHEMA,
         OPT_CHANNEL,
         OPT_HOST,
         OPT_PORT,
@@ -411,6 +538,7 @@ int main(int argc, char **argv)
     };
     static const struct option lo[] = {
         {"db", required_argument, NULL, OPT_DB},
+        {"schema", required_argument, NULL, OPT_SCHEMA},
         {"channel", required_argument, NULL, OPT_CHANNEL},
         {"host", required_argument, NULL, OPT_HOST},
         {"port", required_argument, NULL, OPT_PORT},
@@ -433,6 +561,7 @@ int main(int argc, char **argv)
     memset(&r, 0, sizeof r);
     r.sync_level = -1;
     o.channel = "bench";
+    o.schema = "sselite";
     o.host = "127.0.0.1";
     o.seq_start = 1;
     o.batch = 1;
@@ -447,6 +576,9 @@ int main(int argc, char **argv)
         switch (ch) {
         case OPT_DB:
             o.db = optarg;
+            break;
+        case OPT_SCHEMA:
+            o.schema = optarg;
             break;
         case OPT_CHANNEL:
             o.channel = optarg;
@@ -504,6 +636,12 @@ int main(int argc, char **argv)
         sqlite3 *db;
         if (!o.db)
             die("head: --db is required");
+        if (is_pg_uri(o.db)) {
+            PGconn *c = pg_open(o.db);
+            printf("%" PRId64 "\n", pg_head(c, o.schema));
+            PQfinish(c);
+            return 0;
+        }
         db = db_open(o.db);
         printf("%" PRId64 "\n", db_head(db));
         sqlite3_close(db);
@@ -512,6 +650,10 @@ int main(int argc, char **argv)
         if (!o.db)
             die("sqlite: --db is required");
         run_sqlite(&o, &r);
+    } else if (strcmp(o.mode, "pg") == 0) {
+        if (!o.db || !is_pg_uri(o.db))
+            die("pg: --db postgresql://... is required");
+        run_pg(&o, &r);
     } else if (strcmp(o.mode, "nchan") == 0) {
         if (!o.port || !o.path)
             die("nchan: --port and --path are required");

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # run.sh - sselite behind lighttpd against nginx+Nchan: workloads W1-W5 and
-# the latency floor, side by side. Last line: "N passed, N failed".
+# the latency floor, side by side; sselite reads its log from SQLite and (W1,
+# W4) from PostgreSQL. Last line: "N passed, N failed".
 # SPDX-License-Identifier: MIT
 #
 # Usage: bash tests/bench/run.sh [--smoke | --quick] [--runs N]
-#          [--systems sselite,nchan] [--workloads W1,W2,W2x,W3,W4,W5,floor]
+#          [--systems sselite,sselite-pg,nchan]
+#          [--workloads W1,W2,W2x,W3,W4,W5,floor]
 #          [--out DIR] [--sync full|normal] [--w4-batch N] [--keep]
 #
 # Each run starts every system afresh for every workload (generated configs,
@@ -14,13 +16,18 @@
 # duplicate counts). The pass/fail checks are sselite's delivery guarantees:
 # every subscriber gets every event exactly once (W1, W3, W4, W5, floor) and
 # every stream is held (W2). Nchan's results are reported, never asserted.
+# sselite-pg is sselite with its log in a fresh PostgreSQL 15 cluster per
+# workload (tests/bench/pgserver.py); without --systems it runs W1 and W4
+# only, and only when PostgreSQL is installed (PGBIN).
 #
 # --smoke (CI): 50 subscribers, 200 events at 100/s, plain and with one
 #   drop-and-resume per subscriber, and a 10,000-event burst (publisher with
 #   synchronous=normal) to 1 and 10 subscribers, on sselite and (if
-#   installed) Nchan; asserts delivery, asserts no figures.
+#   installed) Nchan; W1 and the burst on sselite-pg (if installed);
+#   asserts delivery, asserts no figures.
 # --quick: every workload at small sizes, for development.
-# Environment: SSELITE_FCGI, SSELITE_CLI, LIGHTTPD, NGINX, NCHAN_MODULE.
+# Environment: SSELITE_FCGI, SSELITE_CLI, LIGHTTPD, NGINX, NCHAN_MODULE,
+# PGBIN (default /usr/lib/postgresql/15/bin).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -30,6 +37,8 @@ LIGHTTPD="${LIGHTTPD:-$(command -v lighttpd || echo /usr/sbin/lighttpd)}"
 NGINX="${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}"
 NCHAN_MODULE="${NCHAN_MODULE:-$(dpkg -L libnginx-mod-nchan 2>/dev/null | grep '/ngx_nchan_module\.so$' | head -n1)}"
 NCHAN_MODULE="${NCHAN_MODULE:-/usr/lib/nginx/modules/ngx_nchan_module.so}"
+PGBIN="${PGBIN:-/usr/lib/postgresql/15/bin}"
+export PGBIN  # for pgserver.py (tests/postgres/pgcluster.py)
 LC="$here/loadclient"
 PUB="$here/publisher"
 
@@ -52,7 +61,7 @@ while [ $# -gt 0 ]; do
     --sync) shift; sync="${1:-}" ;;
     --w4-batch) shift; w4_batch="${1:-}" ;;
     --keep) keep=1 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -100,7 +109,9 @@ smoke)
 esac
 workloads="${workloads:-$default_workloads}"
 workloads="${workloads//,/ }"
-systems="${systems:-sselite nchan}"
+# Without --systems, sselite-pg joins for W1 and W4 when PostgreSQL is
+# installed (decided below, once the prerequisites are known).
+systems_given=${systems:+1}
 systems="${systems//,/ }"
 
 log() { printf '%s\n' "$*" >&2; }
@@ -110,7 +121,7 @@ make -s -C "$here" >/dev/null || { log "run.sh: cannot build the bench tools"; e
 if [ ! -x "$FCGI" ] || [ ! -x "$CLI" ]; then
     [ -f "$repo/Makefile" ] && make -s -C "$repo" fcgi/sselite-fcgi tools/sselite >/dev/null 2>&1
 fi
-have_sselite=1 have_nchan=1
+have_sselite=1 have_nchan=1 have_pg=1
 if [ ! -x "$FCGI" ] || [ ! -x "$CLI" ] || [ ! -x "$LIGHTTPD" ]; then
     log "run.sh: sselite not runnable (need $FCGI, $CLI, $LIGHTTPD)"
     have_sselite=0
@@ -120,6 +131,29 @@ if [ ! -x "$NGINX" ] || [ ! -f "$NCHAN_MODULE" ]; then
     have_nchan=0
 fi
 command -v python3 >/dev/null || { log "run.sh: python3 is needed for the report"; exit 1; }
+# Asked for by name but not runnable: a failed check, not a silent skip.
+pg_wanted_missing=0
+if [ ! -x "$PGBIN/initdb" ] || [ ! -x "$PGBIN/pg_ctl" ] || [ ! -x "$PGBIN/postgres" ]; then
+    [ -n "$systems_given" ] && case " $systems " in *" sselite-pg "*)
+        log "run.sh: PostgreSQL not installed ($PGBIN); cannot run sselite-pg"
+        pg_wanted_missing=1 ;;
+    esac
+    have_pg=0
+fi
+# The workloads sselite-pg runs: all that were asked for when --systems
+# names it, else W1 and W4 (the issue: the log's read path on another
+# engine; the others are the worker's own behaviour, the same on both).
+pg_workloads="$workloads"
+if [ -z "$systems_given" ]; then
+    systems="sselite nchan"
+    if [ "$have_pg" = 1 ]; then
+        systems="sselite sselite-pg nchan"
+        pg_workloads=""
+        for w in $workloads; do
+            case "$w" in W1|W4) pg_workloads="$pg_workloads $w" ;; esac
+        done
+    fi
+fi
 
 hard_nofile=$(ulimit -Hn)
 [ "$hard_nofile" = unlimited ] && hard_nofile=1048576
@@ -137,6 +171,7 @@ fi
 
 # ---- process bookkeeping: everything we start is killed by PID -----------
 started=""
+pg_started=""  # postmasters: stopped with SIGINT (fast shutdown) first
 alive() {
     # A zombie still answers kill -0; look at the state in /proc.
     local st
@@ -158,6 +193,7 @@ stop() {
 }
 cleanup() {
     local p
+    for p in $pg_started; do stop "$p" INT 10; done
     for p in $started; do alive "$p" && kill -9 "$p" 2>/dev/null; done
     wait 2>/dev/null
     if [ "$keep" = 1 ]; then log "run.sh: kept $tmp"; else rm -rf "$tmp"; fi
@@ -185,7 +221,7 @@ now_s() { date +%s.%N; }
 sselite_start_worker() {
     (
         ulimit -n "$hard_nofile" 2>/dev/null
-        exec "$FCGI" --db "$S_DIR/events.db" --listen "$S_DIR/fcgi.sock" \
+        exec "$FCGI" --db "$S_DB" --listen "$S_DIR/fcgi.sock" \
             --threads "$S_THREADS" --backlog 4096 --access-log=0 \
             --log-level warn --ping-path /events/_ping --status-path /events/_status
     ) >>"$S_DIR/worker.log" 2>&1 &
@@ -234,10 +270,17 @@ EOF
 # for STREAMS open streams. The worker keeps its default threads (32):
 # streams that caught up are parked without a thread.
 sselite_up() {
-    S_STREAMS=$1
     S_DIR="$tmp/sselite-$RANDOM$RANDOM"
+    S_LPID="" S_WPID=""
     mkdir -p "$S_DIR/www" || return 1
-    "$CLI" init "$S_DIR/events.db" >/dev/null || return 1
+    S_DB="$S_DIR/events.db"
+    sselite_serve "$@"
+}
+# sselite_serve STREAMS [THREADS]: initialise the log at S_DB, start the
+# worker on it and lighttpd in front (S_DIR exists).
+sselite_serve() {
+    S_STREAMS=$1
+    "$CLI" init "$S_DB" >/dev/null || return 1
     S_THREADS=${2:-32}
     S_PORT=$(free_port)
     sselite_lighttpd_conf "$S_DIR/lighttpd.conf" "$S_PORT" "$S_STREAMS"
@@ -245,12 +288,57 @@ sselite_up() {
     sselite_start_lighttpd || { log "lighttpd+sselite did not answer the ping"; return 1; }
     SERVER_PIDS="$S_LPID,$S_WPID"
 }
+# sselite_down DIR [PREFIX]: stop both; their logs to DIR/PREFIXworker.log
+# and DIR/PREFIXlighttpd.err.
 sselite_down() {
-    stop "$S_LPID" TERM 10
-    stop "$S_WPID" TERM 10
-    cp "$S_DIR/worker.log" "$1" 2>/dev/null
-    cp "$S_DIR/lighttpd.conf.err" "$1/lighttpd.err" 2>/dev/null
+    # Either may be unset when bringing the system up failed half way.
+    [ -n "${S_LPID:-}" ] && stop "$S_LPID" TERM 10
+    [ -n "${S_WPID:-}" ] && stop "$S_WPID" TERM 10
+    cp "$S_DIR/worker.log" "$1/${2:-}worker.log" 2>/dev/null
+    cp "$S_DIR/lighttpd.conf.err" "$1/${2:-}lighttpd.err" 2>/dev/null
 }
+# ---- sselite-pg: the same, its log in a fresh PostgreSQL cluster ----------
+# Globals while running: as sselite, and PG_PID (the postmaster), PG_DIR.
+# The cluster (tests/bench/pgserver.py) runs with PostgreSQL's default
+# durability (fsync on, synchronous_commit on) and listens on a free
+# loopback port; the worker, the CLI and the publisher connect over TCP as a
+# password role, the password in a PGPASSFILE (never on a command line).
+sselite_pg_up() {
+    local line
+    S_DIR="$tmp/sselite-pg-$RANDOM$RANDOM"
+    PG_DIR="$S_DIR/pg"
+    PG_PID="" S_LPID="" S_WPID=""
+    mkdir -p "$S_DIR/www" || return 1
+    chmod 755 "$S_DIR"  # the cluster's owner (nobody when we are root) enters
+    export PGPASSFILE="$S_DIR/pgpass"
+    line=$(python3 "$here/pgserver.py" start "$PG_DIR" "$PGPASSFILE" 2>"$S_DIR/pgserver.err") ||
+        { log "sselite-pg: PostgreSQL did not start: $(tail -n3 "$S_DIR/pgserver.err")"; return 1; }
+    read -r PG_PID _ S_DB <<<"$line"
+    pg_started="$pg_started $PG_PID"
+    sselite_serve "$@"
+}
+sselite_pg_down() {
+    sselite_down "$1" sselite-pg-
+    if [ -n "$PG_PID" ]; then
+        stop "$PG_PID" INT 30
+        # Forget it, so cleanup never signals a later process with its PID.
+        pg_started=$(printf '%s\n' $pg_started | grep -vx "$PG_PID" | tr '\n' ' ')
+    fi
+    cat "$PG_DIR/bench.log" >>"$1/sselite-pg-postgres.log" 2>/dev/null
+    rm -rf "$PG_DIR"
+}
+sselite_pg_crash_restart() { sselite_crash_restart; }
+# pg_cpu: CPU ticks of the whole cluster: the postmaster, its reaped
+# children (a backend whose client left) and its living children.
+pg_cpu() {
+    # cat, not awk on the files: a process may exit between glob and read.
+    cat /proc/[0-9]*/stat 2>/dev/null | awk -v pm="$PG_PID" '
+        { pid = $1; sub(/^.*\) /, "") }
+        pid == pm { t += $12 + $13 + $14 + $15; next }
+        $2 == pm { t += $12 + $13 }
+        END { print t + 0 }'
+}
+
 # W5: kill -9 the worker, restart lighttpd, start a new worker.
 sselite_crash_restart() {
     # disown: bash would otherwise print "Killed" for the job.
@@ -340,12 +428,13 @@ nchan_crash_restart() {
 }
 
 # ---- one workload ------------------------------------------------------------
+is_sselite() { [ "$1" = sselite ] || [ "$1" = sselite-pg ]; }
 # Common per-system client and publisher arguments for channel $1.
 client_args() {
     local sys=$1 ch=$2
     echo "--port $PORT --path /events?channel=$ch --connect-rate $CONNECT_RATE --report json"
-    if [ "$sys" = sselite ]; then
-        echo "--id-mode sselite --last-event-id $("$PUB" head --db "$S_DIR/events.db")"
+    if is_sselite "$sys"; then
+        echo "--id-mode sselite --last-event-id $("$PUB" head --db "$S_DB")"
     else
         echo "--id-mode nchan"
     fi
@@ -353,7 +442,9 @@ client_args() {
 pub_args() {
     local sys=$1 ch=$2
     if [ "$sys" = sselite ]; then
-        echo "sqlite --db $S_DIR/events.db --channel $ch${sync:+ --synchronous $sync}"
+        echo "sqlite --db $S_DB --channel $ch${sync:+ --synchronous $sync}"
+    elif [ "$sys" = sselite-pg ]; then
+        echo "pg --db $S_DB --channel $ch${sync:+ --synchronous $sync}"
     else
         echo "nchan --port $PORT --path /pub?channel=$ch"
     fi
@@ -389,9 +480,12 @@ stream_workload() {
     local pa=(--count "$count") cpu0=""
     [ "$rate" -gt 0 ] && pa+=(--rate "$rate")
     # sselite: the worker's and lighttpd's CPU apart, over the publishing.
-    [ "$sys" = sselite ] && [ "$name" != W5 ] && cpu0="$(proc_cpu "$S_WPID") $(proc_cpu "$S_LPID")"
+    # sselite-pg: the cluster's CPU too (the worker's queries run there, and
+    # so does the publisher's INSERT).
+    is_sselite "$sys" && [ "$name" != W5 ] && cpu0="$(proc_cpu "$S_WPID") $(proc_cpu "$S_LPID")"
+    [ "$sys" = sselite-pg ] && [ -n "$cpu0" ] && cpu0="$cpu0 $(pg_cpu)"
     # A bulk publisher commits many rows per transaction (--w4-batch).
-    if [ "$sys" = sselite ] && [ "${name%%-*}" = W4 ] && [ -n "$w4_batch" ]; then
+    if is_sselite "$sys" && [ "${name%%-*}" = W4 ] && [ -n "$w4_batch" ]; then
         pa+=(--batch "$w4_batch")
     fi
     if [ "$name" = W5 ]; then
@@ -405,7 +499,7 @@ stream_workload() {
     if [ "$name" = W5 ]; then
         if wait_for $((count / rate + 30)) test -s "$mark"; then
             t0=$(now_s)
-            "${sys}_crash_restart" || { log "$sys W5: restart failed"; rc=1; }
+            "${sys//-/_}_crash_restart" || { log "$sys W5: restart failed"; rc=1; }
             t1=$(now_s)
             awk -v a="$t0" -v b="$t1" -v m="$(cat "$mark")" \
                 'BEGIN { printf "{\"crash_at_event\":%d,\"restart_s\":%.3f}\n", m, b - a }' \
@@ -418,13 +512,18 @@ stream_workload() {
     wait "$ppid" || { log "$sys $name: publisher failed: $(tail -n1 "$dir/$sys-$name.pub.log")"; rc=1; }
     wait "$cpid"
     if [ -n "$cpu0" ]; then
-        set -- $cpu0 "$(proc_cpu "$S_WPID")" "$(proc_cpu "$S_LPID")"
-        awk -v w0="$1" -v l0="$2" -v w1="$3" -v l1="$4" -v hz="$(getconf CLK_TCK)" \
-            'BEGIN { printf "{\"worker_cpu_s\":%.3f,\"lighttpd_cpu_s\":%.3f}\n", (w1 - w0) / hz, (l1 - l0) / hz }' \
+        # shellcheck disable=SC2086
+        set -- $cpu0
+        local w0=$1 l0=$2 p0=${3:-} pgpart=""
+        [ -n "$p0" ] && pgpart=$(awk -v a="$p0" -v b="$(pg_cpu)" -v hz="$(getconf CLK_TCK)" \
+            'BEGIN { printf ",\"postgres_cpu_s\":%.3f", (b - a) / hz }')
+        awk -v w0="$w0" -v l0="$l0" -v w1="$(proc_cpu "$S_WPID")" -v l1="$(proc_cpu "$S_LPID")" \
+            -v hz="$(getconf CLK_TCK)" -v pg="$pgpart" \
+            'BEGIN { printf "{\"worker_cpu_s\":%.3f,\"lighttpd_cpu_s\":%.3f%s}\n", (w1 - w0) / hz, (l1 - l0) / hz, pg }' \
             >"$dir/$sys-$name.cpu.json"
     fi
     # The worker's counters: how long its event loop took per fan-out.
-    if [ "$sys" = sselite ]; then
+    if is_sselite "$sys"; then
         curl -s -m 5 "http://127.0.0.1:$S_PORT/events/_status?json" \
             >"$dir/$sys-$name.status.json" 2>/dev/null
     fi
@@ -516,7 +615,7 @@ EOF
 # run_one SYS WORKLOAD DIR: bring the system up sized for the workload, run
 # it, bring it down. Returns non-zero if the machinery failed.
 run_one() {
-    local sys=$1 w=$2 dir=$3 streams threads="" rc=0
+    local sys=$1 w=$2 dir=$3 streams threads="" rc=0 fn=${1//-/_}
     case "$w" in
     W1) streams=$W1_SUBS ;; W2) streams=$W2_STREAMS ;;
     # Every W3 subscriber reconnects at once while lighttpd still holds its
@@ -528,8 +627,8 @@ run_one() {
     W4) streams=$W4_SUBS ;; W5) streams=$W5_SUBS ;; floor) streams=$FL_SUBS ;;
     *) log "run.sh: unknown workload '$w'"; return 1 ;;
     esac
-    "${sys}_up" "$streams" $threads || { "${sys}_down" "$dir"; return 1; }
-    if [ "$sys" = sselite ]; then PORT=$S_PORT; else PORT=$N_PORT; fi
+    "${fn}_up" "$streams" $threads || { "${fn}_down" "$dir"; return 1; }
+    if is_sselite "$sys"; then PORT=$S_PORT; else PORT=$N_PORT; fi
     log "== $sys $w ($(date +%T))"
     case "$w" in
     W1) stream_workload "$sys" W1 "$W1_SUBS" "$W1_COUNT" "$RATE" "$dir" || rc=1 ;;
@@ -541,7 +640,7 @@ run_one() {
     W5) stream_workload "$sys" W5 "$W5_SUBS" "$W5_COUNT" "$RATE" "$dir" || rc=1 ;;
     floor) stream_workload "$sys" floor "$FL_SUBS" "$FL_COUNT" "$RATE" "$dir" || rc=1 ;;
     esac
-    "${sys}_down" "$dir"
+    "${fn}_down" "$dir"
     return $rc
 }
 
@@ -552,6 +651,9 @@ run_one() {
     echo "\"nginx\":\"$("$NGINX" -v 2>&1 | sed 's/.*: //')\","
     echo "\"nchan\":\"$(dpkg-query -W -f '${Version}' libnginx-mod-nchan 2>/dev/null)\","
     echo "\"sqlite_synchronous\":\"${sync:-default}\","
+    echo "\"postgres\":\"$("$PGBIN/postgres" --version 2>/dev/null | sed 's/^.*) /PostgreSQL /')\","
+    case "$sync" in normal|off) pgsc=off ;; *) pgsc=on ;; esac
+    echo "\"pg_publisher_synchronous_commit\":\"$pgsc\","
     echo "\"worker\":\"${FCGI_SRC:-none}\",\"worker_sha256\":\"$(sha256sum "$FCGI" 2>/dev/null | cut -c1-16)\","
     echo "\"git\":\"$(git -C "$repo" describe --always --dirty 2>/dev/null)\","
     echo "\"loadavg_start\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
@@ -567,24 +669,28 @@ for ((r = 1; r <= runs; r++)); do
     for sys in $systems; do
         case "$sys" in
         sselite) [ "$have_sselite" = 1 ] || continue ;;
+        sselite-pg) [ "$have_sselite" = 1 ] && [ "$have_pg" = 1 ] || continue ;;
         nchan) [ "$have_nchan" = 1 ] || continue ;;
         *) log "run.sh: unknown system '$sys'"; exit 2 ;;
         esac
-        for w in $workloads; do
+        sys_workloads=$workloads
+        [ "$sys" = sselite-pg ] && sys_workloads=$pg_workloads
+        for w in $sys_workloads; do
             if ! run_one "$sys" "$w" "$rdir"; then
                 log "run.sh: $sys $w did not complete normally"
-                [ "$sys" = sselite ] && machinery_failures=$((machinery_failures + 1))
+                is_sselite "$sys" && machinery_failures=$((machinery_failures + 1))
             fi
         done
     done
 done
 
 cut -d' ' -f1-3 /proc/loadavg >"$out/loadavg_end"
-python3 - "$out" "$mode" "$have_sselite" "$machinery_failures" <<'PYEOF'
+python3 - "$out" "$mode" "$have_sselite" "$machinery_failures" "$pg_wanted_missing" <<'PYEOF'
 """Reads the JSON of every run, prints the side-by-side table and the checks."""
 import glob, json, os, statistics, sys
 
 out, mode, have_sselite, machinery = sys.argv[1], sys.argv[2], sys.argv[3] == "1", int(sys.argv[4])
+pg_wanted_missing = sys.argv[5] == "1"
 runs = sorted(glob.glob(os.path.join(out, "run*")))
 
 def load(run, name):
@@ -649,6 +755,7 @@ rows = [
     ("W1", "latency p99 ms", lambda d, p: d["latency_ms"]["p99"], med, 1, ""),
     ("W1", "server CPU us / delivered event", lambda d, p: srv(d, "cpu_us_per_event"), med, 2, ""),
     ("W1", "of which the worker (rest: lighttpd) us / event", lambda d, p: p["_cpu"]["worker_cpu_s"] * 1e6 / max(d["unique"], 1), med, 2, ""),
+    ("W1", "PostgreSQL CPU us / delivered event (not in server CPU; its publisher backend included)", lambda d, p: p["_cpu"]["postgres_cpu_s"] * 1e6 / max(d["unique"], 1), med, 2, ""),
     ("W1", "client CPU us / event (same 2 cores)", lambda d, p: d["client_cpu_s"] * 1e6 / max(d["unique"], 1), med, 2, ""),
     ("W1", "worker event loop ms per wake-up (one fan-out)", lambda d, p: p["_status"]["loop_busy_us_total"] / max(p["_status"]["loop_wakeups_total"], 1) / 1000, med, 2, ""),
     ("W1", "streams ended by the server", lambda d, p: d["server_closes"], med, 0, ""),
@@ -674,6 +781,7 @@ rows = [
     ("W4-N", "N subscribers: publish rate /s", lambda d, p: p["rate"], med, 0, ""),
     ("W4-N", "N subscribers: missing + dups (worst)", lambda d, p: d["missing"] + d["dups"], worst, 0, ""),
     ("W4-N", "N subscribers: server CPU us / event", lambda d, p: srv(d, "cpu_us_per_event"), med, 2, ""),
+    ("W4-N", "N subscribers: PostgreSQL CPU us / event (as W1)", lambda d, p: p["_cpu"]["postgres_cpu_s"] * 1e6 / max(d["unique"], 1), med, 2, ""),
     ("W5", "subscribers complete", lambda d, p: d["complete"], med, 0, ""),
     ("W5", "missing (worst run)", lambda d, p: d["missing"], worst, 0, ""),
     ("W5", "duplicates (worst run)", lambda d, p: d["dups"], worst, 0, ""),
@@ -687,7 +795,20 @@ rows = [
     ("floor", "latency p99 ms", lambda d, p: d["latency_ms"]["p99"], med, 2, ""),
 ]
 
-systems = [s for s in ("sselite", "nchan") if any(glob.glob(os.path.join(r, s + "-*.json")) for r in runs)]
+# Longest name first: "sselite-pg-W1.json" is sselite-pg's, not sselite's.
+SYSTEMS = ("sselite-pg", "sselite", "nchan")
+ASSERTED = ("sselite", "sselite-pg")
+
+def split_name(base):
+    """'sselite-pg-W4-N.json' -> ('sselite-pg', 'W4-N'); None if unknown."""
+    for s in SYSTEMS:
+        if base.startswith(s + "-"):
+            return s, base[len(s) + 1:-5]
+    return None
+
+present = {split_name(os.path.basename(f))[0] for r in runs for f in glob.glob(os.path.join(r, "*.json"))
+           if split_name(os.path.basename(f))}
+systems = [s for s in ("sselite", "sselite-pg", "nchan") if s in present]
 meta = load(out, "meta.json") or {}
 lines = []
 lines.append(f"Runs: {len(runs)} ({mode}); {meta.get('cpus', '?')} CPUs; lighttpd {meta.get('lighttpd', '?')}, "
@@ -698,6 +819,10 @@ try:
         load_end = f.read().strip()
 except OSError:
     load_end = "?"
+if "sselite-pg" in systems:
+    lines.append(f"sselite-pg: {meta.get('postgres', '?')}, fsync on, synchronous_commit on "
+                 f"(the publisher's session: {meta.get('pg_publisher_synchronous_commit', '?')}), "
+                 "over TCP on loopback; a fresh cluster per workload.")
 lines.append(f"Load average at start {meta.get('loadavg_start', '?')}, at end {load_end} "
              "(other work on the machine skews every figure).")
 lines.append("")
@@ -738,16 +863,20 @@ for l in st:
     check(l.startswith("ok - "), l.split(" - ", 1)[1])
 if not have_sselite:
     check(False, "sselite is runnable (worker, CLI and lighttpd present)")
+if pg_wanted_missing:
+    check(False, "sselite-pg is runnable (PostgreSQL's initdb, pg_ctl and postgres in PGBIN)")
 for run in runs:
     rn = os.path.basename(run)
     for path in sorted(glob.glob(os.path.join(run, "*.json"))):
         base = os.path.basename(path)
         if base.endswith((".pub.json", ".crash.json", ".part.json", ".status.json", ".cpu.json")):
             continue
-        s, wl = base[:-5].split("-", 1)
+        if split_name(base) is None:
+            continue
+        s, wl = split_name(base)
         d = load(run, base)
         if d is None:
-            if s == "sselite":
+            if s in ASSERTED:
                 check(False, f"{rn} {s} {wl}: client report readable")
             continue
         if wl in ("W2", "W2x"):
@@ -760,7 +889,7 @@ for run in runs:
                     f"missing {d['missing']}, dups {d['dups']}, re-sent {d.get('republished', 0)}, "
                     f"out of order {d['out_of_order']}, "
                     f"unparsed {d['unparsed']}, gap events {d['gap_events']}")
-        if s == "sselite":
+        if s in ASSERTED:
             check(ok, what)
         else:
             print(("info - " if ok else "info (Nchan, not asserted) - ") + what)
