@@ -71,6 +71,7 @@ struct sse_hub {
     int must_read; /* rows may be committed that the hub has not read */
     int64_t busy_logged_ns;  /* when warn_busy last wrote a line; 0: never */
     long long busy_unlogged; /* busy turns since, not written */
+    int busy_checks;         /* sse_eventlog_changed busy in a row */
     sse_hub_hook_fn hook;    /* tests only */
     void *hook_ctx;
 
@@ -475,16 +476,21 @@ static void *hub_main(void *arg)
             continue;
         int changed = 0;
         int rc = sse_eventlog_changed(hub->log, &changed);
-        if (rc == SSE_EBUSY) {
-            /* Whether anything changed is unknown: read next turn. */
+        /* One busy check is forgiven (a standby cancels a read to replay
+         * WAL now and then): whether anything changed is unknown, so read
+         * next turn. A second one in a row is a lock that outlasts the
+         * busy timeout twice: a fault, which streams are told of. */
+        if (rc == SSE_EBUSY && ++hub->busy_checks < 2) {
             warn_busy(hub);
             hub->must_read = 1;
             continue;
         }
         if (rc) {
+            hub->busy_checks = 0;
             close_log(hub, rc);
             continue;
         }
+        hub->busy_checks = 0;
         if (changed || hub->must_read) {
             hub->must_read = !read_new_rows(hub);
             if (hub->log)
