@@ -38,6 +38,10 @@
 /* An event over 1/RING_SHARE of ring-bytes is not kept in the ring. */
 #define RING_SHARE 8
 
+/* The largest batch deliver hands to caught-up parked subscribers (one bit
+ * of a uint64_t mask per event); larger ones are taken from the ring. */
+#define HANDOFF_MAX 64
+
 struct sse_sub {
     pthread_cond_t cond;
     int fd;   /* watched for hang-up, or -1 */
@@ -51,6 +55,11 @@ struct sse_sub {
     int64_t cursor; /* everything wanted up to here was taken */
     int ready;      /* on the ready list */
     struct sse_sub *ready_prev, *ready_next;
+    /* The batch deliver handed it: while handoff_seq equals the fan-out's
+     * batch_seq, the events it wants after its cursor are exactly
+     * batch[i] for the bits i of handoff_mask (0: nothing handed). */
+    uint64_t handoff_seq;
+    uint64_t handoff_mask;
 
     /* The channels (names or patterns), immutable after sse_fanout_add. */
     size_t nchannels;
@@ -81,7 +90,15 @@ struct sse_fanout {
     size_t nslots, slots_cap;
     uint32_t next_gen;
     struct sse_sub *ready_head, *ready_tail; /* parked, with news */
-    sse_fanout_wake_fn wake;                 /* the loop's waker */
+    /* The last batch published, as deliver handed it (see sub->handoff_seq):
+     * batch_prev_head < ids <= ring.head. Its events are borrowed from the
+     * ring: valid while batch_prev_head >= ring.covered_after. batch_seq
+     * changes with every publish and every restart of the ring. */
+    struct sse_event *batch[HANDOFF_MAX];
+    size_t nbatch;
+    int64_t batch_prev_head;
+    uint64_t batch_seq;
+    sse_fanout_wake_fn wake; /* the loop's waker */
     void *wake_ctx;
 };
 
@@ -109,6 +126,7 @@ int sse_fanout_new(const struct sse_config *cfg, struct sse_metrics *metrics,
         return SSE_EIO;
     }
     pthread_mutex_init(&f->mu, NULL);
+    f->batch_seq = 1; /* a subscriber's 0 is "nothing handed" */
     *out = f;
     return 0;
 }
@@ -149,6 +167,18 @@ static void assert_held(const struct sse_fanout *f)
 {
 #ifndef NDEBUG
     assert(f->held && pthread_equal(f->owner, pthread_self()));
+#else
+    (void)f;
+#endif
+}
+
+/* assert_held without the owner check, for the helpers called once per
+ * subscriber from a function that asserted assert_held (pthread_self there
+ * costs more than the rest of the helper). */
+static void assert_locked(const struct sse_fanout *f)
+{
+#ifndef NDEBUG
+    assert(f->held);
 #else
     (void)f;
 #endif
@@ -207,7 +237,7 @@ static void publish_ring_size(struct sse_fanout *f)
  * empty. Called with mu held. */
 static void mark_ready(struct sse_fanout *f, struct sse_sub *sub)
 {
-    assert_held(f);
+    assert_locked(f);
     assert(sub->owner);
     if (sub->ready)
         return;
@@ -225,7 +255,7 @@ static void mark_ready(struct sse_fanout *f, struct sse_sub *sub)
 
 static void unmark_ready(struct sse_fanout *f, struct sse_sub *sub)
 {
-    assert_held(f);
+    assert_locked(f);
     if (!sub->ready)
         return;
     if (sub->ready_prev)
@@ -257,8 +287,33 @@ static void wake_all(struct sse_fanout *f)
     }
 }
 
-/* Wakes the subscribers that want any of evs; moves idle parked ones that
- * want none of them from prev_head to the new head. Called with mu held. */
+/* 1 if sub wants any of evs[0..n). */
+static int wants_any(const struct sse_sub *sub, struct sse_event **evs,
+                     size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (sub_wants(sub, evs[i]))
+            return 1;
+    return 0;
+}
+
+/* Which of evs[0..n) (n <= HANDOFF_MAX) sub wants, as a bit mask. */
+static uint64_t wanted_mask(const struct sse_sub *sub, struct sse_event **evs,
+                            size_t n)
+{
+    assert(n <= HANDOFF_MAX);
+    uint64_t mask = 0;
+    for (size_t i = 0; i < n; i++)
+        if (sub_wants(sub, evs[i]))
+            mask |= (uint64_t)1 << i;
+    return mask;
+}
+
+/* Wakes the subscribers that want any of evs, the batch just published
+ * after prev_head; moves idle parked ones that want none of them from
+ * prev_head to the new head. A parked one that sat at prev_head is handed
+ * what it wants of the batch (handoff_mask), so its take need not search
+ * the ring nor test its channels again. Called with mu held. */
 static void deliver(struct sse_fanout *f, struct sse_event **evs, size_t n,
                     int64_t prev_head)
 {
@@ -267,18 +322,33 @@ static void deliver(struct sse_fanout *f, struct sse_event **evs, size_t n,
         struct sse_sub *sub = f->slots[s];
         if (!sub)
             continue;
-        int wanted = 0;
-        for (size_t i = 0; i < n && !wanted; i++)
-            wanted = sub_wants(sub, evs[i]);
         if (!sub->owner) {
-            if (wanted)
+            if (wants_any(sub, evs, n))
                 pthread_cond_signal(&sub->cond);
-        } else if (wanted) {
+            continue;
+        }
+        uint64_t mask = n <= HANDOFF_MAX ? wanted_mask(sub, evs, n)
+                                         : (uint64_t)wants_any(sub, evs, n);
+        if (mask) {
             mark_ready(f, sub);
+            if (sub->cursor == prev_head && n <= HANDOFF_MAX) {
+                sub->handoff_seq = f->batch_seq;
+                sub->handoff_mask = mask;
+            }
         } else if (sub->cursor == prev_head) {
             sub->cursor = f->ring.head;
         }
     }
+}
+
+/* Empties the ring (head: see sse_ring_restart); no hand-off survives it.
+ * Called with mu held. */
+static void restart_ring(struct sse_fanout *f, int64_t head)
+{
+    assert_held(f);
+    sse_ring_restart(&f->ring, head);
+    f->batch_seq++;
+    f->nbatch = 0;
 }
 
 int sse_fanout_open(struct sse_fanout *f, int64_t oldest, int64_t head)
@@ -286,7 +356,7 @@ int sse_fanout_open(struct sse_fanout *f, int64_t oldest, int64_t head)
     lock(f);
     int was_fault = f->fault;
     f->fault = 0;
-    sse_ring_restart(&f->ring, head);
+    restart_ring(f, head);
     f->oldest = oldest;
     wake_all(f);
     unlock(f);
@@ -309,6 +379,11 @@ void sse_fanout_publish(struct sse_fanout *f, struct sse_event **evs, size_t n,
         sse_ring_pass(&f->ring, last_seen);
     int64_t head = f->ring.head;
     publish_ring_size(f);
+    f->batch_seq++;
+    f->batch_prev_head = prev_head;
+    f->nbatch = n <= HANDOFF_MAX ? n : 0;
+    if (f->nbatch)
+        memcpy(f->batch, evs, n * sizeof *evs);
     deliver(f, evs, n, prev_head);
     unlock(f);
     if (f->metrics)
@@ -331,7 +406,7 @@ int sse_fanout_fault(struct sse_fanout *f, int fault)
     lock(f);
     int changed = f->fault != fault;
     f->fault = fault;
-    sse_ring_restart(&f->ring, -1);
+    restart_ring(f, -1);
     f->epoch++;
     publish_ring_size(f);
     wake_all(f);
@@ -342,7 +417,7 @@ int sse_fanout_fault(struct sse_fanout *f, int fault)
 void sse_fanout_reset(struct sse_fanout *f)
 {
     lock(f);
-    sse_ring_restart(&f->ring, -1);
+    restart_ring(f, -1);
     f->epoch++;
     f->reset_epoch = f->epoch;
     publish_ring_size(f);
@@ -516,6 +591,7 @@ void sse_fanout_remove(struct sse_fanout *f, struct sse_sub *sub)
     if (!sub)
         return;
     lock(f);
+    assert_held(f);
     assert(f->slots[sub->slot] == sub);
     unmark_ready(f, sub);
     if (sub->fd >= 0)
@@ -542,7 +618,7 @@ void sse_fanout_unwatch(struct sse_fanout *f, struct sse_sub *sub)
  * Called with mu held. */
 static int sub_status(const struct sse_fanout *f, const struct sse_sub *sub)
 {
-    assert_held(f);
+    assert_locked(f);
     if (f->stopping)
         return SSE_FANOUT_CLOSED;
     if (sub->hangup)
@@ -563,7 +639,7 @@ static int sub_status(const struct sse_fanout *f, const struct sse_sub *sub)
 static int take(struct sse_fanout *f, const struct sse_sub *sub,
                 int64_t *cursor, struct sse_event **out, size_t max, size_t *n)
 {
-    assert_held(f);
+    assert_locked(f);
     const struct sse_ring *r = &f->ring;
     /* head < 0 without a fault: the log is being reopened; wait. */
     if (r->head < 0)
@@ -591,6 +667,7 @@ int sse_fanout_next(struct sse_fanout *f, struct sse_sub *sub, int64_t *cursor,
     int status;
     *n = 0;
     lock(f);
+    assert_held(f);
     assert(!sub->owner);
     for (;;) {
         status = sub_status(f, sub);
@@ -629,9 +706,11 @@ void sse_fanout_park(struct sse_fanout *f, struct sse_sub *sub, int64_t cursor,
 {
     assert(owner && sub->fd < 0);
     lock(f);
+    assert_held(f);
     assert(!sub->owner && f->wake);
     sub->owner = owner;
     sub->cursor = cursor;
+    sub->handoff_seq = 0;
     mark_ready(f, sub);
     unlock(f);
 }
@@ -640,6 +719,7 @@ size_t sse_fanout_ready(struct sse_fanout *f, void **owners, size_t max)
 {
     size_t n = 0;
     lock(f);
+    assert_held(f);
     while (n < max && f->ready_head) {
         struct sse_sub *sub = f->ready_head;
         unmark_ready(f, sub);
@@ -647,6 +727,33 @@ size_t sse_fanout_ready(struct sse_fanout *f, void **owners, size_t max)
     }
     unlock(f);
     return n;
+}
+
+/* 1 when sub may take what deliver handed it: the batch is still the
+ * last one published, its cursor has not moved since, and the ring still
+ * holds the whole batch (a batch over the ring's bounds evicts its own
+ * first events; a stub restarts the ring after itself). */
+static int handoff_valid(const struct sse_fanout *f, const struct sse_sub *sub,
+                         size_t max)
+{
+    if (sub->handoff_seq != f->batch_seq)
+        return 0;
+    assert(sub->cursor == f->batch_prev_head && f->ring.head >= 0 &&
+           f->nbatch > 0);
+    return sub->cursor >= f->ring.covered_after && f->nbatch <= max;
+}
+
+/* Takes what deliver handed sub (handoff_valid): the wanted events of the
+ * last batch, which leave sub's cursor at the head. */
+static void take_handoff(struct sse_fanout *f, struct sse_sub *sub,
+                         struct sse_event **out, size_t *n)
+{
+    for (size_t i = 0; i < f->nbatch; i++)
+        if (sub->handoff_mask >> i & 1) {
+            sse_event_ref(f->batch[i]);
+            out[(*n)++] = f->batch[i];
+        }
+    sub->cursor = f->ring.head;
 }
 
 /* sse_fanout_take's work. Called with mu held. */
@@ -657,8 +764,14 @@ static int take_parked(struct sse_fanout *f, struct sse_sub *sub,
     assert(sub->owner);
     *n = 0;
     int status = sub_status(f, sub);
-    if (status < 0)
-        status = take(f, sub, &sub->cursor, out, max, n);
+    if (status < 0) {
+        status = SSE_FANOUT_EVENTS;
+        if (handoff_valid(f, sub, max))
+            take_handoff(f, sub, out, n);
+        else
+            status = take(f, sub, &sub->cursor, out, max, n);
+        sub->handoff_seq = 0;
+    }
     *cursor = sub->cursor;
     return status;
 }
@@ -668,6 +781,7 @@ int sse_fanout_take(struct sse_fanout *f, struct sse_sub *sub,
                     int64_t *cursor)
 {
     lock(f);
+    assert_held(f);
     int status = take_parked(f, sub, out, max, n, cursor);
     unlock(f);
     return status;
@@ -680,6 +794,7 @@ void sse_fanout_take_many(struct sse_fanout *f, struct sse_sub *const *subs,
     if (k == 0)
         return;
     lock(f);
+    assert_held(f);
     for (size_t i = 0; i < k; i++)
         status[i] =
             take_parked(f, subs[i], evs + i * max, max, &n[i], &cursor[i]);
@@ -692,5 +807,6 @@ void sse_fanout_advance(struct sse_fanout *f, struct sse_sub *sub,
     lock(f);
     assert(sub->owner && cursor >= sub->cursor);
     sub->cursor = cursor;
+    sub->handoff_seq = 0;
     unlock(f);
 }

@@ -20,7 +20,11 @@
  * ready list and calls the loop's waker; the loop then takes its events
  * with sse_fanout_take. A batch that holds nothing for such a subscriber
  * moves its cursor along, so an idle stream on a quiet channel never falls
- * behind the ring because of other channels' events.
+ * behind the ring because of other channels' events. One that sat at the
+ * head is handed the batch as the publish found it (which of its events it
+ * wants), so its take neither searches the ring nor tests its channels
+ * again: the common case, a commit for many caught-up streams, tests each
+ * subscriber's channels once per event.
  *
  * Which subscriber wants an event is decided in one place (fanout.c,
  * sub_wants), so a new kind of subscription changes one function.
