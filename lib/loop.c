@@ -122,7 +122,9 @@ struct sse_loop {
     /* The loop's thread only. */
     int64_t now; /* CLOCK_MONOTONIC at this wake-up: one clock read per pass
                     serves every stream written in it */
-    struct iovec iov[IOV_MAX_SEND]; /* scratch for one send */
+    /* Scratch for one send: iov[0] is the transport's (sink.h), the
+     * bytes go from iov[1] on. */
+    struct iovec iov[1 + IOV_MAX_SEND];
     /* Scratch for serve_ready's batch. */
     void *batch_st[READY_BATCH];
     struct sse_sub *batch_sub[READY_BATCH];
@@ -407,9 +409,9 @@ static int flush(struct sse_loop *loop, struct stream *st)
     int rc = 0;
     while (st->q) {
         int niov;
-        size_t total = q_iov(st->q, loop->iov, &niov);
+        size_t total = q_iov(st->q, loop->iov + 1, &niov);
         size_t taken = 0;
-        rc = st->conn.ops->send(st->conn.ctx, loop->iov, niov, &taken);
+        rc = st->conn.ops->send(st->conn.ctx, loop->iov, niov, total, &taken);
         if (rc)
             break;
         q_consume(st, taken);
@@ -426,6 +428,33 @@ static int flush(struct sse_loop *loop, struct stream *st)
     return 0;
 }
 
+/* After a send of c[0..n) straight from c that took taken bytes: releases
+ * what went out and queues the rest, the first chunk without what was sent
+ * of it. Returns 0 or SSE_EIO (st closed). */
+static int keep_unsent(struct sse_loop *loop, struct stream *st,
+                       struct chunk *c, size_t n, size_t taken)
+{
+    assert(!st->q);
+    size_t i = 0, left = taken;
+    while (i < n && left >= c[i].len) {
+        left -= c[i].len;
+        chunk_release(&c[i]);
+        i++;
+    }
+    for (; i < n; i++)
+        if (q_push(st, &c[i]))
+            goto fail;
+    if (st->q)
+        st->q->off = left;
+    note_progress(loop, st, taken > 0);
+    return 0;
+fail:
+    for (; i < n; i++)
+        chunk_release(&c[i]);
+    gone(loop, st, SSE_CLOSE_WRITE_FAILED);
+    return SSE_EIO;
+}
+
 /* Sends chunks c[0..n) after whatever is queued; the stream owns their
  * references and buffers from now on. When nothing is queued they go out
  * straight from c, and only what the socket did not take is queued (the
@@ -437,32 +466,17 @@ static int emit(struct sse_loop *loop, struct stream *st, struct chunk *c,
     if (n == 0)
         return 0;
     if (!st->q && n <= IOV_MAX_SEND) {
-        struct iovec *iov = loop->iov;
+        size_t total = 0;
         for (size_t k = 0; k < n; k++) {
-            iov[k].iov_base = (void *)c[k].p;
-            iov[k].iov_len = c[k].len;
+            loop->iov[k + 1].iov_base = (void *)c[k].p;
+            loop->iov[k + 1].iov_len = c[k].len;
+            total += c[k].len;
         }
         size_t taken = 0;
-        if (st->conn.ops->send(st->conn.ctx, iov, (int)n, &taken))
+        if (st->conn.ops->send(st->conn.ctx, loop->iov, (int)n, total, &taken))
             goto fail;
         st->res.bytes += (int64_t)taken;
-        size_t left = taken;
-        while (i < n && left >= c[i].len) {
-            left -= c[i].len;
-            chunk_release(&c[i]);
-            i++;
-        }
-        /* What the socket did not take waits, the first chunk without
-         * what was sent of it. */
-        for (size_t k = i; k < n; k++)
-            if (q_push(st, &c[k])) {
-                i = k;
-                goto fail;
-            }
-        if (st->q)
-            st->q->off = left;
-        note_progress(loop, st, taken > 0);
-        return 0;
+        return keep_unsent(loop, st, c, n, taken);
     }
     for (; i < n; i++)
         if (q_push(st, &c[i]))
@@ -636,20 +650,53 @@ static void catchup_done(struct sse_loop *loop, struct cjob *cj)
 
 /* --- the stream's work --- */
 
-/* Writes taken events (their references move to st). Returns 0 or SSE_EIO
- * (st closed). */
+/* Releases evs[0..n). */
+static void release_events(struct sse_event **evs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sse_event_release(evs[i]);
+}
+
+/* Writes taken events (n <= TAKE_MAX; their references move to st).
+ * Returns 0 or SSE_EIO (st closed). */
 static int write_events(struct sse_loop *loop, struct stream *st,
                         struct sse_event **evs, size_t n)
 {
-    struct chunk c[TAKE_MAX];
-    for (size_t i = 0; i < n; i++)
-        c[i] = (struct chunk){
-            .p = evs[i]->bytes, .len = evs[i]->len, .ev = evs[i]};
+    assert(n > 0 && n <= TAKE_MAX && TAKE_MAX <= IOV_MAX_SEND);
     st->res.events += (int64_t)n;
     if (loop->metrics)
         sse_metrics_add(&loop->metrics->events_delivered, (long long)n);
     st->next_hb = loop->now + loop->hb_ns;
-    return emit(loop, st, c, n);
+    size_t taken = 0;
+    if (!st->q) {
+        /* emit's common case, straight from the events: when the socket
+         * takes them all, no chunk is made. */
+        size_t total = 0;
+        for (size_t i = 0; i < n; i++) {
+            loop->iov[i + 1].iov_base = evs[i]->bytes;
+            loop->iov[i + 1].iov_len = evs[i]->len;
+            total += evs[i]->len;
+        }
+        if (st->conn.ops->send(st->conn.ctx, loop->iov, (int)n, total,
+                               &taken)) {
+            release_events(evs, n);
+            gone(loop, st, SSE_CLOSE_WRITE_FAILED);
+            return SSE_EIO;
+        }
+        st->res.bytes += (int64_t)taken;
+        if (taken == total) {
+            /* Nothing waits, and nothing did: no write deadline nor
+             * EPOLLOUT to disarm (note_progress's common case). */
+            assert(st->stall_at == INT64_MAX && !(st->mask & EPOLLOUT));
+            release_events(evs, n);
+            return 0;
+        }
+    }
+    struct chunk c[TAKE_MAX];
+    for (size_t i = 0; i < n; i++)
+        c[i] = (struct chunk){
+            .p = evs[i]->bytes, .len = evs[i]->len, .ev = evs[i]};
+    return st->q ? emit(loop, st, c, n) : keep_unsent(loop, st, c, n, taken);
 }
 
 /* Does what st can do now: send its queue, then take and send events until
