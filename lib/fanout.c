@@ -30,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "channel.h"
+#include "chanids.h"
 #include "clock.h"
 #include "fanout.h"
 #include "pattern.h"
@@ -61,10 +63,13 @@ struct sse_sub {
     uint64_t handoff_seq;
     uint64_t handoff_mask;
 
-    /* The channels (names or patterns), immutable after sse_fanout_add. */
+    /* The channels (names or patterns), immutable after sse_fanout_add.
+     * An exact name is held in the fan-out's chanids (held[i]) and tested
+     * by its id (ids[i]); a pattern's held[i] is NULL and ids[i] 0. */
     size_t nchannels;
     const char **names;
-    uint32_t *hashes;
+    uint64_t *ids;
+    struct sse_chanid **held;
     unsigned char *kinds; /* enum sse_pattern_kind of each */
 };
 
@@ -81,6 +86,10 @@ struct sse_fanout {
 #endif
     /* Guarded by mu. */
     struct sse_ring ring;
+    /* The subscribed exact names. Invariant: a ring event's chan_id is the
+     * id of its channel's entry while there is one (publish stamps new
+     * events, a new entry stamps the ring), and otherwise matches none. */
+    struct sse_chanids chans;
     int64_t oldest;       /* lowest stored id at the detector's last look */
     uint64_t epoch;       /* bumped by every reset and fault: streams end */
     uint64_t reset_epoch; /* epoch as of the last reset (replacement) */
@@ -126,6 +135,7 @@ int sse_fanout_new(const struct sse_config *cfg, struct sse_metrics *metrics,
         return SSE_EIO;
     }
     pthread_mutex_init(&f->mu, NULL);
+    sse_chanids_init(&f->chans);
     f->batch_seq = 1; /* a subscriber's 0 is "nothing handed" */
     *out = f;
     return 0;
@@ -138,6 +148,7 @@ void sse_fanout_free(struct sse_fanout *f)
     for (size_t i = 0; i < f->nslots; i++)
         assert(!f->slots[i]);
     sse_ring_cleanup(&f->ring);
+    sse_chanids_cleanup(&f->chans);
     free(f->slots);
     close(f->epfd);
     pthread_mutex_destroy(&f->mu);
@@ -205,17 +216,17 @@ size_t sse_fanout_event_max(const struct sse_fanout *f)
     return f->event_max;
 }
 
-/* The one test of whether a subscriber wants an event. */
+/* The one test of whether a subscriber wants an event (in the ring or
+ * being published: its chan_id is stamped). Called with mu held. */
 static int sub_wants(const struct sse_sub *sub, const struct sse_event *ev)
 {
     for (size_t i = 0; i < sub->nchannels; i++) {
-        /* Exact names, the common case, are compared by hash first. */
+        /* Exact names, the common case, are compared by id. */
         if (sub->kinds[i] != SSE_PATTERN_EXACT) {
             if (sse_pattern_match(sub->names[i], strlen(sub->names[i]),
                                   ev->channel, strlen(ev->channel)))
                 return 1;
-        } else if (sub->hashes[i] == ev->channel_hash &&
-                   strcmp(sub->names[i], ev->channel) == 0) {
+        } else if (sub->ids[i] == ev->chan_id) {
             return 1;
         }
     }
@@ -371,8 +382,11 @@ void sse_fanout_publish(struct sse_fanout *f, struct sse_event **evs, size_t n,
     lock(f);
     assert(f->ring.head >= 0);
     int64_t prev_head = f->ring.head;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        evs[i]->chan_id =
+            sse_chanids_find(&f->chans, evs[i]->channel, evs[i]->channel_hash);
         sse_ring_store(&f->ring, evs[i]);
+    }
     /* Skipped rows are in no ring; head passes them anyway, or a trailing
      * one would be read again on every commit. */
     if (last_seen > f->ring.head)
@@ -508,7 +522,8 @@ int sse_fanout_stopping(struct sse_fanout *f)
     return s;
 }
 
-/* A subscriber with its channel names and hashes in one allocation. */
+/* A subscriber with its channel names, ids and entries in one allocation
+ * (no entry held yet). */
 static struct sse_sub *sub_new(const struct sse_request *req)
 {
     size_t n = req->nchannels, text = 0;
@@ -516,25 +531,71 @@ static struct sse_sub *sub_new(const struct sse_request *req)
         text += strlen(req->channels[i]) + 1;
     struct sse_sub *sub =
         calloc(1, sizeof *sub +
-                      n * (sizeof *sub->names + sizeof *sub->hashes +
-                           sizeof *sub->kinds) +
+                      n * (sizeof *sub->ids + sizeof *sub->names +
+                           sizeof *sub->held + sizeof *sub->kinds) +
                       text);
     if (!sub)
         return NULL;
-    sub->names = (const char **)(void *)(sub + 1);
-    sub->hashes = (uint32_t *)(void *)(sub->names + n);
-    sub->kinds = (unsigned char *)(sub->hashes + n);
+    sub->ids = (uint64_t *)(void *)(sub + 1);
+    sub->names = (const char **)(void *)(sub->ids + n);
+    sub->held = (struct sse_chanid **)(void *)(sub->names + n);
+    sub->kinds = (unsigned char *)(sub->held + n);
     char *p = (char *)(sub->kinds + n);
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(req->channels[i]);
         memcpy(p, req->channels[i], len + 1);
         sub->names[i] = p;
-        sub->hashes[i] = sse_channel_hash(p, len);
         sub->kinds[i] = req->kinds[i];
         p += len + 1;
     }
     sub->nchannels = n;
     return sub;
+}
+
+/* Gives the ring's events on name (hash) the id of its new entry. Called
+ * with mu held. */
+static void stamp_ring(struct sse_fanout *f, const char *name, uint32_t hash,
+                       uint64_t id)
+{
+    assert_held(f);
+    for (size_t i = 0; i < f->ring.count; i++) {
+        struct sse_event *ev = sse_ring_at(&f->ring, i);
+        if (ev->channel_hash == hash && strcmp(ev->channel, name) == 0)
+            ev->chan_id = id;
+    }
+}
+
+/* Drops the entries sub holds. Called with mu held. */
+static void release_ids(struct sse_fanout *f, struct sse_sub *sub)
+{
+    assert_held(f);
+    for (size_t i = 0; i < sub->nchannels; i++)
+        if (sub->held[i]) {
+            sse_chanids_release(&f->chans, sub->held[i]);
+            sub->held[i] = NULL;
+        }
+}
+
+/* Interns sub's exact names. Returns 0 or SSE_ENOMEM (none held then).
+ * Called with mu held. */
+static int hold_ids(struct sse_fanout *f, struct sse_sub *sub)
+{
+    assert_held(f);
+    for (size_t i = 0; i < sub->nchannels; i++) {
+        if (sub->kinds[i] != SSE_PATTERN_EXACT)
+            continue;
+        const char *name = sub->names[i];
+        uint32_t hash = sse_channel_hash(name, strlen(name));
+        int created;
+        if (sse_chanids_hold(&f->chans, name, hash, &sub->held[i], &created)) {
+            release_ids(f, sub);
+            return SSE_ENOMEM;
+        }
+        sub->ids[i] = sse_chanid_id(sub->held[i]);
+        if (created)
+            stamp_ring(f, name, hash, sub->ids[i]);
+    }
+    return 0;
 }
 
 int sse_fanout_add(struct sse_fanout *f, const struct sse_request *req, int fd,
@@ -551,6 +612,12 @@ int sse_fanout_add(struct sse_fanout *f, const struct sse_request *req, int fd,
     sub->fd = fd;
 
     lock(f);
+    if (hold_ids(f, sub)) {
+        unlock(f);
+        pthread_cond_destroy(&sub->cond);
+        free(sub);
+        return SSE_ENOMEM;
+    }
     size_t slot = f->nslots;
     for (size_t i = 0; i < f->nslots; i++)
         if (!f->slots[i]) {
@@ -562,6 +629,7 @@ int sse_fanout_add(struct sse_fanout *f, const struct sse_request *req, int fd,
             size_t cap = f->slots_cap ? f->slots_cap * 2 : 64;
             struct sse_sub **s = realloc(f->slots, cap * sizeof *s);
             if (!s) {
+                release_ids(f, sub);
                 unlock(f);
                 pthread_cond_destroy(&sub->cond);
                 free(sub);
@@ -597,6 +665,7 @@ void sse_fanout_remove(struct sse_fanout *f, struct sse_sub *sub)
     if (sub->fd >= 0)
         epoll_ctl(f->epfd, EPOLL_CTL_DEL, sub->fd, NULL);
     f->slots[sub->slot] = NULL;
+    release_ids(f, sub);
     while (f->nslots && !f->slots[f->nslots - 1])
         f->nslots--;
     unlock(f);

@@ -310,6 +310,36 @@ START_TEST(test_fanout_handoff_of_stub_or_oversize_batch_is_behind)
 }
 END_TEST
 
+START_TEST(test_fanout_first_subscriber_of_channel_takes_older_ring_events)
+{
+    /* "a" events published while nobody held "a", then while one did and
+     * after it left. */
+    int64_t got[64], got_b[64], cursor;
+    size_t n = 0, nb = 0;
+    publish(0, 2);
+    struct sse_sub *first = subscribe("a");
+    publish(0, 2);
+    sse_fanout_remove(F.f, first);
+    publish(0, 1);
+    publish(1, 1);
+    /* The first entry's id, stamped on ring events, is given to no later
+     * entry: a "b" subscriber at 0 takes "b" events only. */
+    struct sse_sub *b = subscribe("b");
+    sse_fanout_park(F.f, b, 0, b);
+    ck_assert_int_eq(take(b, got_b, &nb, &cursor), SSE_FANOUT_EVENTS);
+    assert_all_of(1, got_b, nb);
+    /* A new subscriber of "a" at 0 takes every "a" event from the ring:
+     * its new entry stamped them all. */
+    struct sse_sub *s = subscribe("a");
+    sse_fanout_park(F.f, s, 0, s);
+    ck_assert_int_eq(take(s, got, &n, &cursor), SSE_FANOUT_EVENTS);
+    ck_assert_int_eq(cursor, F.head);
+    assert_all_of(0, got, n);
+    sse_fanout_remove(F.f, b);
+    sse_fanout_remove(F.f, s);
+}
+END_TEST
+
 START_TEST(test_fanout_remove_while_ready)
 {
     struct sse_sub *a = subscribe("a"), *b = subscribe("a");
@@ -427,6 +457,8 @@ static Suite *fanout_suite(void)
     tcase_add_test(tc, test_fanout_fault_reset_stop_reach_parked);
     tcase_add_test(tc, test_fanout_handoff_takes_only_wanted_of_mixed_batch);
     tcase_add_test(tc, test_fanout_handoff_of_stub_or_oversize_batch_is_behind);
+    tcase_add_test(
+        tc, test_fanout_first_subscriber_of_channel_takes_older_ring_events);
     tcase_add_test(tc, test_fanout_remove_while_ready);
     tcase_add_test(tc, test_fanout_handover_exact_under_random_interleaving);
     suite_add_tcase(s, tc);
