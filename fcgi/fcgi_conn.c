@@ -161,12 +161,33 @@ static size_t account(struct fcgi_conn *c, const struct plan *p, size_t sent)
     return taken;
 }
 
+/* What a failed sendmsg means: 0 (the socket is full: nothing taken) or
+ * SSE_EIO. */
+static int send_error(void)
+{
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0
+                                                                     : SSE_EIO;
+}
+
+/* conn_send's general case: a record in progress, or more than one. */
+static int send_planned(struct fcgi_conn *c, const struct iovec *iov, int niov,
+                        size_t total, size_t *taken)
+{
+    struct plan p;
+    plan_send(c, iov, niov, total, &p);
+    struct msghdr msg = {.msg_iov = p.iov, .msg_iovlen = (size_t)p.n};
+    ssize_t sent = sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent < 0)
+        return send_error();
+    *taken = account(c, &p, (size_t)sent);
+    return 0;
+}
+
 static int conn_send(void *ctx, struct iovec *iov, int niov, size_t total,
                      size_t *taken)
 {
     struct fcgi_conn *c = ctx;
     unsigned char hdr[SSE_FCGI_HEADER_LEN];
-    ssize_t sent;
     *taken = 0;
     if (total == 0)
         return 0;
@@ -177,9 +198,9 @@ static int conn_send(void *ctx, struct iovec *iov, int niov, size_t total,
         iov[0].iov_base = hdr;
         iov[0].iov_len = sizeof hdr;
         struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)niov + 1};
-        sent = sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+        ssize_t sent = sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (sent < 0)
-            goto failed;
+            return send_error();
         if ((size_t)sent == total + sizeof hdr) {
             *taken = total;
             return 0;
@@ -195,17 +216,7 @@ static int conn_send(void *ctx, struct iovec *iov, int niov, size_t total,
             c->owed = 0;
         return 0;
     }
-    struct plan p;
-    plan_send(c, iov + 1, niov, total, &p);
-    struct msghdr msg = {.msg_iov = p.iov, .msg_iovlen = (size_t)p.n};
-    sent = sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (sent < 0)
-        goto failed;
-    *taken = account(c, &p, (size_t)sent);
-    return 0;
-failed:
-    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0
-                                                                     : SSE_EIO;
+    return send_planned(c, iov + 1, niov, total, taken);
 }
 
 static int conn_finish(void *ctx)

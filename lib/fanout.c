@@ -37,6 +37,10 @@
 #include "pattern.h"
 #include "sse_error.h"
 
+/* A pattern's place in sub->ids: chanids never gives it, and an event's
+ * chan_id is a given id or 0. */
+#define PATTERN_ID UINT64_MAX
+
 /* An event over 1/RING_SHARE of ring-bytes is not kept in the ring. */
 #define RING_SHARE 8
 
@@ -65,8 +69,10 @@ struct sse_sub {
 
     /* The channels (names or patterns), immutable after sse_fanout_add.
      * An exact name is held in the fan-out's chanids (held[i]) and tested
-     * by its id (ids[i]); a pattern's held[i] is NULL and ids[i] 0. */
+     * by its id (ids[i]); a pattern's held[i] is NULL and its ids[i]
+     * PATTERN_ID, which no event carries. */
     size_t nchannels;
+    size_t npatterns;
     const char **names;
     uint64_t *ids;
     struct sse_chanid **held;
@@ -216,21 +222,29 @@ size_t sse_fanout_event_max(const struct sse_fanout *f)
     return f->event_max;
 }
 
+/* 1 if one of sub's patterns matches ev's channel. Kept out of sub_wants
+ * (noinline), whose exact-name loop then needs no registers saved. */
+__attribute__((noinline)) static int pattern_wants(const struct sse_sub *sub,
+                                                   const struct sse_event *ev)
+{
+    size_t len = strlen(ev->channel);
+    for (size_t i = 0; i < sub->nchannels; i++)
+        if (sub->kinds[i] != SSE_PATTERN_EXACT &&
+            sse_pattern_match(sub->names[i], strlen(sub->names[i]), ev->channel,
+                              len))
+            return 1;
+    return 0;
+}
+
 /* The one test of whether a subscriber wants an event (in the ring or
- * being published: its chan_id is stamped). Called with mu held. */
+ * being published: its chan_id is stamped). Exact names, the common case,
+ * are compared by id, patterns apart. Called with mu held. */
 static int sub_wants(const struct sse_sub *sub, const struct sse_event *ev)
 {
-    for (size_t i = 0; i < sub->nchannels; i++) {
-        /* Exact names, the common case, are compared by id. */
-        if (sub->kinds[i] != SSE_PATTERN_EXACT) {
-            if (sse_pattern_match(sub->names[i], strlen(sub->names[i]),
-                                  ev->channel, strlen(ev->channel)))
-                return 1;
-        } else if (sub->ids[i] == ev->chan_id) {
+    for (size_t i = 0; i < sub->nchannels; i++)
+        if (sub->ids[i] == ev->chan_id)
             return 1;
-        }
-    }
-    return 0;
+    return sub->npatterns > 0 && pattern_wants(sub, ev);
 }
 
 static void publish_ring_size(struct sse_fanout *f)
@@ -315,8 +329,7 @@ static uint64_t wanted_mask(const struct sse_sub *sub, struct sse_event **evs,
     assert(n <= HANDOFF_MAX);
     uint64_t mask = 0;
     for (size_t i = 0; i < n; i++)
-        if (sub_wants(sub, evs[i]))
-            mask |= (uint64_t)1 << i;
+        mask |= (uint64_t)sub_wants(sub, evs[i]) << i;
     return mask;
 }
 
@@ -546,6 +559,9 @@ static struct sse_sub *sub_new(const struct sse_request *req)
         memcpy(p, req->channels[i], len + 1);
         sub->names[i] = p;
         sub->kinds[i] = req->kinds[i];
+        sub->ids[i] = PATTERN_ID; /* exact names get theirs in hold_ids */
+        if (sub->kinds[i] != SSE_PATTERN_EXACT)
+            sub->npatterns++;
         p += len + 1;
     }
     sub->nchannels = n;
@@ -592,6 +608,7 @@ static int hold_ids(struct sse_fanout *f, struct sse_sub *sub)
             return SSE_ENOMEM;
         }
         sub->ids[i] = sse_chanid_id(sub->held[i]);
+        assert(sub->ids[i] != 0 && sub->ids[i] != PATTERN_ID);
         if (created)
             stamp_ring(f, name, hash, sub->ids[i]);
     }

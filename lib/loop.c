@@ -657,6 +657,19 @@ static void release_events(struct sse_event **evs, size_t n)
         sse_event_release(evs[i]);
 }
 
+/* write_events' rest: the events as chunks, after what is queued (or, when
+ * nothing was, after taken bytes of them went out). Apart so that the
+ * common case needs no room for the chunks. */
+static int queue_events(struct sse_loop *loop, struct stream *st,
+                        struct sse_event **evs, size_t n, size_t taken)
+{
+    struct chunk c[TAKE_MAX];
+    for (size_t i = 0; i < n; i++)
+        c[i] = (struct chunk){
+            .p = evs[i]->bytes, .len = evs[i]->len, .ev = evs[i]};
+    return st->q ? emit(loop, st, c, n) : keep_unsent(loop, st, c, n, taken);
+}
+
 /* Writes taken events (n <= TAKE_MAX; their references move to st).
  * Returns 0 or SSE_EIO (st closed). */
 static int write_events(struct sse_loop *loop, struct stream *st,
@@ -692,11 +705,7 @@ static int write_events(struct sse_loop *loop, struct stream *st,
             return 0;
         }
     }
-    struct chunk c[TAKE_MAX];
-    for (size_t i = 0; i < n; i++)
-        c[i] = (struct chunk){
-            .p = evs[i]->bytes, .len = evs[i]->len, .ev = evs[i]};
-    return st->q ? emit(loop, st, c, n) : keep_unsent(loop, st, c, n, taken);
+    return queue_events(loop, st, evs, n, taken);
 }
 
 /* Does what st can do now: send its queue, then take and send events until
@@ -727,15 +736,21 @@ static int after_take(struct sse_loop *loop, struct stream *st, int status,
     return n < TAKE_MAX ? TAKE_IDLE : TAKE_MORE;
 }
 
-/* A caught-up stream: the max-lifetime check (between whole events only),
- * else its next deadline. */
+/* The max-lifetime check of a caught-up stream (between whole events
+ * only): ends st and returns 1 when its time is up. */
+static int lifetime_over(struct sse_loop *loop, struct stream *st)
+{
+    if (loop->now < st->end_at)
+        return 0;
+    end_by_time(loop, st);
+    return 1;
+}
+
+/* A caught-up stream: the max-lifetime check, else its next deadline. */
 static void idle(struct sse_loop *loop, struct stream *st)
 {
-    if (loop->now >= st->end_at) {
-        end_by_time(loop, st);
-        return;
-    }
-    reschedule_earlier(loop, st);
+    if (!lifetime_over(loop, st))
+        reschedule_earlier(loop, st);
 }
 
 /* 1 when st may take events now: live, and its queue is out (a stream
@@ -795,10 +810,14 @@ static void serve_ready(struct sse_loop *loop)
             int r = after_take(
                 loop, st[i], loop->batch_status[i], loop->batch_cursor[i],
                 loop->batch_evs + i * TAKE_MAX, loop->batch_n[i]);
+            /* A stream caught up here was live with nothing queued before
+             * its take, so its key was at most its deadline, and the take
+             * moved only its heartbeat later: the key stands (no
+             * reschedule_earlier, as idle would). */
             if (r == TAKE_MORE)
                 service(loop, st[i]);
             else if (r == TAKE_IDLE)
-                idle(loop, st[i]);
+                lifetime_over(loop, st[i]);
         }
     }
 }
