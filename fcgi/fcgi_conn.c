@@ -25,6 +25,7 @@ struct fcgi_conn {
     /* The header of an empty stdout record for request_id: a new record's
      * header is this with its length set. */
     unsigned char stdout_hdr[SSE_FCGI_HEADER_LEN];
+    struct msghdr msg; /* for the common case; zeroed but for the iovecs */
     /* The record in progress: its header, how much of that was sent, and
      * the content bytes it still needs (hdr_sent == 0: none started). */
     unsigned char hdr[SSE_FCGI_HEADER_LEN];
@@ -208,8 +209,9 @@ static int conn_send(void *ctx, struct iovec *iov, int niov, size_t total,
         record_header(c, hdr, total);
         iov[0].iov_base = hdr;
         iov[0].iov_len = sizeof hdr;
-        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)niov + 1};
-        ssize_t sent = send_msg(c->fd, &msg);
+        c->msg.msg_iov = iov;
+        c->msg.msg_iovlen = (size_t)niov + 1;
+        ssize_t sent = send_msg(c->fd, &c->msg);
         if (sent < 0)
             return send_error();
         if ((size_t)sent == total + sizeof hdr) {
