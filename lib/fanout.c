@@ -278,6 +278,7 @@ static void mark_ready(struct sse_fanout *f, struct sse_sub *sub)
         f->wake(f->wake_ctx);
 }
 
+/* Takes sub off the ready list wherever it is. Called with mu held. */
 static void unmark_ready(struct sse_fanout *f, struct sse_sub *sub)
 {
     assert_locked(f);
@@ -803,26 +804,30 @@ void sse_fanout_park(struct sse_fanout *f, struct sse_sub *sub, int64_t cursor,
     unlock(f);
 }
 
+/* Takes the first subscriber off the ready list (not empty). Called with
+ * mu held. */
+static struct sse_sub *pop_ready(struct sse_fanout *f)
+{
+    struct sse_sub *sub = f->ready_head;
+    assert_locked(f);
+    assert(sub && sub->ready && !sub->ready_prev);
+    f->ready_head = sub->ready_next;
+    if (f->ready_head)
+        f->ready_head->ready_prev = NULL;
+    else
+        f->ready_tail = NULL;
+    sub->ready = 0;
+    sub->ready_next = NULL;
+    return sub;
+}
+
 size_t sse_fanout_ready(struct sse_fanout *f, void **owners, size_t max)
 {
     size_t n = 0;
     lock(f);
     assert_held(f);
-    /* unmark_ready for each, from the head: the list is cut once. */
-    struct sse_sub *sub = f->ready_head;
-    while (n < max && sub) {
-        struct sse_sub *next = sub->ready_next;
-        assert(sub->ready && sub->ready_prev == NULL);
-        sub->ready = 0;
-        sub->ready_next = NULL;
-        if (next)
-            next->ready_prev = NULL;
-        owners[n++] = sub->owner;
-        sub = next;
-    }
-    f->ready_head = sub;
-    if (!sub)
-        f->ready_tail = NULL;
+    while (n < max && f->ready_head)
+        owners[n++] = pop_ready(f)->owner;
     unlock(f);
     return n;
 }
@@ -884,29 +889,34 @@ int sse_fanout_take(struct sse_fanout *f, struct sse_sub *sub,
     return status;
 }
 
-void sse_fanout_take_many(struct sse_fanout *f, struct sse_sub *const *subs,
-                          size_t k, struct sse_event **evs, size_t max,
-                          int *status, int64_t *cursor, size_t *n)
+size_t sse_fanout_take_ready(struct sse_fanout *f,
+                             sse_fanout_can_take_fn can_take, size_t k,
+                             void **owners, struct sse_event **evs, size_t max,
+                             int *status, int64_t *cursor, size_t *n)
 {
-    if (k == 0)
-        return;
+    size_t got = 0;
     lock(f);
     assert_held(f);
-    for (size_t i = 0; i < k; i++) {
-        struct sse_sub *sub = subs[i];
-        if (sub_status(f, sub) < 0 && handoff_valid(f, sub, max)) {
+    for (; got < k && f->ready_head; got++) {
+        struct sse_sub *sub = pop_ready(f);
+        struct sse_event **out = evs + got * max;
+        owners[got] = sub->owner;
+        n[got] = 0;
+        if (!can_take(sub->owner)) {
+            status[got] = -1;
+            cursor[got] = sub->cursor;
+        } else if (sub_status(f, sub) < 0 && handoff_valid(f, sub, max)) {
             /* take_parked's common case, without its call. */
-            n[i] = 0;
-            take_handoff(f, sub, evs + i * max, &n[i]);
+            take_handoff(f, sub, out, &n[got]);
             sub->handoff_seq = 0;
-            status[i] = SSE_FANOUT_EVENTS;
-            cursor[i] = sub->cursor;
+            status[got] = SSE_FANOUT_EVENTS;
+            cursor[got] = sub->cursor;
         } else {
-            status[i] =
-                take_parked(f, sub, evs + i * max, max, &n[i], &cursor[i]);
+            status[got] = take_parked(f, sub, out, max, &n[got], &cursor[got]);
         }
     }
     unlock(f);
+    return got;
 }
 
 void sse_fanout_advance(struct sse_fanout *f, struct sse_sub *sub,

@@ -195,12 +195,21 @@ int sse_fanout_take(struct sse_fanout *f, struct sse_sub *sub,
                     struct sse_event **out, size_t max, size_t *n,
                     int64_t *cursor);
 
-/* sse_fanout_take for k parked subscribers subs[0..k) under one lock: for
- * subs[i], up to max events into evs[i * max ...], the status into
- * status[i], its cursor into cursor[i] and the count into n[i]. */
-void sse_fanout_take_many(struct sse_fanout *f, struct sse_sub *const *subs,
-                          size_t k, struct sse_event **evs, size_t max,
-                          int *status, int64_t *cursor, size_t *n);
+/* Whether the loop's stream owner can take events now. Called by
+ * sse_fanout_take_ready on the caller's thread with the fan-out's mutex
+ * held: it must not block nor call the fan-out. */
+typedef int (*sse_fanout_can_take_fn)(void *owner);
+
+/* sse_fanout_ready and sse_fanout_take in one pass under one lock: takes up
+ * to k owners off the ready list into owners[i] and, when can_take(owner)
+ * says its stream can take now, up to max events into evs[i * max ...]
+ * with the status into status[i], the count into n[i] and the cursor into
+ * cursor[i], as sse_fanout_take. For an owner that cannot take, status[i]
+ * is -1, n[i] 0 and its cursor unchanged. Returns how many owners. */
+size_t sse_fanout_take_ready(struct sse_fanout *f,
+                             sse_fanout_can_take_fn can_take, size_t k,
+                             void **owners, struct sse_event **evs, size_t max,
+                             int *status, int64_t *cursor, size_t *n);
 
 /* For a parked subscriber: a read of the log sent everything it wants up to
  * cursor (>= its cursor). */

@@ -127,7 +127,6 @@ struct sse_loop {
     struct iovec iov[1 + IOV_MAX_SEND];
     /* Scratch for serve_ready's batch. */
     void *batch_st[READY_BATCH];
-    struct sse_sub *batch_sub[READY_BATCH];
     struct sse_event *batch_evs[READY_BATCH * TAKE_MAX];
     int batch_status[READY_BATCH];
     int64_t batch_cursor[READY_BATCH];
@@ -783,41 +782,41 @@ static void service(struct sse_loop *loop, struct stream *st)
     idle(loop, st);
 }
 
+/* can_take for sse_fanout_take_ready (on the loop's thread). */
+static int owner_can_take(void *owner)
+{
+    return can_take(owner);
+}
+
 /* Serves the streams the fan-out reported ready: the first take of all
- * that can take in one pass under the fan-out's lock (the common case, a
- * commit for many caught-up streams, costs one lock per READY_BATCH
- * streams rather than one each), the rest one by one. */
+ * that can take in the one pass under the fan-out's lock that takes them
+ * off the ready list (the common case, a commit for many caught-up
+ * streams, costs one lock per READY_BATCH streams rather than one each),
+ * the rest one by one. */
 static void serve_ready(struct sse_loop *loop)
 {
-    void *ready[READY_BATCH];
     size_t n;
-    while ((n = sse_fanout_ready(loop->fanout, ready, READY_BATCH)) > 0) {
-        struct stream **st = (struct stream **)loop->batch_st;
-        size_t k = 0;
+    while ((n = sse_fanout_take_ready(loop->fanout, owner_can_take, READY_BATCH,
+                                      loop->batch_st, loop->batch_evs, TAKE_MAX,
+                                      loop->batch_status, loop->batch_cursor,
+                                      loop->batch_n)) > 0) {
         for (size_t i = 0; i < n; i++) {
-            struct stream *s = ready[i];
-            if (can_take(s)) {
-                st[k] = s;
-                loop->batch_sub[k++] = s->sub;
-            } else {
-                service(loop, s);
+            struct stream *st = loop->batch_st[i];
+            if (loop->batch_status[i] < 0) {
+                service(loop, st); /* it could not take: see why */
+                continue;
             }
-        }
-        sse_fanout_take_many(loop->fanout, loop->batch_sub, k, loop->batch_evs,
-                             TAKE_MAX, loop->batch_status, loop->batch_cursor,
-                             loop->batch_n);
-        for (size_t i = 0; i < k; i++) {
             int r = after_take(
-                loop, st[i], loop->batch_status[i], loop->batch_cursor[i],
+                loop, st, loop->batch_status[i], loop->batch_cursor[i],
                 loop->batch_evs + i * TAKE_MAX, loop->batch_n[i]);
             /* A stream caught up here was live with nothing queued before
              * its take, so its key was at most its deadline, and the take
              * moved only its heartbeat later: the key stands (no
              * reschedule_earlier, as idle would). */
             if (r == TAKE_MORE)
-                service(loop, st[i]);
+                service(loop, st);
             else if (r == TAKE_IDLE)
-                lifetime_over(loop, st[i]);
+                lifetime_over(loop, st);
         }
     }
 }

@@ -340,6 +340,58 @@ START_TEST(test_fanout_first_subscriber_of_channel_takes_older_ring_events)
 }
 END_TEST
 
+/* can_take for sse_fanout_take_ready: every owner but the one in
+ * F_blocked can take. */
+static void *F_blocked;
+
+static int all_but_blocked(void *owner)
+{
+    return owner != F_blocked;
+}
+
+START_TEST(test_fanout_take_ready_skips_who_cannot_take)
+{
+    int64_t got[64];
+    size_t n = 0;
+    struct sse_sub *a = park_caught_up(got, &n);
+    struct sse_sub *b = park_caught_up(got, &n);
+    was_ready(a);
+    int64_t before = F.head;
+    publish(0, 3);
+    F_blocked = b;
+    void *owners[4];
+    struct sse_event *evs[4 * 8];
+    int status[4];
+    int64_t cursor[4];
+    size_t k[4];
+    ck_assert_uint_eq(sse_fanout_take_ready(F.f, all_but_blocked, 4, owners,
+                                            evs, 8, status, cursor, k),
+                      2);
+    /* In the order they became ready: a took the batch, b nothing. */
+    ck_assert_ptr_eq(owners[0], a);
+    ck_assert_int_eq(status[0], SSE_FANOUT_EVENTS);
+    ck_assert_uint_eq(k[0], 3);
+    ck_assert_int_eq(cursor[0], F.head);
+    for (size_t i = 0; i < k[0]; i++) {
+        ck_assert_int_eq(evs[i]->id, before + 1 + (int64_t)i);
+        sse_event_release(evs[i]);
+    }
+    ck_assert_ptr_eq(owners[1], b);
+    ck_assert_int_eq(status[1], -1);
+    ck_assert_uint_eq(k[1], 0);
+    ck_assert_int_eq(cursor[1], before);
+    /* Both are off the ready list; b takes its batch later. */
+    ck_assert(!was_ready(b));
+    n = 0;
+    int64_t c;
+    ck_assert_int_eq(take(b, got, &n, &c), SSE_FANOUT_EVENTS);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_int_eq(c, F.head);
+    sse_fanout_remove(F.f, a);
+    sse_fanout_remove(F.f, b);
+}
+END_TEST
+
 START_TEST(test_fanout_remove_while_ready)
 {
     struct sse_sub *a = subscribe("a"), *b = subscribe("a");
@@ -459,6 +511,7 @@ static Suite *fanout_suite(void)
     tcase_add_test(tc, test_fanout_handoff_of_stub_or_oversize_batch_is_behind);
     tcase_add_test(
         tc, test_fanout_first_subscriber_of_channel_takes_older_ring_events);
+    tcase_add_test(tc, test_fanout_take_ready_skips_who_cannot_take);
     tcase_add_test(tc, test_fanout_remove_while_ready);
     tcase_add_test(tc, test_fanout_handover_exact_under_random_interleaving);
     suite_add_tcase(s, tc);
