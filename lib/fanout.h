@@ -7,10 +7,12 @@
  * (ring.h), the state of the log as the streams see it (head, oldest id,
  * fault, resets), and the subscribers; one mutex guards all of it.
  *
- * A subscriber is a stream's registration: its channels (copied), the socket
- * watched for hang-up, and the stream's epoch (a fault or reset since it
- * subscribed ends it). A stream thread sleeps in sse_fanout_next until an
- * event it wants, a hang-up, a fault, a reset, shutdown or its deadline.
+ * A subscriber is a stream's registration: its channels (copied; exact
+ * names interned to ids, chanids.h, so testing an event is an integer
+ * compare), the socket watched for hang-up, and the stream's epoch (a
+ * fault or reset since it subscribed ends it). A stream thread sleeps in
+ * sse_fanout_next until an event it wants, a hang-up, a fault, a reset,
+ * shutdown or its deadline.
  *
  * A subscriber is held either by its stream's thread, which sleeps in
  * sse_fanout_next until an event it wants, a hang-up, a fault, a reset,
