@@ -752,10 +752,12 @@ static void idle(struct sse_loop *loop, struct stream *st)
         reschedule_earlier(loop, st);
 }
 
-/* 1 when st may take events now: live, and its queue is out (a stream
- * takes again only once the socket took what it had). */
-static int can_take(const struct stream *st)
+/* 1 when stream owner may take events now: live, and its queue is out (a
+ * stream takes again only once the socket took what it had). The
+ * sse_fanout_can_take_fn of sse_fanout_take_ready (on the loop's thread). */
+static int can_take(void *owner)
 {
+    const struct stream *st = owner;
     return st->state == S_LIVE && !st->q;
 }
 
@@ -782,12 +784,6 @@ static void service(struct sse_loop *loop, struct stream *st)
     idle(loop, st);
 }
 
-/* can_take for sse_fanout_take_ready (on the loop's thread). */
-static int owner_can_take(void *owner)
-{
-    return can_take(owner);
-}
-
 /* Serves the streams the fan-out reported ready: the first take of all
  * that can take in the one pass under the fan-out's lock that takes them
  * off the ready list (the common case, a commit for many caught-up
@@ -796,7 +792,7 @@ static int owner_can_take(void *owner)
 static void serve_ready(struct sse_loop *loop)
 {
     size_t n;
-    while ((n = sse_fanout_take_ready(loop->fanout, owner_can_take, READY_BATCH,
+    while ((n = sse_fanout_take_ready(loop->fanout, can_take, READY_BATCH,
                                       loop->batch_st, loop->batch_evs, TAKE_MAX,
                                       loop->batch_status, loop->batch_cursor,
                                       loop->batch_n)) > 0) {
