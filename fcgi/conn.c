@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -119,22 +120,52 @@ static int read_request(const struct sse_conn_ctx *ctx, FCGX_Request *req,
     return rc < 0 || cut ? -1 : 0;
 }
 
+/* The FastCGI params a request uses, and where each goes. */
+#define PARAM(name, field)                                                     \
+    {                                                                          \
+        name, sizeof name - 1, offsetof(struct sse_request_vars, field)        \
+    }
+static const struct param {
+    const char *name;
+    size_t len;
+    size_t off; /* of its const char * in struct sse_request_vars */
+} PARAMS[] = {
+    PARAM("REQUEST_METHOD", method),
+    PARAM("QUERY_STRING", query),
+    PARAM("HTTP_LAST_EVENT_ID", last_event_id),
+    PARAM("HTTP_ORIGIN", origin),
+    PARAM("HTTP_HOST", host),
+    PARAM("HTTPS", https),
+    PARAM("HTTP_X_REQUESTOR", requestor),
+    PARAM("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", acrh),
+    PARAM("REQUEST_URI", uri),
+    PARAM("REMOTE_ADDR", remote_addr),
+    PARAM("HTTP_COOKIE", cookie),
+    PARAM("HTTP_AUTHORIZATION", authorization),
+    PARAM("REMOTE_USER", remote_user),
+};
+#undef PARAM
+
+/* Fills v (all NULL) from the request's params in one pass (FCGX_GetParam
+ * would walk them once per name); the first of a name wins, as with
+ * FCGX_GetParam. */
 static void copy_vars(FCGX_Request *req, struct sse_request_vars *v)
 {
-    FCGX_ParamArray env = req->envp;
-    v->method = FCGX_GetParam("REQUEST_METHOD", env);
-    v->query = FCGX_GetParam("QUERY_STRING", env);
-    v->last_event_id = FCGX_GetParam("HTTP_LAST_EVENT_ID", env);
-    v->origin = FCGX_GetParam("HTTP_ORIGIN", env);
-    v->host = FCGX_GetParam("HTTP_HOST", env);
-    v->https = FCGX_GetParam("HTTPS", env);
-    v->requestor = FCGX_GetParam("HTTP_X_REQUESTOR", env);
-    v->acrh = FCGX_GetParam("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", env);
-    v->uri = FCGX_GetParam("REQUEST_URI", env);
-    v->remote_addr = FCGX_GetParam("REMOTE_ADDR", env);
-    v->cookie = FCGX_GetParam("HTTP_COOKIE", env);
-    v->authorization = FCGX_GetParam("HTTP_AUTHORIZATION", env);
-    v->remote_user = FCGX_GetParam("REMOTE_USER", env);
+    for (char **e = req->envp; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (!eq)
+            continue;
+        size_t len = (size_t)(eq - *e);
+        for (size_t i = 0; i < sizeof PARAMS / sizeof PARAMS[0]; i++) {
+            const char **slot =
+                (const char **)(void *)((char *)v + PARAMS[i].off);
+            if (PARAMS[i].len == len && !*slot &&
+                memcmp(*e, PARAMS[i].name, len) == 0) {
+                *slot = eq + 1;
+                break;
+            }
+        }
+    }
 }
 
 /* Serves one request. Returns 1 when its stream was parked: the

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fcgi_conn.h"
@@ -21,6 +22,10 @@
 struct fcgi_conn {
     int fd;
     int request_id;
+    /* The header of an empty stdout record for request_id: a new record's
+     * header is this with its length set. */
+    unsigned char stdout_hdr[SSE_FCGI_HEADER_LEN];
+    struct msghdr msg; /* for the common case; zeroed but for the iovecs */
     /* The record in progress: its header, how much of that was sent, and
      * the content bytes it still needs (hdr_sent == 0: none started). */
     unsigned char hdr[SSE_FCGI_HEADER_LEN];
@@ -80,6 +85,17 @@ static int add_content(struct plan *p, int record, const struct iovec *iov,
     return 1;
 }
 
+/* Makes hdr the header of a stdout record of len bytes (the length is
+ * the only field that varies on a connection). */
+static void record_header(const struct fcgi_conn *c, unsigned char *hdr,
+                          size_t len)
+{
+    assert(len <= SSE_FCGI_RECORD_MAX);
+    memcpy(hdr, c->stdout_hdr, SSE_FCGI_HEADER_LEN);
+    hdr[4] = (unsigned char)((len >> 8) & 0xff);
+    hdr[5] = (unsigned char)(len & 0xff);
+}
+
 /* Lays out the record in progress (record 0, if any) and new records for
  * the bytes offered. */
 static void plan_send(const struct fcgi_conn *c, const struct iovec *iov,
@@ -106,7 +122,7 @@ static void plan_send(const struct fcgi_conn *c, const struct iovec *iov,
     while (left > 0 && p->nrec < RECORDS_PER_SEND) {
         int r = p->nrec++;
         size_t len = left < SSE_FCGI_RECORD_MAX ? left : SSE_FCGI_RECORD_MAX;
-        sse_fcgi_stdout_header(p->hdrs[r], c->request_id, len);
+        record_header(c, p->hdrs[r], len);
         p->reclen[r] = len;
         if (!add(p, r, 1, p->hdrs[r], SSE_FCGI_HEADER_LEN) ||
             !add_content(p, r, iov, niov, &i, &off, len))
@@ -147,32 +163,57 @@ static size_t account(struct fcgi_conn *c, const struct plan *p, size_t sent)
     return taken;
 }
 
-static int conn_send(void *ctx, const struct iovec *iov, int niov,
+/* sendmsg(2) without libc's wrapper. sendmsg is a thread-cancellation
+ * point, so glibc brackets the system call with enabling and disabling
+ * asynchronous cancellation: more user-space work than the rest of a
+ * record's framing, once per record per stream. No thread of the worker
+ * is ever cancelled, so the bare system call does the same. */
+static ssize_t send_msg(int fd, const struct msghdr *msg)
+{
+    return (ssize_t)syscall(SYS_sendmsg, fd, msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/* What a failed sendmsg means: 0 (the socket is full: nothing taken) or
+ * SSE_EIO. */
+static int send_error(void)
+{
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0
+                                                                     : SSE_EIO;
+}
+
+/* conn_send's general case: a record in progress, or more than one. */
+static int send_planned(struct fcgi_conn *c, const struct iovec *iov, int niov,
+                        size_t total, size_t *taken)
+{
+    struct plan p;
+    plan_send(c, iov, niov, total, &p);
+    struct msghdr msg = {.msg_iov = p.iov, .msg_iovlen = (size_t)p.n};
+    ssize_t sent = send_msg(c->fd, &msg);
+    if (sent < 0)
+        return send_error();
+    *taken = account(c, &p, (size_t)sent);
+    return 0;
+}
+
+static int conn_send(void *ctx, struct iovec *iov, int niov, size_t total,
                      size_t *taken)
 {
     struct fcgi_conn *c = ctx;
-    size_t total = 0;
-    for (int i = 0; i < niov; i++)
-        total += iov[i].iov_len;
+    unsigned char hdr[SSE_FCGI_HEADER_LEN];
     *taken = 0;
     if (total == 0)
         return 0;
-    if (c->hdr_sent == 0 && total <= SSE_FCGI_RECORD_MAX &&
-        niov < IOV_PER_SEND) {
+    if (c->hdr_sent == 0 && total <= SSE_FCGI_RECORD_MAX) {
         /* The common case, one whole record from nothing in progress:
-         * frame and send it without the general plan. */
-        unsigned char hdr[SSE_FCGI_HEADER_LEN];
-        struct iovec all[IOV_PER_SEND];
-        sse_fcgi_stdout_header(hdr, c->request_id, total);
-        all[0].iov_base = hdr;
-        all[0].iov_len = sizeof hdr;
-        memcpy(all + 1, iov, (size_t)niov * sizeof *iov);
-        struct msghdr msg = {.msg_iov = all, .msg_iovlen = (size_t)niov + 1};
-        ssize_t sent = sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+         * its header goes in the caller's spare iov[0]. */
+        record_header(c, hdr, total);
+        iov[0].iov_base = hdr;
+        iov[0].iov_len = sizeof hdr;
+        c->msg.msg_iov = iov;
+        c->msg.msg_iovlen = (size_t)niov + 1;
+        ssize_t sent = send_msg(c->fd, &c->msg);
         if (sent < 0)
-            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
-                       ? 0
-                       : SSE_EIO;
+            return send_error();
         if ((size_t)sent == total + sizeof hdr) {
             *taken = total;
             return 0;
@@ -188,16 +229,7 @@ static int conn_send(void *ctx, const struct iovec *iov, int niov,
             c->owed = 0;
         return 0;
     }
-    struct plan p;
-    plan_send(c, iov, niov, total, &p);
-    struct msghdr msg = {.msg_iov = p.iov, .msg_iovlen = (size_t)p.n};
-    ssize_t sent = sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (sent < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
-                   ? 0
-                   : SSE_EIO;
-    *taken = account(c, &p, (size_t)sent);
-    return 0;
+    return send_planned(c, iov + 1, niov, total, taken);
 }
 
 static int conn_finish(void *ctx)
@@ -249,6 +281,7 @@ int sse_fcgi_conn_new(int fd, int request_id, struct sse_conn *out)
         return SSE_ENOMEM;
     c->fd = fd;
     c->request_id = request_id;
+    sse_fcgi_stdout_header(c->stdout_hdr, request_id, 0);
     out->ops = &FCGI_CONN_OPS;
     out->ctx = c;
     out->fd = fd;

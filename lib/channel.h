@@ -25,7 +25,7 @@ int sse_channel_valid(const char *name, size_t len);
 int sse_event_type_valid(const char *type, size_t len);
 
 /* The hash of a channel name[0..len) (32-bit FNV-1a) that the fan-out
- * compares before it compares names. */
+ * compares before it compares names (interning them, chanids.h). */
 uint32_t sse_channel_hash(const char *name, size_t len);
 
 #endif

@@ -30,13 +30,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "channel.h"
+#include "chanids.h"
 #include "clock.h"
 #include "fanout.h"
 #include "pattern.h"
 #include "sse_error.h"
 
+/* A pattern's place in sub->ids: chanids never gives it, and an event's
+ * chan_id is a given id or 0. */
+#define PATTERN_ID UINT64_MAX
+
 /* An event over 1/RING_SHARE of ring-bytes is not kept in the ring. */
 #define RING_SHARE 8
+
+/* The largest batch deliver hands to caught-up parked subscribers (one bit
+ * of a uint64_t mask per event); larger ones are taken from the ring. */
+#define HANDOFF_MAX 64
 
 struct sse_sub {
     pthread_cond_t cond;
@@ -51,11 +61,21 @@ struct sse_sub {
     int64_t cursor; /* everything wanted up to here was taken */
     int ready;      /* on the ready list */
     struct sse_sub *ready_prev, *ready_next;
+    /* The batch deliver handed it: while handoff_seq equals the fan-out's
+     * batch_seq, the events it wants after its cursor are exactly
+     * batch[i] for the bits i of handoff_mask (0: nothing handed). */
+    uint64_t handoff_seq;
+    uint64_t handoff_mask;
 
-    /* The channels (names or patterns), immutable after sse_fanout_add. */
+    /* The channels (names or patterns), immutable after sse_fanout_add.
+     * An exact name is held in the fan-out's chanids (held[i]) and tested
+     * by its id (ids[i]); a pattern's held[i] is NULL and its ids[i]
+     * PATTERN_ID, which no event carries. */
     size_t nchannels;
+    size_t npatterns;
     const char **names;
-    uint32_t *hashes;
+    uint64_t *ids;
+    struct sse_chanid **held;
     unsigned char *kinds; /* enum sse_pattern_kind of each */
 };
 
@@ -72,6 +92,10 @@ struct sse_fanout {
 #endif
     /* Guarded by mu. */
     struct sse_ring ring;
+    /* The subscribed exact names. Invariant: a ring event's chan_id is the
+     * id of its channel's entry while there is one (publish stamps new
+     * events, a new entry stamps the ring), and otherwise matches none. */
+    struct sse_chanids chans;
     int64_t oldest;       /* lowest stored id at the detector's last look */
     uint64_t epoch;       /* bumped by every reset and fault: streams end */
     uint64_t reset_epoch; /* epoch as of the last reset (replacement) */
@@ -81,7 +105,15 @@ struct sse_fanout {
     size_t nslots, slots_cap;
     uint32_t next_gen;
     struct sse_sub *ready_head, *ready_tail; /* parked, with news */
-    sse_fanout_wake_fn wake;                 /* the loop's waker */
+    /* The last batch published, as deliver handed it (see sub->handoff_seq):
+     * batch_prev_head < ids <= ring.head. Its events are borrowed from the
+     * ring: valid while batch_prev_head >= ring.covered_after. batch_seq
+     * changes with every publish and every restart of the ring. */
+    struct sse_event *batch[HANDOFF_MAX];
+    size_t nbatch;
+    int64_t batch_prev_head;
+    uint64_t batch_seq;
+    sse_fanout_wake_fn wake; /* the loop's waker */
     void *wake_ctx;
 };
 
@@ -109,6 +141,8 @@ int sse_fanout_new(const struct sse_config *cfg, struct sse_metrics *metrics,
         return SSE_EIO;
     }
     pthread_mutex_init(&f->mu, NULL);
+    sse_chanids_init(&f->chans);
+    f->batch_seq = 1; /* a subscriber's 0 is "nothing handed" */
     *out = f;
     return 0;
 }
@@ -120,6 +154,7 @@ void sse_fanout_free(struct sse_fanout *f)
     for (size_t i = 0; i < f->nslots; i++)
         assert(!f->slots[i]);
     sse_ring_cleanup(&f->ring);
+    sse_chanids_cleanup(&f->chans);
     free(f->slots);
     close(f->epfd);
     pthread_mutex_destroy(&f->mu);
@@ -154,6 +189,18 @@ static void assert_held(const struct sse_fanout *f)
 #endif
 }
 
+/* assert_held without the owner check, for the helpers called once per
+ * subscriber from a function that asserted assert_held (pthread_self there
+ * costs more than the rest of the helper). */
+static void assert_locked(const struct sse_fanout *f)
+{
+#ifndef NDEBUG
+    assert(f->held);
+#else
+    (void)f;
+#endif
+}
+
 /* Sleeps on sub's condition variable until ts; mu is held before and
  * after. */
 static void wait_until(struct sse_fanout *f, struct sse_sub *sub,
@@ -175,21 +222,29 @@ size_t sse_fanout_event_max(const struct sse_fanout *f)
     return f->event_max;
 }
 
-/* The one test of whether a subscriber wants an event. */
+/* 1 if one of sub's patterns matches ev's channel. Kept out of sub_wants
+ * (noinline), whose exact-name loop then needs no registers saved. */
+__attribute__((noinline)) static int pattern_wants(const struct sse_sub *sub,
+                                                   const struct sse_event *ev)
+{
+    size_t len = strlen(ev->channel);
+    for (size_t i = 0; i < sub->nchannels; i++)
+        if (sub->kinds[i] != SSE_PATTERN_EXACT &&
+            sse_pattern_match(sub->names[i], strlen(sub->names[i]), ev->channel,
+                              len))
+            return 1;
+    return 0;
+}
+
+/* The one test of whether a subscriber wants an event (in the ring or
+ * being published: its chan_id is stamped). Exact names, the common case,
+ * are compared by id, patterns apart. Called with mu held. */
 static int sub_wants(const struct sse_sub *sub, const struct sse_event *ev)
 {
-    for (size_t i = 0; i < sub->nchannels; i++) {
-        /* Exact names, the common case, are compared by hash first. */
-        if (sub->kinds[i] != SSE_PATTERN_EXACT) {
-            if (sse_pattern_match(sub->names[i], strlen(sub->names[i]),
-                                  ev->channel, strlen(ev->channel)))
-                return 1;
-        } else if (sub->hashes[i] == ev->channel_hash &&
-                   strcmp(sub->names[i], ev->channel) == 0) {
+    for (size_t i = 0; i < sub->nchannels; i++)
+        if (sub->ids[i] == ev->chan_id)
             return 1;
-        }
-    }
-    return 0;
+    return sub->npatterns > 0 && pattern_wants(sub, ev);
 }
 
 static void publish_ring_size(struct sse_fanout *f)
@@ -207,7 +262,7 @@ static void publish_ring_size(struct sse_fanout *f)
  * empty. Called with mu held. */
 static void mark_ready(struct sse_fanout *f, struct sse_sub *sub)
 {
-    assert_held(f);
+    assert_locked(f);
     assert(sub->owner);
     if (sub->ready)
         return;
@@ -223,9 +278,10 @@ static void mark_ready(struct sse_fanout *f, struct sse_sub *sub)
         f->wake(f->wake_ctx);
 }
 
+/* Takes sub off the ready list wherever it is. Called with mu held. */
 static void unmark_ready(struct sse_fanout *f, struct sse_sub *sub)
 {
-    assert_held(f);
+    assert_locked(f);
     if (!sub->ready)
         return;
     if (sub->ready_prev)
@@ -257,8 +313,34 @@ static void wake_all(struct sse_fanout *f)
     }
 }
 
-/* Wakes the subscribers that want any of evs; moves idle parked ones that
- * want none of them from prev_head to the new head. Called with mu held. */
+/* 1 if sub wants any of evs[0..n). */
+static int wants_any(const struct sse_sub *sub, struct sse_event **evs,
+                     size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (sub_wants(sub, evs[i]))
+            return 1;
+    return 0;
+}
+
+/* Which of evs[0..n) (n <= HANDOFF_MAX) sub wants, as a bit mask. */
+static uint64_t wanted_mask(const struct sse_sub *sub, struct sse_event **evs,
+                            size_t n)
+{
+    assert(n <= HANDOFF_MAX);
+    if (n == 1) /* the common case: a commit of one row */
+        return (uint64_t)sub_wants(sub, evs[0]);
+    uint64_t mask = 0;
+    for (size_t i = 0; i < n; i++)
+        mask |= (uint64_t)sub_wants(sub, evs[i]) << i;
+    return mask;
+}
+
+/* Wakes the subscribers that want any of evs, the batch just published
+ * after prev_head; moves idle parked ones that want none of them from
+ * prev_head to the new head. A parked one that sat at prev_head is handed
+ * what it wants of the batch (handoff_mask), so its take need not search
+ * the ring nor test its channels again. Called with mu held. */
 static void deliver(struct sse_fanout *f, struct sse_event **evs, size_t n,
                     int64_t prev_head)
 {
@@ -267,18 +349,33 @@ static void deliver(struct sse_fanout *f, struct sse_event **evs, size_t n,
         struct sse_sub *sub = f->slots[s];
         if (!sub)
             continue;
-        int wanted = 0;
-        for (size_t i = 0; i < n && !wanted; i++)
-            wanted = sub_wants(sub, evs[i]);
         if (!sub->owner) {
-            if (wanted)
+            if (wants_any(sub, evs, n))
                 pthread_cond_signal(&sub->cond);
-        } else if (wanted) {
+            continue;
+        }
+        uint64_t mask = n <= HANDOFF_MAX ? wanted_mask(sub, evs, n)
+                                         : (uint64_t)wants_any(sub, evs, n);
+        if (mask) {
             mark_ready(f, sub);
+            if (sub->cursor == prev_head && n <= HANDOFF_MAX) {
+                sub->handoff_seq = f->batch_seq;
+                sub->handoff_mask = mask;
+            }
         } else if (sub->cursor == prev_head) {
             sub->cursor = f->ring.head;
         }
     }
+}
+
+/* Empties the ring (head: see sse_ring_restart); no hand-off survives it.
+ * Called with mu held. */
+static void restart_ring(struct sse_fanout *f, int64_t head)
+{
+    assert_held(f);
+    sse_ring_restart(&f->ring, head);
+    f->batch_seq++;
+    f->nbatch = 0;
 }
 
 int sse_fanout_open(struct sse_fanout *f, int64_t oldest, int64_t head)
@@ -286,7 +383,7 @@ int sse_fanout_open(struct sse_fanout *f, int64_t oldest, int64_t head)
     lock(f);
     int was_fault = f->fault;
     f->fault = 0;
-    sse_ring_restart(&f->ring, head);
+    restart_ring(f, head);
     f->oldest = oldest;
     wake_all(f);
     unlock(f);
@@ -301,14 +398,22 @@ void sse_fanout_publish(struct sse_fanout *f, struct sse_event **evs, size_t n,
     lock(f);
     assert(f->ring.head >= 0);
     int64_t prev_head = f->ring.head;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        evs[i]->chan_id =
+            sse_chanids_find(&f->chans, evs[i]->channel, evs[i]->channel_hash);
         sse_ring_store(&f->ring, evs[i]);
+    }
     /* Skipped rows are in no ring; head passes them anyway, or a trailing
      * one would be read again on every commit. */
     if (last_seen > f->ring.head)
         sse_ring_pass(&f->ring, last_seen);
     int64_t head = f->ring.head;
     publish_ring_size(f);
+    f->batch_seq++;
+    f->batch_prev_head = prev_head;
+    f->nbatch = n <= HANDOFF_MAX ? n : 0;
+    if (f->nbatch)
+        memcpy(f->batch, evs, n * sizeof *evs);
     deliver(f, evs, n, prev_head);
     unlock(f);
     if (f->metrics)
@@ -331,7 +436,7 @@ int sse_fanout_fault(struct sse_fanout *f, int fault)
     lock(f);
     int changed = f->fault != fault;
     f->fault = fault;
-    sse_ring_restart(&f->ring, -1);
+    restart_ring(f, -1);
     f->epoch++;
     publish_ring_size(f);
     wake_all(f);
@@ -342,7 +447,7 @@ int sse_fanout_fault(struct sse_fanout *f, int fault)
 void sse_fanout_reset(struct sse_fanout *f)
 {
     lock(f);
-    sse_ring_restart(&f->ring, -1);
+    restart_ring(f, -1);
     f->epoch++;
     f->reset_epoch = f->epoch;
     publish_ring_size(f);
@@ -433,7 +538,8 @@ int sse_fanout_stopping(struct sse_fanout *f)
     return s;
 }
 
-/* A subscriber with its channel names and hashes in one allocation. */
+/* A subscriber with its channel names, ids and entries in one allocation
+ * (no entry held yet). */
 static struct sse_sub *sub_new(const struct sse_request *req)
 {
     size_t n = req->nchannels, text = 0;
@@ -441,25 +547,75 @@ static struct sse_sub *sub_new(const struct sse_request *req)
         text += strlen(req->channels[i]) + 1;
     struct sse_sub *sub =
         calloc(1, sizeof *sub +
-                      n * (sizeof *sub->names + sizeof *sub->hashes +
-                           sizeof *sub->kinds) +
+                      n * (sizeof *sub->ids + sizeof *sub->names +
+                           sizeof *sub->held + sizeof *sub->kinds) +
                       text);
     if (!sub)
         return NULL;
-    sub->names = (const char **)(void *)(sub + 1);
-    sub->hashes = (uint32_t *)(void *)(sub->names + n);
-    sub->kinds = (unsigned char *)(sub->hashes + n);
+    sub->ids = (uint64_t *)(void *)(sub + 1);
+    sub->names = (const char **)(void *)(sub->ids + n);
+    sub->held = (struct sse_chanid **)(void *)(sub->names + n);
+    sub->kinds = (unsigned char *)(sub->held + n);
     char *p = (char *)(sub->kinds + n);
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(req->channels[i]);
         memcpy(p, req->channels[i], len + 1);
         sub->names[i] = p;
-        sub->hashes[i] = sse_channel_hash(p, len);
         sub->kinds[i] = req->kinds[i];
+        sub->ids[i] = PATTERN_ID; /* exact names get theirs in hold_ids */
+        if (sub->kinds[i] != SSE_PATTERN_EXACT)
+            sub->npatterns++;
         p += len + 1;
     }
     sub->nchannels = n;
     return sub;
+}
+
+/* Gives the ring's events on name (hash) the id of its new entry. Called
+ * with mu held. */
+static void stamp_ring(struct sse_fanout *f, const char *name, uint32_t hash,
+                       uint64_t id)
+{
+    assert_held(f);
+    for (size_t i = 0; i < f->ring.count; i++) {
+        struct sse_event *ev = sse_ring_at(&f->ring, i);
+        if (ev->channel_hash == hash && strcmp(ev->channel, name) == 0)
+            ev->chan_id = id;
+    }
+}
+
+/* Drops the entries sub holds. Called with mu held. */
+static void release_ids(struct sse_fanout *f, struct sse_sub *sub)
+{
+    assert_held(f);
+    for (size_t i = 0; i < sub->nchannels; i++)
+        if (sub->held[i]) {
+            sse_chanids_release(&f->chans, sub->held[i]);
+            sub->held[i] = NULL;
+        }
+}
+
+/* Interns sub's exact names. Returns 0 or SSE_ENOMEM (none held then).
+ * Called with mu held. */
+static int hold_ids(struct sse_fanout *f, struct sse_sub *sub)
+{
+    assert_held(f);
+    for (size_t i = 0; i < sub->nchannels; i++) {
+        if (sub->kinds[i] != SSE_PATTERN_EXACT)
+            continue;
+        const char *name = sub->names[i];
+        uint32_t hash = sse_channel_hash(name, strlen(name));
+        int created;
+        if (sse_chanids_hold(&f->chans, name, hash, &sub->held[i], &created)) {
+            release_ids(f, sub);
+            return SSE_ENOMEM;
+        }
+        sub->ids[i] = sse_chanid_id(sub->held[i]);
+        assert(sub->ids[i] != 0 && sub->ids[i] != PATTERN_ID);
+        if (created)
+            stamp_ring(f, name, hash, sub->ids[i]);
+    }
+    return 0;
 }
 
 int sse_fanout_add(struct sse_fanout *f, const struct sse_request *req, int fd,
@@ -476,6 +632,12 @@ int sse_fanout_add(struct sse_fanout *f, const struct sse_request *req, int fd,
     sub->fd = fd;
 
     lock(f);
+    if (hold_ids(f, sub)) {
+        unlock(f);
+        pthread_cond_destroy(&sub->cond);
+        free(sub);
+        return SSE_ENOMEM;
+    }
     size_t slot = f->nslots;
     for (size_t i = 0; i < f->nslots; i++)
         if (!f->slots[i]) {
@@ -487,6 +649,7 @@ int sse_fanout_add(struct sse_fanout *f, const struct sse_request *req, int fd,
             size_t cap = f->slots_cap ? f->slots_cap * 2 : 64;
             struct sse_sub **s = realloc(f->slots, cap * sizeof *s);
             if (!s) {
+                release_ids(f, sub);
                 unlock(f);
                 pthread_cond_destroy(&sub->cond);
                 free(sub);
@@ -516,11 +679,13 @@ void sse_fanout_remove(struct sse_fanout *f, struct sse_sub *sub)
     if (!sub)
         return;
     lock(f);
+    assert_held(f);
     assert(f->slots[sub->slot] == sub);
     unmark_ready(f, sub);
     if (sub->fd >= 0)
         epoll_ctl(f->epfd, EPOLL_CTL_DEL, sub->fd, NULL);
     f->slots[sub->slot] = NULL;
+    release_ids(f, sub);
     while (f->nslots && !f->slots[f->nslots - 1])
         f->nslots--;
     unlock(f);
@@ -542,7 +707,7 @@ void sse_fanout_unwatch(struct sse_fanout *f, struct sse_sub *sub)
  * Called with mu held. */
 static int sub_status(const struct sse_fanout *f, const struct sse_sub *sub)
 {
-    assert_held(f);
+    assert_locked(f);
     if (f->stopping)
         return SSE_FANOUT_CLOSED;
     if (sub->hangup)
@@ -563,7 +728,7 @@ static int sub_status(const struct sse_fanout *f, const struct sse_sub *sub)
 static int take(struct sse_fanout *f, const struct sse_sub *sub,
                 int64_t *cursor, struct sse_event **out, size_t max, size_t *n)
 {
-    assert_held(f);
+    assert_locked(f);
     const struct sse_ring *r = &f->ring;
     /* head < 0 without a fault: the log is being reopened; wait. */
     if (r->head < 0)
@@ -591,6 +756,7 @@ int sse_fanout_next(struct sse_fanout *f, struct sse_sub *sub, int64_t *cursor,
     int status;
     *n = 0;
     lock(f);
+    assert_held(f);
     assert(!sub->owner);
     for (;;) {
         status = sub_status(f, sub);
@@ -629,24 +795,67 @@ void sse_fanout_park(struct sse_fanout *f, struct sse_sub *sub, int64_t cursor,
 {
     assert(owner && sub->fd < 0);
     lock(f);
+    assert_held(f);
     assert(!sub->owner && f->wake);
     sub->owner = owner;
     sub->cursor = cursor;
+    sub->handoff_seq = 0;
     mark_ready(f, sub);
     unlock(f);
+}
+
+/* Takes the first subscriber off the ready list (not empty). Called with
+ * mu held. */
+static struct sse_sub *pop_ready(struct sse_fanout *f)
+{
+    struct sse_sub *sub = f->ready_head;
+    assert_locked(f);
+    assert(sub && sub->ready && !sub->ready_prev);
+    f->ready_head = sub->ready_next;
+    if (f->ready_head)
+        f->ready_head->ready_prev = NULL;
+    else
+        f->ready_tail = NULL;
+    sub->ready = 0;
+    sub->ready_next = NULL;
+    return sub;
 }
 
 size_t sse_fanout_ready(struct sse_fanout *f, void **owners, size_t max)
 {
     size_t n = 0;
     lock(f);
-    while (n < max && f->ready_head) {
-        struct sse_sub *sub = f->ready_head;
-        unmark_ready(f, sub);
-        owners[n++] = sub->owner;
-    }
+    assert_held(f);
+    while (n < max && f->ready_head)
+        owners[n++] = pop_ready(f)->owner;
     unlock(f);
     return n;
+}
+
+/* 1 when sub may take what deliver handed it: the batch is still the
+ * last one published, its cursor has not moved since, and the ring still
+ * holds the whole batch (a batch over the ring's bounds evicts its own
+ * first events; a stub restarts the ring after itself). */
+static int handoff_valid(const struct sse_fanout *f, const struct sse_sub *sub,
+                         size_t max)
+{
+    if (sub->handoff_seq != f->batch_seq)
+        return 0;
+    assert(sub->cursor == f->batch_prev_head);
+    return sub->cursor >= f->ring.covered_after && f->nbatch <= max;
+}
+
+/* Takes what deliver handed sub (handoff_valid): the wanted events of the
+ * last batch, which leave sub's cursor at the head. */
+static void take_handoff(struct sse_fanout *f, struct sse_sub *sub,
+                         struct sse_event **out, size_t *n)
+{
+    for (size_t i = 0; i < f->nbatch; i++)
+        if (sub->handoff_mask >> i & 1) {
+            sse_event_ref(f->batch[i]);
+            out[(*n)++] = f->batch[i];
+        }
+    sub->cursor = f->ring.head;
 }
 
 /* sse_fanout_take's work. Called with mu held. */
@@ -657,8 +866,14 @@ static int take_parked(struct sse_fanout *f, struct sse_sub *sub,
     assert(sub->owner);
     *n = 0;
     int status = sub_status(f, sub);
-    if (status < 0)
-        status = take(f, sub, &sub->cursor, out, max, n);
+    if (status < 0) {
+        status = SSE_FANOUT_EVENTS;
+        if (handoff_valid(f, sub, max))
+            take_handoff(f, sub, out, n);
+        else
+            status = take(f, sub, &sub->cursor, out, max, n);
+        sub->handoff_seq = 0;
+    }
     *cursor = sub->cursor;
     return status;
 }
@@ -668,22 +883,40 @@ int sse_fanout_take(struct sse_fanout *f, struct sse_sub *sub,
                     int64_t *cursor)
 {
     lock(f);
+    assert_held(f);
     int status = take_parked(f, sub, out, max, n, cursor);
     unlock(f);
     return status;
 }
 
-void sse_fanout_take_many(struct sse_fanout *f, struct sse_sub *const *subs,
-                          size_t k, struct sse_event **evs, size_t max,
-                          int *status, int64_t *cursor, size_t *n)
+size_t sse_fanout_take_ready(struct sse_fanout *f,
+                             sse_fanout_can_take_fn can_take, size_t k,
+                             void **owners, struct sse_event **evs, size_t max,
+                             int *status, int64_t *cursor, size_t *n)
 {
-    if (k == 0)
-        return;
+    size_t got = 0;
     lock(f);
-    for (size_t i = 0; i < k; i++)
-        status[i] =
-            take_parked(f, subs[i], evs + i * max, max, &n[i], &cursor[i]);
+    assert_held(f);
+    for (; got < k && f->ready_head; got++) {
+        struct sse_sub *sub = pop_ready(f);
+        struct sse_event **out = evs + got * max;
+        owners[got] = sub->owner;
+        n[got] = 0;
+        if (!can_take(sub->owner)) {
+            status[got] = -1;
+            cursor[got] = sub->cursor;
+        } else if (sub_status(f, sub) < 0 && handoff_valid(f, sub, max)) {
+            /* take_parked's common case, without its call. */
+            take_handoff(f, sub, out, &n[got]);
+            sub->handoff_seq = 0;
+            status[got] = SSE_FANOUT_EVENTS;
+            cursor[got] = sub->cursor;
+        } else {
+            status[got] = take_parked(f, sub, out, max, &n[got], &cursor[got]);
+        }
+    }
     unlock(f);
+    return got;
 }
 
 void sse_fanout_advance(struct sse_fanout *f, struct sse_sub *sub,
@@ -692,5 +925,6 @@ void sse_fanout_advance(struct sse_fanout *f, struct sse_sub *sub,
     lock(f);
     assert(sub->owner && cursor >= sub->cursor);
     sub->cursor = cursor;
+    sub->handoff_seq = 0;
     unlock(f);
 }

@@ -7,10 +7,12 @@
  * (ring.h), the state of the log as the streams see it (head, oldest id,
  * fault, resets), and the subscribers; one mutex guards all of it.
  *
- * A subscriber is a stream's registration: its channels (copied), the socket
- * watched for hang-up, and the stream's epoch (a fault or reset since it
- * subscribed ends it). A stream thread sleeps in sse_fanout_next until an
- * event it wants, a hang-up, a fault, a reset, shutdown or its deadline.
+ * A subscriber is a stream's registration: its channels (copied; exact
+ * names interned to ids, chanids.h, so testing an event is an integer
+ * compare), the socket watched for hang-up, and the stream's epoch (a
+ * fault or reset since it subscribed ends it). A stream thread sleeps in
+ * sse_fanout_next until an event it wants, a hang-up, a fault, a reset,
+ * shutdown or its deadline.
  *
  * A subscriber is held either by its stream's thread, which sleeps in
  * sse_fanout_next until an event it wants, a hang-up, a fault, a reset,
@@ -20,7 +22,11 @@
  * ready list and calls the loop's waker; the loop then takes its events
  * with sse_fanout_take. A batch that holds nothing for such a subscriber
  * moves its cursor along, so an idle stream on a quiet channel never falls
- * behind the ring because of other channels' events.
+ * behind the ring because of other channels' events. One that sat at the
+ * head is handed the batch as the publish found it (which of its events it
+ * wants), so its take neither searches the ring nor tests its channels
+ * again: the common case, a commit for many caught-up streams, tests each
+ * subscriber's channels once per event.
  *
  * Which subscriber wants an event is decided in one place (fanout.c,
  * sub_wants), so a new kind of subscription changes one function.
@@ -191,12 +197,21 @@ int sse_fanout_take(struct sse_fanout *f, struct sse_sub *sub,
                     struct sse_event **out, size_t max, size_t *n,
                     int64_t *cursor);
 
-/* sse_fanout_take for k parked subscribers subs[0..k) under one lock: for
- * subs[i], up to max events into evs[i * max ...], the status into
- * status[i], its cursor into cursor[i] and the count into n[i]. */
-void sse_fanout_take_many(struct sse_fanout *f, struct sse_sub *const *subs,
-                          size_t k, struct sse_event **evs, size_t max,
-                          int *status, int64_t *cursor, size_t *n);
+/* Whether the loop's stream owner can take events now. Called by
+ * sse_fanout_take_ready on the caller's thread with the fan-out's mutex
+ * held: it must not block nor call the fan-out. */
+typedef int (*sse_fanout_can_take_fn)(void *owner);
+
+/* sse_fanout_ready and sse_fanout_take in one pass under one lock: takes up
+ * to k owners off the ready list into owners[i] and, when can_take(owner)
+ * says its stream can take now, up to max events into evs[i * max ...]
+ * with the status into status[i], the count into n[i] and the cursor into
+ * cursor[i], as sse_fanout_take. For an owner that cannot take, status[i]
+ * is -1, n[i] 0 and its cursor unchanged. Returns how many owners. */
+size_t sse_fanout_take_ready(struct sse_fanout *f,
+                             sse_fanout_can_take_fn can_take, size_t k,
+                             void **owners, struct sse_event **evs, size_t max,
+                             int *status, int64_t *cursor, size_t *n);
 
 /* For a parked subscriber: a read of the log sent everything it wants up to
  * cursor (>= its cursor). */

@@ -122,10 +122,11 @@ struct sse_loop {
     /* The loop's thread only. */
     int64_t now; /* CLOCK_MONOTONIC at this wake-up: one clock read per pass
                     serves every stream written in it */
-    struct iovec iov[IOV_MAX_SEND]; /* scratch for one send */
+    /* Scratch for one send: iov[0] is the transport's (sink.h), the
+     * bytes go from iov[1] on. */
+    struct iovec iov[1 + IOV_MAX_SEND];
     /* Scratch for serve_ready's batch. */
     void *batch_st[READY_BATCH];
-    struct sse_sub *batch_sub[READY_BATCH];
     struct sse_event *batch_evs[READY_BATCH * TAKE_MAX];
     int batch_status[READY_BATCH];
     int64_t batch_cursor[READY_BATCH];
@@ -407,9 +408,9 @@ static int flush(struct sse_loop *loop, struct stream *st)
     int rc = 0;
     while (st->q) {
         int niov;
-        size_t total = q_iov(st->q, loop->iov, &niov);
+        size_t total = q_iov(st->q, loop->iov + 1, &niov);
         size_t taken = 0;
-        rc = st->conn.ops->send(st->conn.ctx, loop->iov, niov, &taken);
+        rc = st->conn.ops->send(st->conn.ctx, loop->iov, niov, total, &taken);
         if (rc)
             break;
         q_consume(st, taken);
@@ -426,6 +427,33 @@ static int flush(struct sse_loop *loop, struct stream *st)
     return 0;
 }
 
+/* After a send of c[0..n) straight from c that took taken bytes: releases
+ * what went out and queues the rest, the first chunk without what was sent
+ * of it. Returns 0 or SSE_EIO (st closed). */
+static int keep_unsent(struct sse_loop *loop, struct stream *st,
+                       struct chunk *c, size_t n, size_t taken)
+{
+    assert(!st->q);
+    size_t i = 0, left = taken;
+    while (i < n && left >= c[i].len) {
+        left -= c[i].len;
+        chunk_release(&c[i]);
+        i++;
+    }
+    for (; i < n; i++)
+        if (q_push(st, &c[i]))
+            goto fail;
+    if (st->q)
+        st->q->off = left;
+    note_progress(loop, st, taken > 0);
+    return 0;
+fail:
+    for (; i < n; i++)
+        chunk_release(&c[i]);
+    gone(loop, st, SSE_CLOSE_WRITE_FAILED);
+    return SSE_EIO;
+}
+
 /* Sends chunks c[0..n) after whatever is queued; the stream owns their
  * references and buffers from now on. When nothing is queued they go out
  * straight from c, and only what the socket did not take is queued (the
@@ -437,32 +465,17 @@ static int emit(struct sse_loop *loop, struct stream *st, struct chunk *c,
     if (n == 0)
         return 0;
     if (!st->q && n <= IOV_MAX_SEND) {
-        struct iovec *iov = loop->iov;
+        size_t total = 0;
         for (size_t k = 0; k < n; k++) {
-            iov[k].iov_base = (void *)c[k].p;
-            iov[k].iov_len = c[k].len;
+            loop->iov[k + 1].iov_base = (void *)c[k].p;
+            loop->iov[k + 1].iov_len = c[k].len;
+            total += c[k].len;
         }
         size_t taken = 0;
-        if (st->conn.ops->send(st->conn.ctx, iov, (int)n, &taken))
+        if (st->conn.ops->send(st->conn.ctx, loop->iov, (int)n, total, &taken))
             goto fail;
         st->res.bytes += (int64_t)taken;
-        size_t left = taken;
-        while (i < n && left >= c[i].len) {
-            left -= c[i].len;
-            chunk_release(&c[i]);
-            i++;
-        }
-        /* What the socket did not take waits, the first chunk without
-         * what was sent of it. */
-        for (size_t k = i; k < n; k++)
-            if (q_push(st, &c[k])) {
-                i = k;
-                goto fail;
-            }
-        if (st->q)
-            st->q->off = left;
-        note_progress(loop, st, taken > 0);
-        return 0;
+        return keep_unsent(loop, st, c, n, taken);
     }
     for (; i < n; i++)
         if (q_push(st, &c[i]))
@@ -636,20 +649,62 @@ static void catchup_done(struct sse_loop *loop, struct cjob *cj)
 
 /* --- the stream's work --- */
 
-/* Writes taken events (their references move to st). Returns 0 or SSE_EIO
- * (st closed). */
-static int write_events(struct sse_loop *loop, struct stream *st,
-                        struct sse_event **evs, size_t n)
+/* Releases evs[0..n). */
+static void release_events(struct sse_event **evs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sse_event_release(evs[i]);
+}
+
+/* write_events' rest: the events as chunks, after what is queued (or, when
+ * nothing was, after taken bytes of them went out). Apart so that the
+ * common case needs no room for the chunks. */
+static int queue_events(struct sse_loop *loop, struct stream *st,
+                        struct sse_event **evs, size_t n, size_t taken)
 {
     struct chunk c[TAKE_MAX];
     for (size_t i = 0; i < n; i++)
         c[i] = (struct chunk){
             .p = evs[i]->bytes, .len = evs[i]->len, .ev = evs[i]};
+    return st->q ? emit(loop, st, c, n) : keep_unsent(loop, st, c, n, taken);
+}
+
+/* Writes taken events (n <= TAKE_MAX; their references move to st).
+ * Returns 0 or SSE_EIO (st closed). */
+static int write_events(struct sse_loop *loop, struct stream *st,
+                        struct sse_event **evs, size_t n)
+{
+    assert(n > 0 && n <= TAKE_MAX && TAKE_MAX <= IOV_MAX_SEND);
     st->res.events += (int64_t)n;
     if (loop->metrics)
         sse_metrics_add(&loop->metrics->events_delivered, (long long)n);
     st->next_hb = loop->now + loop->hb_ns;
-    return emit(loop, st, c, n);
+    size_t taken = 0;
+    if (!st->q) {
+        /* emit's common case, straight from the events: when the socket
+         * takes them all, no chunk is made. */
+        size_t total = 0;
+        for (size_t i = 0; i < n; i++) {
+            loop->iov[i + 1].iov_base = evs[i]->bytes;
+            loop->iov[i + 1].iov_len = evs[i]->len;
+            total += evs[i]->len;
+        }
+        if (st->conn.ops->send(st->conn.ctx, loop->iov, (int)n, total,
+                               &taken)) {
+            release_events(evs, n);
+            gone(loop, st, SSE_CLOSE_WRITE_FAILED);
+            return SSE_EIO;
+        }
+        st->res.bytes += (int64_t)taken;
+        if (taken == total) {
+            /* Nothing waits, and nothing did: no write deadline nor
+             * EPOLLOUT to disarm (note_progress's common case). */
+            assert(st->stall_at == INT64_MAX && !(st->mask & EPOLLOUT));
+            release_events(evs, n);
+            return 0;
+        }
+    }
+    return queue_events(loop, st, evs, n, taken);
 }
 
 /* Does what st can do now: send its queue, then take and send events until
@@ -680,21 +735,29 @@ static int after_take(struct sse_loop *loop, struct stream *st, int status,
     return n < TAKE_MAX ? TAKE_IDLE : TAKE_MORE;
 }
 
-/* A caught-up stream: the max-lifetime check (between whole events only),
- * else its next deadline. */
-static void idle(struct sse_loop *loop, struct stream *st)
+/* The max-lifetime check of a caught-up stream (between whole events
+ * only): ends st and returns 1 when its time is up. */
+static int lifetime_over(struct sse_loop *loop, struct stream *st)
 {
-    if (loop->now >= st->end_at) {
-        end_by_time(loop, st);
-        return;
-    }
-    reschedule_earlier(loop, st);
+    if (loop->now < st->end_at)
+        return 0;
+    end_by_time(loop, st);
+    return 1;
 }
 
-/* 1 when st may take events now: live, and its queue is out (a stream
- * takes again only once the socket took what it had). */
-static int can_take(const struct stream *st)
+/* A caught-up stream: the max-lifetime check, else its next deadline. */
+static void idle(struct sse_loop *loop, struct stream *st)
 {
+    if (!lifetime_over(loop, st))
+        reschedule_earlier(loop, st);
+}
+
+/* 1 when stream owner may take events now: live, and its queue is out (a
+ * stream takes again only once the socket took what it had). The
+ * sse_fanout_can_take_fn of sse_fanout_take_ready (on the loop's thread). */
+static int can_take(void *owner)
+{
+    const struct stream *st = owner;
     return st->state == S_LIVE && !st->q;
 }
 
@@ -722,36 +785,34 @@ static void service(struct sse_loop *loop, struct stream *st)
 }
 
 /* Serves the streams the fan-out reported ready: the first take of all
- * that can take in one pass under the fan-out's lock (the common case, a
- * commit for many caught-up streams, costs one lock per READY_BATCH
- * streams rather than one each), the rest one by one. */
+ * that can take in the one pass under the fan-out's lock that takes them
+ * off the ready list (the common case, a commit for many caught-up
+ * streams, costs one lock per READY_BATCH streams rather than one each),
+ * the rest one by one. */
 static void serve_ready(struct sse_loop *loop)
 {
-    void *ready[READY_BATCH];
     size_t n;
-    while ((n = sse_fanout_ready(loop->fanout, ready, READY_BATCH)) > 0) {
-        struct stream **st = (struct stream **)loop->batch_st;
-        size_t k = 0;
+    while ((n = sse_fanout_take_ready(loop->fanout, can_take, READY_BATCH,
+                                      loop->batch_st, loop->batch_evs, TAKE_MAX,
+                                      loop->batch_status, loop->batch_cursor,
+                                      loop->batch_n)) > 0) {
         for (size_t i = 0; i < n; i++) {
-            struct stream *s = ready[i];
-            if (can_take(s)) {
-                st[k] = s;
-                loop->batch_sub[k++] = s->sub;
-            } else {
-                service(loop, s);
+            struct stream *st = loop->batch_st[i];
+            if (loop->batch_status[i] < 0) {
+                service(loop, st); /* it could not take: see why */
+                continue;
             }
-        }
-        sse_fanout_take_many(loop->fanout, loop->batch_sub, k, loop->batch_evs,
-                             TAKE_MAX, loop->batch_status, loop->batch_cursor,
-                             loop->batch_n);
-        for (size_t i = 0; i < k; i++) {
             int r = after_take(
-                loop, st[i], loop->batch_status[i], loop->batch_cursor[i],
+                loop, st, loop->batch_status[i], loop->batch_cursor[i],
                 loop->batch_evs + i * TAKE_MAX, loop->batch_n[i]);
+            /* A stream caught up here was live with nothing queued before
+             * its take, so its key was at most its deadline, and the take
+             * moved only its heartbeat later: the key stands (no
+             * reschedule_earlier, as idle would). */
             if (r == TAKE_MORE)
-                service(loop, st[i]);
+                service(loop, st);
             else if (r == TAKE_IDLE)
-                idle(loop, st[i]);
+                lifetime_over(loop, st);
         }
     }
 }

@@ -60,8 +60,18 @@ int sse_response_cors(const struct sse_config *cfg,
 
 static int status_line(struct sse_buf *out, int status)
 {
-    return sse_buf_appendf(out, "Status: %d %s\r\n", status,
-                           sse_response_reason(status));
+    /* Appended piece by piece: sse_buf_appendf's two vsnprintf passes were
+     * most of a stream's set-up in the worker. */
+    int rc = sse_buf_append_str(out, "Status: ");
+    if (!rc)
+        rc = sse_buf_append_i64(out, status);
+    if (!rc)
+        rc = sse_buf_append(out, " ", 1);
+    if (!rc)
+        rc = sse_buf_append_str(out, sse_response_reason(status));
+    if (!rc)
+        rc = sse_buf_append(out, "\r\n", 2);
+    return rc;
 }
 
 static int cors_headers(struct sse_buf *out, const struct sse_config *cfg,

@@ -25,6 +25,7 @@ int sse_event_new(int64_t id, const char *channel, size_t channel_len,
     atomic_init(&ev->refs, 1);
     ev->id = id;
     ev->channel_hash = sse_channel_hash(channel, channel_len);
+    ev->chan_id = 0;
     memcpy(ev->channel, channel, channel_len);
     ev->channel[channel_len] = '\0';
     ev->bytes = bytes ? ev->channel + channel_len + 1 : NULL;

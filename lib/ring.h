@@ -18,7 +18,8 @@
  * skipped as unreadable move head without an entry); every entry has its
  * bytes; bytes is the sum of the entries' sse_event_cost and <= bytes_max.
  *
- * Thread-safety: no locks. An event is immutable once made, and its
+ * Thread-safety: no locks. An event is immutable once made but for
+ * chan_id, which only the fan-out reads and writes, under its mutex; its
  * reference count is atomic, so references may be taken, used and released
  * by any thread; the ring itself must be guarded by its owner (fanout.c
  * holds its mutex around every ring call).
@@ -35,9 +36,10 @@ struct sse_event {
     atomic_int refs;
     int64_t id;
     uint32_t channel_hash; /* sse_channel_hash(channel) */
-    size_t len;            /* bytes of the encoded event; 0 for a stub */
-    char *bytes;           /* into this allocation; NULL for an oversize stub */
-    char channel[];        /* NUL-terminated */
+    uint64_t chan_id; /* the fan-out's id of channel (chanids.h), 0: none */
+    size_t len;       /* bytes of the encoded event; 0 for a stub */
+    char *bytes;      /* into this allocation; NULL for an oversize stub */
+    char channel[];   /* NUL-terminated */
 };
 
 /* Makes an event with one reference (the caller's) for row id on channel

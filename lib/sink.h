@@ -23,11 +23,15 @@
  *
  * Thread-safety: one thread at a time (the loop's). */
 struct sse_conn_ops {
-    /* Sends a prefix of iov[0..niov) without blocking; *taken is how many
-     * bytes it took (they are on their way; fewer than offered: the socket
-     * is full, wait until fd is writable). Returns 0 or SSE_EIO (the web
-     * server is gone). */
-    int (*send)(void *ctx, const struct iovec *iov, int niov, size_t *taken);
+    /* Sends a prefix of the bytes in iov[1..niov] (niov >= 1 entries,
+     * total bytes in all) without blocking; *taken is how many it took
+     * (they are on their way; fewer than offered: the socket is full, wait
+     * until fd is writable). iov[0] is scratch the transport may fill and
+     * send first (FastCGI: a record header), so framing copies nothing;
+     * the caller's iov[1..niov] are left as they were. Returns 0 or
+     * SSE_EIO (the web server is gone). */
+    int (*send)(void *ctx, struct iovec *iov, int niov, size_t total,
+                size_t *taken);
     /* Ends the response (FastCGI: the end of stdout and END_REQUEST),
      * without blocking; call again while it returns SSE_EAGAIN (wait until
      * fd is writable). Only after every byte offered to send was taken.

@@ -56,21 +56,34 @@ static void teardown(void)
     sse_config_cleanup(&F.cfg);
 }
 
-/* Publishes count events on channel ch (0 or 1) as one batch. */
-static void publish(int ch, size_t count)
+/* Publishes one batch of count events, event i on channel chs[i]; a stub
+ * (too large for the ring) where stub[i] is set (stub may be NULL). */
+static void publish_mixed(const int *chs, const int *stub, size_t count)
 {
     struct sse_event *evs[64];
     ck_assert_uint_le(count, 64);
     for (size_t i = 0; i < count; i++) {
         int64_t id = ++F.head;
-        ck_assert_int_eq(sse_event_new(id, CHAN[ch], 1, "x", 1, &evs[i]), 0);
+        const char *bytes = stub && stub[i] ? NULL : "x";
+        ck_assert_int_eq(sse_event_new(id, CHAN[chs[i]], 1, bytes, 1, &evs[i]),
+                         0);
         F.ids[F.n] = id;
-        F.chans[F.n] = ch;
+        F.chans[F.n] = chs[i];
         F.n++;
     }
     sse_fanout_publish(F.f, evs, count, F.head);
     for (size_t i = 0; i < count; i++)
         sse_event_release(evs[i]);
+}
+
+/* Publishes count events on channel ch (0 or 1) as one batch. */
+static void publish(int ch, size_t count)
+{
+    int chs[64];
+    ck_assert_uint_le(count, 64);
+    for (size_t i = 0; i < count; i++)
+        chs[i] = ch;
+    publish_mixed(chs, NULL, count);
 }
 
 static struct sse_sub *subscribe(const char *channel)
@@ -106,6 +119,16 @@ static int take(struct sse_sub *s, int64_t *got, size_t *ngot, int64_t *cursor)
         sse_event_release(evs[i]);
     }
     return st;
+}
+
+/* A subscriber to "a", parked at 0 and caught up by a first take. */
+static struct sse_sub *park_caught_up(int64_t *got, size_t *ngot)
+{
+    struct sse_sub *s = subscribe("a");
+    sse_fanout_park(F.f, s, 0, s);
+    int64_t cursor;
+    ck_assert_int_eq(take(s, got, ngot, &cursor), SSE_FANOUT_EVENTS);
+    return s;
 }
 
 /* The model's read of the log: ids of ch with after < id <= upto. */
@@ -240,6 +263,135 @@ START_TEST(test_fanout_fault_reset_stop_reach_parked)
 }
 END_TEST
 
+START_TEST(test_fanout_handoff_takes_only_wanted_of_mixed_batch)
+{
+    int64_t got[64], cursor;
+    size_t n = 0;
+    struct sse_sub *s = park_caught_up(got, &n);
+    /* Caught up: the next batch is handed to s as deliver found it. */
+    static const int chs[] = {1, 0, 1, 0, 0, 1};
+    publish_mixed(chs, NULL, 6);
+    ck_assert(was_ready(s));
+    ck_assert_int_eq(take(s, got, &n, &cursor), SSE_FANOUT_EVENTS);
+    ck_assert_int_eq(cursor, F.head);
+    assert_all_of(0, got, n);
+    /* Two batches before a take: the hand-off of the first is stale. */
+    publish_mixed(chs, NULL, 6);
+    publish_mixed(chs + 1, NULL, 4);
+    ck_assert_int_eq(take(s, got, &n, &cursor), SSE_FANOUT_EVENTS);
+    ck_assert_int_eq(cursor, F.head);
+    assert_all_of(0, got, n);
+    sse_fanout_remove(F.f, s);
+}
+END_TEST
+
+START_TEST(test_fanout_handoff_of_stub_or_oversize_batch_is_behind)
+{
+    int64_t got[64], cursor;
+    size_t n = 0;
+    struct sse_sub *s = park_caught_up(got, &n);
+    /* A stub in the handed batch: the ring restarted after it. */
+    static const int chs[20] = {0};
+    static const int stub[] = {0, 1, 0};
+    publish_mixed(chs, stub, 3);
+    ck_assert_int_eq(take(s, got, &n, &cursor), SSE_FANOUT_BEHIND);
+    ck_assert_int_eq(cursor, 0);
+    read_log(0, 0, F.head, got, &n);
+    sse_fanout_advance(F.f, s, F.head);
+    /* A batch larger than the ring (16) evicted its own first events. */
+    int64_t before = F.head;
+    publish_mixed(chs, NULL, 20);
+    ck_assert_int_eq(take(s, got, &n, &cursor), SSE_FANOUT_BEHIND);
+    ck_assert_int_eq(cursor, before);
+    read_log(0, before, F.head, got, &n);
+    sse_fanout_advance(F.f, s, F.head);
+    assert_all_of(0, got, n);
+    sse_fanout_remove(F.f, s);
+}
+END_TEST
+
+START_TEST(test_fanout_first_subscriber_of_channel_takes_older_ring_events)
+{
+    /* "a" events published while nobody held "a", then while one did and
+     * after it left. */
+    int64_t got[64], got_b[64], cursor;
+    size_t n = 0, nb = 0;
+    publish(0, 2);
+    struct sse_sub *first = subscribe("a");
+    publish(0, 2);
+    sse_fanout_remove(F.f, first);
+    publish(0, 1);
+    publish(1, 1);
+    /* The first entry's id, stamped on ring events, is given to no later
+     * entry: a "b" subscriber at 0 takes "b" events only. */
+    struct sse_sub *b = subscribe("b");
+    sse_fanout_park(F.f, b, 0, b);
+    ck_assert_int_eq(take(b, got_b, &nb, &cursor), SSE_FANOUT_EVENTS);
+    assert_all_of(1, got_b, nb);
+    /* A new subscriber of "a" at 0 takes every "a" event from the ring:
+     * its new entry stamped them all. */
+    struct sse_sub *s = subscribe("a");
+    sse_fanout_park(F.f, s, 0, s);
+    ck_assert_int_eq(take(s, got, &n, &cursor), SSE_FANOUT_EVENTS);
+    ck_assert_int_eq(cursor, F.head);
+    assert_all_of(0, got, n);
+    sse_fanout_remove(F.f, b);
+    sse_fanout_remove(F.f, s);
+}
+END_TEST
+
+/* can_take for sse_fanout_take_ready: every owner but the one in
+ * F_blocked can take. */
+static void *F_blocked;
+
+static int all_but_blocked(void *owner)
+{
+    return owner != F_blocked;
+}
+
+START_TEST(test_fanout_take_ready_skips_who_cannot_take)
+{
+    int64_t got[64];
+    size_t n = 0;
+    struct sse_sub *a = park_caught_up(got, &n);
+    struct sse_sub *b = park_caught_up(got, &n);
+    was_ready(a);
+    int64_t before = F.head;
+    publish(0, 3);
+    F_blocked = b;
+    void *owners[4];
+    struct sse_event *evs[4 * 8];
+    int status[4];
+    int64_t cursor[4];
+    size_t k[4];
+    ck_assert_uint_eq(sse_fanout_take_ready(F.f, all_but_blocked, 4, owners,
+                                            evs, 8, status, cursor, k),
+                      2);
+    /* In the order they became ready: a took the batch, b nothing. */
+    ck_assert_ptr_eq(owners[0], a);
+    ck_assert_int_eq(status[0], SSE_FANOUT_EVENTS);
+    ck_assert_uint_eq(k[0], 3);
+    ck_assert_int_eq(cursor[0], F.head);
+    for (size_t i = 0; i < k[0]; i++) {
+        ck_assert_int_eq(evs[i]->id, before + 1 + (int64_t)i);
+        sse_event_release(evs[i]);
+    }
+    ck_assert_ptr_eq(owners[1], b);
+    ck_assert_int_eq(status[1], -1);
+    ck_assert_uint_eq(k[1], 0);
+    ck_assert_int_eq(cursor[1], before);
+    /* Both are off the ready list; b takes its batch later. */
+    ck_assert(!was_ready(b));
+    n = 0;
+    int64_t c;
+    ck_assert_int_eq(take(b, got, &n, &c), SSE_FANOUT_EVENTS);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_int_eq(c, F.head);
+    sse_fanout_remove(F.f, a);
+    sse_fanout_remove(F.f, b);
+}
+END_TEST
+
 START_TEST(test_fanout_remove_while_ready)
 {
     struct sse_sub *a = subscribe("a"), *b = subscribe("a");
@@ -271,9 +423,15 @@ START_TEST(test_fanout_handover_exact_under_random_interleaving)
         int64_t cursor = 0, read_after = 0, read_upto = 0;
         for (int step = 0; step < 200 && F.n < 3900; step++) {
             uint64_t op = tu_rng_below(&g, 10);
-            if (op < 4) {
+            if (op < 2) {
                 publish((int)tu_rng_below(&g, 2),
                         1 + (size_t)tu_rng_below(&g, 20));
+            } else if (op < 4) {
+                int chs[20];
+                size_t count = 1 + (size_t)tu_rng_below(&g, 20);
+                for (size_t i = 0; i < count; i++)
+                    chs[i] = (int)tu_rng_below(&g, 2);
+                publish_mixed(chs, NULL, count);
             } else if (!parked) {
                 /* The thread: takes from the ring (or reads the log) and,
                  * now and then, parks. */
@@ -349,6 +507,11 @@ static Suite *fanout_suite(void)
     tcase_add_test(tc, test_fanout_idle_cursor_follows_other_channels);
     tcase_add_test(tc, test_fanout_behind_cursor_left_to_the_read);
     tcase_add_test(tc, test_fanout_fault_reset_stop_reach_parked);
+    tcase_add_test(tc, test_fanout_handoff_takes_only_wanted_of_mixed_batch);
+    tcase_add_test(tc, test_fanout_handoff_of_stub_or_oversize_batch_is_behind);
+    tcase_add_test(
+        tc, test_fanout_first_subscriber_of_channel_takes_older_ring_events);
+    tcase_add_test(tc, test_fanout_take_ready_skips_who_cannot_take);
     tcase_add_test(tc, test_fanout_remove_while_ready);
     tcase_add_test(tc, test_fanout_handover_exact_under_random_interleaving);
     suite_add_tcase(s, tc);
