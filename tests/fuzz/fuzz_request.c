@@ -74,7 +74,8 @@ static void check_accepted(const struct sse_request *req)
     }
     if (req->resume_source != SSE_RESUME_NONE)
         CHECK(req->resume_id >= 0 && req->resume_id <= 999999999999999999LL);
-    CHECK(req->replay >= -1 && req->replay <= SSE_REQUEST_MAX_REPLAY);
+    CHECK(req->replay == SSE_REPLAY_LATEST ||
+          (req->replay >= -1 && req->replay <= SSE_REQUEST_MAX_REPLAY));
     CHECK(req->longpoll == 0 || req->longpoll == 1);
     CHECK(req->padding == 0 || req->padding == 1);
 }

@@ -148,6 +148,7 @@ class Sub:
         self.history = collections.deque(maxlen=4000)
         self.target = None  # set by the drain: the last id of its channels
         self.done = False
+        self.session_last = -1
         self.finished = False  # churn: its one connection is over
         self.connects = 0
 
@@ -158,6 +159,9 @@ class Sub:
 
     def start_session(self, resume, by_query=False):
         self.rec(OP_SESSION, -1 if resume is None else resume)
+        # The newest id this session has (its resume point: it holds
+        # everything up to there).
+        self.session_last = -1 if resume is None else resume
         self.last_id = "" if resume is None or by_query else str(resume)
         self.query_resume = resume if by_query else None
 
@@ -181,6 +185,7 @@ class Sub:
         self.rec(OP_EVENT, eid, checks.event_crc(etype, data))
         if eid >= 0:
             self.history.append(eid)
+            self.session_last = eid
             L.max_seen = max(L.max_seen, eid)
         if self.target is not None and eid >= self.target:
             self.done = True
@@ -369,7 +374,10 @@ class Loop:
         self.targets = targets
         for s in self.subs:
             s.target = max([targets.get(ch, 0) for ch in s.channels])
-            s.done = s.target == 0 or any(e >= s.target for e in list(s.history)[-1:])
+            # From the current session only: one that rewound just before
+            # the drain must read on from its old id (it once judged by the
+            # whole history, and such a subscriber never reconnected).
+            s.done = s.target == 0 or s.session_last >= s.target
             s.drain_mode()
             if s.conn is None:
                 s.next_connect = min(s.next_connect, time.monotonic() + s.retry_ms / 1000.0)
