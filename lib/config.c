@@ -5,6 +5,7 @@
  * help text. Options, environment variables and --help are all driven by
  * it, so a new setting cannot be half-added.
  */
+#include <assert.h>
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -134,28 +135,23 @@ static const struct setting SETTINGS[] = {
 
 static const char *LEVELS[] = {"error", "warn", "info", "debug"};
 
+/* The table's default strings are the only place a default is written:
+ * the scalar settings start from them, parsed by sse_config_set, so --help
+ * and the values in force cannot drift apart. The list settings and the
+ * strings start empty ("(none)", "(off)" and the like). */
 void sse_config_init(struct sse_config *c)
 {
     memset(c, 0, sizeof *c);
-    c->socket_mode = 0660;
-    c->backlog = 1024;
-    c->threads = 32;
-    c->heartbeat_s = 15;
-    c->retry_ms = 3000;
-    c->error_retry_ms = 15000;
-    c->busy_retry_ms = 5000;
-    c->poll_ms = 100;
-    c->resume_wait_ms = 5000;
-    c->busy_timeout_ms = 5000;
-    c->db_connections = 8;
-    c->batch = 256;
-    c->write_timeout_s = 30;
-    c->request_timeout_s = 5;
-    c->longpoll_timeout_s = 25;
-    c->ring_events = 4096;
-    c->ring_bytes = 32 * 1024 * 1024;
-    c->access_log = 1;
-    c->log_level = 2;
+    for (size_t i = 0; i < sizeof SETTINGS / sizeof SETTINGS[0]; i++) {
+        const struct setting *s = &SETTINGS[i];
+        if (s->kind != K_INT && s->kind != K_I64 && s->kind != K_BOOL &&
+            s->kind != K_MODE && s->kind != K_LEVEL)
+            continue;
+        char err[160];
+        int rc = sse_config_set(c, s->name, s->def, err, sizeof err);
+        assert(rc == 0 && "a setting's default is a valid value");
+        (void)rc;
+    }
 }
 
 static void clear_origins(struct sse_config *c)
