@@ -88,12 +88,6 @@ static void teardown(void)
 }
 
 /* Pauses about 1 ms between polls of a condition. */
-static void tick(void)
-{
-    struct timespec ts = {0, 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Waits up to ms for the hub's head to reach at least min. */
 static int wait_head(int64_t min, int ms)
 {
@@ -101,7 +95,7 @@ static int wait_head(int64_t min, int ms)
     while (sse_fanout_head(E.h.fanout) < min) {
         if (sse_now_ns() >= deadline)
             return 0;
-        tick();
+        tu_tick();
     }
     return 1;
 }
@@ -116,7 +110,7 @@ static int wait_fault(int want_fault, int ms)
             return 1;
         if (sse_now_ns() >= deadline)
             return 0;
-        tick();
+        tu_tick();
     }
 }
 
@@ -602,7 +596,7 @@ START_TEST(test_hub_window_tracks_ring_and_pruning)
         sse_fanout_window(E.h.fanout, &covered, &oldest, &head);
         if (oldest == last - 4)
             break;
-        tick();
+        tu_tick();
     } while (sse_now_ns() < deadline);
     ck_assert_int_eq(oldest, last - 4);
     ck_assert_int_eq(head, last);
@@ -710,7 +704,7 @@ START_TEST(test_hub_reset_when_db_replaced)
     /* The hub reopens the new file and reports its (lower) head. */
     int64_t t_end = sse_now_ns() + 5000 * MS;
     while (sse_fanout_head(E.h.fanout) != other_head && sse_now_ns() < t_end)
-        tick();
+        tu_tick();
     ck_assert_int_eq(sse_fanout_head(E.h.fanout), other_head);
 }
 END_TEST
@@ -762,12 +756,12 @@ START_TEST(test_hub_stop_wakes_blocked_waiter)
     ck_assert_int_eq(pthread_create(&t, NULL, blocked_thread, &b), 0);
     int64_t deadline = sse_now_ns() + 5000 * MS;
     while (!atomic_load(&b.started) && sse_now_ns() < deadline)
-        tick();
+        tu_tick();
     int64_t t0 = sse_now_ns();
     sse_hub_stop(E.h.hub);
     deadline = sse_now_ns() + 5000 * MS;
     while (!atomic_load(&b.done) && sse_now_ns() < deadline)
-        tick();
+        tu_tick();
     int done = atomic_load(&b.done);
     int64_t waited_ms = (sse_now_ns() - t0) / MS;
     pthread_join(t, NULL);
@@ -822,7 +816,7 @@ static int wait_ready(struct sse_sub *w, int ms)
             return 1;
         if (sse_now_ns() >= deadline)
             return 0;
-        tick();
+        tu_tick();
     }
 }
 

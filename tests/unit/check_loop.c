@@ -113,12 +113,6 @@ static void teardown(void)
     pthread_mutex_destroy(&E.mu);
 }
 
-static void tick(void)
-{
-    struct timespec ts = {0, 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Creates the log, starts the hub and the loop (after cfg_set calls). */
 static void start(void)
 {
@@ -134,7 +128,7 @@ static void start(void)
     int64_t deadline = sse_now_ns() + 5000 * MS;
     while (sse_fanout_head(E.h.fanout) < 0) {
         ck_assert(sse_now_ns() < deadline);
-        tick();
+        tu_tick();
     }
 }
 
@@ -274,7 +268,7 @@ static int wait_ended(size_t n, int ms)
     while (nended() < n) {
         if (sse_now_ns() >= deadline)
             return 0;
-        tick();
+        tu_tick();
     }
     return 1;
 }
@@ -462,7 +456,7 @@ START_TEST(test_loop_hangup_frees_at_once)
     int fd = park("default", 0);
     int64_t deadline = sse_now_ns() + 2000 * MS;
     while (atomic_load(&E.m.streams_parked) < 1 && sse_now_ns() < deadline)
-        tick();
+        tu_tick();
     int64_t t0 = sse_now_ns();
     close(fd);
     ck_assert_msg(wait_ended(1, 2000), "a hang-up did not end the stream");
@@ -513,7 +507,7 @@ START_TEST(test_loop_fault_ends_with_error_retry)
     int fd = park("default", 0);
     int64_t deadline = sse_now_ns() + 2000 * MS;
     while (atomic_load(&E.m.streams_parked) < 1 && sse_now_ns() < deadline)
-        tick();
+        tu_tick();
     sse_fanout_fault(E.h.fanout, SSE_ECORRUPT);
     struct sse_buf b;
     sse_buf_init(&b, 0);
@@ -536,7 +530,7 @@ START_TEST(test_loop_stop_ends_every_parked_stream)
         fds[i] = park(i % 2 ? "odd" : "default", 0);
     int64_t deadline = sse_now_ns() + 5000 * MS;
     while (atomic_load(&E.m.streams_parked) < N && sse_now_ns() < deadline)
-        tick();
+        tu_tick();
     ck_assert_int_eq(sse_loop_streams(E.loop), N);
     sse_loop_stop(E.loop, 5000);
     ck_assert_uint_eq(nended(), N);

@@ -86,12 +86,6 @@ static void teardown(void)
     memset(&E, 0, sizeof E);
 }
 
-static void tick(void)
-{
-    struct timespec ts = {0, 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Creates events.db and the publisher connection (hub not started). */
 static void create_log(void)
 {
@@ -110,7 +104,7 @@ static void start_hub(int want_fault)
     while (want_fault ? sse_fanout_fault_code(E.h.fanout) == 0
                       : sse_fanout_head(E.h.fanout) < 0) {
         ck_assert_msg(sse_now_ns() < deadline, "hub did not start");
-        tick();
+        tu_tick();
     }
 }
 
@@ -301,7 +295,7 @@ static void run_wait_started(struct run *r)
         if (flushes > 0 || atomic_load(&r->done))
             return;
         ck_assert_msg(sse_now_ns() < deadline, "stream did not start");
-        tick();
+        tu_tick();
     }
 }
 
@@ -312,7 +306,7 @@ static int run_wait_done(struct run *r, int ms)
     while (!atomic_load(&r->done)) {
         if (sse_now_ns() >= deadline)
             return 0;
-        tick();
+        tu_tick();
     }
     return 1;
 }
@@ -400,7 +394,7 @@ static int wait_event_id(struct run *r, int64_t id, int ms)
             return 1;
         if (sse_now_ns() >= deadline || atomic_load(&r->done))
             return 0;
-        tick();
+        tu_tick();
     }
 }
 
@@ -417,7 +411,7 @@ static int wait_text(struct run *r, const char *text, int ms)
             return 1;
         if (sse_now_ns() >= deadline)
             return 0;
-        tick();
+        tu_tick();
     }
 }
 
@@ -844,7 +838,7 @@ START_TEST(test_stream_run_pruned_while_running_gap)
         sse_fanout_window(E.h.fanout, &covered, &oldest, &head);
         if (oldest == 16 && head == last)
             break;
-        tick();
+        tu_tick();
     } while (sse_now_ns() < deadline);
     ck_assert_int_eq(oldest, 16);
     ck_assert_int_le(covered, 10); /* 10 is inside the ring's window */
@@ -1386,7 +1380,7 @@ static void push_out_of_ring(void)
     int64_t deadline = sse_now_ns() + 5000 * MS;
     do {
         ck_assert_msg(sse_now_ns() < deadline, "the hub did not read");
-        tick();
+        tu_tick();
         sse_fanout_window(E.h.fanout, &covered, &oldest, &head);
     } while (covered < 4);
 }
@@ -1417,7 +1411,7 @@ START_TEST(test_stream_null_data_row_skipped_live_and_resume)
     while (sse_fanout_head(E.h.fanout) != bad) {
         ck_assert_msg(sse_now_ns() < deadline, "hub head %lld, want %lld",
                       (long long)sse_fanout_head(E.h.fanout), (long long)bad);
-        tick();
+        tu_tick();
     }
     int64_t d = publish("x", NULL, "d");
     ck_assert_msg(wait_event_id(&x, d, 5000), "x stopped at the last bad row");

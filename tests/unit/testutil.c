@@ -194,6 +194,12 @@ struct sse_parser *tu_parse_str(const char *s)
     return p;
 }
 
+void tu_tick(void)
+{
+    struct timespec ts = {0, 1000000L};
+    nanosleep(&ts, NULL);
+}
+
 int tu_run_suite(Suite *s)
 {
     SRunner *sr = srunner_create(s);

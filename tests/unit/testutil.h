@@ -129,4 +129,7 @@ void tu_hub_free(struct tu_hub *h);
  * returns a process exit status: 0 when every test passed, else 1. */
 int tu_run_suite(Suite *s);
 
+/* Sleeps one millisecond: the step of a test's bounded polling loop. */
+void tu_tick(void);
+
 #endif
