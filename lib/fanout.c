@@ -385,6 +385,9 @@ int sse_fanout_open(struct sse_fanout *f, int64_t oldest, int64_t head)
     f->fault = 0;
     restart_ring(f, head);
     f->oldest = oldest;
+    if (f->metrics)
+        atomic_store_explicit(&f->metrics->oldest_id, oldest,
+                              memory_order_relaxed);
     wake_all(f);
     unlock(f);
     if (f->metrics)
@@ -424,8 +427,14 @@ int sse_fanout_bounds(struct sse_fanout *f, int64_t oldest, int64_t head)
 {
     lock(f);
     int backwards = head < f->ring.head;
-    if (!backwards)
+    if (!backwards) {
         f->oldest = oldest;
+        /* Under the lock, with the window: whoever sees the new value on
+         * the status page knows resumes are judged by it. */
+        if (f->metrics)
+            atomic_store_explicit(&f->metrics->oldest_id, oldest,
+                                  memory_order_relaxed);
+    }
     unlock(f);
     return backwards;
 }

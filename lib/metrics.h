@@ -62,7 +62,8 @@ struct sse_metrics {
     atomic_llong db_connection_waits; /* borrows that waited for one */
     atomic_llong rows_skipped;        /* unreadable rows skipped by reads */
     atomic_llong head_id;             /* newest id seen by the hub */
-    atomic_llong ring_events;         /* events in the hub's memory now */
+    atomic_llong oldest_id;    /* lowest stored id at the hub's last look */
+    atomic_llong ring_events;  /* events in the hub's memory now */
     atomic_llong ring_bytes;   /* and their size (ring-bytes bounds it) */
     atomic_llong loop_wakeups; /* times the event loop woke with work */
     atomic_llong loop_busy_us; /* time it spent working, in µs */

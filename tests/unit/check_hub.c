@@ -269,6 +269,7 @@ START_TEST(test_hub_head_existing_rows)
     ck_assert_int_eq(sse_fanout_head(E.h.fanout), last);
     ck_assert_int_eq(sse_fanout_fault_code(E.h.fanout), 0);
     ck_assert_int_eq(atomic_load(&E.m.head_id), last);
+    ck_assert_int_eq(atomic_load(&E.m.oldest_id), 1);
 }
 END_TEST
 
@@ -601,6 +602,9 @@ START_TEST(test_hub_window_tracks_ring_and_pruning)
     ck_assert_int_eq(oldest, last - 4);
     ck_assert_int_eq(head, last);
     ck_assert_int_eq(covered, last - RING);
+    /* The status page's db_oldest_id follows, so tests and operators can
+     * await what resumes are judged by. */
+    ck_assert_int_eq(atomic_load(&E.m.oldest_id), last - 4);
 }
 END_TEST
 
