@@ -250,13 +250,29 @@ def case(env, dep):
     notes = []
     for mode, want in sorted(EXPECT[cls.name].items()):
         least, most = want if isinstance(want, tuple) else (want, want)
-        agent("open", url=url + ("&warm=4" if mode == "warm" else ""), http1=False)
         box = {}
 
         def enough():
             box["st"] = agent("state")
             return len(opened(box["st"])) >= least
-        wait_until(enough, 25, "%d EventSources to open over HTTP/2 (%s page)" % (least, mode))
+        # mod_http2 raises a connection's limit only as its earlier requests
+        # complete, at most once per 100 ms: on a loaded machine a warm page
+        # once kept 6 for 25 s (1 run in about 20). A fresh page, on a new
+        # connection, is one more chance; a server that never lets more than
+        # six through still fails.
+        attempts = 2 if mode == "warm" else 1
+        for attempt in range(1, attempts + 1):
+            agent("open", url=url + ("&warm=4" if mode == "warm" else ""), http1=False)
+            try:
+                wait_until(enough, 10 if attempt < attempts else 25,
+                           "%d EventSources to open over HTTP/2 (%s page)" % (least, mode))
+                break
+            except TestFailure:
+                if attempt == attempts:
+                    raise
+                notes.append("%s page: %d/%d open on the first connection, reopened"
+                             % (mode, len(opened(box["st"])), N))
+                agent("close")
         time.sleep(2.0)  # long enough for one more to open, if it could
         st = agent("state")
         check(st["protocol"] == "h2", "page came over %r, not h2" % st["protocol"])
