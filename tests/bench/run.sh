@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # run.sh - sselite behind lighttpd against nginx+Nchan: workloads W1-W5 and
 # the latency floor, side by side; sselite reads its log from SQLite and (W1,
-# W4) from PostgreSQL. Last line: "N passed, N failed".
+# W4) from PostgreSQL, and on request sits behind nginx instead of lighttpd.
+# Last line: "N passed, N failed".
 # SPDX-License-Identifier: MIT
 #
 # Usage: bash tests/bench/run.sh [--smoke | --quick] [--runs N]
-#          [--systems sselite,sselite-pg,nchan]
+#          [--systems sselite,sselite-pg,sselite-nginx,nchan]
 #          [--workloads W1,W2,W2x,W3,W4,W5,floor]
 #          [--out DIR] [--sync full|normal] [--w4-batch N] [--keep]
 #
@@ -18,7 +19,10 @@
 # every stream is held (W2). Nchan's results are reported, never asserted.
 # sselite-pg is sselite with its log in a fresh PostgreSQL 15 cluster per
 # workload (tests/bench/pgserver.py); without --systems it runs W1 and W4
-# only, and only when PostgreSQL is installed (PGBIN).
+# only, and only when PostgreSQL is installed (PGBIN). sselite-nginx is the
+# same worker behind nginx's FastCGI (the deploy/nginx snippet's settings)
+# instead of lighttpd: only when --systems names it, to tell the web
+# server's share of a figure from the worker's.
 #
 # --smoke (CI): 50 subscribers, 200 events at 100/s, plain and with one
 #   drop-and-resume per subscriber, and a 10,000-event burst (publisher with
@@ -27,7 +31,8 @@
 #   asserts delivery, asserts no figures.
 # --quick: every workload at small sizes, for development.
 # Environment: SSELITE_FCGI, SSELITE_CLI, LIGHTTPD, NGINX, NCHAN_MODULE,
-# PGBIN (default /usr/lib/postgresql/15/bin).
+# NGINX_FASTCGI_PARAMS (default /etc/nginx/fastcgi_params), PGBIN (default
+# /usr/lib/postgresql/15/bin).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -35,6 +40,7 @@ FCGI="${SSELITE_FCGI:-$repo/fcgi/sselite-fcgi}"
 CLI="${SSELITE_CLI:-$repo/tools/sselite}"
 LIGHTTPD="${LIGHTTPD:-$(command -v lighttpd || echo /usr/sbin/lighttpd)}"
 NGINX="${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}"
+NGINX_FASTCGI_PARAMS="${NGINX_FASTCGI_PARAMS:-/etc/nginx/fastcgi_params}"
 NCHAN_MODULE="${NCHAN_MODULE:-$(dpkg -L libnginx-mod-nchan 2>/dev/null | grep '/ngx_nchan_module\.so$' | head -n1)}"
 NCHAN_MODULE="${NCHAN_MODULE:-/usr/lib/nginx/modules/ngx_nchan_module.so}"
 PGBIN="${PGBIN:-/usr/lib/postgresql/15/bin}"
@@ -349,6 +355,83 @@ sselite_crash_restart() {
     sselite_start_worker && sselite_start_lighttpd
 }
 
+# ---- sselite-nginx: the worker behind nginx instead of lighttpd -----------
+# Globals while running: as sselite, with S_LPID the nginx master and
+# S_NWPID its one worker process (whose CPU is the web server's share).
+sselite_nginx_up() {
+    local streams=$1 conns user=""
+    S_DIR="$tmp/sselite-nginx-$RANDOM$RANDOM"
+    S_LPID="" S_WPID="" S_NWPID=""
+    mkdir -p "$S_DIR/tmp" || return 1
+    S_DB="$S_DIR/events.db"
+    "$CLI" init "$S_DB" >/dev/null || return 1
+    S_STREAMS=$streams S_THREADS=${2:-32}
+    S_PORT=$(free_port)
+    # Two connections per stream (client and backend), and room to spare.
+    conns=$((2 * streams + 256))
+    [ "$conns" -gt "$((hard_nofile - 64))" ] && conns=$((hard_nofile - 64))
+    [ "$(id -u)" = 0 ] && user="user root root;"
+    # The FastCGI settings are deploy/nginx/sselite.conf's.
+    cat >"$S_DIR/nginx.conf" <<EOF
+daemon off;
+master_process on;
+$user
+worker_processes 1;
+worker_rlimit_nofile $hard_nofile;
+pid $S_DIR/nginx.pid;
+error_log $S_DIR/error.log warn;
+events { worker_connections $conns; use epoll; multi_accept on; }
+http {
+    access_log off;
+    client_body_temp_path $S_DIR/tmp/body;
+    proxy_temp_path $S_DIR/tmp/proxy;
+    fastcgi_temp_path $S_DIR/tmp/fastcgi;
+    uwsgi_temp_path $S_DIR/tmp/uwsgi;
+    scgi_temp_path $S_DIR/tmp/scgi;
+    keepalive_requests 100000000;
+    keepalive_timeout 3600s;
+    server {
+        listen 127.0.0.1:$S_PORT backlog=4096;
+        location /events {
+            include $NGINX_FASTCGI_PARAMS;
+            fastcgi_pass unix:$S_DIR/fcgi.sock;
+            fastcgi_buffering off;
+            fastcgi_read_timeout 3600s;
+            gzip off;
+        }
+    }
+}
+EOF
+    sselite_start_worker || { log "sselite worker did not create its socket"; return 1; }
+    sselite_nginx_start || { log "nginx+sselite did not answer the ping"; return 1; }
+    SERVER_PIDS="$S_LPID,$S_WPID"
+}
+sselite_nginx_start() {
+    (ulimit -n "$hard_nofile" 2>/dev/null
+     exec "$NGINX" -p "$S_DIR" -c "$S_DIR/nginx.conf" -e "$S_DIR/error.log") \
+        >>"$S_DIR/nginx.out" 2>&1 &
+    S_LPID=$!
+    started="$started $S_LPID"
+    wait_for 10 sselite_ping || return 1
+    S_NWPID=$(ps -o pid= --ppid "$S_LPID" | head -n1 | tr -d ' ')
+    [ -n "$S_NWPID" ]
+}
+sselite_nginx_down() {
+    [ -n "${S_LPID:-}" ] && stop "$S_LPID" TERM 10
+    [ -n "${S_WPID:-}" ] && stop "$S_WPID" TERM 10
+    cp "$S_DIR/worker.log" "$1/sselite-nginx-worker.log" 2>/dev/null
+    cp "$S_DIR/error.log" "$1/sselite-nginx-error.log" 2>/dev/null
+}
+# W5: kill -9 the worker and start a new one; nginx stays (it answers 502
+# while the socket has no listener, and the clients reconnect).
+sselite_nginx_crash_restart() {
+    disown "$S_WPID" 2>/dev/null
+    kill -9 "$S_WPID" 2>/dev/null
+    stop "$S_WPID" KILL 5
+    rm -f "$S_DIR/fcgi.sock"
+    sselite_start_worker
+}
+
 # ---- nginx + Nchan ----------------------------------------------------------
 # Globals while running: N_DIR N_PORT N_PID.
 nchan_start() {
@@ -428,7 +511,7 @@ nchan_crash_restart() {
 }
 
 # ---- one workload ------------------------------------------------------------
-is_sselite() { [ "$1" = sselite ] || [ "$1" = sselite-pg ]; }
+is_sselite() { [ "${1%%-*}" = sselite ]; }
 # Common per-system client and publisher arguments for channel $1.
 client_args() {
     local sys=$1 ch=$2
@@ -441,7 +524,7 @@ client_args() {
 }
 pub_args() {
     local sys=$1 ch=$2
-    if [ "$sys" = sselite ]; then
+    if [ "$sys" = sselite ] || [ "$sys" = sselite-nginx ]; then
         echo "sqlite --db $S_DB --channel $ch${sync:+ --synchronous $sync}"
     elif [ "$sys" = sselite-pg ]; then
         echo "pg --db $S_DB --channel $ch${sync:+ --synchronous $sync}"
@@ -482,7 +565,7 @@ stream_workload() {
     # sselite: the worker's and lighttpd's CPU apart, over the publishing.
     # sselite-pg: the cluster's CPU too (the worker's queries run there, and
     # so does the publisher's INSERT).
-    is_sselite "$sys" && [ "$name" != W5 ] && cpu0="$(proc_cpu "$S_WPID") $(proc_cpu "$S_LPID")"
+    is_sselite "$sys" && [ "$name" != W5 ] && cpu0="$(proc_cpu "$S_WPID") $(proc_cpu "$(web_pid "$sys")")"
     [ "$sys" = sselite-pg ] && [ -n "$cpu0" ] && cpu0="$cpu0 $(pg_cpu)"
     # A bulk publisher commits many rows per transaction (--w4-batch).
     if is_sselite "$sys" && [ "${name%%-*}" = W4 ] && [ -n "$w4_batch" ]; then
@@ -517,7 +600,7 @@ stream_workload() {
         local w0=$1 l0=$2 p0=${3:-} pgpart=""
         [ -n "$p0" ] && pgpart=$(awk -v a="$p0" -v b="$(pg_cpu)" -v hz="$(getconf CLK_TCK)" \
             'BEGIN { printf ",\"postgres_cpu_s\":%.3f", (b - a) / hz }')
-        awk -v w0="$w0" -v l0="$l0" -v w1="$(proc_cpu "$S_WPID")" -v l1="$(proc_cpu "$S_LPID")" \
+        awk -v w0="$w0" -v l0="$l0" -v w1="$(proc_cpu "$S_WPID")" -v l1="$(proc_cpu "$(web_pid "$sys")")" \
             -v hz="$(getconf CLK_TCK)" -v pg="$pgpart" \
             'BEGIN { printf "{\"worker_cpu_s\":%.3f,\"lighttpd_cpu_s\":%.3f%s}\n", (w1 - w0) / hz, (l1 - l0) / hz, pg }' \
             >"$dir/$sys-$name.cpu.json"
@@ -546,6 +629,9 @@ idle_workload() {
         >"$dir/$sys-W2.json" 2>"$dir/$sys-W2.client.log"
 }
 
+web_pid() {  # web_pid SYS: the process that does the web server's work
+    if [ "$1" = sselite-nginx ]; then echo "$S_NWPID"; else echo "$S_LPID"; fi
+}
 proc_cpu() {  # proc_cpu PID: utime + stime in clock ticks (threads included)
     awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
@@ -670,6 +756,7 @@ for ((r = 1; r <= runs; r++)); do
         case "$sys" in
         sselite) [ "$have_sselite" = 1 ] || continue ;;
         sselite-pg) [ "$have_sselite" = 1 ] && [ "$have_pg" = 1 ] || continue ;;
+        sselite-nginx) [ "$have_sselite" = 1 ] && [ -x "$NGINX" ] || continue ;;
         nchan) [ "$have_nchan" = 1 ] || continue ;;
         *) log "run.sh: unknown system '$sys'"; exit 2 ;;
         esac
@@ -754,7 +841,7 @@ rows = [
     ("W1", "latency p50 ms", lambda d, p: d["latency_ms"]["p50"], med, 1, ""),
     ("W1", "latency p99 ms", lambda d, p: d["latency_ms"]["p99"], med, 1, ""),
     ("W1", "server CPU us / delivered event", lambda d, p: srv(d, "cpu_us_per_event"), med, 2, ""),
-    ("W1", "of which the worker (rest: lighttpd) us / event", lambda d, p: p["_cpu"]["worker_cpu_s"] * 1e6 / max(d["unique"], 1), med, 2, ""),
+    ("W1", "of which the worker (rest: the web server) us / event", lambda d, p: p["_cpu"]["worker_cpu_s"] * 1e6 / max(d["unique"], 1), med, 2, ""),
     ("W1", "PostgreSQL CPU us / delivered event (not in server CPU; its publisher backend included)", lambda d, p: p["_cpu"]["postgres_cpu_s"] * 1e6 / max(d["unique"], 1), med, 2, ""),
     ("W1", "client CPU us / event (same 2 cores)", lambda d, p: d["client_cpu_s"] * 1e6 / max(d["unique"], 1), med, 2, ""),
     ("W1", "worker event loop ms per wake-up (one fan-out)", lambda d, p: p["_status"]["loop_busy_us_total"] / max(p["_status"]["loop_wakeups_total"], 1) / 1000, med, 2, ""),
@@ -796,8 +883,8 @@ rows = [
 ]
 
 # Longest name first: "sselite-pg-W1.json" is sselite-pg's, not sselite's.
-SYSTEMS = ("sselite-pg", "sselite", "nchan")
-ASSERTED = ("sselite", "sselite-pg")
+SYSTEMS = ("sselite-nginx", "sselite-pg", "sselite", "nchan")
+ASSERTED = ("sselite", "sselite-pg", "sselite-nginx")
 
 def split_name(base):
     """'sselite-pg-W4-N.json' -> ('sselite-pg', 'W4-N'); None if unknown."""
@@ -808,7 +895,7 @@ def split_name(base):
 
 present = {split_name(os.path.basename(f))[0] for r in runs for f in glob.glob(os.path.join(r, "*.json"))
            if split_name(os.path.basename(f))}
-systems = [s for s in ("sselite", "sselite-pg", "nchan") if s in present]
+systems = [s for s in ("sselite", "sselite-pg", "sselite-nginx", "nchan") if s in present]
 meta = load(out, "meta.json") or {}
 lines = []
 lines.append(f"Runs: {len(runs)} ({mode}); {meta.get('cpus', '?')} CPUs; lighttpd {meta.get('lighttpd', '?')}, "
