@@ -355,11 +355,48 @@ sselite_crash_restart() {
     sselite_start_worker && sselite_start_lighttpd
 }
 
+# nginx_conf DIR STREAMS PRELUDE HTTP: DIR/nginx.conf for one nginx worker
+# process sized for STREAMS streams, its files in DIR: PRELUDE at the top
+# (a load_module), HTTP inside http { } after the settings both nginx
+# systems share.
+nginx_conf() {
+    local dir=$1 streams=$2 conns user=""
+    # Two connections per stream when nginx proxies. Even for Nchan,
+    # worker_connections = streams + 256 gave 8,000 subscribers "worker_connections
+    # are not enough, reusing connections" and 139 resets (measured; the
+    # cause was not traced), so leave ample room.
+    conns=$((2 * streams + 256))
+    [ "$conns" -gt "$((hard_nofile - 64))" ] && conns=$((hard_nofile - 64))
+    [ "$(id -u)" = 0 ] && user="user root root;"
+    cat >"$dir/nginx.conf" <<EOF
+$3
+daemon off;
+master_process on;
+$user
+worker_processes 1;
+worker_rlimit_nofile $hard_nofile;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections $conns; use epoll; multi_accept on; }
+http {
+    access_log off;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    keepalive_requests 100000000;
+    keepalive_timeout 3600s;
+$4
+}
+EOF
+}
+
 # ---- sselite-nginx: the worker behind nginx instead of lighttpd -----------
 # Globals while running: as sselite, with S_LPID the nginx master and
 # S_NWPID its one worker process (whose CPU is the web server's share).
 sselite_nginx_up() {
-    local streams=$1 conns user=""
+    local streams=$1
     S_DIR="$tmp/sselite-nginx-$RANDOM$RANDOM"
     S_LPID="" S_WPID="" S_NWPID=""
     mkdir -p "$S_DIR/tmp" || return 1
@@ -367,29 +404,8 @@ sselite_nginx_up() {
     "$CLI" init "$S_DB" >/dev/null || return 1
     S_STREAMS=$streams S_THREADS=${2:-32}
     S_PORT=$(free_port)
-    # Two connections per stream (client and backend), and room to spare.
-    conns=$((2 * streams + 256))
-    [ "$conns" -gt "$((hard_nofile - 64))" ] && conns=$((hard_nofile - 64))
-    [ "$(id -u)" = 0 ] && user="user root root;"
     # The FastCGI settings are deploy/nginx/sselite.conf's.
-    cat >"$S_DIR/nginx.conf" <<EOF
-daemon off;
-master_process on;
-$user
-worker_processes 1;
-worker_rlimit_nofile $hard_nofile;
-pid $S_DIR/nginx.pid;
-error_log $S_DIR/error.log warn;
-events { worker_connections $conns; use epoll; multi_accept on; }
-http {
-    access_log off;
-    client_body_temp_path $S_DIR/tmp/body;
-    proxy_temp_path $S_DIR/tmp/proxy;
-    fastcgi_temp_path $S_DIR/tmp/fastcgi;
-    uwsgi_temp_path $S_DIR/tmp/uwsgi;
-    scgi_temp_path $S_DIR/tmp/scgi;
-    keepalive_requests 100000000;
-    keepalive_timeout 3600s;
+    nginx_conf "$S_DIR" "$streams" "" "$(cat <<EOF
     server {
         listen 127.0.0.1:$S_PORT backlog=4096;
         location /events {
@@ -400,8 +416,8 @@ http {
             gzip off;
         }
     }
-}
 EOF
+)"
     sselite_start_worker || { log "sselite worker did not create its socket"; return 1; }
     sselite_nginx_start || { log "nginx+sselite did not answer the ping"; return 1; }
     SERVER_PIDS="$S_LPID,$S_WPID"
@@ -448,36 +464,12 @@ nchan_ping() {
     [ -n "$code" ] && [ "$code" != 000 ]
 }
 nchan_up() {
-    local streams=$1 conns user=""  # $2 (threads) does not apply
+    local streams=$1  # $2 (threads) does not apply
     N_DIR="$tmp/nchan-$RANDOM$RANDOM"
     mkdir -p "$N_DIR/tmp" || return 1
     N_PORT=$(free_port)
-    # With worker_connections = streams + 256, 8,000 subscribers got
-    # "worker_connections are not enough, reusing connections" and 139
-    # resets (measured; the cause was not traced), so leave ample room.
-    conns=$((2 * streams + 256))
-    [ "$conns" -gt "$((hard_nofile - 64))" ] && conns=$((hard_nofile - 64))
-    [ "$(id -u)" = 0 ] && user="user root root;"
-    cat >"$N_DIR/nginx.conf" <<EOF
-load_module $NCHAN_MODULE;
-daemon off;
-master_process on;
-$user
-worker_processes 1;
-worker_rlimit_nofile $hard_nofile;
-pid $N_DIR/nginx.pid;
-error_log $N_DIR/error.log warn;
-events { worker_connections $conns; use epoll; multi_accept on; }
-http {
-    access_log off;
-    client_body_temp_path $N_DIR/tmp/body;
-    proxy_temp_path $N_DIR/tmp/proxy;
-    fastcgi_temp_path $N_DIR/tmp/fastcgi;
-    uwsgi_temp_path $N_DIR/tmp/uwsgi;
-    scgi_temp_path $N_DIR/tmp/scgi;
+    nginx_conf "$N_DIR" "$streams" "load_module $NCHAN_MODULE;" "$(cat <<EOF
     client_body_buffer_size 64k;
-    keepalive_requests 100000000;
-    keepalive_timeout 3600s;
     nchan_shared_memory_size 512m;
     server {
         listen 127.0.0.1:$N_PORT backlog=4096;
@@ -493,8 +485,8 @@ http {
             nchan_channel_id \$arg_channel;
         }
     }
-}
 EOF
+)"
     nchan_start || { log "nginx+Nchan did not answer"; return 1; }
     SERVER_PIDS="$N_PID"
 }
