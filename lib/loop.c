@@ -351,9 +351,11 @@ static void finalize(struct sse_loop *loop, struct stream *st)
         sse_fanout_sub_channels(st->sub, names, SSE_REQUEST_MAX_CHANNELS);
     loop->end(loop->end_ctx, &st->info, &st->res, names, n);
     sse_fanout_remove(loop->fanout, st->sub);
-    atomic_fetch_sub(&loop->nstreams, 1);
+    /* The gauge first: whoever sees nstreams fall (sse_loop_stop, a
+     * test) sees the gauge fallen too. */
     if (loop->metrics)
         sse_metrics_add(&loop->metrics->streams_parked, -1);
+    atomic_fetch_sub(&loop->nstreams, 1);
     free(st);
 }
 

@@ -41,7 +41,9 @@
 struct sse_loop;
 
 /* Called on the loop's thread when a parked stream has ended (see
- * sse_stream_ended): channels[0..nchannels) are its channels. */
+ * sse_stream_ended): channels[0..nchannels) are its channels. The stream
+ * still counts in sse_loop_streams (and streams_parked) while this runs;
+ * both fall just after it returns. */
 typedef void (*sse_loop_end_fn)(void *ctx, const struct sse_stream_info *info,
                                 const struct sse_stream_result *res,
                                 const char *const *channels, size_t nchannels);
