@@ -385,13 +385,13 @@ int sse_fanout_open(struct sse_fanout *f, int64_t oldest, int64_t head)
     f->fault = 0;
     restart_ring(f, head);
     f->oldest = oldest;
-    if (f->metrics)
+    if (f->metrics) { /* under the lock: see sse_fanout_publish */
         atomic_store_explicit(&f->metrics->oldest_id, oldest,
                               memory_order_relaxed);
+        atomic_store_explicit(&f->metrics->head_id, head, memory_order_relaxed);
+    }
     wake_all(f);
     unlock(f);
-    if (f->metrics)
-        atomic_store_explicit(&f->metrics->head_id, head, memory_order_relaxed);
     return was_fault != 0;
 }
 
@@ -418,9 +418,11 @@ void sse_fanout_publish(struct sse_fanout *f, struct sse_event **evs, size_t n,
     if (f->nbatch)
         memcpy(f->batch, evs, n * sizeof *evs);
     deliver(f, evs, n, prev_head);
-    unlock(f);
+    /* Under the lock, as the window: whoever has seen the new head
+     * (sse_fanout_head) sees the gauge at it too. */
     if (f->metrics)
         atomic_store_explicit(&f->metrics->head_id, head, memory_order_relaxed);
+    unlock(f);
 }
 
 int sse_fanout_bounds(struct sse_fanout *f, int64_t oldest, int64_t head)
