@@ -433,9 +433,7 @@ sselite_nginx_start() {
     [ -n "$S_NWPID" ]
 }
 sselite_nginx_down() {
-    [ -n "${S_LPID:-}" ] && stop "$S_LPID" TERM 10
-    [ -n "${S_WPID:-}" ] && stop "$S_WPID" TERM 10
-    cp "$S_DIR/worker.log" "$1/sselite-nginx-worker.log" 2>/dev/null
+    sselite_down "$1" sselite-nginx-
     cp "$S_DIR/error.log" "$1/sselite-nginx-error.log" 2>/dev/null
 }
 # W5: kill -9 the worker and start a new one; nginx stays (it answers 502
